@@ -1,0 +1,3 @@
+#!/usr/bin/env node
+// Installed entry point: runs the built CLI (`pnpm build` first). From the repo, use `pnpm diffprune-bench`.
+await import('../dist/cli.js');

@@ -1,0 +1,169 @@
+const marker = Symbol.for('diffprune.error');
+
+/**
+ * Base class of every error diffprune throws. `DiffpruneError.isInstance(e)` works across
+ * duplicated module copies (it checks a global symbol, not the prototype chain).
+ */
+export class DiffpruneError extends Error {
+  readonly [marker] = true;
+  /** A stable, machine-readable code, e.g. `invalid-argument`. */
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+
+  static isInstance(error: unknown): error is DiffpruneError {
+    return typeof error === 'object' && error !== null && (error as Record<symbol, unknown>)[marker] === true;
+  }
+}
+
+const describe = (value: unknown): string => {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'bigint') return `${value}n`;
+  try {
+    const text = JSON.stringify(value);
+    return text === undefined ? String(value) : text.length > 200 ? `${text.slice(0, 200)}…` : text;
+  } catch {
+    return String(value);
+  }
+};
+
+/** An argument had the wrong value: names the argument, what was expected and what was found. */
+export class InvalidArgumentError extends DiffpruneError {
+  readonly argument: string;
+  readonly expected: string;
+  readonly found: unknown;
+
+  constructor(options: { argument: string; expected: string; found: unknown; context?: string }) {
+    const where = options.context ? `${options.context}: ` : '';
+    super(
+      'invalid-argument',
+      `${where}${options.argument} must be ${options.expected}; found ${describe(options.found)}`,
+    );
+    this.argument = options.argument;
+    this.expected = options.expected;
+    this.found = options.found;
+  }
+}
+
+/** Two shapes that must agree do not. */
+export class ShapeMismatchError extends DiffpruneError {
+  /** The tensor or argument whose shape is wrong. */
+  readonly tensor: string;
+  readonly expected: readonly number[];
+  readonly found: readonly number[];
+
+  constructor(options: {
+    tensor: string;
+    expected: readonly number[];
+    found: readonly number[];
+    context?: string;
+  }) {
+    const where = options.context ? `${options.context}: ` : '';
+    super(
+      'shape-mismatch',
+      `${where}${options.tensor} must have shape [${options.expected.join(', ')}]; found [${options.found.join(', ')}]`,
+    );
+    this.tensor = options.tensor;
+    this.expected = options.expected;
+    this.found = options.found;
+  }
+}
+
+export interface KeyShapeMismatch {
+  name: string;
+  expected: readonly number[];
+  found: readonly number[];
+}
+
+/** A checkpoint's keys or shapes do not match a model's specs. Lists every problem at once. */
+export class CheckpointMismatchError extends DiffpruneError {
+  readonly source: string;
+  readonly missing: readonly string[];
+  readonly unexpected: readonly string[];
+  readonly mismatched: readonly KeyShapeMismatch[];
+
+  constructor(options: {
+    source: string;
+    missing: readonly string[];
+    unexpected: readonly string[];
+    mismatched: readonly KeyShapeMismatch[];
+  }) {
+    const lines = [`checkpoint ${options.source} does not match the model:`];
+    if (options.missing.length > 0)
+      lines.push(`  missing (${options.missing.length}): ${options.missing.join(', ')}`);
+    if (options.unexpected.length > 0)
+      lines.push(`  unexpected (${options.unexpected.length}): ${options.unexpected.join(', ')}`);
+    for (const m of options.mismatched)
+      lines.push(`  ${m.name}: expected shape [${m.expected.join(', ')}], found [${m.found.join(', ')}]`);
+    super('checkpoint-mismatch', lines.join('\n'));
+    this.source = options.source;
+    this.missing = options.missing;
+    this.unexpected = options.unexpected;
+    this.mismatched = options.mismatched;
+  }
+}
+
+/** A file is malformed: says which file, what was expected and what was found. */
+export class FormatError extends DiffpruneError {
+  readonly path: string | undefined;
+  readonly expected: string;
+  readonly found: string;
+
+  constructor(options: { path?: string; expected: string; found: string; what?: string }) {
+    const where = options.path ? `${options.path}: ` : '';
+    const what = options.what ? `${options.what}: ` : '';
+    super('format', `${where}${what}expected ${options.expected}; found ${options.found}`);
+    this.path = options.path;
+    this.expected = options.expected;
+    this.found = options.found;
+  }
+}
+
+/** A file or resource that is needed is not there; `hint` says how to get it. */
+export class MissingResourceError extends DiffpruneError {
+  readonly resource: string;
+  readonly hint: string | undefined;
+
+  constructor(options: { resource: string; hint?: string; cause?: unknown }) {
+    super('missing-resource', `${options.resource} is missing${options.hint ? `. ${options.hint}` : ''}`, {
+      cause: options.cause,
+    });
+    this.resource = options.resource;
+    this.hint = options.hint;
+  }
+}
+
+/** A download failed or its content did not pass the integrity check. */
+export class DownloadError extends DiffpruneError {
+  readonly url: string;
+  readonly status: number | undefined;
+
+  constructor(options: { url: string; reason: string; status?: number; cause?: unknown }) {
+    super('download', `download of ${options.url} failed: ${options.reason}`, { cause: options.cause });
+    this.url = options.url;
+    this.status = options.status;
+  }
+}
+
+/** The compute backend could not be set up as asked. */
+export class BackendError extends DiffpruneError {
+  readonly backend: string;
+
+  constructor(options: { backend: string; reason: string; cause?: unknown }) {
+    super('backend', `backend ${JSON.stringify(options.backend)}: ${options.reason}`, {
+      cause: options.cause,
+    });
+    this.backend = options.backend;
+  }
+}
+
+/** The user interrupted a long operation (Ctrl-C); state was saved where the operation could. */
+export class InterruptedError extends DiffpruneError {
+  constructor(message = 'interrupted') {
+    super('interrupted', message);
+  }
+}

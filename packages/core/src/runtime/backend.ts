@@ -1,0 +1,122 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { BackendError, InvalidArgumentError } from '../errors.js';
+import type { EventListener } from '../events.js';
+import { unsortedSegmentSumKernel } from './scatter-add.js';
+
+/** Backends the runtime can choose, fastest first. */
+export const backendNames = ['tensorflow', 'wasm', 'cpu'] as const;
+export type BackendName = (typeof backendNames)[number];
+
+export interface BackendInfo {
+  /** The active tfjs backend. */
+  backend: BackendName;
+  /** Why it was chosen (and why faster ones were not). */
+  reason: string;
+  /** False on a known slow path (plain tfjs `cpu`). */
+  fast: boolean;
+  /** Threads the backend uses, where it tells. */
+  threads: number | undefined;
+}
+
+export interface InitBackendOptions {
+  /** Force a backend; default: `DIFFPRUNE_BACKEND`, else the fastest that loads. */
+  backend?: BackendName | 'auto';
+  /**
+   * Loads `@tensorflow/tfjs-node`. Apps pass `() => import('@tensorflow/tfjs-node')`: tfjs-node is an
+   * optional dependency of the apps, never of the libraries.
+   */
+  loadTfjsNode?: () => Promise<unknown>;
+  /** Threads for backends that use them. */
+  threads?: number;
+  onEvent?: EventListener;
+}
+
+let active: BackendInfo | undefined;
+let cpuKernelsRegistered = false;
+
+const registerCpuKernels = (): void => {
+  if (cpuKernelsRegistered) return;
+  cpuKernelsRegistered = true;
+  // Replace tfjs-backend-cpu's O(vocabulary·n) UnsortedSegmentSum (the embedding gradient).
+  tf.unregisterKernel('UnsortedSegmentSum', 'cpu');
+  tf.registerKernel(unsortedSegmentSumKernel('cpu'));
+};
+
+const tryTensorflow = async (options: InitBackendOptions): Promise<string | undefined> => {
+  if (!options.loadTfjsNode) return 'no tfjs-node loader was given';
+  try {
+    await options.loadTfjsNode();
+  } catch (error) {
+    const message = (error as Error).message.split('\n')[0] ?? '';
+    return `@tensorflow/tfjs-node did not load (${message})`;
+  }
+  if (!tf.findBackend('tensorflow')) return '@tensorflow/tfjs-node loaded but registered no backend';
+  if (!(await tf.setBackend('tensorflow'))) return 'tensorflow backend failed to initialise';
+  return undefined;
+};
+
+const tryCpu = async (): Promise<void> => {
+  await import('@tensorflow/tfjs-backend-cpu');
+  // tfjs-backend-cpu prints an advert for tfjs-node on first use unless PROD is set; the runtime
+  // already reports the slow path through `backend-select`, and libraries never print.
+  tf.env().set('PROD', true);
+  registerCpuKernels();
+  if (!(await tf.setBackend('cpu')))
+    throw new BackendError({ backend: 'cpu', reason: 'failed to initialise' });
+};
+
+const parseBackend = (value: string | undefined): BackendName | 'auto' | undefined => {
+  if (value === undefined || value === '') return undefined;
+  const normalised = value === 'node' || value === 'tfjs-node' ? 'tensorflow' : value;
+  if (normalised === 'auto' || (backendNames as readonly string[]).includes(normalised)) {
+    return normalised as BackendName | 'auto';
+  }
+  throw new InvalidArgumentError({
+    argument: 'DIFFPRUNE_BACKEND',
+    expected: `one of auto, ${backendNames.join(', ')}`,
+    found: value,
+  });
+};
+
+/**
+ * Chooses and starts the compute backend, once per process: `@tensorflow/tfjs-node` when it loads,
+ * else the fast path without libtensorflow, else tfjs `cpu`. `DIFFPRUNE_BACKEND` (or
+ * `options.backend`) forces one. Returns which backend is active and why; emits `backend-select`.
+ */
+export async function initBackend(options: InitBackendOptions = {}): Promise<BackendInfo> {
+  const requested = options.backend ?? parseBackend(process.env.DIFFPRUNE_BACKEND) ?? 'auto';
+  const reasons: string[] = [];
+  let info: BackendInfo | undefined;
+
+  if (requested === 'auto' || requested === 'tensorflow') {
+    const failure = await tryTensorflow(options);
+    if (failure === undefined) {
+      info = {
+        backend: 'tensorflow',
+        reason: 'tfjs-node (libtensorflow) loaded',
+        fast: true,
+        threads: undefined,
+      };
+    } else if (requested === 'tensorflow') {
+      throw new BackendError({ backend: 'tensorflow', reason: failure });
+    } else {
+      reasons.push(failure);
+    }
+  }
+  if (!info && requested === 'wasm') {
+    throw new BackendError({ backend: 'wasm', reason: 'the wasm fast path is not available yet' });
+  }
+  if (!info) {
+    await tryCpu();
+    const why = requested === 'cpu' ? 'requested' : reasons.join('; ');
+    info = { backend: 'cpu', reason: `tfjs cpu (slow path): ${why}`, fast: false, threads: 1 };
+  }
+  active = info;
+  options.onEvent?.({ type: 'backend-select', backend: info.backend, reason: info.reason, fast: info.fast });
+  return info;
+}
+
+/** The backend chosen by the last `initBackend`, if any. */
+export function activeBackend(): BackendInfo | undefined {
+  return active;
+}

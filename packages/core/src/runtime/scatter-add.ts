@@ -1,0 +1,47 @@
+import type { KernelConfig, TensorInfo, TypedArray } from '@tensorflow/tfjs-core';
+import { util } from '@tensorflow/tfjs-core';
+
+/**
+ * UnsortedSegmentSum as an O(n) scatter-add. tfjs `cpu` loops over every segment (the whole
+ * vocabulary for the embedding gradient), O(V·n); this is the kernel behind `tf.gather`'s gradient.
+ */
+export function scatterAddSegments(
+  values: TypedArray,
+  segmentIds: TypedArray,
+  numSegments: number,
+  innerSize: number,
+): Float32Array {
+  const out = new Float32Array(numSegments * innerSize);
+  const rows = segmentIds.length;
+  for (let r = 0; r < rows; r++) {
+    const segment = segmentIds[r] as number;
+    if (segment < 0 || segment >= numSegments) continue; // tfjs semantics: out-of-range ids are dropped
+    const src = r * innerSize;
+    const dst = segment * innerSize;
+    for (let j = 0; j < innerSize; j++) out[dst + j]! += values[src + j] as number;
+  }
+  return out;
+}
+
+interface CpuLikeBackend {
+  data: { get(dataId: object): { values: TypedArray } };
+  makeTensorInfo(shape: number[], dtype: string, values: TypedArray): TensorInfo;
+}
+
+export function unsortedSegmentSumKernel(backendName: string): KernelConfig {
+  return {
+    kernelName: 'UnsortedSegmentSum',
+    backendName,
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const { x, segmentIds } = inputs as { x: TensorInfo; segmentIds: TensorInfo };
+      const { numSegments } = attrs as unknown as { numSegments: number };
+      const cpu = backend as unknown as CpuLikeBackend;
+      const values = cpu.data.get(x.dataId).values;
+      const ids = cpu.data.get(segmentIds.dataId).values;
+      const outer = segmentIds.shape.reduce((a, b) => a * b, 1);
+      const inner = util.sizeFromShape(x.shape) / Math.max(outer, 1);
+      const out = scatterAddSegments(values, ids, numSegments, inner);
+      return cpu.makeTensorInfo([numSegments, ...x.shape.slice(segmentIds.shape.length)], x.dtype, out);
+    },
+  };
+}

@@ -7,4 +7,6 @@ export default defineConfig({
   sourcemap: true,
   clean: true,
   target: 'node20',
+  // Optional: loaded at run time where it installed.
+  external: ['@tensorflow/tfjs-node'],
 });

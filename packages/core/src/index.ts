@@ -51,8 +51,25 @@ export type {
   WarningEvent,
 } from './events.js';
 export { emitTo } from './events.js';
+export {
+  bfloat16BitsToFloat32,
+  float16BitsToFloat32,
+  float32ToBfloat16Bits,
+  float32ToFloat16Bits,
+} from './float16.js';
 export type { Rng } from './rng.js';
 export { createRng } from './rng.js';
 export type { BackendInfo, BackendName, InitBackendOptions } from './runtime/backend.js';
 export { activeBackend, backendNames, initBackend } from './runtime/backend.js';
 export { scatterAddSegments } from './runtime/scatter-add.js';
+export type { SafetensorsDtype, SafetensorsFile, SafetensorsTensor } from './safetensors.js';
+export {
+  fromFloat32,
+  maxSafetensorsHeaderBytes,
+  parseSafetensors,
+  readSafetensors,
+  safetensorsDtypes,
+  serializeSafetensors,
+  toFloat32,
+  writeSafetensors,
+} from './safetensors.js';

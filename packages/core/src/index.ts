@@ -59,7 +59,7 @@ export {
 } from './float16.js';
 export type { Rng } from './rng.js';
 export { createRng } from './rng.js';
-export type { BackendInfo, BackendName, InitBackendOptions } from './runtime/backend.js';
+export type { BackendInfo, BackendName, InitBackendOptions, NativeBackendModule } from './runtime/backend.js';
 export { activeBackend, backendNames, initBackend } from './runtime/backend.js';
 export { scatterAddSegments } from './runtime/scatter-add.js';
 export type { SafetensorsDtype, SafetensorsFile, SafetensorsTensor } from './safetensors.js';

@@ -4,7 +4,7 @@ import type { EventListener } from '../events.js';
 import { unsortedSegmentSumKernel } from './scatter-add.js';
 
 /** Backends the runtime can choose, fastest first. */
-export const backendNames = ['tensorflow', 'wasm', 'cpu'] as const;
+export const backendNames = ['tensorflow', 'native', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof backendNames)[number];
 
 export interface BackendInfo {
@@ -26,9 +26,19 @@ export interface InitBackendOptions {
    * optional dependency of the apps, never of the libraries.
    */
   loadTfjsNode?: () => Promise<unknown>;
+  /**
+   * Loads `@diffprune/native` (the compiled fast path without libtensorflow). Like tfjs-node, it is an
+   * optional dependency of the apps, passed in by them.
+   */
+  loadNative?: () => Promise<NativeBackendModule>;
   /** Threads for backends that use them. */
   threads?: number;
   onEvent?: EventListener;
+}
+
+/** What `@diffprune/native` exports: registers a tfjs backend named `native`. */
+export interface NativeBackendModule {
+  registerNativeBackend(options: { threads?: number }): { name: string; threads: number; detail: string };
 }
 
 let active: BackendInfo | undefined;

@@ -1,1 +1,34 @@
-export {};
+export type { BertParametersResult, CheckpointTensor } from './checkpoint.js';
+export {
+  bertParametersFromCheckpoint,
+  checkpointFiles,
+  readBertConfig,
+  readCheckpointTensors,
+  readShardIndex,
+} from './checkpoint.js';
+export type { BertActivation, BertConfig } from './config.js';
+export { bertConfigToJson, parseBertConfig } from './config.js';
+export { resolveHubModel } from './hub.js';
+export { bertLoader, isLocalModel, loadBert, loadBertTokenizer, resolveModelSource } from './load.js';
+export { BertBackbone } from './model.js';
+export {
+  activation,
+  additiveAttentionMask,
+  dropout,
+  embedding,
+  gelu,
+  geluTanh,
+  layerNorm,
+  linear,
+  maskedScore,
+  multiHeadAttention,
+} from './ops.js';
+export { bertParameterSpecs, canonicalParameterName, classifierParameterNames } from './parameters.js';
+export type { PaddedBatch, WordPieceOptions } from './tokenizer.js';
+export {
+  longestFirst,
+  padEncoded,
+  readTokenizerOptions,
+  toEncodedBatch,
+  WordPieceTokenizer,
+} from './tokenizer.js';

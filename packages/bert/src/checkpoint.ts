@@ -1,0 +1,188 @@
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  CheckpointMismatchError,
+  createRng,
+  FormatError,
+  type HeadSpec,
+  type KeyShapeMismatch,
+  MissingResourceError,
+  type ParameterMap,
+  readSafetensors,
+  type SafetensorsTensor,
+  toFloat32,
+} from '@diffprune/core';
+import * as tf from '@tensorflow/tfjs-core';
+import { type BertConfig, parseBertConfig } from './config.js';
+import { bertParameterSpecs, canonicalParameterName, classifierParameterNames } from './parameters.js';
+
+/** Float tensors a checkpoint may hold; they are converted to float32 on load. */
+const floatDtypes = new Set(['F32', 'F16', 'BF16', 'F64']);
+
+/** A checkpoint tensor decoded to float32, under its key as stored. */
+export interface CheckpointTensor {
+  name: string;
+  shape: number[];
+  values: Float32Array;
+}
+
+/** Reads and validates `config.json` from a model directory. */
+export async function readBertConfig(directory: string): Promise<BertConfig> {
+  const path = join(directory, 'config.json');
+  if (!existsSync(path)) {
+    throw new MissingResourceError({
+      resource: path,
+      hint: 'A BERT model directory holds config.json, model.safetensors and vocab.txt (HuggingFace layout)',
+    });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(await readFile(path, 'utf8'));
+  } catch (error) {
+    throw new FormatError({ path, expected: 'valid JSON', found: (error as Error).message });
+  }
+  return parseBertConfig(json, path);
+}
+
+/**
+ * The safetensors files of a model directory: `model.safetensors`, or the shards listed in
+ * `model.safetensors.index.json` (`weight_map`: tensor name → shard file).
+ */
+export async function checkpointFiles(directory: string): Promise<string[]> {
+  const single = join(directory, 'model.safetensors');
+  if (existsSync(single)) return [single];
+  const indexPath = join(directory, 'model.safetensors.index.json');
+  if (existsSync(indexPath)) return (await readShardIndex(indexPath)).map((file) => join(directory, file));
+  const hint = existsSync(join(directory, 'pytorch_model.bin'))
+    ? 'Only safetensors checkpoints are read; this directory has pytorch_model.bin: convert it (e.g. with the HF "convert to safetensors" tool, or `model.save_pretrained(dir, safe_serialization=True)`)'
+    : 'Expected model.safetensors or model.safetensors.index.json with its shards (HuggingFace layout)';
+  throw new MissingResourceError({ resource: single, hint });
+}
+
+/** The shard file names of a `model.safetensors.index.json`, in first-use order. */
+export async function readShardIndex(indexPath: string): Promise<string[]> {
+  let index: unknown;
+  try {
+    index = JSON.parse(await readFile(indexPath, 'utf8'));
+  } catch (error) {
+    throw new FormatError({ path: indexPath, expected: 'valid JSON', found: (error as Error).message });
+  }
+  const map = (index as { weight_map?: unknown } | null)?.weight_map;
+  if (typeof map !== 'object' || map === null) {
+    throw new FormatError({
+      path: indexPath,
+      what: 'weight_map',
+      expected: 'an object of tensor name → file',
+      found: String(map),
+    });
+  }
+  const files: string[] = [];
+  for (const [name, file] of Object.entries(map as Record<string, unknown>)) {
+    if (typeof file !== 'string' || file.includes('/') || file.includes('\\') || file.startsWith('.')) {
+      throw new FormatError({
+        path: indexPath,
+        what: `weight_map.${name}`,
+        expected: 'a file name in the same directory',
+        found: String(file),
+      });
+    }
+    if (!files.includes(file)) files.push(file);
+  }
+  return files;
+}
+
+/** Reads every tensor of a model directory's checkpoint (one file or shards) as float32. */
+export async function readCheckpointTensors(directory: string): Promise<CheckpointTensor[]> {
+  const out: CheckpointTensor[] = [];
+  for (const path of await checkpointFiles(directory)) {
+    if (!existsSync(path)) {
+      throw new MissingResourceError({
+        resource: path,
+        hint: 'a shard listed in model.safetensors.index.json is missing',
+      });
+    }
+    const file = await readSafetensors(path);
+    for (const tensor of file.tensors) out.push(decode(tensor, path));
+  }
+  return out;
+}
+
+const decode = (tensor: SafetensorsTensor, path: string): CheckpointTensor => {
+  if (!floatDtypes.has(tensor.dtype)) {
+    // Integer buffers such as `position_ids` are skipped by name later; keep them out of float decoding.
+    if (canonicalParameterName(tensor.name) === undefined) {
+      return { name: tensor.name, shape: tensor.shape, values: new Float32Array(0) };
+    }
+    throw new FormatError({
+      path,
+      what: tensor.name,
+      expected: 'a float tensor (F32, F16, BF16 or F64)',
+      found: tensor.dtype,
+    });
+  }
+  return { name: tensor.name, shape: tensor.shape, values: toFloat32(tensor) };
+};
+
+export interface BertParametersResult {
+  params: ParameterMap;
+  /** Names of parameters created because the checkpoint lacked them (the classifier). */
+  created: string[];
+}
+
+/**
+ * Builds the parameter map of `bertParameterSpecs(config, head)` from checkpoint tensors: maps
+ * name variants to HF names, ignores MLM/NSP heads, checks every key and shape and reports all
+ * missing, unexpected and mis-shaped keys in one `CheckpointMismatchError`. A checkpoint without a
+ * classifier gets one: weight N(0, initializer_range²) from `seed`, bias 0 (as HF initialises it).
+ */
+export function bertParametersFromCheckpoint(
+  tensors: readonly CheckpointTensor[],
+  config: BertConfig,
+  options: { head: HeadSpec; seed?: number; source: string },
+): BertParametersResult {
+  const specs = bertParameterSpecs(config, options.head);
+  const bySpec = new Map(specs.map((spec) => [spec.name, spec]));
+  const found = new Map<string, CheckpointTensor>();
+  const unexpected: string[] = [];
+  const mismatched: KeyShapeMismatch[] = [];
+  for (const tensor of tensors) {
+    const name = canonicalParameterName(tensor.name);
+    if (name === undefined) continue;
+    const spec = bySpec.get(name);
+    if (!spec || found.has(name)) {
+      unexpected.push(tensor.name);
+      continue;
+    }
+    found.set(name, tensor);
+    if (spec.shape.length !== tensor.shape.length || spec.shape.some((d, i) => d !== tensor.shape[i])) {
+      mismatched.push({ name: tensor.name, expected: spec.shape, found: tensor.shape });
+    }
+  }
+  const hasHead = classifierParameterNames.some((name) => found.has(name));
+  const missing = specs
+    .filter((spec) => !found.has(spec.name) && (hasHead || !spec.head))
+    .map((spec) => spec.name);
+  if (missing.length > 0 || unexpected.length > 0 || mismatched.length > 0) {
+    throw new CheckpointMismatchError({ source: options.source, missing, unexpected, mismatched });
+  }
+
+  const params: ParameterMap = {};
+  const created: string[] = [];
+  for (const spec of specs) {
+    const tensor = found.get(spec.name);
+    if (tensor) {
+      params[spec.name] = tf.tensor(tensor.values, [...spec.shape], 'float32');
+      continue;
+    }
+    const size = spec.shape.reduce((a, b) => a * b, 1);
+    const values = new Float32Array(size);
+    if (spec.name === 'classifier.weight') {
+      const rng = createRng((options.seed ?? 0) >>> 0).fork(spec.name);
+      for (let i = 0; i < size; i++) values[i] = rng.normal() * config.initializerRange;
+    }
+    params[spec.name] = tf.tensor(values, [...spec.shape], 'float32');
+    created.push(spec.name);
+  }
+  return { params, created };
+}

@@ -1,0 +1,89 @@
+import { existsSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import {
+  type BackboneLoader,
+  type EncodedText,
+  type LoadBackboneOptions,
+  type LoadedBackbone,
+  MissingResourceError,
+  type ModelSource,
+  type TextPairEncoder,
+} from '@diffprune/core';
+import { bertParametersFromCheckpoint, readBertConfig, readCheckpointTensors } from './checkpoint.js';
+import type { BertConfig } from './config.js';
+import { resolveHubModel } from './hub.js';
+import { BertBackbone } from './model.js';
+import { readTokenizerOptions, WordPieceTokenizer } from './tokenizer.js';
+
+/** True when `source` names an existing local directory (else it is taken as a hub id). */
+export function isLocalModel(source: string): boolean {
+  return existsSync(source) && statSync(source).isDirectory();
+}
+
+/**
+ * Resolves a model source to a local directory: an existing directory as is (revision `local`),
+ * otherwise a hub id downloaded into the cache (see `resolveHubModel`).
+ */
+export async function resolveModelSource(
+  source: string,
+  options: Omit<LoadBackboneOptions, 'head'> = {},
+): Promise<ModelSource> {
+  if (isLocalModel(source)) return { id: source, revision: 'local', directory: resolve(source) };
+  return resolveHubModel(source, options);
+}
+
+/** An encoder for a model directory without vocab.txt: loading works, encoding says what is missing. */
+class MissingVocabularyEncoder implements TextPairEncoder {
+  readonly padId: number;
+  constructor(
+    private readonly path: string,
+    padId: number,
+  ) {
+    this.padId = padId;
+  }
+  encode(): EncodedText {
+    throw new MissingResourceError({
+      resource: this.path,
+      hint: 'this model directory has no WordPiece vocabulary, so it cannot encode text',
+    });
+  }
+}
+
+/** Reads the tokenizer of a model directory (vocab.txt + tokenizer settings). */
+export async function loadBertTokenizer(directory: string, name = directory): Promise<WordPieceTokenizer> {
+  return WordPieceTokenizer.fromVocabularyFile(
+    join(directory, 'vocab.txt'),
+    await readTokenizerOptions(directory, name),
+  );
+}
+
+/**
+ * Loads a BERT checkpoint from a directory or a hub id: config.json, model.safetensors (or shards)
+ * and vocab.txt. Parameters are float32 tensors under HF `BertForSequenceClassification` names; a
+ * missing classifier is created (listed in `created`). The caller owns (and disposes) `params`.
+ */
+export async function loadBert(
+  source: string,
+  options: LoadBackboneOptions,
+): Promise<LoadedBackbone<BertConfig>> {
+  const resolved = await resolveModelSource(source, options);
+  const { directory } = resolved;
+  const config = await readBertConfig(directory);
+  const vocabulary = join(directory, 'vocab.txt');
+  const encoder = existsSync(vocabulary)
+    ? await loadBertTokenizer(directory, resolved.id)
+    : new MissingVocabularyEncoder(vocabulary, config.padTokenId);
+  const tensors = await readCheckpointTensors(directory);
+  const { params, created } = bertParametersFromCheckpoint(tensors, config, {
+    head: options.head,
+    ...(options.seed !== undefined ? { seed: options.seed } : {}),
+    source: resolved.id,
+  });
+  return { backbone: new BertBackbone(config, encoder), params, source: resolved, created };
+}
+
+/** The BERT entry of the trainer's backbone registry (keyed by config.json `model_type`). */
+export const bertLoader: BackboneLoader<BertConfig> = {
+  modelType: 'bert',
+  load: loadBert,
+};

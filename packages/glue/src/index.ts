@@ -1,1 +1,15 @@
-export {};
+export { glueDataDirectoryVariable, resolveDataDirectory } from './data-directory.js';
+export {
+  accuracy,
+  averageRanks,
+  computeMetrics,
+  f1,
+  matthewsCorrelation,
+  pearsonCorrelation,
+  predictionsFromLogits,
+  spearmanCorrelation,
+} from './metrics.js';
+export type { GlueExample, ReadSplitOptions, ReadSplitResult, SkippedRow } from './read.js';
+export { downloadCommand, parseSplit, readSplit, splitPath } from './read.js';
+export type { GlueMetricName, GlueSplitSpec, GlueTask, GlueTaskName } from './tasks.js';
+export { getSplit, getTask, glueTaskNames, headlineMetric, listTasks, selectionMetric } from './tasks.js';

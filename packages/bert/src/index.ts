@@ -32,3 +32,5 @@ export {
   toEncodedBatch,
   WordPieceTokenizer,
 } from './tokenizer.js';
+export type { Float32Tensor, WriteBertCheckpointOptions } from './write.js';
+export { arraysToParameters, parametersToArrays, tokenizerFileNames, writeBertCheckpoint } from './write.js';

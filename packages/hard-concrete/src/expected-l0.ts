@@ -1,0 +1,135 @@
+import { InvalidArgumentError } from '@diffprune/core';
+import * as tf from '@tensorflow/tfjs-core';
+import {
+  checkFloat32,
+  checkSingleElement,
+  type GateOptions,
+  type ResolvedGate,
+  resolveGate,
+} from './options.js';
+
+/**
+ * The per-element probability that the gate is nonzero, P(z ≠ 0) = σ(logα − β·log(−l/r)).
+ * (z > 0 ⟺ s̄ > 0 ⟺ s > −l/(r − l); see `probabilityZero` in the tests for the derivation.)
+ */
+export function probabilityNonzero(logAlpha: tf.Tensor, options?: GateOptions): tf.Tensor {
+  const context = 'probabilityNonzero';
+  checkFloat32(logAlpha, 'logAlpha', context);
+  const gate = resolveGate(options, context);
+  return tf.tidy(() => nonzero(logAlpha, gate));
+}
+
+const nonzero = (logAlpha: tf.Tensor, gate: ResolvedGate): tf.Tensor =>
+  tf.sigmoid(gate.shift === 0 ? logAlpha : tf.sub(logAlpha, gate.shift));
+
+/**
+ * The expected L0 norm of the gates, Σ_i σ(logα_i − β·log(−l/r)), a float32 scalar. Differentiable:
+ * d/dlogα_i = σ_i(1 − σ_i). The diff-pruning objective adds λ times this SUM (not a mean).
+ */
+export function expectedL0(logAlpha: tf.Tensor, options?: GateOptions): tf.Scalar {
+  const context = 'expectedL0';
+  checkFloat32(logAlpha, 'logAlpha', context);
+  const gate = resolveGate(options, context);
+  return tf.tidy(() => tf.sum(nonzero(logAlpha, gate)));
+}
+
+/**
+ * How the group (structured) penalty combines a group's element gates with its group gate:
+ * - `sum` (the authors' code, `--per_params_alpha 1`; the DEFAULT): Σ_i σ_i + σ_g
+ * - `product` (the paper, §3.3): Σ_i σ_i·σ_g
+ * with σ = σ(logα − β·log(−l/r)) (the shift is 0 for the default l = −r).
+ */
+export type GroupPenalty = 'sum' | 'product';
+export const groupPenalties: readonly GroupPenalty[] = ['sum', 'product'];
+export const defaultGroupPenalty: GroupPenalty = 'sum';
+
+export interface GroupPenaltyOptions extends GateOptions {
+  /** Default `sum` (the authors' code); `product` is the paper's formula. */
+  groupPenalty?: GroupPenalty;
+}
+
+const resolveGroupPenalty = (options: GroupPenaltyOptions | undefined, context: string): GroupPenalty => {
+  const mode = options?.groupPenalty ?? defaultGroupPenalty;
+  if (!groupPenalties.includes(mode)) {
+    throw new InvalidArgumentError({
+      argument: 'groupPenalty',
+      expected: `one of ${groupPenalties.map((m) => JSON.stringify(m)).join(', ')}`,
+      found: mode,
+      context,
+    });
+  }
+  return mode;
+};
+
+const groupTerm = (
+  logAlpha: tf.Tensor,
+  groupLogAlpha: tf.Tensor,
+  gate: ResolvedGate,
+  mode: GroupPenalty,
+): tf.Scalar => {
+  const elements = tf.sum(nonzero(logAlpha, gate));
+  const group = tf.sum(nonzero(groupLogAlpha, gate));
+  return (mode === 'sum' ? tf.add(elements, group) : tf.mul(elements, group)) as tf.Scalar;
+};
+
+/**
+ * The expected L0 penalty of one group (a weight matrix or bias vector with its one group gate), a
+ * scalar: `sum` (default, authors' code) Σ_i σ_i + σ_g, or `product` (paper) Σ_i σ_i·σ_g.
+ */
+export function groupExpectedL0(
+  logAlpha: tf.Tensor,
+  groupLogAlpha: tf.Tensor,
+  options?: GroupPenaltyOptions,
+): tf.Scalar {
+  const context = 'groupExpectedL0';
+  checkFloat32(logAlpha, 'logAlpha', context);
+  checkFloat32(groupLogAlpha, 'groupLogAlpha', context);
+  checkSingleElement(groupLogAlpha, 'groupLogAlpha', context);
+  const gate = resolveGate(options, context);
+  const mode = resolveGroupPenalty(options, context);
+  return tf.tidy(() => groupTerm(logAlpha, groupLogAlpha, gate, mode));
+}
+
+/** One gated tensor: its element gates' logα and, in structured mode, its group gate's logα. */
+export interface GatedTensorAlphas {
+  logAlpha: tf.Tensor;
+  groupLogAlpha?: tf.Tensor;
+}
+
+/**
+ * The whole penalty of a model: the sum over gated tensors of `expectedL0(logAlpha)` (no group gate)
+ * or `groupExpectedL0(logAlpha, groupLogAlpha)` (with one). A float32 scalar, differentiable w.r.t.
+ * every logα; multiply by λ (1.25e-7 in the paper) and add to the mean task loss.
+ */
+export function expectedL0Penalty(
+  tensors: readonly GatedTensorAlphas[],
+  options?: GroupPenaltyOptions,
+): tf.Scalar {
+  const context = 'expectedL0Penalty';
+  if (!Array.isArray(tensors)) {
+    throw new InvalidArgumentError({
+      argument: 'tensors',
+      expected: 'an array',
+      found: typeof tensors,
+      context,
+    });
+  }
+  tensors.forEach((entry, i) => {
+    checkFloat32(entry?.logAlpha, `tensors[${i}].logAlpha`, context);
+    if (entry.groupLogAlpha !== undefined) {
+      checkFloat32(entry.groupLogAlpha, `tensors[${i}].groupLogAlpha`, context);
+      checkSingleElement(entry.groupLogAlpha, `tensors[${i}].groupLogAlpha`, context);
+    }
+  });
+  const gate = resolveGate(options, context);
+  const mode = resolveGroupPenalty(options, context);
+  return tf.tidy(() => {
+    if (tensors.length === 0) return tf.scalar(0);
+    const terms = tensors.map(({ logAlpha, groupLogAlpha }) =>
+      groupLogAlpha === undefined
+        ? tf.sum(nonzero(logAlpha, gate))
+        : groupTerm(logAlpha, groupLogAlpha, gate, mode),
+    );
+    return tf.addN(terms) as tf.Scalar;
+  });
+}

@@ -1,0 +1,228 @@
+import { join } from 'node:path';
+import {
+  activeBackend,
+  countParameters,
+  type EventListener,
+  type LoadBackboneOptions,
+  type LoadedBackbone,
+  writeFileAtomic,
+} from '@diffprune/core';
+import { computeMetrics, type GlueTask, getTask, readSplit, resolveDataDirectory } from '@diffprune/glue';
+import { createDiff, fingerprintCheckpoint, type TensorArrays, writeDiff } from '@diffprune/sparse-diff';
+import * as tf from '@tensorflow/tfjs-core';
+import { loadBackbone } from '../backbones.js';
+import { type TrainSettings, validateSettings } from './settings.js';
+import { type TrainOutcome, trainMethod } from './trainer.js';
+
+export interface RunTrainingOptions {
+  /** A model directory (HF layout) or a hub id. */
+  model: string;
+  task: string;
+  /** GLUE data directory; default from `resolveDataDirectory` (option, environment, cache). */
+  dataDirectory?: string;
+  settings: TrainSettings;
+  outputDirectory: string;
+  resume?: boolean;
+  onEvent?: EventListener;
+  shouldStop?: () => boolean;
+  /** Passed to the backbone loader (cache, offline, endpoint, revision). */
+  load?: Partial<LoadBackboneOptions>;
+  /** For tests of resume: stop after this many steps (checkpointed). */
+  stopAfterSteps?: number;
+}
+
+/** What `metrics.json` holds. */
+export interface RunSummary {
+  task: string;
+  method: string;
+  /** Dev metrics of the selected checkpoint (fractions). */
+  metrics: Record<string, number>;
+  selectionMetric: string;
+  headlineMetric: string;
+  /** Nonzero diff entries ÷ all parameters, head counted fully (the paper's count). */
+  density: number;
+  /** The same over the encoder only (head excluded). */
+  densityWithoutHead: number;
+  nonzero: number;
+  totalParameters: number;
+  diffPath: string;
+  diffBytes: number;
+  bytesPerNonzero: number;
+  projection: TrainOutcome['projection'];
+  steps: number;
+  examplesSeen: number;
+  trainingTimeMs: number;
+  wallTimeMs: number;
+  examplesPerSecond: number;
+  backend: string;
+  model: { id: string; revision: string };
+  settings: TrainSettings;
+  history: TrainOutcome['history'];
+}
+
+/** Float32 copies of a parameter map, for the diff file. */
+async function toArrays(params: Record<string, tf.Tensor>, names: readonly string[]): Promise<TensorArrays> {
+  const out: TensorArrays = {};
+  for (const name of names) {
+    const tensor = params[name]!;
+    out[name] = { shape: [...tensor.shape], values: (await tensor.data()) as Float32Array };
+  }
+  return out;
+}
+
+/** The method name recorded in the diff's provenance. */
+function provenanceMethod(settings: TrainSettings): string {
+  if (settings.method !== 'diff-pruning') return settings.method;
+  return settings.structured ? `diff-pruning-structured-${settings.groupPenalty}` : 'diff-pruning';
+}
+
+/**
+ * Trains `settings.method` on a GLUE task end to end: reads the data, loads the model, trains every
+ * stage (checkpointed, resumable), writes `<task>.diff.safetensors` (sparse-diff format with
+ * provenance and settings) and `metrics.json` into the output directory.
+ */
+export async function runTraining(options: RunTrainingOptions): Promise<RunSummary> {
+  const started = Date.now();
+  const settings = validateSettings(options.settings);
+  const task: GlueTask = getTask(options.task);
+  const dataDirectory = resolveDataDirectory(options.dataDirectory);
+  if (!task.trainSplit) throw new Error(`task ${task.name} has no training split`);
+  const devSplit = task.devSplits[0]!;
+  const [train, dev] = await Promise.all([
+    readSplit(task, task.trainSplit, {
+      dataDirectory,
+      ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+    }),
+    readSplit(task, devSplit, { dataDirectory, ...(options.onEvent ? { onEvent: options.onEvent } : {}) }),
+  ]);
+  const loaded: LoadedBackbone = await loadBackbone(options.model, {
+    head: { numLabels: task.numLabels },
+    seed: settings.seed,
+    ...options.load,
+    ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+  });
+  try {
+    const backend = activeBackend()?.backend ?? tf.getBackend();
+    options.onEvent?.({
+      type: 'run-start',
+      task: task.name,
+      method: settings.method,
+      backend,
+      settings: settings as unknown as Record<string, unknown>,
+    });
+    const outcome = await trainMethod({
+      loaded,
+      task: {
+        name: task.name,
+        kind: task.kind,
+        numLabels: task.numLabels,
+        selectionMetric: task.selectionMetric,
+      },
+      train: train.examples,
+      dev: dev.examples,
+      computeMetrics: (predictions, labels) => computeMetrics(task, predictions, labels),
+      settings,
+      outputDirectory: options.outputDirectory,
+      ...(options.resume ? { resume: true } : {}),
+      ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+      ...(options.shouldStop ? { shouldStop: options.shouldStop } : {}),
+      ...(options.stopAfterSteps !== undefined ? { stopAfterSteps: options.stopAfterSteps } : {}),
+    });
+    if (!outcome) throw new Error('stopped early (stopAfterSteps)');
+
+    // ---- the diff file ----
+    const specs = loaded.backbone.parameterSpecs({ numLabels: task.numLabels });
+    const headNames = new Set(specs.filter((s) => s.head).map((s) => s.name));
+    const created = new Set(loaded.created);
+    const allNames = specs.map((s) => s.name);
+    const base = await toArrays(loaded.params, allNames);
+    const tuned: TensorArrays = {};
+    for (const name of allNames) {
+      const delta = outcome.deltas[name];
+      const b = base[name]!;
+      if (!delta) {
+        tuned[name] = b;
+        continue;
+      }
+      const values = new Float32Array(b.values.length);
+      for (let i = 0; i < values.length; i++) values[i] = b.values[i]! + delta[i]!;
+      tuned[name] = { shape: b.shape, values };
+    }
+    // Parameters the loader created (a head the checkpoint lacks) are not part of the base: they
+    // are stored whole, as added tensors.
+    const baseForDiff: TensorArrays = Object.fromEntries(
+      Object.entries(base).filter(([name]) => !created.has(name)),
+    );
+    const diff = createDiff({
+      base: baseForDiff,
+      tuned,
+      dense: outcome.dense.filter((name) => !created.has(name)),
+      provenance: {
+        baseModel: { id: loaded.source.id, revision: loaded.source.revision },
+        baseFingerprint: await fingerprintCheckpoint(loaded.source.directory),
+        method: provenanceMethod(settings),
+        settings: settings as unknown as Record<string, unknown>,
+        task: task.name,
+      },
+    });
+    const diffPath = join(options.outputDirectory, `${task.name}.diff.safetensors`);
+    await writeDiff(diffPath, diff);
+    const { statSync } = await import('node:fs');
+    const diffBytes = statSync(diffPath).size;
+
+    // ---- densities, as the paper counts them ----
+    let nonzeroEncoder = 0;
+    let headEntries = 0;
+    for (const spec of specs) {
+      const size = countParameters([spec]);
+      if (headNames.has(spec.name)) {
+        headEntries += size;
+        continue;
+      }
+      const delta = outcome.deltas[spec.name];
+      if (delta) for (let i = 0; i < delta.length; i++) if (delta[i] !== 0) nonzeroEncoder++;
+    }
+    const totalParameters = countParameters(specs);
+    const encoderParameters = totalParameters - headEntries;
+    const nonzero = nonzeroEncoder + headEntries;
+    const wallTimeMs = Date.now() - started;
+    const summary: RunSummary = {
+      task: task.name,
+      method: settings.method,
+      metrics: outcome.metrics,
+      selectionMetric: task.selectionMetric,
+      headlineMetric: task.headlineMetric,
+      density: nonzero / totalParameters,
+      densityWithoutHead: nonzeroEncoder / encoderParameters,
+      nonzero,
+      totalParameters,
+      diffPath,
+      diffBytes,
+      bytesPerNonzero: diffBytes / Math.max(nonzero, 1),
+      projection: outcome.projection,
+      steps: outcome.steps,
+      examplesSeen: outcome.examplesSeen,
+      trainingTimeMs: outcome.trainingTimeMs,
+      wallTimeMs,
+      examplesPerSecond: outcome.examplesSeen / Math.max(outcome.trainingTimeMs / 1000, 1e-9),
+      backend,
+      model: { id: loaded.source.id, revision: loaded.source.revision },
+      settings,
+      history: outcome.history,
+    };
+    await writeFileAtomic(
+      join(options.outputDirectory, 'metrics.json'),
+      `${JSON.stringify(summary, null, 2)}\n`,
+    );
+    options.onEvent?.({
+      type: 'run-end',
+      task: task.name,
+      method: settings.method,
+      metrics: outcome.metrics,
+      wallTimeMs,
+    });
+    return summary;
+  } finally {
+    tf.dispose(Object.values(loaded.params));
+  }
+}

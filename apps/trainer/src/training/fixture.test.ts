@@ -130,7 +130,7 @@ describe.skipIf(!present)('one diff-pruning step against the PyTorch reference (
         }),
       );
       const found = logits.dataSync();
-      expected.logits.flat().forEach((v, i) => expect(found[i]).toBeCloseTo(v, 5));
+      for (const [i, v] of expected.logits.flat().entries()) expect(found[i]).toBeCloseTo(v, 5);
       logits.dispose();
 
       const worst: [string, number][] = [];

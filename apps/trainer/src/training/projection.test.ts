@@ -29,8 +29,8 @@ describe('projectTopK', () => {
       .sort((x, y) => y[0] - x[0]);
     const expected = new Set(all.slice(0, k).map(([, i]) => i));
     const kept = new Set<number>();
-    projection.masks.a!.forEach((m, i) => m && kept.add(i));
-    projection.masks.b!.forEach((m, i) => m && kept.add(5000 + i));
+    for (const [i, m] of projection.masks.a!.entries()) if (m) kept.add(i);
+    for (const [i, m] of projection.masks.b!.entries()) if (m) kept.add(5000 + i);
     expect(kept).toEqual(expected);
   });
 

@@ -10,14 +10,7 @@ import {
 } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { type CheckpointState, loadCheckpoint, saveCheckpoint, type TensorGroups } from './checkpoint.js';
-import {
-  disposeBatch,
-  type EncodedExample,
-  encodeExamples,
-  type LabeledExample,
-  makeBatch,
-  taskLoss,
-} from './data.js';
+import { disposeBatch, encodeExamples, type LabeledExample, makeBatch, taskLoss } from './data.js';
 import {
   type AdamState,
   adamStep,

@@ -1,11 +1,12 @@
-import type { KernelConfig, TensorInfo, TypedArray } from '@tensorflow/tfjs-core';
+import type { DataType, KernelConfig, TensorInfo, TypedArray } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
 
 /**
- * Fused kernels behind `gatedDiffParameter` for backends whose tensors live in JS memory (tfjs `cpu`):
- * one pass forward, one pass backward, instead of ~10 elementwise kernels (each allocating a full-size
- * array) each way. Other backends use the same math as tfjs ops. Registered lazily, on first use on
- * such a backend (never at import); the names are namespaced so they cannot clash with tfjs kernels.
+ * Fused kernels behind `gatedDiffParameter` for backends whose tensors JS can address directly (tfjs
+ * `cpu`: JS typed arrays; tfjs `wasm`: views of the wasm heap): one pass forward, one pass backward,
+ * instead of ~10 elementwise kernels (each allocating a full-size array) each way. Other backends use
+ * the same math as tfjs ops. Registered lazily, on first use on such a backend (never at import); the
+ * names are namespaced so they cannot clash with tfjs kernels.
  *
  * Forward  `DiffpruneGatedDiff`:     {base, w, logAlpha, u, groupGate?} → [theta, z]
  * Backward `DiffpruneGatedDiffGrad`: {dy, w, z, groupGate?}             → [dW, dLogAlpha, groupDot]
@@ -23,32 +24,19 @@ export interface GatedDiffAttributes {
   uHigh: number;
 }
 
-interface CpuLikeBackend {
-  data: { get(dataId: object): { values: TypedArray } };
-  makeTensorInfo(shape: number[], dtype: string, values: TypedArray): TensorInfo;
-}
-
-/** Backends whose `data.get(id).values` is the tensor's typed array. */
-const jsMemoryBackends = new Set(['cpu']);
-
-const valuesOf = (backend: CpuLikeBackend, info: TensorInfo | undefined): Float32Array =>
-  backend.data.get((info as TensorInfo).dataId).values as Float32Array;
-
-const groupValue = (backend: CpuLikeBackend, info: TensorInfo | undefined): number =>
-  info === undefined ? 1 : (valuesOf(backend, info)[0] as number);
-
-export function gatedDiffForward(
+/** Writes θ and z (the element gate) for every entry; `groupGate` is z_g (1 when unstructured). */
+export function gatedDiffForwardInto(
+  theta: Float32Array,
+  z: Float32Array,
   base: Float32Array,
   w: Float32Array,
   logAlpha: Float32Array,
   u: Float32Array,
   groupGate: number,
   attributes: GatedDiffAttributes,
-): { theta: Float32Array; z: Float32Array } {
+): void {
   const { beta, left, right, uLow, uHigh } = attributes;
-  const n = base.length;
-  const theta = new Float32Array(n);
-  const z = new Float32Array(n);
+  const n = theta.length;
   const scale = right - left;
   const inverseBeta = 1 / beta;
   for (let i = 0; i < n; i++) {
@@ -58,23 +46,26 @@ export function gatedDiffForward(
     z[i] = zi;
     theta[i] = base[i]! + zi * groupGate * w[i]!;
   }
-  return { theta, z };
 }
 
-export function gatedDiffBackward(
+/**
+ * Writes dw and dlogα for every entry and returns Σ dy·w·z (float64). `dLogAlpha` is written in full
+ * (zero where the gate is clamped), so the outputs need no zeroing first.
+ */
+export function gatedDiffBackwardInto(
+  dW: Float32Array,
+  dLogAlpha: Float32Array,
   dy: Float32Array,
   w: Float32Array,
   z: Float32Array,
   groupGate: number,
   attributes: Pick<GatedDiffAttributes, 'beta' | 'left' | 'right'>,
-): { dW: Float32Array; dLogAlpha: Float32Array; groupDot: number } {
+): number {
   const { beta, left, right } = attributes;
   const n = dy.length;
-  const dW = new Float32Array(n);
-  const dLogAlpha = new Float32Array(n); // zero where the gate is clamped (0 or 1)
   const scale = right - left;
   const inverseScale = 1 / scale;
-  // dz/dlogα = (r − l)·s(1 − s)/β on 0 < z < 1, where s = (z − l)/(r − l) exactly inverts the stretch.
+  // dz/dlogα = (r − l)·s(1 − s)/β on 0 < z < 1, where s = (z − l)/(r − l) inverts the stretch.
   const factor = (groupGate * scale) / beta;
   let groupDot = 0;
   for (let i = 0; i < n; i++) {
@@ -86,64 +77,127 @@ export function gatedDiffBackward(
     if (zi > 0 && zi < 1) {
       const s = (zi - left) * inverseScale;
       dLogAlpha[i] = dyw * factor * s * (1 - s);
+    } else {
+      dLogAlpha[i] = 0;
     }
   }
-  return { dW, dLogAlpha, groupDot };
+  return groupDot;
 }
 
-const forwardKernel = (backendName: string): KernelConfig => ({
+/** How a kernel allocates outputs and reads tensors on one kind of backend. */
+interface Memory {
+  /** Allocates every output first (allocation may move the wasm heap), then returns views of all. */
+  run(
+    backend: unknown,
+    outputShapes: number[][],
+    inputs: (TensorInfo | undefined)[],
+  ): { outputs: TensorInfo[]; outputViews: Float32Array[]; inputViews: (Float32Array | undefined)[] };
+}
+
+interface CpuLikeBackend {
+  data: { get(dataId: object): { values: TypedArray } };
+  makeTensorInfo(shape: number[], dtype: string, values: TypedArray): TensorInfo;
+}
+
+interface WasmLikeBackend {
+  makeOutput(shape: number[], dtype: DataType): TensorInfo;
+  typedArrayFromHeap(info: TensorInfo): TypedArray;
+}
+
+const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+
+const cpuMemory: Memory = {
+  run(backend, outputShapes, inputs) {
+    const cpu = backend as CpuLikeBackend;
+    const outputViews = outputShapes.map((shape) => new Float32Array(size(shape)));
+    const outputs = outputShapes.map((shape, i) => cpu.makeTensorInfo(shape, 'float32', outputViews[i]!));
+    const inputViews = inputs.map((info) =>
+      info === undefined ? undefined : (cpu.data.get(info.dataId).values as Float32Array),
+    );
+    return { outputs, outputViews, inputViews };
+  },
+};
+
+const wasmMemory: Memory = {
+  run(backend, outputShapes, inputs) {
+    const wasm = backend as WasmLikeBackend;
+    const outputs = outputShapes.map((shape) => wasm.makeOutput(shape, 'float32'));
+    // Views only after every allocation: growing the heap detaches earlier views.
+    const outputViews = outputs.map((info) => wasm.typedArrayFromHeap(info) as Float32Array);
+    const inputViews = inputs.map((info) =>
+      info === undefined ? undefined : (wasm.typedArrayFromHeap(info) as Float32Array),
+    );
+    return { outputs, outputViews, inputViews };
+  },
+};
+
+const memories: Record<string, Memory> = { cpu: cpuMemory, wasm: wasmMemory };
+
+const forwardKernel = (backendName: string, memory: Memory): KernelConfig => ({
   kernelName: gatedDiffKernelName,
   backendName,
   kernelFunc: ({ inputs, backend, attrs }) => {
-    const cpu = backend as unknown as CpuLikeBackend;
     const { base, w, logAlpha, u, groupGate } = inputs as Record<string, TensorInfo | undefined>;
     const shape = (base as TensorInfo).shape;
-    const { theta, z } = gatedDiffForward(
-      valuesOf(cpu, base),
-      valuesOf(cpu, w),
-      valuesOf(cpu, logAlpha),
-      valuesOf(cpu, u),
-      groupValue(cpu, groupGate),
+    const { outputs, outputViews, inputViews } = memory.run(
+      backend,
+      [shape, shape],
+      [base, w, logAlpha, u, groupGate],
+    );
+    const [vBase, vW, vLogAlpha, vU, vGroup] = inputViews;
+    gatedDiffForwardInto(
+      outputViews[0]!,
+      outputViews[1]!,
+      vBase!,
+      vW!,
+      vLogAlpha!,
+      vU!,
+      vGroup === undefined ? 1 : vGroup[0]!,
       attrs as unknown as GatedDiffAttributes,
     );
-    return [cpu.makeTensorInfo(shape, 'float32', theta), cpu.makeTensorInfo(shape, 'float32', z)];
+    return outputs;
   },
 });
 
-const backwardKernel = (backendName: string): KernelConfig => ({
+const backwardKernel = (backendName: string, memory: Memory): KernelConfig => ({
   kernelName: gatedDiffGradKernelName,
   backendName,
   kernelFunc: ({ inputs, backend, attrs }) => {
-    const cpu = backend as unknown as CpuLikeBackend;
     const { dy, w, z, groupGate } = inputs as Record<string, TensorInfo | undefined>;
     const shape = (dy as TensorInfo).shape;
-    const { dW, dLogAlpha, groupDot } = gatedDiffBackward(
-      valuesOf(cpu, dy),
-      valuesOf(cpu, w),
-      valuesOf(cpu, z),
-      groupValue(cpu, groupGate),
+    const { outputs, outputViews, inputViews } = memory.run(
+      backend,
+      [shape, shape, []],
+      [dy, w, z, groupGate],
+    );
+    const [vDy, vW, vZ, vGroup] = inputViews;
+    const groupDot = gatedDiffBackwardInto(
+      outputViews[0]!,
+      outputViews[1]!,
+      vDy!,
+      vW!,
+      vZ!,
+      vGroup === undefined ? 1 : vGroup[0]!,
       attrs as unknown as GatedDiffAttributes,
     );
-    return [
-      cpu.makeTensorInfo(shape, 'float32', dW),
-      cpu.makeTensorInfo(shape, 'float32', dLogAlpha),
-      cpu.makeTensorInfo([], 'float32', new Float32Array([groupDot])),
-    ];
+    outputViews[2]![0] = groupDot;
+    return outputs;
   },
 });
 
 /**
- * True when the fused kernels can run on the active backend; registers them there on first call.
- * `tf.getKernel` is checked first, so another package may register its own versions (e.g. for wasm)
- * under the same names and contract, and they are used instead.
+ * True when the fused kernels can run on the active backend; registers ours there on first call
+ * (`cpu`, `wasm`). `tf.getKernel` is checked first, so another package may register its own versions
+ * (e.g. for a native backend) under the same names and contract, and they are used instead.
  */
 export function fusedKernelsAvailable(): boolean {
   const backendName = tf.getBackend();
-  if (tf.getKernel(gatedDiffKernelName, backendName) && tf.getKernel(gatedDiffGradKernelName, backendName)) {
-    return true;
-  }
-  if (!jsMemoryBackends.has(backendName)) return false;
-  if (!tf.getKernel(gatedDiffKernelName, backendName)) tf.registerKernel(forwardKernel(backendName));
-  if (!tf.getKernel(gatedDiffGradKernelName, backendName)) tf.registerKernel(backwardKernel(backendName));
+  const hasForward = tf.getKernel(gatedDiffKernelName, backendName) !== undefined;
+  const hasBackward = tf.getKernel(gatedDiffGradKernelName, backendName) !== undefined;
+  if (hasForward && hasBackward) return true;
+  const memory = memories[backendName];
+  if (memory === undefined) return false;
+  if (!hasForward) tf.registerKernel(forwardKernel(backendName, memory));
+  if (!hasBackward) tf.registerKernel(backwardKernel(backendName, memory));
   return true;
 }

@@ -1,0 +1,203 @@
+import { InvalidArgumentError, ShapeMismatchError } from '@diffprune/core';
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, describe, expect, it } from 'vitest';
+import { type GatedDiffImplementation, gatedDiffParameterWith } from './gated-diff-parameter.js';
+import {
+  type GatedDiffParameterInputs,
+  gatedDiffParameter,
+  gatedDiffParameterComposite,
+  sampleUniform,
+} from './index.js';
+
+const shape = [37, 23];
+const data = tf.tidy(() => ({
+  base: tf.keep(tf.randomNormal(shape, 0, 1, 'float32', 1)),
+  w: tf.keep(tf.randomNormal(shape, 0, 0.5, 'float32', 2)),
+  // A mix of clamped (z = 0 or 1) and interior gates.
+  logAlpha: tf.keep(tf.randomNormal(shape, 0.5, 2, 'float32', 3)),
+  u: tf.keep(sampleUniform(shape, 4)),
+  dy: tf.keep(tf.randomNormal(shape, 0, 1, 'float32', 5)),
+  groupLogAlpha: tf.keep(tf.tensor1d([0.4])), // an interior group gate (nonzero gradient)
+  groupU: tf.keep(tf.tensor1d([0.45])),
+}));
+afterAll(() => tf.dispose(Object.values(data)));
+
+type Variant = { grouped: boolean; beta?: number; limits?: readonly [number, number] };
+const variants: Variant[] = [
+  { grouped: false },
+  { grouped: true },
+  { grouped: true, beta: 0.6, limits: [-0.2, 1.3] },
+];
+
+const inputsFor = (
+  variant: Variant,
+  overrides: Partial<GatedDiffParameterInputs> = {},
+): GatedDiffParameterInputs => ({
+  base: data.base,
+  w: data.w,
+  logAlpha: data.logAlpha,
+  u: data.u,
+  ...(variant.grouped ? { groupLogAlpha: data.groupLogAlpha, groupU: data.groupU } : {}),
+  ...(variant.beta !== undefined ? { beta: variant.beta } : {}),
+  ...(variant.limits !== undefined ? { limits: variant.limits } : {}),
+  ...overrides,
+});
+
+/** θ and the gradients of Σ θ·dy w.r.t. w, logAlpha (and groupLogAlpha), as arrays. */
+const evaluate = (op: (inputs: GatedDiffParameterInputs) => tf.Tensor, variant: Variant) => {
+  const before = tf.memory().numTensors;
+  const theta = op(inputsFor(variant));
+  const differentiate = variant.grouped
+    ? tf.grads((w: tf.Tensor, a: tf.Tensor, g: tf.Tensor) =>
+        tf.sum(tf.mul(op(inputsFor(variant, { w, logAlpha: a, groupLogAlpha: g })), data.dy)),
+      )
+    : tf.grads((w: tf.Tensor, a: tf.Tensor) =>
+        tf.sum(tf.mul(op(inputsFor(variant, { w, logAlpha: a })), data.dy)),
+      );
+  const grads = variant.grouped
+    ? differentiate([data.w, data.logAlpha, data.groupLogAlpha])
+    : differentiate([data.w, data.logAlpha]);
+  const result = {
+    theta: Array.from(theta.dataSync()),
+    grads: grads.map((g) => Array.from(g.dataSync())),
+    gradShapes: grads.map((g) => g.shape),
+  };
+  tf.dispose([theta, ...grads]);
+  expect(tf.memory().numTensors).toBe(before); // no leaks, forward and backward
+  return result;
+};
+
+const expectClose = (actual: number[], expected: number[], tolerance: number) => {
+  expect(actual.length).toBe(expected.length);
+  const scale = Math.max(1, ...expected.map(Math.abs));
+  let worst = 0;
+  actual.forEach((a, i) => {
+    worst = Math.max(worst, Math.abs(a - expected[i]!));
+  });
+  expect(worst).toBeLessThan(tolerance * scale);
+};
+
+describe('gatedDiffParameter (fused) vs the composite (autograd)', () => {
+  const implementations: GatedDiffImplementation[] = ['kernel', 'ops', 'auto'];
+  for (const variant of variants) {
+    for (const implementation of implementations) {
+      it(`${implementation}, ${variant.grouped ? 'structured' : 'unstructured'}${variant.beta ? `, β ${variant.beta}, limits [${variant.limits}]` : ''}: θ and every gradient agree`, () => {
+        const reference = evaluate(gatedDiffParameterComposite, variant);
+        const fused = evaluate((inputs) => gatedDiffParameterWith(inputs, implementation), variant);
+        expectClose(fused.theta, reference.theta, 1e-6);
+        expect(fused.grads.length).toBe(variant.grouped ? 3 : 2);
+        expect(fused.gradShapes).toEqual(reference.gradShapes);
+        fused.grads.forEach((g, i) => {
+          expectClose(g, reference.grads[i]!, 2e-6);
+        });
+        // The comparison is not vacuous: the gates are mixed, so dlogα has zeros and nonzeros.
+        const dLogAlpha = reference.grads[1]!;
+        expect(dLogAlpha.filter((x) => x === 0).length).toBeGreaterThan(50);
+        expect(dLogAlpha.filter((x) => x !== 0).length).toBeGreaterThan(50);
+        if (variant.grouped) expect(Math.abs(reference.grads[2]![0]!)).toBeGreaterThan(1e-3);
+      });
+    }
+  }
+
+  it('matches finite differences for logα (element and group)', () => {
+    for (const variant of variants) {
+      const { grads } = evaluate(gatedDiffParameter, variant);
+      const h = 1e-2;
+      const lossWith = (overrides: Partial<GatedDiffParameterInputs>) =>
+        tf.tidy(() => {
+          const theta = gatedDiffParameter(inputsFor(variant, overrides));
+          const terms = tf.mul(theta, data.dy).dataSync();
+          let total = 0;
+          for (const t of terms) total += t; // float64 sum
+          return total;
+        });
+      // Element logα: a bump changes one θ entry; check entries whose s̄ stays away from the kinks.
+      const logAlpha = data.logAlpha.dataSync();
+      const u = data.u.dataSync();
+      const beta = variant.beta ?? 1;
+      const [l, r] = variant.limits ?? [-1.5, 1.5];
+      let checked = 0;
+      for (let i = 0; i < logAlpha.length && checked < 8; i++) {
+        const ui = Math.min(Math.max(u[i]!, 1e-4), 0.9999);
+        const stretched =
+          (1 / (1 + Math.exp(-(Math.log(ui / (1 - ui)) + logAlpha[i]!) / beta))) * (r - l) + l;
+        if (stretched < 0.1 || stretched > 0.9) continue;
+        const bump = (delta: number) =>
+          tf.tidy(() => {
+            const a = tf.add(data.logAlpha, tf.reshape(tf.oneHot([i], logAlpha.length), shape).mul(delta));
+            const theta = gatedDiffParameter(inputsFor(variant, { logAlpha: a }));
+            return theta.dataSync()[i]! * data.dy.dataSync()[i]!;
+          });
+        const finite = (bump(h) - bump(-h)) / (2 * h);
+        expect(Math.abs(finite - grads[1]![i]!)).toBeLessThan(2e-3 * Math.max(1, Math.abs(finite)));
+        checked++;
+      }
+      expect(checked).toBe(8);
+      if (variant.grouped) {
+        const finite =
+          (lossWith({ groupLogAlpha: tf.add(data.groupLogAlpha, h) }) -
+            lossWith({ groupLogAlpha: tf.sub(data.groupLogAlpha, h) })) /
+          (2 * h);
+        expect(Math.abs(finite - grads[2]![0]!)).toBeLessThan(2e-3 * Math.max(1, Math.abs(finite)));
+      }
+    }
+  });
+
+  it('trains variables like the trainer will: variableGrads, base frozen, no leaks over steps', () => {
+    const w = tf.variable(data.w.clone(), true, 'w-test');
+    const logAlpha = tf.variable(data.logAlpha.clone(), true, 'logAlpha-test');
+    const groupLogAlpha = tf.variable(data.groupLogAlpha.clone(), true, 'groupLogAlpha-test');
+    const counts: number[] = [];
+    for (let step = 0; step < 3; step++) {
+      const u = sampleUniform(shape, 100 + step);
+      const groupU = sampleUniform([1], 200 + step);
+      const { value, grads } = tf.variableGrads(
+        () =>
+          tf.sum(
+            tf.mul(gatedDiffParameter({ base: data.base, w, logAlpha, u, groupLogAlpha, groupU }), data.dy),
+          ) as tf.Scalar,
+      );
+      expect(Object.keys(grads).sort()).toEqual(['groupLogAlpha-test', 'logAlpha-test', 'w-test']);
+      tf.tidy(() => {
+        w.assign(tf.sub(w, tf.mul(grads['w-test']!, 0.1)));
+        logAlpha.assign(tf.sub(logAlpha, tf.mul(grads['logAlpha-test']!, 0.1)));
+      });
+      tf.dispose([value, u, groupU, ...Object.values(grads)]);
+      counts.push(tf.memory().numTensors);
+    }
+    expect(new Set(counts).size).toBe(1);
+    tf.dispose([w, logAlpha, groupLogAlpha]);
+  });
+
+  it('forward without a gradient tape leaks nothing', () => {
+    for (const implementation of ['kernel', 'ops'] as const) {
+      const before = tf.memory().numTensors;
+      const theta = gatedDiffParameterWith(inputsFor({ grouped: true }), implementation);
+      expect(tf.memory().numTensors).toBe(before + 1);
+      theta.dispose();
+    }
+  });
+
+  it('validates inputs, naming the argument', () => {
+    const wrong = tf.zeros([37, 22]);
+    const integers = tf.zeros(shape, 'int32');
+    const two = tf.zeros([2]);
+    const before = tf.memory().numTensors;
+    expect(() => gatedDiffParameter(inputsFor({ grouped: false }, { u: wrong }))).toThrow(ShapeMismatchError);
+    expect(() => gatedDiffParameter(inputsFor({ grouped: false }, { w: wrong }))).toThrow(
+      /w must have shape \[37, 23\]; found \[37, 22\]/,
+    );
+    expect(() => gatedDiffParameter(inputsFor({ grouped: false }, { logAlpha: integers }))).toThrow(
+      /logAlpha\.dtype must be "float32"; found "int32"/,
+    );
+    expect(() =>
+      gatedDiffParameter(inputsFor({ grouped: false }, { groupLogAlpha: data.groupLogAlpha })),
+    ).toThrow(InvalidArgumentError);
+    expect(() => gatedDiffParameter(inputsFor({ grouped: true }, { groupU: two }))).toThrow(
+      /groupU must have shape \[1\]; found \[2\]/,
+    );
+    expect(() => gatedDiffParameter(inputsFor({ grouped: false }, { beta: -1 }))).toThrow(/beta must be/);
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([wrong, integers, two]);
+  });
+});

@@ -1,1 +1,29 @@
-export {};
+export type { ApplyDiffOptions, RevertDiffOptions } from './apply.js';
+export { applyDiff, revertDiff } from './apply.js';
+export type { CreateDiffFromMaskOptions, CreateDiffOptions, MaskedEntries } from './create.js';
+export { createDiff, createDiffFromMask } from './create.js';
+export { indexEncodings } from './encodings.js';
+export { BaseMismatchError } from './errors.js';
+export type { DiffTableEntry, ReadDiffOptions } from './file.js';
+export { encodeDiff, maxDiffHeaderBytes, readDiff, writeDiff } from './file.js';
+export type { FingerprintInput } from './fingerprint.js';
+export {
+  checkpointWeightFiles,
+  fingerprintCheckpoint,
+  fingerprintTensorArrays,
+  fingerprintTensors,
+  readCheckpointTensors,
+} from './fingerprint.js';
+export type {
+  DenseDiffTensor,
+  DiffProvenance,
+  DiffProvenanceRecord,
+  DiffTensor,
+  IndexEncoding,
+  SparseDiff,
+  SparseDiffTensor,
+  TensorArrays,
+  ValueDtype,
+} from './types.js';
+export { parseValueDtype, valueDtypes } from './values.js';
+export { formatName, formatVersion, libraryVersion } from './version.js';

@@ -1,0 +1,128 @@
+import {
+  CheckpointMismatchError,
+  InvalidArgumentError,
+  type KeyShapeMismatch,
+  ShapeMismatchError,
+} from '@diffprune/core';
+import { sameShape } from './checks.js';
+import type { SparseDiff, TensorArrays } from './types.js';
+
+export interface ApplyDiffOptions {
+  /**
+   * Update `base`'s arrays in place and return `base` (with added/replaced tensors set on it).
+   * Default false: changed tensors are copied; untouched tensors are shared with `base`, not copied.
+   */
+  inPlace?: boolean;
+}
+
+/** Every problem between a diff and a base's names and shapes, all at once (or a single shape error). */
+export function checkBaseStructure(base: TensorArrays, diff: SparseDiff, context: string): void {
+  const missing: string[] = [];
+  const unexpected: string[] = [];
+  const mismatched: KeyShapeMismatch[] = [];
+  for (const t of diff.tensors) {
+    const b = base[t.name];
+    if (t.kind === 'add') {
+      if (b) unexpected.push(t.name);
+      continue;
+    }
+    if (!b) missing.push(t.name);
+    else if (!sameShape(b.shape, t.shape))
+      mismatched.push({ name: t.name, expected: t.shape, found: b.shape });
+  }
+  if (missing.length === 0 && unexpected.length === 0 && mismatched.length === 1) {
+    const m = mismatched[0]!;
+    throw new ShapeMismatchError({ tensor: m.name, expected: m.expected, found: m.found, context });
+  }
+  if (missing.length + unexpected.length + mismatched.length > 0)
+    throw new CheckpointMismatchError({ source: context, missing, unexpected, mismatched });
+}
+
+/**
+ * θ = base + diff, tensor by tensor: sparse δ are added at their positions (no dense δ is built),
+ * dense tensors replace or are added. Sums are float32, like the trainer's θ_pre + δ.
+ */
+export function applyDiff(
+  base: TensorArrays,
+  diff: SparseDiff,
+  options: ApplyDiffOptions = {},
+): TensorArrays {
+  checkBaseStructure(base, diff, 'applyDiff (diff vs base)');
+  const out: TensorArrays = options.inPlace ? base : { ...base };
+  for (const t of diff.tensors) {
+    if (t.kind !== 'sparse') {
+      out[t.name] = { shape: [...t.shape], values: t.values.slice() };
+      continue;
+    }
+    const { indices, values } = t;
+    if (indices.length === 0) continue;
+    const b = base[t.name]!;
+    const target = options.inPlace ? b.values : b.values.slice();
+    for (let i = 0; i < indices.length; i++) target[indices[i]!]! += values[i]!;
+    if (!options.inPlace) out[t.name] = { shape: b.shape, values: target };
+  }
+  return out;
+}
+
+export interface RevertDiffOptions {
+  inPlace?: boolean;
+  /**
+   * The base's original values of tensors the diff replaces (a diff does not hold them). Without
+   * them, reverting a diff with replaced tensors throws.
+   */
+  replaced?: TensorArrays;
+}
+
+/**
+ * base = θ − diff: sparse δ are subtracted (float32, so exact only where θ = base + δ was), added
+ * tensors are removed, replaced tensors are restored from `options.replaced`.
+ */
+export function revertDiff(
+  tuned: TensorArrays,
+  diff: SparseDiff,
+  options: RevertDiffOptions = {},
+): TensorArrays {
+  // Structure: every diff tensor (added ones too) must be in tuned with its shape.
+  const missing = diff.tensors.filter((t) => !tuned[t.name]).map((t) => t.name);
+  const mismatched = diff.tensors
+    .filter((t) => tuned[t.name] && !sameShape(tuned[t.name]!.shape, t.shape))
+    .map((t) => ({ name: t.name, expected: t.shape, found: tuned[t.name]!.shape }));
+  if (missing.length + mismatched.length > 0)
+    throw new CheckpointMismatchError({
+      source: 'revertDiff (diff vs tuned)',
+      missing,
+      unexpected: [],
+      mismatched,
+    });
+  const replaced = diff.tensors.filter((t) => t.kind === 'replace').map((t) => t.name);
+  const lacking = replaced.filter((name) => !options.replaced?.[name]);
+  if (lacking.length > 0)
+    throw new InvalidArgumentError({
+      argument: 'options.replaced',
+      expected: 'the base values of every tensor the diff replaces',
+      found: `none for ${lacking.join(', ')}`,
+    });
+  const out: TensorArrays = options.inPlace ? tuned : { ...tuned };
+  for (const t of diff.tensors) {
+    if (t.kind === 'add') {
+      delete out[t.name];
+    } else if (t.kind === 'replace') {
+      const original = options.replaced![t.name]!;
+      if (!sameShape(original.shape, t.shape))
+        throw new ShapeMismatchError({
+          tensor: t.name,
+          expected: t.shape,
+          found: original.shape,
+          context: 'options.replaced',
+        });
+      out[t.name] = { shape: [...original.shape], values: original.values.slice() };
+    } else if (t.kind === 'sparse' && t.indices.length > 0) {
+      const v = tuned[t.name]!;
+      const target = options.inPlace ? v.values : v.values.slice();
+      const { indices, values } = t;
+      for (let i = 0; i < indices.length; i++) target[indices[i]!]! -= values[i]!;
+      if (!options.inPlace) out[t.name] = { shape: v.shape, values: target };
+    }
+  }
+  return out;
+}

@@ -1,0 +1,335 @@
+import { readFile } from 'node:fs/promises';
+import {
+  FormatError,
+  InvalidArgumentError,
+  MissingResourceError,
+  parseSafetensors,
+  type SafetensorsDtype,
+  type SafetensorsTensor,
+  serializeSafetensors,
+  writeFileAtomic,
+} from '@diffprune/core';
+import { checkIndexEncoding, compareNames, elementCount, maxSparseElements, sameShape } from './checks.js';
+import { decodeIndices, encodeIndices, indexEncodings } from './encodings.js';
+import type { DiffProvenanceRecord, DiffTensor, IndexEncoding, SparseDiff, ValueDtype } from './types.js';
+import { decodeValues, encodeValues, valueDtypes } from './values.js';
+import { formatName, formatVersion } from './version.js';
+
+/** Diff headers larger than this are refused unless `maxHeaderBytes` says otherwise. */
+export const maxDiffHeaderBytes = 64 * 2 ** 20;
+
+/** One row of the per-tensor table in `__metadata__.tensors` (see docs/format.md). */
+export interface DiffTableEntry {
+  shape: number[];
+  dtype: string;
+  storage: 'sparse' | 'dense';
+  /** Dense only: true = replaces the base tensor, false = a tensor the base lacks (added). */
+  replaces_base?: boolean;
+  nnz: number;
+  /** Sparse only. */
+  index_encoding?: IndexEncoding;
+  value_dtype: ValueDtype;
+}
+
+const sortedTensors = (diff: SparseDiff) => [...diff.tensors].sort((a, b) => compareNames(a.name, b.name));
+
+/** Checks an in-memory diff's internal consistency (what encodeDiff relies on). */
+export function checkDiff(diff: SparseDiff): void {
+  const bad = (argument: string, expected: string, found: unknown): never => {
+    throw new InvalidArgumentError({ argument, expected, found, context: 'diff' });
+  };
+  if (typeof diff !== 'object' || diff === null || !Array.isArray(diff.tensors))
+    bad('diff', 'a SparseDiff', typeof diff);
+  const names = new Set<string>();
+  for (const t of diff.tensors) {
+    if (names.has(t.name)) bad('tensors', 'unique names', t.name);
+    names.add(t.name);
+    if (!Array.isArray(t.shape) || !t.shape.every((d) => Number.isSafeInteger(d) && d >= 0))
+      bad(`${t.name}.shape`, 'non-negative integers', t.shape);
+    if (!valueDtypes.includes(t.valueDtype)) bad(`${t.name}.valueDtype`, 'F32, F16 or BF16', t.valueDtype);
+    const n = elementCount(t.shape);
+    if (t.kind === 'sparse') {
+      checkIndexEncoding(t.indexEncoding, `${t.name}.indexEncoding`);
+      if (n > maxSparseElements) bad(`${t.name}.shape`, 'at most 2^32 elements', n);
+      if (t.indices.length !== t.values.length)
+        bad(`${t.name}.values`, `${t.indices.length} values (one per index)`, t.values.length);
+      let previous = -1;
+      for (let i = 0; i < t.indices.length; i++) {
+        const p = t.indices[i]!;
+        if (p <= previous || p >= n)
+          bad(`${t.name}.indices[${i}]`, `strictly increasing and < ${n}`, `${p} after ${previous}`);
+        previous = p;
+      }
+    } else if (t.kind === 'replace' || t.kind === 'add') {
+      if (t.values.length !== n) bad(`${t.name}.values`, `${n} values`, t.values.length);
+    } else {
+      bad(`${(t as DiffTensor).name}.kind`, 'sparse, replace or add', (t as DiffTensor).kind);
+    }
+  }
+  for (const t of diff.tensors) {
+    if (t.kind === 'sparse' && (names.has(`${t.name}.indices`) || names.has(`${t.name}.values`)))
+      bad('tensors', `no tensor named ${t.name}.indices or ${t.name}.values beside sparse ${t.name}`, t.name);
+  }
+}
+
+export function diffTable(diff: SparseDiff): Record<string, DiffTableEntry> {
+  const table: Record<string, DiffTableEntry> = {};
+  for (const t of sortedTensors(diff)) {
+    table[t.name] =
+      t.kind === 'sparse'
+        ? {
+            shape: t.shape,
+            dtype: t.dtype,
+            storage: 'sparse',
+            nnz: t.indices.length,
+            index_encoding: t.indexEncoding,
+            value_dtype: t.valueDtype,
+          }
+        : {
+            shape: t.shape,
+            dtype: t.dtype,
+            storage: 'dense',
+            replaces_base: t.kind === 'replace',
+            nnz: elementCount(t.shape),
+            value_dtype: t.valueDtype,
+          };
+  }
+  return table;
+}
+
+export function diffMetadata(diff: SparseDiff): Record<string, string> {
+  const p = diff.provenance;
+  return {
+    format: formatName,
+    format_version: String(formatVersion),
+    base_model_id: p.baseModel.id,
+    base_model_revision: p.baseModel.revision,
+    base_fingerprint: p.baseFingerprint,
+    method: p.method,
+    method_settings: JSON.stringify(p.settings),
+    task: p.task,
+    created_at: p.createdAt,
+    library: p.library,
+    library_version: p.libraryVersion,
+    tensors: JSON.stringify(diffTable(diff)),
+  };
+}
+
+/**
+ * The diff as safetensors chunks (8-byte length, JSON header, data). Data is ordered F32 first, then
+ * F16/BF16, then the U8 index streams, so every float tensor is aligned to its element size.
+ */
+export function encodeDiff(diff: SparseDiff): Uint8Array[] {
+  checkDiff(diff);
+  const stored: SafetensorsTensor[] = [];
+  for (const t of sortedTensors(diff)) {
+    if (t.kind === 'sparse') {
+      const nnz = t.indices.length;
+      const indices = encodeIndices(t.indexEncoding, t.indices, elementCount(t.shape));
+      stored.push({ name: `${t.name}.indices`, dtype: 'U8', shape: [indices.length], data: indices });
+      stored.push({
+        name: `${t.name}.values`,
+        dtype: t.valueDtype,
+        shape: [nnz],
+        data: encodeValues(t.values, t.valueDtype),
+      });
+    } else {
+      stored.push({
+        name: t.name,
+        dtype: t.valueDtype,
+        shape: t.shape,
+        data: encodeValues(t.values, t.valueDtype),
+      });
+    }
+  }
+  const size = (dtype: SafetensorsDtype) => (dtype === 'U8' ? 1 : dtype === 'F32' ? 4 : 2);
+  stored.sort((a, b) => size(b.dtype) - size(a.dtype) || compareNames(a.name, b.name));
+  return serializeSafetensors(stored, diffMetadata(diff));
+}
+
+/** Writes the diff atomically (temporary file beside `path`, then rename). */
+export async function writeDiff(path: string, diff: SparseDiff): Promise<void> {
+  await writeFileAtomic(path, encodeDiff(diff));
+}
+
+export interface ReadDiffOptions {
+  /** Refuse headers larger than this (default 64 MiB). */
+  maxHeaderBytes?: number;
+  /** The file name for error messages, when reading bytes. */
+  path?: string;
+}
+
+/**
+ * Reads and fully validates a diff: the safetensors structure, the metadata, the table, every
+ * stored tensor's dtype and shape, and every index stream (range, strict increase, nnz). Given a
+ * path it returns a promise; given bytes it returns the diff.
+ */
+export function readDiff(path: string, options?: ReadDiffOptions): Promise<SparseDiff>;
+export function readDiff(bytes: Uint8Array, options?: ReadDiffOptions): SparseDiff;
+export function readDiff(
+  source: string | Uint8Array,
+  options: ReadDiffOptions = {},
+): Promise<SparseDiff> | SparseDiff {
+  if (typeof source === 'string') {
+    return readFile(source).then(
+      (buffer) =>
+        decodeDiff(new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength), {
+          ...options,
+          path: source,
+        }),
+      (error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOENT')
+          throw new MissingResourceError({ resource: `diff file ${source}`, cause: error });
+        throw error;
+      },
+    );
+  }
+  return decodeDiff(source, options);
+}
+
+const requiredKeys = [
+  'format',
+  'format_version',
+  'base_model_id',
+  'base_model_revision',
+  'base_fingerprint',
+  'method',
+  'method_settings',
+  'task',
+  'created_at',
+  'library',
+  'library_version',
+  'tensors',
+] as const;
+
+function decodeDiff(bytes: Uint8Array, options: ReadDiffOptions): SparseDiff {
+  const path = options.path;
+  const fail = (what: string, expected: string, found: string): never => {
+    throw new FormatError({ ...(path ? { path } : {}), what, expected, found });
+  };
+  const file = parseSafetensors(bytes, {
+    ...(path ? { path } : {}),
+    maxHeaderBytes: options.maxHeaderBytes ?? maxDiffHeaderBytes,
+  });
+  const m = file.metadata;
+  if (m.format !== formatName)
+    fail(
+      '__metadata__.format',
+      JSON.stringify(formatName),
+      m.format === undefined ? 'no format key (not a diffprune diff)' : JSON.stringify(m.format),
+    );
+  if (m.format_version !== String(formatVersion))
+    fail(
+      '__metadata__.format_version',
+      `${JSON.stringify(String(formatVersion))} (the version this library reads)`,
+      JSON.stringify(m.format_version),
+    );
+  for (const key of requiredKeys)
+    if (m[key] === undefined) fail(`__metadata__.${key}`, 'a string', 'nothing');
+  if (!/^[0-9a-f]{64}$/.test(m.base_fingerprint!))
+    fail(
+      '__metadata__.base_fingerprint',
+      'a sha256 hex digest (64 lowercase hex digits)',
+      JSON.stringify(m.base_fingerprint),
+    );
+  const parseJson = (key: string): Record<string, unknown> => {
+    let value: unknown;
+    try {
+      value = JSON.parse(m[key]!);
+    } catch (error) {
+      fail(`__metadata__.${key}`, 'a JSON object', (error as Error).message);
+    }
+    if (typeof value !== 'object' || value === null || Array.isArray(value))
+      fail(`__metadata__.${key}`, 'a JSON object', Array.isArray(value) ? 'an array' : typeof value);
+    return value as Record<string, unknown>;
+  };
+  const settings = parseJson('method_settings');
+  const table = parseJson('tensors');
+  const provenance: DiffProvenanceRecord = {
+    baseModel: { id: m.base_model_id!, revision: m.base_model_revision! },
+    baseFingerprint: m.base_fingerprint!,
+    method: m.method!,
+    settings,
+    task: m.task!,
+    createdAt: m.created_at!,
+    library: m.library!,
+    libraryVersion: m.library_version!,
+  };
+  const used = new Set<string>();
+  const stored = (name: string, dtype: string, shape: number[] | null, what: string) => {
+    const t = file.get(name);
+    if (!t) fail(name, `a stored tensor (${what})`, 'none');
+    if (t!.dtype !== dtype) fail(`${name}.dtype`, dtype, t!.dtype);
+    if (shape && !sameShape(shape, t!.shape))
+      fail(`${name}.shape`, `[${shape.join(', ')}]`, `[${t!.shape.join(', ')}]`);
+    used.add(name);
+    return t!;
+  };
+  const tensors: DiffTensor[] = [];
+  for (const name of Object.keys(table).sort(compareNames)) {
+    const entry = table[name] as Partial<Record<keyof DiffTableEntry, unknown>>;
+    const where = `tensors[${JSON.stringify(name)}]`;
+    if (typeof entry !== 'object' || entry === null) fail(where, 'an object', typeof entry);
+    const shape = entry.shape;
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0))
+      fail(`${where}.shape`, 'an array of non-negative integers', JSON.stringify(shape));
+    const n = elementCount(shape as number[]);
+    if (typeof entry.dtype !== 'string') fail(`${where}.dtype`, 'a string', JSON.stringify(entry.dtype));
+    const valueDtype = entry.value_dtype as ValueDtype;
+    if (!valueDtypes.includes(valueDtype))
+      fail(`${where}.value_dtype`, `one of ${valueDtypes.join(', ')}`, JSON.stringify(entry.value_dtype));
+    const nnz = entry.nnz;
+    if (!Number.isSafeInteger(nnz) || (nnz as number) < 0 || (nnz as number) > n)
+      fail(`${where}.nnz`, `an integer in [0, ${n}]`, JSON.stringify(nnz));
+    if (entry.storage === 'sparse') {
+      const encoding = entry.index_encoding as IndexEncoding;
+      if (!indexEncodings.includes(encoding))
+        fail(
+          `${where}.index_encoding`,
+          `one of ${indexEncodings.join(', ')}`,
+          JSON.stringify(entry.index_encoding),
+        );
+      if (n > maxSparseElements)
+        fail(`${where}.shape`, 'at most 2^32 elements for a sparse tensor', String(n));
+      const indexStream = stored(`${name}.indices`, 'U8', null, 'the index stream');
+      if (indexStream.shape.length !== 1)
+        fail(`${name}.indices.shape`, '[byte count]', `[${indexStream.shape.join(', ')}]`);
+      const valueTensor = stored(`${name}.values`, valueDtype, null, 'the values');
+      if (!sameShape(valueTensor.shape, [nnz as number]))
+        fail(`${name}.values.shape`, `[${nnz}] (nnz in the table)`, `[${valueTensor.shape.join(', ')}]`);
+      const indices = decodeIndices(encoding, indexStream.data, n, nnz as number, {
+        ...(path ? { path } : {}),
+        tensor: `${name}.indices`,
+      });
+      tensors.push({
+        kind: 'sparse',
+        name,
+        shape: shape as number[],
+        dtype: entry.dtype as string,
+        indexEncoding: encoding,
+        valueDtype,
+        indices,
+        values: decodeValues(name, valueTensor.data, valueDtype, nnz as number),
+      });
+    } else if (entry.storage === 'dense') {
+      if (typeof entry.replaces_base !== 'boolean')
+        fail(`${where}.replaces_base`, 'true or false', JSON.stringify(entry.replaces_base));
+      if (nnz !== n) fail(`${where}.nnz`, `${n} (a dense tensor's element count)`, String(nnz));
+      const data = stored(name, valueDtype, shape as number[], 'the dense tensor');
+      tensors.push({
+        kind: entry.replaces_base ? 'replace' : 'add',
+        name,
+        shape: shape as number[],
+        dtype: entry.dtype as string,
+        valueDtype,
+        values: decodeValues(name, data.data, valueDtype, n),
+      });
+    } else {
+      fail(`${where}.storage`, '"sparse" or "dense"', JSON.stringify(entry.storage));
+    }
+  }
+  const unknown = file.tensors.filter((t) => !used.has(t.name)).map((t) => t.name);
+  if (unknown.length > 0)
+    fail('tensors', 'only tensors listed in the table', `unlisted ${unknown.join(', ')}`);
+  return { formatVersion, provenance, tensors };
+}

@@ -1,4 +1,13 @@
+export type { BatchOptions } from './batching.js';
+export { batchCount, batchExamples, batchIndices, selectSubset } from './batching.js';
 export { glueDataDirectoryVariable, resolveDataDirectory } from './data-directory.js';
+export type {
+  DownloadTaskOptions,
+  DownloadTaskResult,
+  GlueSourceFile,
+  GlueTaskSource,
+} from './download.js';
+export { defaultGlueBaseUrl, downloadTask, isTaskPresent, taskSource } from './download.js';
 export {
   accuracy,
   averageRanks,
@@ -11,5 +20,7 @@ export {
 } from './metrics.js';
 export type { GlueExample, ReadSplitOptions, ReadSplitResult, SkippedRow } from './read.js';
 export { downloadCommand, parseSplit, readSplit, splitPath } from './read.js';
+export type { WriteSubmissionOptions, WriteSubmissionResult } from './submission.js';
+export { writeSubmission } from './submission.js';
 export type { GlueMetricName, GlueSplitSpec, GlueTask, GlueTaskName } from './tasks.js';
 export { getSplit, getTask, glueTaskNames, headlineMetric, listTasks, selectionMetric } from './tasks.js';

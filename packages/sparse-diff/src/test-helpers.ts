@@ -62,3 +62,11 @@ export const concat = (chunks: readonly Uint8Array[]) => {
 };
 
 export { createRng };
+
+/** The first index where two arrays differ (Object.is semantics for NaN/−0 aside), or −1. Fast for big arrays. */
+export function firstMismatch(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) return Math.min(a.length, b.length);
+  for (let i = 0; i < a.length; i++)
+    if (a[i] !== b[i] && !(Number.isNaN(a[i]) && Number.isNaN(b[i]))) return i;
+  return -1;
+}

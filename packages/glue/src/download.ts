@@ -10,7 +10,7 @@ import {
   writeDirectoryAtomic,
 } from '@diffprune/core';
 import yauzl from 'yauzl';
-import { parseSplit } from './read.js';
+import { parseSplitFile } from './read.js';
 import { type GlueTask, type GlueTaskName, getTask } from './tasks.js';
 
 /** Where the official download script (and HF datasets) fetch GLUE from. */
@@ -191,7 +191,7 @@ export async function downloadTask(
       splits.push({
         split,
         path,
-        rows: parseSplit(resolved, spec, await readFile(path, 'utf8'), path).examples.length,
+        rows: (await parseSplitFile(resolved, spec, path)).examples.length,
       });
     }
     return { task: resolved.name, directory, downloaded: false, splits };
@@ -270,7 +270,7 @@ async function verifyRows(
         found: 'none',
       });
     }
-    const result = parseSplit(task, spec, await readFile(path, 'utf8'), path);
+    const result = await parseSplitFile(task, spec, path);
     if (result.examples.length !== spec.expectedRows) {
       throw new FormatError({
         path: origin,

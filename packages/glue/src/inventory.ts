@@ -1,7 +1,7 @@
-import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { DiffpruneError } from '@diffprune/core';
-import { parseSplit } from './read.js';
+import { parseSplitFile } from './read.js';
 import { type GlueTask, type GlueTaskName, getTask, listTasks } from './tasks.js';
 
 export interface SplitInventory {
@@ -52,24 +52,18 @@ export async function inspectDataDirectory(
     const splits: SplitInventory[] = [];
     for (const spec of Object.values(task.splits)) {
       const path = join(dataDirectory, task.directory, spec.file);
-      let text: string | undefined;
-      try {
-        text = await readFile(path, 'utf8');
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-      }
       const entry: SplitInventory = {
         split: spec.name,
         path,
-        present: text !== undefined,
+        present: existsSync(path),
         rows: null,
         skipped: null,
         expectedRows: spec.expectedRows,
         complete: false,
       };
-      if (text !== undefined) {
+      if (entry.present) {
         try {
-          const result = parseSplit(task, spec, text, path);
+          const result = await parseSplitFile(task, spec, path);
           entry.rows = result.examples.length;
           entry.skipped = result.skipped;
           entry.complete = result.examples.length === spec.expectedRows;

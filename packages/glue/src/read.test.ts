@@ -213,6 +213,29 @@ describe('malformed and unlabelled input', () => {
     expect(result.skipped).toBe(1);
   });
 
+  it('streams large files: the same examples as parsing the whole text, across 1 MB chunk boundaries', async () => {
+    // Multi-byte characters everywhere, so some straddle the stream's chunk boundaries; CRLF; BOM.
+    const rows = Array.from(
+      { length: 30_000 },
+      (_, i) => `${i}\tÜber «${i}» — ünïcödé 🙂\tB ${'é'.repeat(i % 7)}\t${i % 2}`,
+    );
+    const text = `\uFEFFindex\tsentence1\tsentence2\tlabel\r\n${rows.join('\r\n')}`;
+    await write('wnli', 'train.tsv', text);
+    const streamed = await readSplit('wnli', 'train', { dataDirectory: directory });
+    const task = getTask('wnli');
+    const whole = parseSplit(task, getSplit(task, 'train'), text);
+    expect(text.length).toBeGreaterThan(1 << 20);
+    expect(streamed.examples).toHaveLength(30_000);
+    expect(streamed.skipped).toBe(0);
+    expect(JSON.stringify(streamed.examples)).toBe(JSON.stringify(whole.examples));
+    expect(streamed.examples[29_999]).toEqual({
+      id: '29999',
+      textA: 'Über «29999» — ünïcödé 🙂',
+      textB: 'B éééé',
+      label: 1,
+    });
+  });
+
   it('a missing file names the file and the command that fetches it', async () => {
     const error = await readSplit('mnli', 'train', { dataDirectory: directory }).catch((e) => e);
     expect(error).toBeInstanceOf(MissingResourceError);

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
 import { type EventListener, FormatError, MissingResourceError } from '@diffprune/core';
 import { type GlueSplitSpec, type GlueTask, getSplit, getTask } from './tasks.js';
@@ -68,9 +68,9 @@ export async function readSplit(
   const resolved = typeof task === 'string' ? getTask(task) : task;
   const spec = getSplit(resolved, split);
   const path = splitPath(resolved, split, options.dataDirectory);
-  let text: string;
+  let result: ReadSplitResult;
   try {
-    text = await readFile(path, 'utf8');
+    result = await parseSplitFile(resolved, spec, path);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
       throw new MissingResourceError({
@@ -81,7 +81,6 @@ export async function readSplit(
     }
     throw error;
   }
-  const result = parseSplit(resolved, spec, text, path);
   const problems: string[] = [];
   if (result.skipped > 0) {
     const first = result.skippedRows[0];
@@ -111,7 +110,7 @@ export async function readSplit(
 
 /**
  * Parses the text of one split's file. Exposed for tests and for callers that hold the text
- * already; `readSplit` is the usual entry point.
+ * already; `readSplit` (which streams the file) is the usual entry point.
  */
 export function parseSplit(
   task: GlueTask,
@@ -119,91 +118,137 @@ export function parseSplit(
   text: string,
   path = `${task.directory}/${spec.file}`,
 ): ReadSplitResult {
-  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  const parser = createSplitParser(task, spec, path);
   const lines = text.split('\n');
   // A final newline leaves one empty string; a file without a final newline (CoLA dev) does not.
   if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
+  for (const line of lines) parser.push(line);
+  return parser.finish();
+}
 
-  let first = 0;
-  let resolveColumn: (column: string | number) => number;
-  if (spec.header) {
-    const headerLine = lines[0];
-    if (headerLine === undefined) {
-      throw new FormatError({ path, expected: 'a header line', found: 'an empty file' });
-    }
-    const header = stripCarriageReturn(headerLine).split('\t');
-    first = 1;
-    resolveColumn = (column) => {
-      if (typeof column === 'number') return column;
-      const index = header.indexOf(column);
-      if (index < 0) {
-        throw new FormatError({
-          path,
-          what: 'header',
-          expected: `a column named ${JSON.stringify(column)}`,
-          found: JSON.stringify(header),
-        });
-      }
-      return index;
-    };
-  } else {
-    resolveColumn = (column) => {
-      if (typeof column !== 'number') throw new Error(`headerless split needs column indices: ${column}`);
-      return column;
-    };
+/**
+ * Reads and parses a split file line by line (bounded memory: MNLI's train.tsv is ~300 MB with its
+ * parse trees). Throws the file system's error when the file cannot be opened.
+ */
+export async function parseSplitFile(
+  task: GlueTask,
+  spec: GlueSplitSpec,
+  path: string,
+): Promise<ReadSplitResult> {
+  const parser = createSplitParser(task, spec, path);
+  for await (const line of readLines(path)) parser.push(line);
+  return parser.finish();
+}
+
+/** Lines of a UTF-8 file split on '\n' only (a final newline does not make an empty line). */
+async function* readLines(path: string): AsyncGenerator<string> {
+  let rest = '';
+  for await (const chunk of createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 20 })) {
+    const parts = (rest + (chunk as string)).split('\n');
+    rest = parts.pop() as string;
+    yield* parts;
   }
-  const { columns } = spec;
-  const idColumn = columns.id === null ? null : resolveColumn(columns.id);
-  const textAColumn = resolveColumn(columns.textA);
-  const textBColumn = columns.textB === null ? null : resolveColumn(columns.textB);
-  const labelColumn = spec.labelled && columns.label !== null ? resolveColumn(columns.label) : null;
-  const needed = Math.max(textAColumn, textBColumn ?? -1, labelColumn ?? -1, idColumn ?? -1) + 1;
+  if (rest !== '') yield rest;
+}
 
+/** Turns lines (without their '\n') into examples; the first line may carry a byte-order mark. */
+function createSplitParser(task: GlueTask, spec: GlueSplitSpec, path: string) {
+  const { columns } = spec;
   const labelIndex = new Map(task.labels.map((label, index) => [label, index]));
   const examples: GlueExample[] = [];
   const skippedRows: SkippedRow[] = [];
   let skipped = 0;
+  let lineNumber = 0;
+  let dataRows = 0;
+  let layout: {
+    id: number | null;
+    textA: number;
+    textB: number | null;
+    label: number | null;
+    needed: number;
+  } | null = null;
+
   const skip = (line: number, reason: string) => {
     skipped += 1;
     if (skippedRows.length < maxReportedRows) skippedRows.push({ line, reason });
   };
 
-  for (let i = first; i < lines.length; i++) {
-    const lineNumber = i + 1;
-    const fields = stripCarriageReturn(lines[i] as string).split('\t');
-    if (fields.length < needed) {
-      skip(lineNumber, `expected at least ${needed} tab-separated fields, found ${fields.length}`);
-      continue;
+  const resolveLayout = (header: string[] | null) => {
+    const resolve = (column: string | number): number => {
+      if (typeof column === 'number') return column;
+      const index = header ? header.indexOf(column) : -1;
+      if (index < 0) {
+        throw new FormatError({
+          path,
+          what: 'header',
+          expected: `a column named ${JSON.stringify(column)}`,
+          found: header ? JSON.stringify(header) : 'a file without a header',
+        });
+      }
+      return index;
+    };
+    const id = columns.id === null ? null : resolve(columns.id);
+    const textA = resolve(columns.textA);
+    const textB = columns.textB === null ? null : resolve(columns.textB);
+    const label = spec.labelled && columns.label !== null ? resolve(columns.label) : null;
+    return { id, textA, textB, label, needed: Math.max(textA, textB ?? -1, label ?? -1, id ?? -1) + 1 };
+  };
+
+  const push = (raw: string) => {
+    lineNumber += 1;
+    let line = stripCarriageReturn(raw);
+    if (lineNumber === 1 && line.charCodeAt(0) === 0xfeff) line = line.slice(1);
+    if (layout === null) {
+      if (spec.header) {
+        layout = resolveLayout(line.split('\t'));
+        return;
+      }
+      layout = resolveLayout(null);
+    }
+    const ordinal = dataRows;
+    dataRows += 1;
+    const fields = line.split('\t');
+    if (fields.length < layout.needed) {
+      skip(lineNumber, `expected at least ${layout.needed} tab-separated fields, found ${fields.length}`);
+      return;
     }
     let label: number | null = null;
-    if (labelColumn !== null) {
-      const raw = (fields[labelColumn] as string).trim();
+    if (layout.label !== null) {
+      const value = (fields[layout.label] as string).trim();
       if (task.kind === 'regression') {
-        label = raw === '' ? Number.NaN : Number(raw);
+        label = value === '' ? Number.NaN : Number(value);
         if (!Number.isFinite(label)) {
-          skip(lineNumber, `expected a numeric score, found ${JSON.stringify(raw)}`);
-          continue;
+          skip(lineNumber, `expected a numeric score, found ${JSON.stringify(value)}`);
+          return;
         }
       } else {
-        const index = labelIndex.get(raw);
+        const index = labelIndex.get(value);
         if (index === undefined) {
           skip(
             lineNumber,
-            `expected a label in ${JSON.stringify(task.labels)}, found ${JSON.stringify(raw)}`,
+            `expected a label in ${JSON.stringify(task.labels)}, found ${JSON.stringify(value)}`,
           );
-          continue;
+          return;
         }
         label = index;
       }
     }
     examples.push({
-      id: idColumn === null ? String(i - first) : (fields[idColumn] as string),
-      textA: fields[textAColumn] as string,
-      textB: textBColumn === null ? null : (fields[textBColumn] as string),
+      id: layout.id === null ? String(ordinal) : (fields[layout.id] as string),
+      textA: fields[layout.textA] as string,
+      textB: layout.textB === null ? null : (fields[layout.textB] as string),
       label,
     });
-  }
-  return { examples, skipped, skippedRows, path, expectedRows: spec.expectedRows };
+  };
+
+  const finish = (): ReadSplitResult => {
+    if (layout === null && spec.header) {
+      throw new FormatError({ path, expected: 'a header line', found: 'an empty file' });
+    }
+    return { examples, skipped, skippedRows, path, expectedRows: spec.expectedRows };
+  };
+
+  return { push, finish };
 }
 
 const stripCarriageReturn = (line: string) => (line.endsWith('\r') ? line.slice(0, -1) : line);

@@ -2,12 +2,14 @@ import { Command } from 'commander';
 import { registerDataCommand } from './commands/data.js';
 import { registerDiffCommand } from './commands/diff.js';
 import { registerPredictCommand } from './commands/predict.js';
+import { registerTrainCommand } from './commands/train.js';
 
 // Every command is registered here, explicitly: one line per command.
 const program = new Command('diffprune')
   .description('Diff pruning for TensorFlow.js: sparse, storage-cheap task finetuning of pretrained encoders')
   .showHelpAfterError();
 
+registerTrainCommand(program);
 registerPredictCommand(program);
 registerDataCommand(program);
 registerDiffCommand(program);

@@ -171,12 +171,19 @@ export async function runTraining(options: RunTrainingOptions): Promise<RunSumma
     const diffBytes = statSync(diffPath).size;
 
     // ---- densities, as the paper counts them ----
+    // Tensors stored whole (the head; every tensor in full finetuning) count as fully modified, as
+    // the paper counts them; sparse ones by their nonzero entries.
+    const storedWhole = new Set(outcome.dense);
     let nonzeroEncoder = 0;
     let headEntries = 0;
     for (const spec of specs) {
       const size = countParameters([spec]);
       if (headNames.has(spec.name)) {
         headEntries += size;
+        continue;
+      }
+      if (storedWhole.has(spec.name)) {
+        nonzeroEncoder += size;
         continue;
       }
       const delta = outcome.deltas[spec.name];

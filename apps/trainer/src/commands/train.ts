@@ -1,0 +1,208 @@
+import { join } from 'node:path';
+import { InvalidArgumentError } from '@diffprune/core';
+import { type Command, Option } from 'commander';
+import { startBackend } from '../backend.js';
+import { action, printJson } from '../cli-support.js';
+import { fanOut, jsonlEventLog } from '../events-log.js';
+import { progressRenderer } from '../progress.js';
+import { runTraining } from '../training/run.js';
+import {
+  defaultSettings,
+  type TrainingMethod,
+  type TrainSettings,
+  trainingMethods,
+} from '../training/settings.js';
+
+const number = (name: string) => (value: string) => {
+  const parsed = Number(value);
+  if (!Number.isFinite(parsed))
+    throw new InvalidArgumentError({ argument: name, expected: 'a number', found: value });
+  return parsed;
+};
+const integer = (name: string) => (value: string) => {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed))
+    throw new InvalidArgumentError({ argument: name, expected: 'an integer', found: value });
+  return parsed;
+};
+
+export interface TrainCommandOptions {
+  model: string;
+  task: string;
+  data?: string;
+  method: TrainingMethod;
+  out: string;
+  [key: string]: unknown;
+}
+
+/** Maps CLI options onto the method's default settings (only flags the user gave override). */
+export function settingsFromOptions(options: Record<string, unknown>): TrainSettings {
+  const settings = defaultSettings(options.method as TrainingMethod);
+  const map: [string, keyof TrainSettings][] = [
+    ['seed', 'seed'],
+    ['batchSize', 'batchSize'],
+    ['maxLength', 'maxLength'],
+    ['epochs', 'epochs'],
+    ['learningRate', 'learningRate'],
+    ['alphaLearningRate', 'alphaLearningRate'],
+    ['lambda', 'lambda'],
+    ['groupPenalty', 'groupPenalty'],
+    ['alphaInit', 'alphaInit'],
+    ['targetDensity', 'targetDensity'],
+    ['projectionScope', 'projectionScope'],
+    ['fixedMaskLearningRate', 'fixedMaskLearningRate'],
+    ['fixedMaskEpochs', 'fixedMaskEpochs'],
+    ['fixedMaskInit', 'fixedMaskInit'],
+    ['maxGradNorm', 'maxGradNorm'],
+    ['evalGate', 'evalGate'],
+    ['maxSteps', 'maxSteps'],
+    ['maxTrainExamples', 'maxTrainExamples'],
+    ['maxEvalExamples', 'maxEvalExamples'],
+    ['evalEvery', 'evalEverySteps'],
+    ['checkpointEvery', 'checkpointEverySteps'],
+  ];
+  const record = settings as unknown as Record<string, unknown>;
+  for (const [option, key] of map) if (options[option] !== undefined) record[key] = options[option];
+  if (options.structured === false) settings.structured = false;
+  if (options.dropout === false) settings.dropout = false;
+  return settings;
+}
+
+export function registerTrainCommand(program: Command): void {
+  program
+    .command('train')
+    .description(
+      'train a method on a GLUE task; writes <task>.diff.safetensors, metrics.json and events.jsonl to --out',
+    )
+    .requiredOption('--model <dir|hub-id>', 'pretrained model: an HF-layout directory or a hub id')
+    .requiredOption('--task <task>', 'GLUE task (cola, sst2, mrpc, stsb, qqp, mnli, qnli, rte, wnli)')
+    .option('--data <dir>', 'GLUE data directory (default: $DIFFPRUNE_GLUE_DIR or the cache)')
+    .addOption(
+      new Option('--method <method>', 'training method')
+        .choices([...trainingMethods])
+        .default('diff-pruning'),
+    )
+    .requiredOption('--out <dir>', 'output directory')
+    .option('--seed <n>', 'random seed', integer('--seed'))
+    .option('--batch-size <n>', 'batch size (default 8)', integer('--batch-size'))
+    .option('--max-length <n>', 'max tokens per example (default 128)', integer('--max-length'))
+    .option('--epochs <n>', 'epochs of the first stage (default 3)', number('--epochs'))
+    .option(
+      '--learning-rate <x>',
+      'first-stage learning rate (w: 1e-5 for diff pruning; 2e-5 for finetuning)',
+      number('--learning-rate'),
+    )
+    .option(
+      '--alpha-learning-rate <x>',
+      'learning rate of log α (default 0.1)',
+      number('--alpha-learning-rate'),
+    )
+    .option(
+      '--lambda <x>',
+      'expected-L0 penalty weight on a sum over gates (default 1.25e-7)',
+      number('--lambda'),
+    )
+    .option('--no-structured', 'no group gates (structured is on by default, as in the authors\u2019 code)')
+    .addOption(
+      new Option(
+        '--group-penalty <form>',
+        'structured penalty: sum (authors\u2019 code) or product (paper)',
+      ).choices(['sum', 'product']),
+    )
+    .option('--alpha-init <x>', 'initial log α (default 5)', number('--alpha-init'))
+    .option(
+      '--target-density <x>',
+      'kept fraction after projection (default 0.005)',
+      number('--target-density'),
+    )
+    .addOption(
+      new Option('--projection-scope <scope>', 'top-k over all tensors (default) or gated ones').choices([
+        'all',
+        'gated',
+      ]),
+    )
+    .option(
+      '--fixed-mask-learning-rate <x>',
+      'stage-3 learning rate (default 5e-5)',
+      number('--fixed-mask-learning-rate'),
+    )
+    .option(
+      '--fixed-mask-epochs <n>',
+      'stage-3 epochs (default 5 for MRPC, STS-B, RTE; else 3)',
+      integer('--fixed-mask-epochs'),
+    )
+    .addOption(
+      new Option('--fixed-mask-init <init>', 'stage-3 start: raw w (authors) or z·w').choices([
+        'raw',
+        'gated',
+      ]),
+    )
+    .option('--max-grad-norm <x>', 'gradient clipping per group (default 1)', number('--max-grad-norm'))
+    .addOption(
+      new Option('--eval-gate <gate>', 'z used for stage-1 evaluation').choices([
+        'last',
+        'sample',
+        'deterministic',
+      ]),
+    )
+    .option('--no-dropout', 'disable dropout in training')
+    .option('--max-steps <n>', 'cap the steps of each stage (quick runs)', integer('--max-steps'))
+    .option(
+      '--max-train-examples <n>',
+      'use only the first N training examples',
+      integer('--max-train-examples'),
+    )
+    .option('--max-eval-examples <n>', 'use only the first N dev examples', integer('--max-eval-examples'))
+    .option('--eval-every <n>', 'also evaluate every N steps', integer('--eval-every'))
+    .option('--checkpoint-every <n>', 'checkpoint every N steps (default 500)', integer('--checkpoint-every'))
+    .option('--resume', 'continue from the checkpoint in --out')
+    .option('--backend <name>', 'force a backend (tensorflow, native, wasm, cpu)')
+    .option('--offline', 'never download; missing files are errors that say how to get them')
+    .option('--cache <dir>', 'download cache directory')
+    .option('--quiet', 'no progress output')
+    .option('--json', 'print the final summary (metrics.json) as JSON on stdout, nothing else')
+    .action(
+      action(async (options: TrainCommandOptions) => {
+        const settings = settingsFromOptions(options);
+        const log = jsonlEventLog(join(options.out, 'events.jsonl'));
+        const render = options.quiet || options.json ? undefined : progressRenderer();
+        const onEvent = fanOut(log, render);
+        await startBackend({ ...(options.backend ? { backend: options.backend as string } : {}), onEvent });
+        let stop = false;
+        const onSignal = () => {
+          if (stop) process.exit(130);
+          stop = true;
+          process.stderr.write('\nstopping after this step (Ctrl-C again to quit without saving)…\n');
+        };
+        process.on('SIGINT', onSignal);
+        try {
+          const summary = await runTraining({
+            model: options.model,
+            task: options.task,
+            ...(options.data ? { dataDirectory: options.data } : {}),
+            settings,
+            outputDirectory: options.out,
+            resume: Boolean(options.resume),
+            onEvent,
+            shouldStop: () => stop,
+            load: {
+              ...(options.offline ? { offline: true } : {}),
+              ...(options.cache ? { cacheDirectory: options.cache as string } : {}),
+            },
+          });
+          if (options.json) printJson(summary);
+          else if (!options.quiet) {
+            process.stderr.write(
+              `done: ${Object.entries(summary.metrics)
+                .map(([k, v]) => `${k} ${v.toFixed(4)}`)
+                .join(
+                  ', ',
+                )}; modified ${(summary.density * 100).toFixed(3)}% of parameters (${(summary.densityWithoutHead * 100).toFixed(3)}% without the head); diff ${summary.diffBytes} bytes at ${summary.diffPath}\n`,
+            );
+          }
+        } finally {
+          process.off('SIGINT', onSignal);
+        }
+      }),
+    );
+}

@@ -5,6 +5,7 @@ import {
   ShapeMismatchError,
 } from '@diffprune/core';
 import { sameShape } from './checks.js';
+import { BaseMismatchError } from './errors.js';
 import type { SparseDiff, TensorArrays } from './types.js';
 
 export interface ApplyDiffOptions {
@@ -13,6 +14,8 @@ export interface ApplyDiffOptions {
    * Default false: changed tensors are copied; untouched tensors are shared with `base`, not copied.
    */
   inPlace?: boolean;
+  /** The base's fingerprint (e.g. `fingerprintCheckpoint(dir)`): refuse a diff made for another base. */
+  baseFingerprint?: string;
 }
 
 /** Every problem between a diff and a base's names and shapes, all at once (or a single shape error). */
@@ -47,6 +50,12 @@ export function applyDiff(
   diff: SparseDiff,
   options: ApplyDiffOptions = {},
 ): TensorArrays {
+  if (options.baseFingerprint !== undefined && options.baseFingerprint !== diff.provenance.baseFingerprint)
+    throw new BaseMismatchError({
+      expected: diff.provenance.baseFingerprint,
+      found: options.baseFingerprint,
+      context: 'applyDiff',
+    });
   checkBaseStructure(base, diff, 'applyDiff (diff vs base)');
   const out: TensorArrays = options.inPlace ? base : { ...base };
   for (const t of diff.tensors) {

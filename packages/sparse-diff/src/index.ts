@@ -1,5 +1,7 @@
 export type { ApplyDiffOptions, RevertDiffOptions } from './apply.js';
 export { applyDiff, revertDiff } from './apply.js';
+export type { ComposeDiffsOptions, ComposeOverlap } from './compose.js';
+export { composeDiffs } from './compose.js';
 export type { CreateDiffFromMaskOptions, CreateDiffOptions, MaskedEntries } from './create.js';
 export { createDiff, createDiffFromMask } from './create.js';
 export { indexEncodings } from './encodings.js';
@@ -14,6 +16,8 @@ export {
   fingerprintTensors,
   readCheckpointTensors,
 } from './fingerprint.js';
+export type { DiffStats, TensorStats } from './stats.js';
+export { diffStats, log2Binomial } from './stats.js';
 export type {
   DenseDiffTensor,
   DiffProvenance,
@@ -26,4 +30,6 @@ export type {
   ValueDtype,
 } from './types.js';
 export { parseValueDtype, valueDtypes } from './values.js';
+export type { VerifyDiffOptions, VerifyDiffResult } from './verify.js';
+export { verifyDiff } from './verify.js';
 export { formatName, formatVersion, libraryVersion } from './version.js';

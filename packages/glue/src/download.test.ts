@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type DiffpruneEvent, DownloadError, FormatError } from '@diffprune/core';
+import { type DiffpruneEvent, DownloadError, FormatError, InvalidArgumentError } from '@diffprune/core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import yazl from 'yazl';
 import { downloadTask, isTaskPresent, taskSource } from './download.js';
@@ -251,6 +251,16 @@ describe.skipIf(!hasShared)('downloadTask against a 127.0.0.1 server in the GLUE
     if (source.kind !== 'mrpc') throw new Error('MRPC is built from the Microsoft sources');
     expect(sha256(await readFile(join(dataDirectory, 'MRPC/original/msr_paraphrase_test.txt')))).toBe(
       source.test.sha256,
+    );
+  });
+
+  it('an unwritable data directory is a typed error naming it', async () => {
+    const file = join(root, 'not-a-directory');
+    await writeFile(file, 'x');
+    const error = await downloadTask('wnli', { dataDirectory: join(file, 'glue'), baseUrl }).catch((e) => e);
+    expect(error).toBeInstanceOf(InvalidArgumentError);
+    expect(error.message).toMatch(
+      /dataDirectory must be a writable directory.*not-a-directory\/glue \(ENOTDIR\)/,
     );
   });
 

@@ -1,5 +1,5 @@
-import { createWriteStream, existsSync } from 'node:fs';
-import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { constants, createWriteStream, existsSync } from 'node:fs';
+import { access, copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import {
@@ -7,6 +7,7 @@ import {
   downloadFile,
   type EventListener,
   FormatError,
+  InvalidArgumentError,
   writeDirectoryAtomic,
 } from '@diffprune/core';
 import yauzl from 'yauzl';
@@ -197,6 +198,7 @@ export async function downloadTask(
     return { task: resolved.name, directory, downloaded: false, splits };
   }
 
+  await ensureWritable(dataDirectory);
   const downloads = join(dataDirectory, '.downloads');
   const baseUrl = (options.baseUrl ?? defaultGlueBaseUrl).replace(/\/+$/, '');
   const verify = options.verifyChecksums ?? true;
@@ -404,6 +406,19 @@ async function formatMrpc(files: { train: string; test: string; devIds: string }
   await copyFile(files.test, join(destination, 'original', 'msr_paraphrase_test.txt'));
   await copyFile(files.devIds, join(destination, 'original', 'mrpc_dev_ids.tsv'));
 }
+
+const ensureWritable = async (directory: string) => {
+  try {
+    await mkdir(directory, { recursive: true });
+    await access(directory, constants.W_OK);
+  } catch (error) {
+    throw new InvalidArgumentError({
+      argument: 'dataDirectory',
+      expected: 'a writable directory (choose another with --data or $DIFFPRUNE_GLUE_DIR)',
+      found: `${directory} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+    });
+  }
+};
 
 const removeIfEmpty = async (directory: string) => {
   try {

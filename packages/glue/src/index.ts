@@ -8,6 +8,8 @@ export type {
   GlueTaskSource,
 } from './download.js';
 export { defaultGlueBaseUrl, downloadTask, isTaskPresent, taskSource } from './download.js';
+export type { EncodedGlueExample, ExampleEncoder } from './encode.js';
+export { encodeExamples } from './encode.js';
 export type { DataInventory, SplitInventory, TaskInventory } from './inventory.js';
 export { inspectDataDirectory } from './inventory.js';
 export {

@@ -1,13 +1,295 @@
+import { copyFile, readdir, stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import {
+  InvalidArgumentError,
+  MissingResourceError,
+  type SafetensorsTensor,
+  serializeSafetensors,
+  toFloat32,
+  writeDirectoryAtomic,
+  writeFileAtomic,
+} from '@diffprune/core';
+import {
+  applyDiff,
+  createDiff,
+  type DiffStats,
+  diffStats,
+  fingerprintTensors,
+  type IndexEncoding,
+  indexEncodings,
+  parseValueDtype,
+  readCheckpointTensors,
+  readDiff,
+  type SparseDiff,
+  type TensorArrays,
+  verifyDiff,
+  writeDiff,
+} from '@diffprune/sparse-diff';
 import type { Command } from 'commander';
+import { action, printJson } from '../cli-support.js';
 
-/** Registers `diffprune diff`. Not implemented yet: see the issue that owns it. */
-export function registerDiffCommand(program: Command): void {
-  program
-    .command('diff')
-    .description('(not implemented yet)')
-    .allowUnknownOption()
-    .action(() => {
-      process.stderr.write('diffprune diff: not implemented yet\n');
-      process.exitCode = 2;
+const floatDtypes = new Set(['F32', 'F16', 'BF16', 'F64']);
+
+const exists = (path: string) =>
+  stat(path).then(
+    () => true,
+    () => false,
+  );
+
+/** An HF-layout checkpoint: float tensors as float32 arrays, other tensors (e.g. int ids) raw. */
+interface Checkpoint {
+  directory: string;
+  tensors: SafetensorsTensor[];
+  floats: TensorArrays;
+  fingerprint: string;
+}
+
+async function loadCheckpoint(directory: string, role: string, requireConfig = true): Promise<Checkpoint> {
+  if (!(await exists(directory)))
+    throw new MissingResourceError({ resource: `${role} directory ${directory}` });
+  if (requireConfig && !(await exists(join(directory, 'config.json'))))
+    throw new MissingResourceError({
+      resource: `${join(directory, 'config.json')}`,
+      hint: `--${role} must be an HF-layout checkpoint (config.json + model.safetensors)`,
     });
+  const tensors = await readCheckpointTensors(directory);
+  const floats: TensorArrays = {};
+  for (const t of tensors)
+    if (floatDtypes.has(t.dtype)) floats[t.name] = { shape: t.shape, values: toFloat32(t) };
+  return { directory, tensors, floats, fingerprint: fingerprintTensors(tensors) };
+}
+
+// Files of an HF checkpoint that are not weights and that a tuned model needs beside its weights.
+const companionFile =
+  /^(config\.json|vocab\.(txt|json)|merges\.txt|tokenizer.*|special_tokens_map\.json|added_tokens\.json|spiece\.model|sentencepiece.*\.model)$/;
+
+const percent = (x: number) => `${(100 * x).toPrecision(3)} %`;
+const fixed = (x: number | null, digits = 2) => (x === null ? '-' : x.toFixed(digits));
+
+function summaryLines(stats: DiffStats): string[] {
+  return [
+    `density: ${percent(stats.density)} of ${stats.entries} entries (${stats.nnz} stored, dense tensors counted whole); sparse tensors only: ${percent(stats.sparseDensity)} (${stats.sparseNnz} of ${stats.sparseEntries})`,
+    `bytes per nonzero (sparse): ${fixed(stats.bytesPerNonzero)} (index ${fixed(stats.bitsPerIndex)} bits, entropy bound ${fixed(stats.entropyBoundBitsPerIndex)} bits; naive int32+f32 = 8 bytes)`,
+    `data: ${stats.indexBytes} index bytes, ${stats.valueBytes} value bytes, ${stats.denseBytes} dense bytes; untouched tensors: ${stats.untouchedTensors.length} of ${stats.tensors.length}`,
+  ];
+}
+
+function printInspection(path: string, fileBytes: number, diff: SparseDiff, stats: DiffStats) {
+  const p = diff.provenance;
+  const out: string[] = [
+    `${path} (${fileBytes} bytes, format version ${diff.formatVersion})`,
+    `base: ${p.baseModel.id} @ ${p.baseModel.revision}, fingerprint ${p.baseFingerprint}`,
+    `task: ${p.task}; method: ${p.method}; created ${p.createdAt} by ${p.library} ${p.libraryVersion}`,
+    `settings: ${JSON.stringify(p.settings)}`,
+    ...summaryLines(stats),
+    '',
+  ];
+  const rows = [['tensor', 'kind', 'shape', 'nnz', 'density', 'index', 'values', 'bytes']];
+  for (const t of stats.tensors) {
+    rows.push([
+      t.name,
+      t.kind,
+      `[${t.shape.join(', ')}]`,
+      String(t.nnz),
+      percent(t.density),
+      t.indexEncoding ?? '-',
+      t.valueDtype,
+      String(t.indexBytes + t.valueBytes),
+    ]);
+  }
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  for (const r of rows)
+    out.push(r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  '));
+  process.stdout.write(`${out.join('\n')}\n`);
+}
+
+interface CreateOptions {
+  base: string;
+  tuned: string;
+  out: string;
+  indexEncoding: string;
+  valueDtype: string;
+  dense?: string[];
+  task: string;
+  method: string;
+  baseId?: string;
+  baseRevision: string;
+  json?: boolean;
+}
+
+async function create(options: CreateOptions) {
+  if (!(indexEncodings as readonly string[]).includes(options.indexEncoding))
+    throw new InvalidArgumentError({
+      argument: '--index-encoding',
+      expected: `one of ${indexEncodings.join(', ')}`,
+      found: options.indexEncoding,
+    });
+  const valueDtype = parseValueDtype(options.valueDtype, '--value-dtype');
+  const base = await loadCheckpoint(options.base, 'base');
+  const tuned = await loadCheckpoint(options.tuned, 'tuned', false);
+  const diff = createDiff({
+    base: base.floats,
+    tuned: tuned.floats,
+    dense: options.dense ?? [],
+    indexEncoding: options.indexEncoding as IndexEncoding,
+    valueDtype,
+    provenance: {
+      baseModel: { id: options.baseId ?? options.base, revision: options.baseRevision },
+      baseFingerprint: base.fingerprint,
+      method: options.method,
+      settings: { source: 'diffprune diff create', tuned: basename(options.tuned) },
+      task: options.task,
+    },
+  });
+  await writeDiff(options.out, diff);
+  const stats = diffStats(diff);
+  const fileBytes = (await stat(options.out)).size;
+  if (options.json) printJson({ path: options.out, fileBytes, provenance: diff.provenance, stats });
+  else process.stdout.write(`wrote ${options.out} (${fileBytes} bytes)\n${summaryLines(stats).join('\n')}\n`);
+}
+
+async function inspect(file: string, options: { json?: boolean }) {
+  const diff = await readDiff(file);
+  const stats = diffStats(diff);
+  const fileBytes = (await stat(file)).size;
+  if (options.json)
+    printJson({
+      path: file,
+      fileBytes,
+      formatVersion: diff.formatVersion,
+      provenance: diff.provenance,
+      stats,
+    });
+  else printInspection(file, fileBytes, diff, stats);
+}
+
+async function apply(options: { base: string; diff: string; out: string; force?: boolean; json?: boolean }) {
+  const diff = await readDiff(options.diff);
+  const base = await loadCheckpoint(options.base, 'base');
+  if (!options.force && (await exists(options.out)) && (await readdir(options.out)).length > 0)
+    throw new InvalidArgumentError({
+      argument: '--out',
+      expected: 'a new or empty directory (or --force to replace it)',
+      found: options.out,
+    });
+  const result = applyDiff(base.floats, diff, { baseFingerprint: base.fingerprint });
+  // Same tensor order as the base, then added tensors; non-float tensors pass through unchanged.
+  const tensors: SafetensorsTensor[] = [];
+  const seen = new Set<string>();
+  for (const t of base.tensors) {
+    seen.add(t.name);
+    if (!floatDtypes.has(t.dtype)) {
+      tensors.push(t);
+      continue;
+    }
+    const r = result[t.name];
+    if (r)
+      tensors.push({
+        name: t.name,
+        dtype: 'F32',
+        shape: r.shape,
+        data: new Uint8Array(r.values.buffer, r.values.byteOffset, r.values.byteLength),
+      });
+  }
+  for (const [name, r] of Object.entries(result)) {
+    if (seen.has(name)) continue;
+    tensors.push({
+      name,
+      dtype: 'F32',
+      shape: r.shape,
+      data: new Uint8Array(r.values.buffer, r.values.byteOffset, r.values.byteLength),
+    });
+  }
+  const metadata = {
+    format: 'pt',
+    diffprune_base_model_id: diff.provenance.baseModel.id,
+    diffprune_base_fingerprint: diff.provenance.baseFingerprint,
+    diffprune_task: diff.provenance.task,
+    diffprune_method: diff.provenance.method,
+  };
+  const copied: string[] = [];
+  await writeDirectoryAtomic(options.out, async (directory) => {
+    for (const entry of await readdir(options.base, { withFileTypes: true })) {
+      if (entry.isFile() && companionFile.test(entry.name)) {
+        await copyFile(join(options.base, entry.name), join(directory, entry.name));
+        copied.push(entry.name);
+      }
+    }
+    await writeFileAtomic(join(directory, 'model.safetensors'), serializeSafetensors(tensors, metadata));
+  });
+  if (options.json)
+    printJson({ out: options.out, tensors: tensors.length, copied, task: diff.provenance.task });
+  else
+    process.stdout.write(
+      `wrote ${options.out}: model.safetensors (${tensors.length} tensors, F32) and ${copied.join(', ')}\n`,
+    );
+}
+
+async function verify(options: { base: string; diff: string; json?: boolean }) {
+  const diff = await readDiff(options.diff);
+  const base = await loadCheckpoint(options.base, 'base');
+  const result = verifyDiff(diff, { baseFingerprint: base.fingerprint, base: base.floats });
+  if (options.json) printJson({ diff: options.diff, base: options.base, ...result });
+  else if (result.ok)
+    process.stdout.write(
+      `ok: ${options.diff} belongs to ${options.base} (fingerprint ${result.foundFingerprint})\n`,
+    );
+  else
+    process.stderr.write(
+      `${options.diff} does not belong to ${options.base}:\n  ${result.problems.join('\n  ')}\n`,
+    );
+  if (!result.ok) process.exitCode = 1;
+}
+
+/** Registers `diffprune diff create|inspect|apply|verify`. */
+export function registerDiffCommand(program: Command): void {
+  const diff = program
+    .command('diff')
+    .description(
+      'Task diff files: create from two checkpoints, inspect, apply to a base, verify against a base',
+    );
+
+  diff
+    .command('create')
+    .description('Store every changed entry of TUNED relative to BASE in a diff file')
+    .requiredOption('--base <dir>', 'the base checkpoint (HF layout: config.json + model.safetensors)')
+    .requiredOption('--tuned <dir>', 'the finetuned checkpoint (model.safetensors)')
+    .requiredOption('--out <file>', 'the diff file to write, e.g. sst2.diff.safetensors')
+    .option('--index-encoding <encoding>', `index encoding: ${indexEncodings.join(' | ')}`, 'varint-delta')
+    .option('--value-dtype <dtype>', 'value dtype: f32 | f16 | bf16 (f16/bf16 store the rounded δ)', 'f32')
+    .option('--dense <names...>', 'tensors stored whole, replacing the base (e.g. classifier.weight)')
+    .option('--task <name>', 'the task, recorded in the diff', 'unknown')
+    .option('--method <name>', 'how the tuned model was trained, recorded in the diff', 'full-finetuning')
+    .option('--base-id <id>', 'the base model id (default: the --base path)')
+    .option('--base-revision <revision>', 'the base model revision', 'local')
+    .option('--json', 'print a JSON summary')
+    .action(action(create));
+
+  diff
+    .command('inspect')
+    .description('Provenance, per-tensor table, density and bytes per nonzero of a diff file')
+    .argument('<file>', 'a diff file')
+    .option('--json', 'print JSON')
+    .action(action(inspect));
+
+  diff
+    .command('apply')
+    .description('Write BASE + DIFF as a full HF-layout checkpoint')
+    .requiredOption('--base <dir>', 'the base checkpoint the diff was made for')
+    .requiredOption('--diff <file>', 'the diff file')
+    .requiredOption(
+      '--out <dir>',
+      'the checkpoint directory to write (config.json, model.safetensors, vocab)',
+    )
+    .option('--force', 'replace --out if it exists and is not empty')
+    .option('--json', 'print a JSON summary')
+    .action(action(apply));
+
+  diff
+    .command('verify')
+    .description('Exit 0 only if the diff belongs to the base (fingerprint, names and shapes)')
+    .requiredOption('--base <dir>', 'the base checkpoint')
+    .requiredOption('--diff <file>', 'the diff file')
+    .option('--json', 'print JSON')
+    .action(action(verify));
 }

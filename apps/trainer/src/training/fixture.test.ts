@@ -10,8 +10,8 @@ import {
 } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { computeGradients } from './gradients.js';
 import { searchStage, type Trainables } from './stages.js';
-import { computeGradients } from './trainer.js';
 
 const fixtures = fileURLToPath(new URL('../../../../../shared/fixtures/', import.meta.url));
 const present = existsSync(`${fixtures}diffprune-step.json`);

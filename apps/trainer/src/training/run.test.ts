@@ -94,7 +94,7 @@ describe.skipIf(!present)('runTraining on slices of real GLUE data with the offl
       const mask = toFloat32(entry);
       kept += mask.reduce((a, b) => a + b, 0);
       const tensor = diff.tensors.find((t) => t.name === name);
-      if (!tensor || tensor.kind !== 'sparse') continue;
+      if (tensor?.kind !== 'sparse') continue;
       for (const index of tensor.indices) {
         if (mask[index] === 1) inside++;
         else outside++;

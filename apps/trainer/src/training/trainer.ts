@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import {
   createRng,
-  type EncodedBatch,
   type EventListener,
   InterruptedError,
   type LoadedBackbone,
@@ -10,15 +9,7 @@ import {
 } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { type CheckpointState, loadCheckpoint, saveCheckpoint, type TensorGroups } from './checkpoint.js';
-import { disposeBatch, encodeExamples, type LabeledExample, makeBatch, taskLoss } from './data.js';
-import {
-  type AdamState,
-  adamStep,
-  clipByGlobalNorm,
-  createAdamState,
-  disposeAdamState,
-  linearDecay,
-} from './optimizer.js';
+import { disposeBatch, encodeExamples, type LabeledExample, makeBatch } from './data.js';
 import { projectTopK } from './projection.js';
 import { defaultFixedMaskEpochs, type TrainSettings, validateSettings } from './settings.js';
 import {
@@ -29,12 +20,18 @@ import {
   type GateNoise,
   initialFinetuneTrainables,
   initialSearchTrainables,
-  optimizerGroupOf,
   type StageModel,
-  sampleGateNoise,
   searchStage,
   type Trainables,
 } from './stages.js';
+import {
+  createOptimizerStates,
+  disposeOptimizerStates,
+  type OptimizerStates,
+  type StepContext,
+  stepNoise,
+  trainingStep,
+} from './step.js';
 
 export interface TaskInfo {
   name: string;
@@ -139,10 +136,6 @@ function runKey(options: TrainRunOptions): string {
     .slice(0, 16);
 }
 
-/** Dropout seed of a step: a pure function of (seed, stage, step), so resumed runs see the same masks. */
-const stepSeed = (seed: number, stageIndex: number, step: number) =>
-  createRng(seed).fork(`dropout/${stageIndex}/${step}`).nextUint32();
-
 /** Batches of one epoch, deterministic in (seed, epoch). */
 export function epochBatches(count: number, batchSize: number, seed: number, epoch: number): number[][] {
   const order = createRng(seed)
@@ -155,63 +148,6 @@ export function epochBatches(count: number, batchSize: number, seed: number, epo
 
 const cloneMap = (map: Trainables): Trainables =>
   Object.fromEntries(Object.entries(map).map(([k, v]) => [k, tf.clone(v)]));
-
-export interface GradientInputs {
-  backbone: LoadedBackbone['backbone'];
-  model: StageModel;
-  trainables: Trainables;
-  gate: GateChoice | undefined;
-  batch: EncodedBatch;
-  labels: tf.Tensor1D;
-  regression: boolean;
-  lambda: number;
-  training: boolean;
-  seed?: number;
-}
-
-export interface GradientResult {
-  /** Task loss + λ·penalty. */
-  loss: tf.Scalar;
-  taskLoss: tf.Scalar;
-  /** The penalty (expected L0 in the stage's form), when the stage has one. */
-  penalty: tf.Scalar | undefined;
-  grads: Trainables;
-}
-
-/**
- * One evaluation of the training objective and its gradients with respect to every trainable:
- * θ is built by the stage (a parameter substitution), the backbone's classify runs on it, the task
- * loss is mean cross-entropy (or MSE for regression), plus λ times the stage's penalty.
- */
-export function computeGradients(inputs: GradientInputs): GradientResult {
-  const keys = Object.keys(inputs.trainables);
-  let taskLossOut: tf.Scalar | undefined;
-  let penaltyOut: tf.Scalar | undefined;
-  const { value, grads } = tf.tidy(() =>
-    tf.valueAndGrads((...xs: tf.Tensor[]) => {
-      const current: Trainables = {};
-      keys.forEach((k, i) => {
-        current[k] = xs[i]!;
-      });
-      const params = inputs.model.parameters(current, inputs.gate);
-      const logits = inputs.backbone.classify(params, inputs.batch, {
-        training: inputs.training,
-        ...(inputs.seed !== undefined ? { seed: inputs.seed } : {}),
-      });
-      const lossTask = taskLoss(logits, inputs.labels, inputs.regression);
-      taskLossOut = tf.keep(tf.clone(lossTask));
-      const penalty = inputs.model.penalty?.(current);
-      if (!penalty) return lossTask;
-      penaltyOut = tf.keep(tf.clone(penalty));
-      return tf.add(lossTask, tf.mul(penalty, inputs.lambda));
-    })(keys.map((k) => inputs.trainables[k]!)),
-  );
-  const gradMap: Trainables = {};
-  keys.forEach((k, i) => {
-    gradMap[k] = grads[i]!;
-  });
-  return { loss: value as tf.Scalar, taskLoss: taskLossOut!, penalty: penaltyOut, grads: gradMap };
-}
 
 /**
  * Trains one method on one task: every stage, with evaluation, best-dev selection, checkpoints
@@ -262,7 +198,7 @@ export async function trainMethod(options: TrainRunOptions): Promise<TrainOutcom
   let trainables: Trainables = {};
   let masks: Record<string, tf.Tensor> = {};
   let best: Trainables | undefined;
-  let adam: Record<'weights' | 'alphas', AdamState> | undefined;
+  let adam: OptimizerStates | undefined;
 
   const checkpointGroups = (): TensorGroups => ({
     trainables,
@@ -281,13 +217,6 @@ export async function trainMethod(options: TrainRunOptions): Promise<TrainOutcom
     if (adam) state.adamSteps = { weights: adam.weights.step, alphas: adam.alphas.step };
     const path = await saveCheckpoint(options.outputDirectory, state, checkpointGroups());
     onEvent?.({ type: 'checkpoint-save', stage, step: state.step, path });
-  };
-
-  const splitGroups = (map: Trainables) => {
-    const weights: Trainables = {};
-    const alphas: Trainables = {};
-    for (const [k, v] of Object.entries(map)) (optimizerGroupOf(k) === 'alphas' ? alphas : weights)[k] = v;
-    return { weights, alphas };
   };
 
   const stageModel = (plan: StagePlan): StageModel => {
@@ -414,19 +343,25 @@ export async function trainMethod(options: TrainRunOptions): Promise<TrainOutcom
         // Fresh stage (the stage-3 initial state is built at the projection below).
         if (state.step === 0 && Object.keys(trainables).length === 0) trainables = initialTrainables(plan);
       }
-      if (!adam) {
-        const groups = splitGroups(trainables);
-        adam = { weights: createAdamState(groups.weights), alphas: createAdamState(groups.alphas) };
-      }
+      if (!adam) adam = createOptimizerStates(trainables);
       resumed = false;
       onEvent?.({ type: 'stage-start', stage: plan.stage, totalSteps, startStep: state.step });
       const stageStarted = Date.now();
       const stageIndex = state.stageIndex;
-      const noiseRng = (step: number) => createRng(settings.seed).fork(`u/${stageIndex}/${step}`);
+      const stepContext: StepContext = {
+        backbone,
+        model,
+        settings,
+        base,
+        gated,
+        regression,
+        stageIndex,
+        totalSteps,
+        learningRate: plan.learningRate,
+      };
       if (plan.stage === 'search' && state.step > 0) {
         // The last step's u is a pure function of the step: rebuild it for evaluation after a resume.
-        const rng = noiseRng(state.step - 1);
-        lastNoise = sampleGateNoise(base, gated, settings.structured, (n) => rng.uniformArray(n));
+        lastNoise = stepNoise(stepContext, state.step - 1);
       }
 
       for (; state.step < totalSteps; ) {
@@ -440,43 +375,10 @@ export async function trainMethod(options: TrainRunOptions): Promise<TrainOutcom
           epoch,
         )[inEpoch]!;
         const { batch, labels } = makeBatch(trainExamples, indices, backbone.encoder.padId, regression);
-        let noise: GateNoise | undefined;
-        if (plan.stage === 'search') {
-          const rng = noiseRng(step);
-          noise = sampleGateNoise(base, gated, settings.structured, (n) => rng.uniformArray(n));
-        }
-        const gate: GateChoice | undefined = noise ? { kind: 'noise', noise } : undefined;
-        const seed = stepSeed(settings.seed, stageIndex, step);
-        const result = computeGradients({
-          backbone,
-          model,
-          trainables,
-          gate,
-          batch,
-          labels,
-          regression,
-          lambda: settings.lambda,
-          training: settings.dropout,
-          seed,
-        });
-        const gradMap = result.grads;
-        const groups = splitGroups(gradMap);
-        clipByGlobalNorm(groups.weights, settings.maxGradNorm);
-        clipByGlobalNorm(groups.alphas, settings.maxGradNorm);
-        const current = splitGroups(trainables);
-        const rate = linearDecay(plan.learningRate, step, totalSteps);
-        const adamOptions = { betas: settings.adamBetas, epsilon: settings.adamEpsilon };
-        adamStep(current.weights, groups.weights, adam.weights, rate, adamOptions);
-        adamStep(current.alphas, groups.alphas, adam.alphas, settings.alphaLearningRate, adamOptions);
-        trainables = { ...current.weights, ...current.alphas };
-        tf.dispose([...Object.values(groups.weights), ...Object.values(groups.alphas)]);
+        const output = await trainingStep(stepContext, trainables, adam, batch, labels, step);
         disposeBatch(batch, labels);
-        const [loss, lossTaskValue, expectedL0] = await Promise.all([
-          result.loss.data().then((d) => d[0]!),
-          result.taskLoss.data().then((d) => d[0]!),
-          result.penalty?.data().then((d) => d[0]!),
-        ]);
-        tf.dispose([result.loss, result.taskLoss, ...(result.penalty ? [result.penalty] : [])]);
+        trainables = output.trainables;
+        const { noise, loss, taskLoss: lossTaskValue, penalty: expectedL0, learningRate: rate } = output;
         disposeGateNoise(lastNoise);
         lastNoise = noise;
         state.step = step + 1;
@@ -596,8 +498,7 @@ export async function trainMethod(options: TrainRunOptions): Promise<TrainOutcom
         trainables = newTrainables;
         masks = newMasks;
       }
-      if (adam) disposeAdamState(adam.weights);
-      if (adam) disposeAdamState(adam.alphas);
+      disposeOptimizerStates(adam);
       adam = undefined;
       state.stageIndex += 1;
       state.step = 0;
@@ -625,10 +526,7 @@ export async function trainMethod(options: TrainRunOptions): Promise<TrainOutcom
   } finally {
     disposeGateNoise(lastNoise);
     tf.dispose([...Object.values(trainables), ...Object.values(masks), ...(best ? Object.values(best) : [])]);
-    if (adam) {
-      disposeAdamState(adam.weights);
-      disposeAdamState(adam.alphas);
-    }
+    disposeOptimizerStates(adam);
   }
 }
 

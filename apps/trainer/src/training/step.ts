@@ -1,0 +1,225 @@
+import { createRng, type LoadedBackbone, type ParameterMap } from '@diffprune/core';
+import * as tf from '@tensorflow/tfjs-core';
+import { computeGradients } from './gradients.js';
+import {
+  type AdamState,
+  adamStep,
+  clipByGlobalNorm,
+  createAdamState,
+  disposeAdamState,
+  linearDecay,
+} from './optimizer.js';
+import { defaultSettings, type TrainSettings } from './settings.js';
+import {
+  disposeGateNoise,
+  finetuneStage,
+  type GateChoice,
+  type GateNoise,
+  initialFinetuneTrainables,
+  initialSearchTrainables,
+  optimizerGroupOf,
+  type StageModel,
+  sampleGateNoise,
+  searchStage,
+  type Trainables,
+} from './stages.js';
+
+/** Everything one optimisation step of a stage needs besides the trainables and the batch. */
+export interface StepContext {
+  backbone: LoadedBackbone['backbone'];
+  model: StageModel;
+  settings: TrainSettings;
+  base: ParameterMap;
+  /** Gated parameter names (search stage). */
+  gated: readonly string[];
+  regression: boolean;
+  stageIndex: number;
+  totalSteps: number;
+  learningRate: number;
+}
+
+export interface OptimizerStates {
+  weights: AdamState;
+  alphas: AdamState;
+}
+
+export interface StepOutput {
+  /** The updated trainables (the previous tensors are disposed). */
+  trainables: Trainables;
+  /** The gate noise this step used (search stage): the caller owns it. */
+  noise: GateNoise | undefined;
+  loss: number;
+  taskLoss: number;
+  /** The stage's penalty (expected L0 in its form), when it has one. */
+  penalty: number | undefined;
+  learningRate: number;
+}
+
+/** Splits trainables (or their gradients) into the two optimiser groups. */
+export function splitGroups(map: Trainables): { weights: Trainables; alphas: Trainables } {
+  const weights: Trainables = {};
+  const alphas: Trainables = {};
+  for (const [key, value] of Object.entries(map))
+    (optimizerGroupOf(key) === 'alphas' ? alphas : weights)[key] = value;
+  return { weights, alphas };
+}
+
+export function createOptimizerStates(trainables: Trainables): OptimizerStates {
+  const groups = splitGroups(trainables);
+  return { weights: createAdamState(groups.weights), alphas: createAdamState(groups.alphas) };
+}
+
+export function disposeOptimizerStates(states: OptimizerStates | undefined): void {
+  if (!states) return;
+  disposeAdamState(states.weights);
+  disposeAdamState(states.alphas);
+}
+
+/** Dropout seed of a step: a pure function of (seed, stage, step), so resumed runs see the same masks. */
+export const stepSeed = (seed: number, stageIndex: number, step: number): number =>
+  createRng(seed).fork(`dropout/${stageIndex}/${step}`).nextUint32();
+
+/** The gate noise of a step: a pure function of (seed, stage, step) as well. */
+export function stepNoise(context: StepContext, step: number): GateNoise {
+  const rng = createRng(context.settings.seed).fork(`u/${context.stageIndex}/${step}`);
+  return sampleGateNoise(context.base, context.gated, context.settings.structured, (n) =>
+    rng.uniformArray(n),
+  );
+}
+
+/**
+ * One optimisation step, exactly as the trainer runs it: gate noise (search stage), loss and
+ * gradients, global-norm clipping per group, Adam per group (w: linear decay; log α: constant).
+ */
+export async function trainingStep(
+  context: StepContext,
+  trainables: Trainables,
+  optimizers: OptimizerStates,
+  batch: Parameters<typeof computeGradients>[0]['batch'],
+  labels: tf.Tensor1D,
+  step: number,
+): Promise<StepOutput> {
+  const { settings } = context;
+  const noise = context.model.stage === 'search' ? stepNoise(context, step) : undefined;
+  const gate: GateChoice | undefined = noise ? { kind: 'noise', noise } : undefined;
+  const result = computeGradients({
+    backbone: context.backbone,
+    model: context.model,
+    trainables,
+    gate,
+    batch,
+    labels,
+    regression: context.regression,
+    lambda: settings.lambda,
+    training: settings.dropout,
+    seed: stepSeed(settings.seed, context.stageIndex, step),
+  });
+  const groups = splitGroups(result.grads);
+  clipByGlobalNorm(groups.weights, settings.maxGradNorm);
+  clipByGlobalNorm(groups.alphas, settings.maxGradNorm);
+  const current = splitGroups(trainables);
+  const learningRate = linearDecay(context.learningRate, step, context.totalSteps);
+  const adamOptions = { betas: settings.adamBetas, epsilon: settings.adamEpsilon };
+  adamStep(current.weights, groups.weights, optimizers.weights, learningRate, adamOptions);
+  adamStep(current.alphas, groups.alphas, optimizers.alphas, settings.alphaLearningRate, adamOptions);
+  tf.dispose([...Object.values(groups.weights), ...Object.values(groups.alphas)]);
+  const [loss, taskLoss, penalty] = await Promise.all([
+    result.loss.data().then((d) => d[0]!),
+    result.taskLoss.data().then((d) => d[0]!),
+    result.penalty?.data().then((d) => d[0]!),
+  ]);
+  tf.dispose([result.loss, result.taskLoss, ...(result.penalty ? [result.penalty] : [])]);
+  return {
+    trainables: { ...current.weights, ...current.alphas },
+    noise,
+    loss,
+    taskLoss,
+    penalty,
+    learningRate,
+  };
+}
+
+/** A standalone training state for one stage, for benchmarks and custom loops. */
+export interface TrainingState {
+  context: StepContext;
+  trainables: Trainables;
+  optimizers: OptimizerStates;
+  dispose(): void;
+}
+
+/**
+ * Sets up full finetuning (`full`) or diff pruning's search stage (`diff-pruning`) on a loaded
+ * backbone, with the trainer's defaults (overridable): what `diffprune-bench step` times.
+ */
+export function createTrainingState(options: {
+  loaded: LoadedBackbone;
+  method: 'full' | 'diff-pruning';
+  numLabels: number;
+  regression?: boolean;
+  settings?: Partial<TrainSettings>;
+  totalSteps?: number;
+}): TrainingState {
+  const settings: TrainSettings = { ...defaultSettings(options.method), ...options.settings };
+  const { backbone, params: base } = options.loaded;
+  const head = { numLabels: options.numLabels };
+  const specs = backbone.parameterSpecs(head);
+  const headNames = specs.filter((s) => s.head).map((s) => s.name);
+  const gated = options.method === 'diff-pruning' ? backbone.gatedParameterNames(head) : [];
+  const model =
+    options.method === 'diff-pruning'
+      ? searchStage(base, {
+          gated,
+          dense: headNames,
+          structured: settings.structured,
+          groupPenalty: settings.groupPenalty,
+          beta: settings.beta,
+          limits: settings.limits,
+        })
+      : finetuneStage(base);
+  const trainables =
+    options.method === 'diff-pruning'
+      ? initialSearchTrainables(base, {
+          gated,
+          dense: headNames,
+          structured: settings.structured,
+          alphaInit: settings.alphaInit,
+        })
+      : initialFinetuneTrainables(
+          base,
+          specs.map((s) => s.name),
+        );
+  const state: TrainingState = {
+    context: {
+      backbone,
+      model,
+      settings,
+      base,
+      gated,
+      regression: options.regression ?? false,
+      stageIndex: 0,
+      totalSteps: options.totalSteps ?? 1_000_000,
+      learningRate: settings.learningRate,
+    },
+    trainables,
+    optimizers: createOptimizerStates(trainables),
+    dispose() {
+      tf.dispose(Object.values(state.trainables));
+      disposeOptimizerStates(state.optimizers);
+    },
+  };
+  return state;
+}
+
+/** Runs one step on a standalone state (updates it in place). */
+export async function trainStep(
+  state: TrainingState,
+  batch: Parameters<typeof computeGradients>[0]['batch'],
+  labels: tf.Tensor1D,
+  step: number,
+): Promise<Omit<StepOutput, 'trainables' | 'noise'>> {
+  const output = await trainingStep(state.context, state.trainables, state.optimizers, batch, labels, step);
+  state.trainables = output.trainables;
+  disposeGateNoise(output.noise);
+  const { trainables: _t, noise: _n, ...rest } = output;
+  return rest;
+}

@@ -8,7 +8,8 @@ export {
 } from './checkpoint.js';
 export type { BertActivation, BertConfig } from './config.js';
 export { bertConfigToJson, parseBertConfig } from './config.js';
-export { resolveHubModel } from './hub.js';
+export type { HubOptions } from './hub.js';
+export { defaultHubEndpoint, hubModelCacheDirectory, isHubId, resolveHubModel } from './hub.js';
 export { bertLoader, isLocalModel, loadBert, loadBertTokenizer, resolveModelSource } from './load.js';
 export { BertBackbone } from './model.js';
 export {

@@ -1,0 +1,377 @@
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  type DiffpruneEvent,
+  DownloadError,
+  disposeParameters,
+  fromFloat32,
+  MissingResourceError,
+  serializeSafetensors,
+} from '@diffprune/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readCheckpointTensors } from './checkpoint.js';
+import { hubModelCacheDirectory, isHubId, resolveHubModel } from './hub.js';
+import { loadBert } from './load.js';
+
+const shared = fileURLToPath(new URL('../../../../shared/', import.meta.url));
+const tinyPath = `${shared}models/bert-tiny-mlm-offline`;
+const missing = !existsSync(tinyPath);
+if (missing) process.stderr.write(`skipping hub download tests: ${tinyPath} is absent\n`);
+
+/** The first index where two arrays differ (or their lengths), -1 when equal. */
+const firstDifference = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  if (a.length !== b.length) return Math.min(a.length, b.length);
+  for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) return i;
+  return -1;
+};
+
+const mainCommit = 'a'.repeat(40);
+const otherCommit = 'b'.repeat(40);
+
+interface Repository {
+  /** Local directory per commit. */
+  commits: Record<string, string>;
+  /** Branch → commit. */
+  refs: Record<string, string>;
+  /** Serve wrong bytes for this file (the ETag keeps the true sha256). */
+  corrupt?: string;
+}
+
+/**
+ * A hub look-alike on 127.0.0.1: `/{id}/resolve/{revision}/{file}` answers with X-Repo-Commit;
+ * `.safetensors` files are LFS (a 302 to `/cdn/...` carrying X-Linked-Etag = sha256 and
+ * X-Linked-Size); the CDN and plain files honour Range requests.
+ */
+class FakeHub {
+  readonly repositories = new Map<string, Repository>();
+  readonly requests: { method: string; url: string; range: string | undefined }[] = [];
+  private server: Server | undefined;
+  endpoint = '';
+
+  async start() {
+    this.server = createServer((request, response) => {
+      this.handle(request, response).catch((error: unknown) => {
+        response.statusCode = 500;
+        response.end(String(error));
+      });
+    });
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    this.endpoint = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  async stop() {
+    await new Promise<void>((resolve) => this.server?.close(() => resolve()));
+  }
+
+  private async handle(request: IncomingMessage, response: ServerResponse) {
+    const url = decodeURIComponent(request.url ?? '');
+    this.requests.push({ method: request.method ?? '', url, range: request.headers.range });
+    const cdn = /^\/cdn\/(.+)\/([0-9a-f]{40})\/([^/]+)$/.exec(url);
+    if (cdn) return this.serveBytes(request, response, cdn[1]!, cdn[2]!, cdn[3]!);
+    const match = /^\/(.+)\/resolve\/([^/]+)\/([^/]+)$/.exec(url);
+    const repository = match ? this.repositories.get(match[1]!) : undefined;
+    if (!match || !repository) {
+      response.writeHead(401, { 'x-error-code': 'RepoNotFound' }).end('Repository not found');
+      return;
+    }
+    const [, id, revision, file] = match as unknown as [string, string, string, string];
+    const commit = repository.refs[revision] ?? (repository.commits[revision] ? revision : undefined);
+    if (!commit) {
+      response.writeHead(404, { 'x-error-code': 'RevisionNotFound' }).end();
+      return;
+    }
+    const path = join(repository.commits[commit]!, file);
+    if (!existsSync(path)) {
+      response.writeHead(404, { 'x-error-code': 'EntryNotFound', 'x-repo-commit': commit }).end();
+      return;
+    }
+    if (file.endsWith('.safetensors')) {
+      const bytes = await readFile(path);
+      response
+        .writeHead(302, {
+          location: `/cdn/${id}/${commit}/${file}`,
+          'x-repo-commit': commit,
+          'x-linked-etag': `"${createHash('sha256').update(bytes).digest('hex')}"`,
+          'x-linked-size': String(bytes.byteLength),
+          etag: '"git-blob-id"',
+        })
+        .end();
+      return;
+    }
+    return this.serveBytes(request, response, id, commit, file);
+  }
+
+  private async serveBytes(
+    request: IncomingMessage,
+    response: ServerResponse,
+    id: string,
+    commit: string,
+    file: string,
+  ) {
+    const repository = this.repositories.get(id)!;
+    let bytes = await readFile(join(repository.commits[commit]!, file));
+    if (repository.corrupt === file) {
+      bytes = Buffer.from(bytes);
+      bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 0xff;
+    }
+    const headers: Record<string, string> = { 'x-repo-commit': commit, 'accept-ranges': 'bytes' };
+    const range = /^bytes=(\d+)-$/.exec(request.headers.range ?? '');
+    if (range) {
+      const start = Number(range[1]);
+      if (start >= bytes.byteLength) {
+        response.writeHead(416, headers).end();
+        return;
+      }
+      response.writeHead(206, {
+        ...headers,
+        'content-length': String(bytes.byteLength - start),
+        'content-range': `bytes ${start}-${bytes.byteLength - 1}/${bytes.byteLength}`,
+      });
+      response.end(request.method === 'HEAD' ? undefined : bytes.subarray(start));
+      return;
+    }
+    response.writeHead(200, { ...headers, 'content-length': String(bytes.byteLength) });
+    response.end(request.method === 'HEAD' ? undefined : bytes);
+  }
+}
+
+describe.skipIf(missing)('hub downloads against a local hub on 127.0.0.1', () => {
+  const hub = new FakeHub();
+  let work: string;
+  let cache: string;
+
+  beforeAll(async () => {
+    await hub.start();
+    work = await mkdtemp(join(tmpdir(), 'diffprune-hub-'));
+    cache = join(work, 'cache');
+    hub.repositories.set('diffprune/bert-tiny-mlm-offline', {
+      commits: { [mainCommit]: tinyPath },
+      refs: { main: mainCommit },
+    });
+    // A sharded copy, at two commits (main and an older one).
+    const sharded = join(work, 'sharded');
+    await mkdir(sharded, { recursive: true });
+    const tensors = await readCheckpointTensors(tinyPath);
+    const weightMap: Record<string, string> = {};
+    const shards: Record<string, typeof tensors> = {};
+    tensors.forEach((t, i) => {
+      const file = `model-0000${(i % 2) + 1}-of-00002.safetensors`;
+      weightMap[t.name] = file;
+      shards[file] = [...(shards[file] ?? []), t];
+    });
+    for (const [file, list] of Object.entries(shards)) {
+      const chunks = serializeSafetensors(
+        list.map((t) => ({ name: t.name, dtype: 'F32', shape: t.shape, data: fromFloat32(t.values, 'F32') })),
+      );
+      await writeFile(join(sharded, file), Buffer.concat(chunks));
+    }
+    await writeFile(join(sharded, 'model.safetensors.index.json'), JSON.stringify({ weight_map: weightMap }));
+    for (const file of ['config.json', 'vocab.txt'])
+      await copyFile(join(tinyPath, file), join(sharded, file));
+    await writeFile(join(sharded, 'tokenizer_config.json'), JSON.stringify({ do_lower_case: false }));
+    hub.repositories.set('google/sharded-bert', {
+      commits: { [mainCommit]: sharded, [otherCommit]: tinyPath },
+      refs: { main: mainCommit, old: otherCommit },
+    });
+    hub.repositories.set('bad/corrupt', {
+      commits: { [mainCommit]: tinyPath },
+      refs: { main: mainCommit },
+      corrupt: 'model.safetensors',
+    });
+  });
+  afterAll(async () => {
+    await hub.stop();
+    await rm(work, { recursive: true, force: true });
+  });
+
+  it('downloads a model into the cache with progress events, pins the commit, and loads it like the directory', async () => {
+    const events: DiffpruneEvent[] = [];
+    const loaded = await loadBert('diffprune/bert-tiny-mlm-offline', {
+      head: { numLabels: 2 },
+      seed: 1,
+      endpoint: hub.endpoint,
+      cacheDirectory: cache,
+      onEvent: (e) => events.push(e),
+    });
+    const directory = join(
+      hubModelCacheDirectory('diffprune/bert-tiny-mlm-offline', cache),
+      'snapshots',
+      mainCommit,
+    );
+    expect(loaded.source).toEqual({ id: 'diffprune/bert-tiny-mlm-offline', revision: mainCommit, directory });
+    for (const file of ['config.json', 'model.safetensors', 'vocab.txt'])
+      expect((await readFile(join(directory, file))).equals(await readFile(join(tinyPath, file))), file).toBe(
+        true,
+      );
+    const ends = events.filter((e) => e.type === 'download-end').map((e) => (e as { file: string }).file);
+    expect(ends.sort()).toEqual(
+      ['config.json', 'model.safetensors', 'vocab.txt'].map((f) => join(directory, f)).sort(),
+    );
+    expect(events.some((e) => e.type === 'download-start')).toBe(true);
+    expect(events.some((e) => e.type === 'download-progress')).toBe(true);
+    // After the first request every file is fetched at the resolved commit.
+    const gets = hub.requests.filter((r) => r.method === 'GET' && r.url.includes('/resolve/'));
+    expect(gets.every((r) => r.url.includes(`/resolve/${mainCommit}/`))).toBe(true);
+    expect(
+      await readFile(
+        join(hubModelCacheDirectory('diffprune/bert-tiny-mlm-offline', cache), 'refs', 'main'),
+        'utf8',
+      ),
+    ).toBe(mainCommit);
+
+    const local = await loadBert(tinyPath, { head: { numLabels: 2 }, seed: 1 });
+    for (const name of Object.keys(local.params))
+      expect(firstDifference(await loaded.params[name]!.data(), await local.params[name]!.data()), name).toBe(
+        -1,
+      );
+    disposeParameters(loaded.params);
+    disposeParameters(local.params);
+  });
+
+  it('loads from the cache offline without touching the network, and does not re-download online', async () => {
+    const before = hub.requests.length;
+    const offline = await resolveHubModel('diffprune/bert-tiny-mlm-offline', {
+      offline: true,
+      endpoint: hub.endpoint,
+      cacheDirectory: cache,
+    });
+    expect(offline.revision).toBe(mainCommit);
+    expect(hub.requests.length).toBe(before);
+    const events: DiffpruneEvent[] = [];
+    await resolveHubModel('diffprune/bert-tiny-mlm-offline', {
+      endpoint: hub.endpoint,
+      cacheDirectory: cache,
+      onEvent: (e) => events.push(e),
+    });
+    expect(events.filter((e) => e.type === 'download-start')).toEqual([]);
+    expect(hub.requests.slice(before).every((r) => r.method === 'HEAD')).toBe(true);
+  });
+
+  it('offline, names the missing file and how to fetch it', async () => {
+    const error = await resolveHubModel('google/bert_uncased_L-2_H-128_A-2', {
+      offline: true,
+      endpoint: hub.endpoint,
+      cacheDirectory: cache,
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(MissingResourceError);
+    expect((error as Error).message).toContain('google/bert_uncased_L-2_H-128_A-2@main: config.json');
+    expect((error as Error).message).toMatch(/Run once online/);
+    expect((error as Error).message).toContain(
+      `${hub.endpoint}/google/bert_uncased_L-2_H-128_A-2/resolve/main/config.json`,
+    );
+
+    // A snapshot with a file deleted: offline names exactly that file.
+    const directory = join(
+      hubModelCacheDirectory('diffprune/bert-tiny-mlm-offline', cache),
+      'snapshots',
+      mainCommit,
+    );
+    const vocabulary = await readFile(join(directory, 'vocab.txt'));
+    await rm(join(directory, 'vocab.txt'));
+    await expect(
+      resolveHubModel('diffprune/bert-tiny-mlm-offline', {
+        offline: true,
+        endpoint: hub.endpoint,
+        cacheDirectory: cache,
+      }),
+    ).rejects.toThrow(/bert-tiny-mlm-offline@main: vocab\.txt/);
+    await writeFile(join(directory, 'vocab.txt'), vocabulary);
+  });
+
+  it('resumes an interrupted download with a Range request', async () => {
+    const cacheB = join(work, 'cache-resume');
+    const directory = join(
+      hubModelCacheDirectory('diffprune/bert-tiny-mlm-offline', cacheB),
+      'snapshots',
+      mainCommit,
+    );
+    await mkdir(directory, { recursive: true });
+    const full = await readFile(join(tinyPath, 'model.safetensors'));
+    await writeFile(join(directory, 'model.safetensors.partial'), full.subarray(0, 1_000_000));
+    const events: DiffpruneEvent[] = [];
+    const before = hub.requests.length;
+    await resolveHubModel('diffprune/bert-tiny-mlm-offline', {
+      endpoint: hub.endpoint,
+      cacheDirectory: cacheB,
+      onEvent: (e) => events.push(e),
+    });
+    const start = events.find((e) => e.type === 'download-start' && e.file.endsWith('model.safetensors'));
+    expect(start).toMatchObject({ resumedFrom: 1_000_000, totalBytes: full.byteLength });
+    expect(
+      hub.requests.slice(before).some((r) => r.url.startsWith('/cdn/') && r.range === 'bytes=1000000-'),
+    ).toBe(true);
+    expect((await readFile(join(directory, 'model.safetensors'))).equals(full)).toBe(true);
+    expect(existsSync(join(directory, 'model.safetensors.partial'))).toBe(false);
+  });
+
+  it('rejects a file whose sha256 differs from the hub ETag and keeps nothing of it', async () => {
+    const error = await resolveHubModel('bad/corrupt', {
+      endpoint: hub.endpoint,
+      cacheDirectory: cache,
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(DownloadError);
+    expect((error as Error).message).toMatch(/sha256 mismatch/);
+    const directory = join(hubModelCacheDirectory('bad/corrupt', cache), 'snapshots', mainCommit);
+    expect(existsSync(join(directory, 'model.safetensors'))).toBe(false);
+    expect(existsSync(join(directory, 'model.safetensors.partial'))).toBe(false);
+  });
+
+  it('downloads sharded checkpoints via the index, reads tokenizer_config.json, and pins other revisions', async () => {
+    const loaded = await loadBert('google/sharded-bert', {
+      head: { numLabels: 2 },
+      endpoint: hub.endpoint,
+      cacheDirectory: cache,
+    });
+    expect(loaded.source.revision).toBe(mainCommit);
+    expect(existsSync(join(loaded.source.directory, 'model-00002-of-00002.safetensors'))).toBe(true);
+    expect((loaded.backbone.encoder as { lowercase?: boolean }).lowercase).toBe(false);
+    disposeParameters(loaded.params);
+
+    const old = await resolveHubModel('google/sharded-bert', {
+      revision: 'old',
+      endpoint: hub.endpoint,
+      cacheDirectory: cache,
+    });
+    expect(old.revision).toBe(otherCommit);
+    expect(existsSync(join(old.directory, 'model.safetensors'))).toBe(true);
+    const pinned = await resolveHubModel('google/sharded-bert', {
+      revision: otherCommit,
+      offline: true,
+      cacheDirectory: cache,
+    });
+    expect(pinned.directory).toBe(old.directory);
+  });
+
+  it('says clearly when a model or revision does not exist', async () => {
+    await expect(
+      resolveHubModel('nobody/nothing', { endpoint: hub.endpoint, cacheDirectory: cache }),
+    ).rejects.toThrow(/model nobody\/nothing was not found/);
+    await expect(
+      resolveHubModel('google/sharded-bert', {
+        revision: 'v9',
+        endpoint: hub.endpoint,
+        cacheDirectory: cache,
+      }),
+    ).rejects.toThrow(/revision "v9" of google\/sharded-bert was not found/);
+    expect(isHubId('bert-base-uncased')).toBe(true);
+    expect(isHubId('../etc/passwd')).toBe(false);
+    expect(isHubId('/abs/path')).toBe(false);
+  });
+
+  it('falls back to a complete cached snapshot when the hub is unreachable', async () => {
+    const events: DiffpruneEvent[] = [];
+    const source = await resolveHubModel('diffprune/bert-tiny-mlm-offline', {
+      endpoint: 'http://127.0.0.1:9',
+      cacheDirectory: cache,
+      onEvent: (e) => events.push(e),
+    });
+    expect(source.revision).toBe(mainCommit);
+    expect(events.map((e) => e.type)).toEqual(['warning-raise']);
+  });
+});

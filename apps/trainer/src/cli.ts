@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { registerDataCommand } from './commands/data.js';
 import { registerDiffCommand } from './commands/diff.js';
+import { registerEvalCommand } from './commands/eval.js';
 import { registerPredictCommand } from './commands/predict.js';
 import { registerTrainCommand } from './commands/train.js';
 
@@ -10,6 +11,7 @@ const program = new Command('diffprune')
   .showHelpAfterError();
 
 registerTrainCommand(program);
+registerEvalCommand(program);
 registerPredictCommand(program);
 registerDataCommand(program);
 registerDiffCommand(program);

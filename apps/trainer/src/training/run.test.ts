@@ -4,9 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type DiffpruneEvent, InterruptedError, readSafetensors, toFloat32 } from '@diffprune/core';
+import { computeMetrics, readSplit, selectSubset } from '@diffprune/glue';
 import { readDiff } from '@diffprune/sparse-diff';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
+import { loadWithDiff } from '../with-diff.js';
+import { encodeExamples } from './data.js';
+import { predict } from './evaluate.js';
 import { runTraining } from './run.js';
 import { defaultSettings, type TrainingMethod, type TrainSettings } from './settings.js';
 
@@ -104,6 +108,20 @@ describe.skipIf(!present)('runTraining on slices of real GLUE data with the offl
     expect(summary.projection!.kept).toBe(Math.round(0.005 * summary.projection!.total));
     expect(inside).toBeGreaterThan(0);
     expect(outside).toBe(0);
+
+    // The written diff, applied to the base, reproduces the trainer's own final dev evaluation.
+    const { loaded } = await loadWithDiff(model, summary.diffPath, { numLabels: 2 });
+    const { examples } = await readSplit('sst2', 'dev', { dataDirectory: glue });
+    const chosen = selectSubset(examples.length, 32, 42 + 1).map((i) => examples[i]!);
+    const { predictions, labels } = await predict({
+      backbone: loaded.backbone,
+      parameters: () => loaded.params,
+      examples: encodeExamples(loaded.backbone.encoder, chosen, 32),
+      numLabels: 2,
+      regression: false,
+    });
+    expect(computeMetrics('sst2', predictions, labels)).toEqual(summary.metrics);
+    tf.dispose(Object.values(loaded.params));
   });
 
   it('a run killed mid-way and resumed ends with the same diff as an uninterrupted one', async () => {

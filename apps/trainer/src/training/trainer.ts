@@ -7,9 +7,11 @@ import {
   type ParameterMap,
   type TrainingStage,
 } from '@diffprune/core';
+import { selectSubset } from '@diffprune/glue';
 import * as tf from '@tensorflow/tfjs-core';
 import { type CheckpointState, loadCheckpoint, saveCheckpoint, type TensorGroups } from './checkpoint.js';
 import { disposeBatch, encodeExamples, type LabeledExample, makeBatch } from './data.js';
+import { predict } from './evaluate.js';
 import { projectTopK } from './projection.js';
 import { defaultFixedMaskEpochs, type TrainSettings, validateSettings } from './settings.js';
 import {
@@ -168,14 +170,17 @@ export async function trainMethod(options: TrainRunOptions): Promise<TrainOutcom
   const key = runKey(options);
 
   const maxLength = settings.maxLength;
+  // Quick runs use a seeded random subset (the same for every method with the same seed).
+  const subset = <T>(examples: readonly T[], max: number | undefined, key: number) =>
+    selectSubset(examples.length, max, settings.seed + key).map((i) => examples[i]!);
   const trainExamples = encodeExamples(
     backbone.encoder,
-    settings.maxTrainExamples ? options.train.slice(0, settings.maxTrainExamples) : options.train,
+    subset(options.train, settings.maxTrainExamples, 0),
     maxLength,
   );
   const devExamples = encodeExamples(
     backbone.encoder,
-    settings.maxEvalExamples ? options.dev.slice(0, settings.maxEvalExamples) : options.dev,
+    subset(options.dev, settings.maxEvalExamples, 1),
     maxLength,
   );
   const stepsPerEpoch = Math.ceil(trainExamples.length / settings.batchSize);
@@ -292,36 +297,14 @@ export async function trainMethod(options: TrainRunOptions): Promise<TrainOutcom
     model: StageModel,
     gate: GateChoice | undefined,
   ): Promise<Record<string, number>> => {
-    const predictions: number[] = [];
-    const labels: number[] = [];
-    const order = Array.from({ length: devExamples.length }, (_, i) => i);
-    const evalBatch = Math.max(settings.batchSize, 32);
-    for (let i = 0; i < order.length; i += evalBatch) {
-      const indices = order.slice(i, i + evalBatch);
-      const { batch, labels: labelTensor } = makeBatch(
-        devExamples,
-        indices,
-        backbone.encoder.padId,
-        regression,
-      );
-      const logits = tf.tidy(() =>
-        backbone.classify(model.parameters(trainables, gate), batch, { training: false }),
-      );
-      const values = await logits.data();
-      const n = indices.length;
-      for (let r = 0; r < n; r++) {
-        if (regression) predictions.push(values[r]!);
-        else {
-          let arg = 0;
-          for (let c = 1; c < task.numLabels; c++)
-            if (values[r * task.numLabels + c]! > values[r * task.numLabels + arg]!) arg = c;
-          predictions.push(arg);
-        }
-        labels.push(devExamples[indices[r]!]!.label);
-      }
-      logits.dispose();
-      disposeBatch(batch, labelTensor);
-    }
+    const { predictions, labels } = await predict({
+      backbone,
+      parameters: () => model.parameters(trainables, gate),
+      examples: devExamples,
+      numLabels: task.numLabels,
+      regression,
+      batchSize: Math.max(settings.batchSize, 32),
+    });
     return options.computeMetrics(predictions, labels);
   };
 
@@ -408,7 +391,9 @@ export async function trainMethod(options: TrainRunOptions): Promise<TrainOutcom
           epochEnd || (settings.evalEverySteps > 0 && state.step % settings.evalEverySteps === 0);
         if (evalNow && devExamples.length > 0) {
           const metrics = await evaluate(model, plan.stage === 'search' ? evalGate() : undefined);
-          const score = metrics[task.selectionMetric] ?? Number.NaN;
+          // NaN (e.g. a correlation of constant predictions) ranks below every number.
+          const raw = metrics[task.selectionMetric];
+          const score = raw === undefined || Number.isNaN(raw) ? Number.NEGATIVE_INFINITY : raw;
           const isBest = plan.select && (state.best === undefined || score > state.best.metric);
           if (isBest) {
             if (best) tf.dispose(Object.values(best));

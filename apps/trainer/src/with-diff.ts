@@ -1,0 +1,59 @@
+import { InvalidArgumentError, type LoadBackboneOptions, type LoadedBackbone } from '@diffprune/core';
+import {
+  applyDiff,
+  fingerprintCheckpoint,
+  readDiff,
+  type SparseDiff,
+  type TensorArrays,
+} from '@diffprune/sparse-diff';
+import * as tf from '@tensorflow/tfjs-core';
+import { loadBackbone } from './backbones.js';
+
+/** The number of head outputs a diff carries (its `classifier.weight` rows), if it has a head. */
+export function headSizeOf(diff: SparseDiff): number | undefined {
+  const head = diff.tensors.find((t) => t.name === 'classifier.weight');
+  return head?.shape[0];
+}
+
+/**
+ * Loads a base model and applies a task diff to it: checks that the diff was made for this base
+ * (its fingerprint), then rebuilds every parameter as base + δ (dense head tensors replace or add).
+ */
+export async function loadWithDiff(
+  model: string,
+  diffPath: string,
+  options: Partial<LoadBackboneOptions> & { numLabels?: number } = {},
+): Promise<{ loaded: LoadedBackbone; diff: SparseDiff }> {
+  const diff = await readDiff(diffPath);
+  const numLabels = headSizeOf(diff) ?? options.numLabels;
+  if (numLabels === undefined) {
+    throw new InvalidArgumentError({
+      argument: '--diff',
+      expected: 'a diff with a classifier head',
+      found: diffPath,
+    });
+  }
+  if (options.numLabels !== undefined && options.numLabels !== numLabels) {
+    throw new InvalidArgumentError({
+      argument: '--diff',
+      expected: `a head with ${options.numLabels} outputs (the task's labels)`,
+      found: `${numLabels} outputs in ${diffPath}`,
+    });
+  }
+  const loaded = await loadBackbone(model, { ...options, head: { numLabels } });
+  const fingerprint = await fingerprintCheckpoint(loaded.source.directory);
+  const created = new Set(loaded.created);
+  const base: TensorArrays = {};
+  for (const [name, tensor] of Object.entries(loaded.params)) {
+    if (created.has(name)) continue; // created heads are not part of the base; the diff adds them
+    base[name] = { shape: [...tensor.shape], values: (await tensor.data()) as Float32Array };
+  }
+  const tuned = applyDiff(base, diff, { baseFingerprint: fingerprint });
+  const params: LoadedBackbone['params'] = {};
+  for (const [name, tensor] of Object.entries(loaded.params)) {
+    const entry = tuned[name];
+    params[name] = entry ? tf.tensor(entry.values, entry.shape, 'float32') : tf.clone(tensor);
+  }
+  tf.dispose(Object.values(loaded.params));
+  return { loaded: { ...loaded, params }, diff };
+}

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { BackendError, InvalidArgumentError } from '../errors.js';
 import type { EventListener } from '../events.js';
 import { unsortedSegmentSumKernel } from './scatter-add.js';
+import { startWasmBackend, type WasmStartInfo } from './wasm.js';
 
 /** Backends the runtime can choose, fastest first. */
 export const backendNames = ['tensorflow', 'native', 'wasm', 'cpu'] as const;
@@ -52,6 +53,17 @@ const registerCpuKernels = (): void => {
   tf.registerKernel(unsortedSegmentSumKernel('cpu'));
 };
 
+/**
+ * tfjs-core registers no gradients (nor the chained tensor methods) by itself: the `@tensorflow/tfjs`
+ * bundle does. Without it every `tf.grad` fails with "gradient function not found" on any backend;
+ * so far tests only had them because loading tfjs-node pulls `@tensorflow/tfjs` in even when its
+ * binding then fails. Loaded once, before any backend, and the same tfjs-core instance (one version).
+ */
+const registerGradients = async (): Promise<void> => {
+  if (tf.getGradient('AddN')) return;
+  await import('@tensorflow/tfjs');
+};
+
 const tryTensorflow = async (options: InitBackendOptions): Promise<string | undefined> => {
   if (!options.loadTfjsNode) return 'no tfjs-node loader was given';
   try {
@@ -63,6 +75,15 @@ const tryTensorflow = async (options: InitBackendOptions): Promise<string | unde
   if (!tf.findBackend('tensorflow')) return '@tensorflow/tfjs-node loaded but registered no backend';
   if (!(await tf.setBackend('tensorflow'))) return 'tensorflow backend failed to initialise';
   return undefined;
+};
+
+const tryWasm = async (): Promise<WasmStartInfo | string> => {
+  try {
+    return await startWasmBackend();
+  } catch (error) {
+    const message = (error as Error).message?.split('\n')[0] ?? String(error);
+    return `tfjs-backend-wasm did not start (${message})`;
+  }
 };
 
 const tryCpu = async (): Promise<void> => {
@@ -97,6 +118,7 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
   const requested = options.backend ?? parseBackend(process.env.DIFFPRUNE_BACKEND) ?? 'auto';
   const reasons: string[] = [];
   let info: BackendInfo | undefined;
+  await registerGradients();
 
   if (requested === 'auto' || requested === 'tensorflow') {
     const failure = await tryTensorflow(options);
@@ -113,8 +135,22 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
       reasons.push(failure);
     }
   }
-  if (!info && requested === 'wasm') {
-    throw new BackendError({ backend: 'wasm', reason: 'the wasm fast path is not available yet' });
+  if (!info && (requested === 'auto' || requested === 'wasm')) {
+    const started = await tryWasm();
+    if (typeof started !== 'string') {
+      const why = requested === 'wasm' ? 'requested' : reasons.join('; ');
+      const simd = started.simd ? 'SIMD' : 'no SIMD';
+      info = {
+        backend: 'wasm',
+        reason: `tfjs-backend-wasm (${simd}, XNNPACK matmul, diffprune kernels): ${why}`,
+        fast: true,
+        threads: started.threads,
+      };
+    } else if (requested === 'wasm') {
+      throw new BackendError({ backend: 'wasm', reason: started });
+    } else {
+      reasons.push(started);
+    }
   }
   if (!info) {
     await tryCpu();

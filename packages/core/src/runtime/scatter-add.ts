@@ -2,6 +2,27 @@ import type { KernelConfig, TensorInfo, TypedArray } from '@tensorflow/tfjs-core
 import { util } from '@tensorflow/tfjs-core';
 
 /**
+ * Adds row r of `values` into row `segmentIds[r]` of `out` (which the caller has zeroed): the O(n)
+ * scatter-add behind UnsortedSegmentSum. Out-of-range ids are dropped (tfjs semantics).
+ */
+export function scatterAddInto(
+  out: TypedArray,
+  values: TypedArray,
+  segmentIds: TypedArray,
+  numSegments: number,
+  innerSize: number,
+): void {
+  const rows = segmentIds.length;
+  for (let r = 0; r < rows; r++) {
+    const segment = segmentIds[r] as number;
+    if (segment < 0 || segment >= numSegments) continue;
+    const src = r * innerSize;
+    const dst = segment * innerSize;
+    for (let j = 0; j < innerSize; j++) out[dst + j]! += values[src + j] as number;
+  }
+}
+
+/**
  * UnsortedSegmentSum as an O(n) scatter-add. tfjs `cpu` loops over every segment (the whole
  * vocabulary for the embedding gradient), O(V·n); this is the kernel behind `tf.gather`'s gradient.
  */
@@ -12,14 +33,7 @@ export function scatterAddSegments(
   innerSize: number,
 ): Float32Array {
   const out = new Float32Array(numSegments * innerSize);
-  const rows = segmentIds.length;
-  for (let r = 0; r < rows; r++) {
-    const segment = segmentIds[r] as number;
-    if (segment < 0 || segment >= numSegments) continue; // tfjs semantics: out-of-range ids are dropped
-    const src = r * innerSize;
-    const dst = segment * innerSize;
-    for (let j = 0; j < innerSize; j++) out[dst + j]! += values[src + j] as number;
-  }
+  scatterAddInto(out, values, segmentIds, numSegments, innerSize);
   return out;
 }
 

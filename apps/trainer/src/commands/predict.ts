@@ -166,7 +166,6 @@ async function loadModel(options: PredictOptions): Promise<LoadedBackbone> {
  * Examples are batched by length (less padding); the output file is written atomically.
  */
 export async function predict(options: PredictOptions): Promise<{ examples: number; numLabels: number }> {
-  const maxLength = options.maxLength ?? 128;
   const batchSize = options.batchSize ?? 32;
   if (!Number.isInteger(batchSize) || batchSize < 1) {
     throw new InvalidArgumentError({
@@ -180,6 +179,8 @@ export async function predict(options: PredictOptions): Promise<{ examples: numb
   try {
     const { backbone, params } = loaded;
     const config = backbone.config as { maxPositionEmbeddings?: number; labels?: string[] };
+    // Default 128 tokens (the paper's), or fewer when the model has fewer positions.
+    const maxLength = options.maxLength ?? Math.min(128, config.maxPositionEmbeddings ?? 128);
     if (config.maxPositionEmbeddings !== undefined && maxLength > config.maxPositionEmbeddings) {
       throw new InvalidArgumentError({
         argument: '--max-length',
@@ -264,7 +265,7 @@ export function registerPredictCommand(program: Command): void {
     .requiredOption('--output <file>', 'output JSONL (written atomically)')
     .option(
       '--max-length <n>',
-      'max tokens per example, special tokens included (default 128)',
+      "max tokens per example, special tokens included (default 128, or the model's max positions if fewer)",
       positiveInteger('--max-length'),
     )
     .option('--batch-size <n>', 'examples per batch (default 32)', positiveInteger('--batch-size'))

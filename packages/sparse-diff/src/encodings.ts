@@ -169,9 +169,19 @@ export function decodeEliasFano(bytes: Uint8Array, n: number, k: number, context
   let accumulated = 0;
   let offset = 0;
   let previous = -1;
+  const small = lowBits <= 24; // 32-bit integer arithmetic suffices
+  const mask = small ? (1 << lowBits) - 1 : 0;
   for (let j = 0; j < k; j++) {
     let low = 0;
-    if (lowBits > 0) {
+    if (small) {
+      while (accumulated < lowBits) {
+        accumulator |= bytes[offset++]! << accumulated;
+        accumulated += 8;
+      }
+      low = accumulator & mask;
+      accumulator >>>= lowBits;
+      accumulated -= lowBits;
+    } else {
       while (accumulated < lowBits) {
         accumulator += bytes[offset++]! * 2 ** accumulated;
         accumulated += 8;

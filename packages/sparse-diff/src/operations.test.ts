@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { applyDiff, revertDiff } from './apply.js';
 import { composeDiffs } from './compose.js';
 import { createDiff, createDiffFromMask } from './create.js';
-import { encodeEliasFano, encodeVarintDelta } from './encodings.js';
+import { decodeEliasFano, decodeVarintDelta, encodeEliasFano, encodeVarintDelta } from './encodings.js';
 import { BaseMismatchError } from './errors.js';
 import { encodeDiff, readDiff, writeDiff } from './file.js';
 import { fingerprintCheckpoint, fingerprintTensorArrays, fingerprintTensors } from './fingerprint.js';
@@ -179,6 +179,18 @@ describe('diffStats', () => {
         provenance: testProvenance(),
       });
       expect(diffStats(diff).indexBytes).toBe(encodeVarintDelta(positions).length);
+    }
+    // Low parts wider than 24 bits (n = 2^32, few positions) round-trip too; compare with varint-delta.
+    for (const positions of [Uint32Array.of(0, 2 ** 32 - 1), Uint32Array.of(5, 2 ** 31, 2 ** 32 - 2)]) {
+      const decoded = decodeEliasFano(encodeEliasFano(positions, 2 ** 32), 2 ** 32, positions.length, {
+        tensor: 'x',
+      });
+      expect(Array.from(decoded)).toEqual(
+        Array.from(
+          decodeVarintDelta(encodeVarintDelta(positions), 2 ** 32, positions.length, { tensor: 'x' }),
+        ),
+      );
+      expect(Array.from(decoded)).toEqual(Array.from(positions));
     }
     // log2 C(n, k) against a closed form: C(10, 3) = 120.
     expect(log2Binomial(10, 3)).toBeCloseTo(Math.log2(120), 12);

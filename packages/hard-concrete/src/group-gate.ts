@@ -11,7 +11,7 @@ import {
 import { sampleGate } from './sample-gate.js';
 
 /**
- * Where the noise of a grouped gate comes from: a seed (element u from `createRng(seed)`, as
+ * Where the noise of a grouped gate comes from: a seed (element u = `sampleUniform(shape, seed)`, as
  * `sampleGate` draws it, and the group's u from `createRng(seed).fork('group')`), or explicit tensors.
  */
 export type GroupUniformSource =

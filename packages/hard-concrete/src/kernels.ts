@@ -1,5 +1,6 @@
 import type { DataType, KernelConfig, TensorInfo, TypedArray } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
+import { type UniformKey, uniformAt, uniformKey } from './uniform.js';
 
 /**
  * Fused kernels behind `gatedDiffParameter` for backends whose tensors JS can address directly (tfjs
@@ -8,7 +9,9 @@ import * as tf from '@tensorflow/tfjs-core';
  * the same math as tfjs ops. Registered lazily, on first use on such a backend (never at import); the
  * names are namespaced so they cannot clash with tfjs kernels.
  *
- * Forward  `DiffpruneGatedDiff`:     {base, w, logAlpha, u, groupGate?} → [theta, z]
+ * Forward  `DiffpruneGatedDiff`:     {base, w, logAlpha, u?, groupGate?, expNegLogAlpha?} → [theta, z]
+ *   (without u, the noise is the counter-based uniforms of attrs.seed, see uniform.ts; with β = 1 and
+ *   expNegLogAlpha = exp(−logα) given, no exp is evaluated in JS)
  * Backward `DiffpruneGatedDiffGrad`: {dy, w, z, groupGate?}             → [dW, dLogAlpha, groupDot]
  * attrs: {beta, left, right, uLow, uHigh}. z is the element gate (before the group gate); groupDot is
  * Σ dy·w·z (the group gate's upstream gradient), accumulated in float64.
@@ -22,27 +25,70 @@ export interface GatedDiffAttributes {
   right: number;
   uLow: number;
   uHigh: number;
+  /** The noise's seed when no u input is given. */
+  seed?: number;
 }
 
-/** Writes θ and z (the element gate) for every entry; `groupGate` is z_g (1 when unstructured). */
+/** max(x, 0) without a branch (x + |x| = 2x or 0 exactly), so random signs cost no mispredictions. */
+const relu = (x: number): number => (x + Math.abs(x)) * 0.5;
+
+/**
+ * Writes θ and z (the element gate) for every entry; `groupGate` is z_g (1 when unstructured). The noise
+ * is `u` if given, else the counter-based uniforms of `key` (see uniform.ts).
+ *
+ * For β = 1 the gate uses s = σ(logit u + logα) = u / (u + (1 − u)·e^(−logα)): one exp per entry
+ * instead of a log and an exp, and none if `expNegLogAlpha` (e^(−logα), e.g. from a vectorised backend
+ * kernel) is given. The clamp min(1, max(0, s̄)) = relu(s̄) − relu(relu(s̄) − 1) is exact
+ * (relu(s̄) − 1 is exact for s̄ < 2^52 and a − (a − 1) = 1) and branch-free.
+ */
 export function gatedDiffForwardInto(
   theta: Float32Array,
   z: Float32Array,
   base: Float32Array,
   w: Float32Array,
   logAlpha: Float32Array,
-  u: Float32Array,
+  u: Float32Array | undefined,
+  key: UniformKey | undefined,
   groupGate: number,
   attributes: GatedDiffAttributes,
+  expNegLogAlpha?: Float32Array,
 ): void {
   const { beta, left, right, uLow, uHigh } = attributes;
   const n = theta.length;
   const scale = right - left;
+  // The common cases get loops of their own: a per-element `=== undefined` test costs ~3 ns/entry.
+  if (beta === 1 && expNegLogAlpha !== undefined) {
+    if (u !== undefined) {
+      for (let i = 0; i < n; i++) {
+        const ui = Math.min(Math.max(u[i]!, uLow), uHigh);
+        const positive = relu((ui / (ui + (1 - ui) * expNegLogAlpha[i]!)) * scale + left);
+        const zi = positive - relu(positive - 1);
+        z[i] = zi;
+        theta[i] = base[i]! + zi * groupGate * w[i]!;
+      }
+    } else {
+      const { a, b } = key as UniformKey;
+      for (let i = 0; i < n; i++) {
+        const ui = Math.min(Math.max(uniformAt(i, a, b), uLow), uHigh);
+        const positive = relu((ui / (ui + (1 - ui) * expNegLogAlpha[i]!)) * scale + left);
+        const zi = positive - relu(positive - 1);
+        z[i] = zi;
+        theta[i] = base[i]! + zi * groupGate * w[i]!;
+      }
+    }
+    return;
+  }
   const inverseBeta = 1 / beta;
+  const unitBeta = beta === 1;
+  const keyA = key?.a ?? 0;
+  const keyB = key?.b ?? 0;
   for (let i = 0; i < n; i++) {
-    const ui = Math.min(Math.max(u[i]!, uLow), uHigh);
-    const s = 1 / (1 + Math.exp(-(Math.log(ui / (1 - ui)) + logAlpha[i]!) * inverseBeta));
-    const zi = Math.min(Math.max(s * scale + left, 0), 1);
+    const ui = Math.min(Math.max(u === undefined ? uniformAt(i, keyA, keyB) : u[i]!, uLow), uHigh);
+    const s = unitBeta
+      ? ui / (ui + (1 - ui) * Math.exp(-logAlpha[i]!))
+      : 1 / (1 + Math.exp(-(Math.log(ui / (1 - ui)) + logAlpha[i]!) * inverseBeta));
+    const positive = relu(s * scale + left);
+    const zi = positive - relu(positive - 1);
     z[i] = zi;
     theta[i] = base[i]! + zi * groupGate * w[i]!;
   }
@@ -74,12 +120,9 @@ export function gatedDiffBackwardInto(
     const dyw = dyi * w[i]!;
     dW[i] = dyi * zi * groupGate;
     groupDot += dyw * zi;
-    if (zi > 0 && zi < 1) {
-      const s = (zi - left) * inverseScale;
-      dLogAlpha[i] = dyw * factor * s * (1 - s);
-    } else {
-      dLogAlpha[i] = 0;
-    }
+    const s = (zi - left) * inverseScale;
+    // 1[0 < z < 1] as a number, without a branch (`&` of two comparisons).
+    dLogAlpha[i] = (+(zi > 0) & +(zi < 1)) * dyw * factor * s * (1 - s);
   }
   return groupDot;
 }
@@ -137,23 +180,30 @@ const forwardKernel = (backendName: string, memory: Memory): KernelConfig => ({
   kernelName: gatedDiffKernelName,
   backendName,
   kernelFunc: ({ inputs, backend, attrs }) => {
-    const { base, w, logAlpha, u, groupGate } = inputs as Record<string, TensorInfo | undefined>;
+    const { base, w, logAlpha, u, groupGate, expNegLogAlpha } = inputs as Record<
+      string,
+      TensorInfo | undefined
+    >;
     const shape = (base as TensorInfo).shape;
     const { outputs, outputViews, inputViews } = memory.run(
       backend,
       [shape, shape],
-      [base, w, logAlpha, u, groupGate],
+      [base, w, logAlpha, u, groupGate, expNegLogAlpha],
     );
-    const [vBase, vW, vLogAlpha, vU, vGroup] = inputViews;
+    const [vBase, vW, vLogAlpha, vU, vGroup, vExp] = inputViews;
     gatedDiffForwardInto(
       outputViews[0]!,
       outputViews[1]!,
       vBase!,
       vW!,
       vLogAlpha!,
-      vU!,
+      vU,
+      vU === undefined
+        ? uniformKey((attrs as unknown as { seed: number }).seed, gatedDiffKernelName)
+        : undefined,
       vGroup === undefined ? 1 : vGroup[0]!,
       attrs as unknown as GatedDiffAttributes,
+      vExp,
     );
     return outputs;
   },

@@ -1,4 +1,4 @@
-import { createRng, InvalidArgumentError } from '@diffprune/core';
+import { InvalidArgumentError } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
 import {
   checkFloat32,
@@ -10,6 +10,7 @@ import {
   resolveUniform,
   type UniformOptions,
 } from './options.js';
+import { fillUniform, uniformKey } from './uniform.js';
 
 /** Where the uniform noise u comes from: a seed, or an explicit tensor (exactly one of the two). */
 export type UniformSource = { seed: number; u?: undefined } | { u: tf.Tensor; seed?: undefined };
@@ -53,21 +54,23 @@ export function gateFromUniform(
 }
 
 /**
- * Uniform noise in [0, 1) of the given shape from `createRng(seed)` (xoshiro128**, the same stream on
- * every platform and backend). The gate functions clamp it to `uBounds`. Use it to draw the step's u
- * once and share it between `gatedDiffParameter` and logging (`sampleGate(logAlpha, { u })`).
+ * Uniform noise in (0, 1) of the given shape, a pure function of (seed, element index): counter-based
+ * (see uniform.ts), the same numbers on every platform and backend, and the same numbers the fused
+ * `gatedDiffParameter({ seed })` draws inside its kernel. The gate functions clamp u to `uBounds`.
  */
 export function sampleUniform(shape: readonly number[], seed: number): tf.Tensor {
+  const context = 'sampleUniform';
   if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
     throw new InvalidArgumentError({
       argument: 'shape',
       expected: 'an array of non-negative integers',
       found: shape,
-      context: 'sampleUniform',
+      context,
     });
   }
+  const key = uniformKey(seed, context);
   const size = shape.reduce((a, b) => a * b, 1);
-  return tf.tensor(createRng(seed).uniformArray(size), [...shape], 'float32');
+  return tf.tensor(fillUniform(new Float32Array(size), key), [...shape], 'float32');
 }
 
 /** Throws unless every value of u lies in [0, 1] (one small read). */

@@ -168,11 +168,10 @@ export function describeBackboneConformance(name: string, options: BackboneConfo
         const tuned: Record<string, tf.Tensor> = {};
         for (const [name, tensor] of Object.entries(l.params)) {
           tuned[name] = tf.tidy(() => {
-            const bump = tf.mul(
-              tf.reshape(tf.oneHot(tf.tensor1d([0], 'int32'), tensor.size), tensor.shape),
-              0.5,
-            );
-            return tf.add(tensor, bump);
+            // +0.5 at the first entry (tf.oneHot needs depth >= 2; a regression head's bias has 1 entry).
+            const bump = new Float32Array(tensor.size);
+            bump[0] = 0.5;
+            return tf.add(tensor, tf.tensor(bump, tensor.shape, 'float32'));
           });
         }
         const rebuilt = await options.diffRoundTrip!(l.params, tuned);

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { registerStepCommand } from './step/command.js';
 
 // Every command is registered here, explicitly: one line per command.
 const program = new Command('diffprune-bench')
@@ -15,5 +16,7 @@ program
     );
     process.exitCode = 2;
   });
+
+registerStepCommand(program);
 
 await program.parseAsync(process.argv);

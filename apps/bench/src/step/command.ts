@@ -1,0 +1,171 @@
+import { type BackendInfo, backendNames, InvalidArgumentError } from '@diffprune/core';
+import { startBackend } from '@diffprune/trainer';
+import type { Command } from 'commander';
+import { measureStep, type StepMethod, type StepOptions, type StepTiming } from './measure.js';
+import { type StepSize, stepSizes } from './model.js';
+import { findTorchPython, runTorchStep, type TorchTiming } from './pytorch.js';
+
+export interface StepCommandOptions {
+  size: string;
+  batch: string;
+  seq: string;
+  method: string;
+  backend?: string;
+  threads: string;
+  steps: string;
+  warmup: string;
+  seed: string;
+  json?: boolean;
+  vsPytorch?: boolean;
+}
+
+export interface StepReport {
+  size: StepSize;
+  layers: number;
+  hidden: number;
+  heads: number;
+  batch: number;
+  seq: number;
+  method: StepMethod;
+  steps: number;
+  warmup: number;
+  threadsRequested: number;
+  tfjs: StepTiming & { backend: BackendInfo['backend']; backendReason: string; threads: number | undefined };
+  pytorch?: TorchTiming | { unavailable: string };
+  /** tfjs median ÷ PyTorch median, both measured in this run. */
+  ratioToPytorch?: number;
+}
+
+const positiveInteger = (argument: string, value: string, maximum = Number.MAX_SAFE_INTEGER): number => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > maximum) {
+    throw new InvalidArgumentError({ argument, expected: `an integer in [1, ${maximum}]`, found: value });
+  }
+  return n;
+};
+
+const oneOf = <T extends string>(argument: string, value: string, allowed: readonly T[]): T => {
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new InvalidArgumentError({ argument, expected: `one of ${allowed.join(', ')}`, found: value });
+  }
+  return value as T;
+};
+
+/** Validates the command line into measurement options (every problem names its flag). */
+export function parseStepOptions(
+  raw: StepCommandOptions,
+): StepOptions & { threads: number; backend?: string } {
+  const size = oneOf('--size', raw.size, Object.keys(stepSizes) as StepSize[]);
+  const seq = positiveInteger('--seq', raw.seq, 512);
+  const backend =
+    raw.backend === undefined ? undefined : oneOf('--backend', raw.backend, ['auto', ...backendNames]);
+  return {
+    size,
+    batch: positiveInteger('--batch', raw.batch, 4096),
+    seq,
+    method: oneOf('--method', raw.method, ['full', 'diff-pruning'] as const),
+    steps: positiveInteger('--steps', raw.steps),
+    warmup: Number.isInteger(Number(raw.warmup)) && Number(raw.warmup) >= 0 ? Number(raw.warmup) : 2,
+    seed: positiveInteger('--seed', raw.seed, 2 ** 32 - 1),
+    threads: positiveInteger('--threads', raw.threads, 256),
+    ...(backend ? { backend } : {}),
+  };
+}
+
+const ms = (value: number) => `${value.toFixed(1)} ms`;
+
+export function formatStepReport(report: StepReport): string {
+  const shape = `L${report.layers}/H${report.hidden}/A${report.heads}`;
+  const lines = [
+    `diffprune-bench step: BERT-${report.size} (${shape}), batch ${report.batch}, seq ${report.seq}, ` +
+      `${report.method}; median of ${report.steps} steps after ${report.warmup} warm-up`,
+  ];
+  const t = report.tfjs;
+  const threads = t.threads === undefined ? '' : `, ${t.threads} thread${t.threads === 1 ? '' : 's'}`;
+  lines.push(
+    `  tfjs ${t.backend}${threads}: ${ms(t.medianMs)} per step (min ${ms(t.minMs)}, max ${ms(t.maxMs)}), ` +
+      `${t.examplesPerSecond.toFixed(1)} examples/s, peak RSS ${t.peakRssMiB.toFixed(0)} MiB, ` +
+      `${t.tensorsAlive} tensors alive (${t.tensorsGrowthPerStep >= 0 ? '+' : ''}${t.tensorsGrowthPerStep}/step)`,
+  );
+  lines.push(`    backend: ${t.backendReason}`);
+  if (t.threads !== undefined && t.threads !== report.threadsRequested) {
+    lines.push(
+      `    note: ${report.threadsRequested} threads requested; the ${t.backend} backend uses ${t.threads}`,
+    );
+  }
+  if (report.pytorch && 'unavailable' in report.pytorch) {
+    lines.push(`  PyTorch: unavailable (${report.pytorch.unavailable})`);
+  } else if (report.pytorch) {
+    const p = report.pytorch;
+    lines.push(
+      `  PyTorch ${p.torch} (${p.threads} thread${p.threads === 1 ? '' : 's'}, BLAS ${p.blas}): ${ms(p.medianMs)} per step ` +
+        `(min ${ms(p.minMs)}, max ${ms(p.maxMs)}), ${p.examplesPerSecond.toFixed(1)} examples/s, ` +
+        `peak RSS ${p.peakRssMiB.toFixed(0)} MiB`,
+    );
+    lines.push(`  ratio tfjs / PyTorch: ${report.ratioToPytorch!.toFixed(2)}× (measured in this run)`);
+  }
+  return lines.join('\n');
+}
+
+export async function runStepCommand(raw: StepCommandOptions): Promise<StepReport> {
+  const options = parseStepOptions(raw);
+  const info = await startBackend({
+    ...(options.backend ? { backend: options.backend } : {}),
+    threads: options.threads,
+  });
+  const timing = await measureStep(options);
+  const shape = stepSizes[options.size];
+  const report: StepReport = {
+    size: options.size,
+    layers: shape.layers,
+    hidden: shape.hidden,
+    heads: shape.heads,
+    batch: options.batch,
+    seq: options.seq,
+    method: options.method,
+    steps: options.steps,
+    warmup: options.warmup,
+    threadsRequested: options.threads,
+    tfjs: { backend: info.backend, backendReason: info.reason, threads: info.threads, ...timing },
+  };
+  if (raw.vsPytorch) {
+    const found = findTorchPython();
+    if (found.python === undefined) {
+      report.pytorch = {
+        unavailable: `no python3 that can import torch (${found.tried.join('; ')}); on Debian: apt-get install python3-torch libopenblas0-pthread`,
+      };
+    } else {
+      const torch = runTorchStep(found.python, options, options.threads);
+      report.pytorch = torch;
+      report.ratioToPytorch = timing.medianMs / torch.medianMs;
+    }
+  }
+  return report;
+}
+
+/** `diffprune-bench step`: registered in cli.ts. */
+export function registerStepCommand(program: Command): void {
+  program
+    .command('step')
+    .description(
+      "median time of one training step (the trainer's own step) on a random BERT; --vs-pytorch times the same step in PyTorch",
+    )
+    .option('--size <size>', 'tiny (L2/H128), mini (L4/H256) or base (L12/H768)', 'tiny')
+    .option('--batch <n>', 'examples per batch', '32')
+    .option('--seq <n>', 'tokens per example', '64')
+    .option('--method <method>', 'full | diff-pruning', 'full')
+    .option('--backend <name>', `auto | ${backendNames.join(' | ')} (default: DIFFPRUNE_BACKEND, else auto)`)
+    .option('--threads <n>', 'threads, for backends that use them and for PyTorch', '1')
+    .option('--steps <n>', 'timed steps', '10')
+    .option('--warmup <n>', 'untimed warm-up steps', '2')
+    .option('--seed <n>', 'seed of the model, batch, dropout and gates', '42')
+    .option('--json', 'print one JSON object')
+    .option(
+      '--vs-pytorch',
+      'also time the identical step in PyTorch (where python3 can import torch) and print the ratio',
+    )
+    .action(async (raw: StepCommandOptions) => {
+      const report = await runStepCommand(raw);
+      process.stdout.write(raw.json ? `${JSON.stringify(report)}\n` : `${formatStepReport(report)}\n`);
+    });
+}

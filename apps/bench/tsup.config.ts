@@ -8,5 +8,5 @@ export default defineConfig({
   clean: true,
   target: 'node20',
   // Optional: loaded at run time where it installed.
-  external: ['@tensorflow/tfjs-node'],
+  external: ['@tensorflow/tfjs-node', '@diffprune/native'],
 });

@@ -2,13 +2,16 @@ import { type BackendInfo, type EventListener, initBackend } from '@diffprune/co
 
 /**
  * The apps choose the backend, once per process. tfjs-node is the apps' optional dependency: where
- * it installed (libtensorflow downloaded), it is used; elsewhere the runtime falls back.
+ * it installed (libtensorflow downloaded), it is used; elsewhere the runtime falls back to
+ * `@diffprune/native` (also optional: its addon builds at install time where a compiler exists).
  */
 export function startBackend(options: { backend?: string; threads?: number; onEvent?: EventListener } = {}) {
   return initBackend({
     ...(options.backend ? { backend: options.backend as BackendInfo['backend'] | 'auto' } : {}),
     ...(options.threads ? { threads: options.threads } : {}),
     loadTfjsNode: () => import('@tensorflow/tfjs-node'),
+    // The compiled fast path, built by its install script where a C++ toolchain exists.
+    loadNative: () => import('@diffprune/native'),
     ...(options.onEvent ? { onEvent: options.onEvent } : {}),
   });
 }

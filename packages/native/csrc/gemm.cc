@@ -1,0 +1,331 @@
+// Cache-blocked single-precision GEMM in the BLIS layout: B is packed into kc x nr micro-panels
+// (kept in L3/L2), A into mr x kc micro-panels (L2), and a register-blocked micro-kernel computes
+// one mr x nr tile of C. Packing takes any strides, so every transpose combination runs the same
+// fast kernel. The micro-kernel is chosen at run time from what the CPU supports, so the binary
+// is built for baseline x86-64 and never executes an instruction the machine lacks.
+#include "gemm.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <memory>
+
+#include "pool.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
+#define DIFFPRUNE_X86 1
+#include <immintrin.h>
+#endif
+
+namespace diffprune {
+namespace {
+
+constexpr int kMC = 144;   // rows of A per packed block (multiple of every mr)
+constexpr int kKC = 256;   // depth of a packed block
+constexpr int kNC = 2048;  // columns of B per packed block (multiple of every nr)
+
+using MicroKernel = void (*)(int kc, const float* a, const float* b, float* c, std::ptrdiff_t ldc,
+                             bool accumulate);
+
+struct Kernel {
+  const char* name;
+  int mr;
+  int nr;
+  MicroKernel run;
+};
+
+// Portable micro-kernel (the compiler vectorises it for the baseline ISA).
+template <int MR, int NR>
+void generic_kernel(int kc, const float* a, const float* b, float* c, std::ptrdiff_t ldc,
+                    bool accumulate) {
+  float acc[MR][NR] = {};
+  for (int p = 0; p < kc; ++p) {
+    for (int i = 0; i < MR; ++i) {
+      const float ai = a[p * MR + i];
+      for (int j = 0; j < NR; ++j) acc[i][j] += ai * b[p * NR + j];
+    }
+  }
+  for (int i = 0; i < MR; ++i) {
+    float* row = c + i * ldc;
+    if (accumulate) {
+      for (int j = 0; j < NR; ++j) row[j] += acc[i][j];
+    } else {
+      for (int j = 0; j < NR; ++j) row[j] = acc[i][j];
+    }
+  }
+}
+
+#ifdef DIFFPRUNE_X86
+// 6 x 16 tile: 12 ymm accumulators, 2 for B, 1 broadcast of A.
+__attribute__((target("avx2,fma"))) void avx2_kernel(int kc, const float* a, const float* b, float* c,
+                                                     std::ptrdiff_t ldc, bool accumulate) {
+  __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
+  __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
+  __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
+  __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
+  __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
+  __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+  for (int p = 0; p < kc; ++p) {
+    const __m256 b0 = _mm256_loadu_ps(b);
+    const __m256 b1 = _mm256_loadu_ps(b + 8);
+    __m256 ai = _mm256_broadcast_ss(a + 0);
+    c00 = _mm256_fmadd_ps(ai, b0, c00);
+    c01 = _mm256_fmadd_ps(ai, b1, c01);
+    ai = _mm256_broadcast_ss(a + 1);
+    c10 = _mm256_fmadd_ps(ai, b0, c10);
+    c11 = _mm256_fmadd_ps(ai, b1, c11);
+    ai = _mm256_broadcast_ss(a + 2);
+    c20 = _mm256_fmadd_ps(ai, b0, c20);
+    c21 = _mm256_fmadd_ps(ai, b1, c21);
+    ai = _mm256_broadcast_ss(a + 3);
+    c30 = _mm256_fmadd_ps(ai, b0, c30);
+    c31 = _mm256_fmadd_ps(ai, b1, c31);
+    ai = _mm256_broadcast_ss(a + 4);
+    c40 = _mm256_fmadd_ps(ai, b0, c40);
+    c41 = _mm256_fmadd_ps(ai, b1, c41);
+    ai = _mm256_broadcast_ss(a + 5);
+    c50 = _mm256_fmadd_ps(ai, b0, c50);
+    c51 = _mm256_fmadd_ps(ai, b1, c51);
+    a += 6;
+    b += 16;
+  }
+  const __m256 rows[6][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+  for (int i = 0; i < 6; ++i) {
+    float* row = c + i * ldc;
+    if (accumulate) {
+      _mm256_storeu_ps(row, _mm256_add_ps(_mm256_loadu_ps(row), rows[i][0]));
+      _mm256_storeu_ps(row + 8, _mm256_add_ps(_mm256_loadu_ps(row + 8), rows[i][1]));
+    } else {
+      _mm256_storeu_ps(row, rows[i][0]);
+      _mm256_storeu_ps(row + 8, rows[i][1]);
+    }
+  }
+}
+
+// 12 x 32 tile: 24 zmm accumulators, 2 for B, 1 broadcast of A.
+__attribute__((target("avx512f"))) void avx512_kernel(int kc, const float* a, const float* b, float* c,
+                                                      std::ptrdiff_t ldc, bool accumulate) {
+  __m512 acc[12][2];
+  for (int i = 0; i < 12; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  for (int p = 0; p < kc; ++p) {
+    const __m512 b0 = _mm512_loadu_ps(b);
+    const __m512 b1 = _mm512_loadu_ps(b + 16);
+#pragma GCC unroll 12
+    for (int i = 0; i < 12; ++i) {
+      const __m512 ai = _mm512_set1_ps(a[i]);
+      acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
+      acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
+    }
+    a += 12;
+    b += 32;
+  }
+  for (int i = 0; i < 12; ++i) {
+    float* row = c + i * ldc;
+    if (accumulate) {
+      _mm512_storeu_ps(row, _mm512_add_ps(_mm512_loadu_ps(row), acc[i][0]));
+      _mm512_storeu_ps(row + 16, _mm512_add_ps(_mm512_loadu_ps(row + 16), acc[i][1]));
+    } else {
+      _mm512_storeu_ps(row, acc[i][0]);
+      _mm512_storeu_ps(row + 16, acc[i][1]);
+    }
+  }
+}
+#endif
+
+const Kernel kGeneric{"generic", 6, 16, generic_kernel<6, 16>};
+#ifdef DIFFPRUNE_X86
+const Kernel kAvx2{"avx2+fma", 6, 16, avx2_kernel};
+const Kernel kAvx512{"avx512", 12, 32, avx512_kernel};
+#endif
+
+bool cpu_has(const char* feature) {
+#ifdef DIFFPRUNE_X86
+  __builtin_cpu_init();
+  if (std::strcmp(feature, "avx2") == 0) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (std::strcmp(feature, "avx512") == 0) return __builtin_cpu_supports("avx512f");
+#endif
+  return false;
+}
+
+const Kernel* best_kernel() {
+#ifdef DIFFPRUNE_X86
+  if (cpu_has("avx2")) return &kAvx2;
+#endif
+  return &kGeneric;
+}
+
+const Kernel* active_kernel = best_kernel();
+
+struct AlignedDeleter {
+  void operator()(float* p) const { std::free(p); }
+};
+
+// Per-thread packing buffers, sized for the largest kernel.
+struct PackBuffers {
+  std::unique_ptr<float, AlignedDeleter> a{static_cast<float*>(std::aligned_alloc(64, sizeof(float) * (kMC + 32) * kKC))};
+  std::unique_ptr<float, AlignedDeleter> b{static_cast<float*>(std::aligned_alloc(64, sizeof(float) * kKC * (kNC + 32)))};
+};
+
+PackBuffers& buffers() {
+  thread_local PackBuffers instance;
+  return instance;
+}
+
+// Packs rows [i0, i0 + mc) x columns [p0, p0 + kc) of A into mr-row micro-panels, zero-padded.
+void pack_a(const MatrixView& a, int m, int i0, int mc, int p0, int kc, int mr, float* dst) {
+  for (int s = 0; s < mc; s += mr) {
+    const int rows = std::min(mr, m - (i0 + s));
+    if (a.col_stride == 1) {
+      for (int r = 0; r < rows; ++r) {
+        const float* src = a.data + (i0 + s + r) * a.row_stride + p0;
+        for (int p = 0; p < kc; ++p) dst[p * mr + r] = src[p];
+      }
+    } else {
+      for (int p = 0; p < kc; ++p) {
+        const float* src = a.data + (p0 + p) * a.col_stride + (i0 + s) * a.row_stride;
+        for (int r = 0; r < rows; ++r) dst[p * mr + r] = src[r * a.row_stride];
+      }
+    }
+    for (int r = rows; r < mr; ++r)
+      for (int p = 0; p < kc; ++p) dst[p * mr + r] = 0.0f;
+    dst += mr * kc;
+  }
+}
+
+// Packs rows [p0, p0 + kc) x columns [j0, j0 + nc) of B into nr-column micro-panels, zero-padded.
+void pack_b(const MatrixView& b, int n, int p0, int kc, int j0, int nc, int nr, float* dst) {
+  for (int t = 0; t < nc; t += nr) {
+    const int cols = std::min(nr, n - (j0 + t));
+    if (b.col_stride == 1) {
+      for (int p = 0; p < kc; ++p) {
+        const float* src = b.data + (p0 + p) * b.row_stride + j0 + t;
+        float* out = dst + p * nr;
+        std::memcpy(out, src, sizeof(float) * cols);
+        for (int j = cols; j < nr; ++j) out[j] = 0.0f;
+      }
+    } else {
+      for (int j = 0; j < cols; ++j) {
+        const float* src = b.data + (j0 + t + j) * b.col_stride + p0 * b.row_stride;
+        for (int p = 0; p < kc; ++p) dst[p * nr + j] = src[p * b.row_stride];
+      }
+      for (int j = cols; j < nr; ++j)
+        for (int p = 0; p < kc; ++p) dst[p * nr + j] = 0.0f;
+    }
+    dst += nr * kc;
+  }
+}
+
+}  // namespace
+
+void gemm(int m, int n, int k, MatrixView a, MatrixView b, float* c, std::ptrdiff_t ldc) {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0) {
+    for (int i = 0; i < m; ++i) std::memset(c + i * ldc, 0, sizeof(float) * n);
+    return;
+  }
+  const Kernel& kernel = *active_kernel;
+  const int mr = kernel.mr, nr = kernel.nr;
+  PackBuffers& buf = buffers();
+  float* packed_a = buf.a.get();
+  float* packed_b = buf.b.get();
+  alignas(64) float edge[12 * 32];
+
+  for (int j0 = 0; j0 < n; j0 += kNC) {
+    const int nc = std::min(kNC, n - j0);
+    for (int p0 = 0; p0 < k; p0 += kKC) {
+      const int kc = std::min(kKC, k - p0);
+      const bool accumulate = p0 > 0;
+      pack_b(b, n, p0, kc, j0, nc, nr, packed_b);
+      for (int i0 = 0; i0 < m; i0 += kMC) {
+        const int mc = std::min(kMC, m - i0);
+        pack_a(a, m, i0, mc, p0, kc, mr, packed_a);
+        for (int jr = 0; jr < nc; jr += nr) {
+          const int cols = std::min(nr, nc - jr);
+          const float* panel_b = packed_b + jr * kc;
+          for (int ir = 0; ir < mc; ir += mr) {
+            const int rows = std::min(mr, mc - ir);
+            const float* panel_a = packed_a + ir * kc;
+            float* tile = c + (i0 + ir) * ldc + j0 + jr;
+            if (rows == mr && cols == nr) {
+              kernel.run(kc, panel_a, panel_b, tile, ldc, accumulate);
+            } else {
+              kernel.run(kc, panel_a, panel_b, edge, nr, false);
+              for (int i = 0; i < rows; ++i) {
+                float* out = tile + i * ldc;
+                const float* in = edge + i * nr;
+                if (accumulate) {
+                  for (int j = 0; j < cols; ++j) out[j] += in[j];
+                } else {
+                  for (int j = 0; j < cols; ++j) out[j] = in[j];
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+void batch_matmul(const float* a, const float* b, float* c, int batch, int batch_a, int batch_b, int m,
+                  int n, int k, bool transpose_a, bool transpose_b) {
+  const std::ptrdiff_t a_size = static_cast<std::ptrdiff_t>(m) * k;
+  const std::ptrdiff_t b_size = static_cast<std::ptrdiff_t>(k) * n;
+  const std::ptrdiff_t c_size = static_cast<std::ptrdiff_t>(m) * n;
+  const std::ptrdiff_t a_rs = transpose_a ? 1 : k, a_cs = transpose_a ? m : 1;
+  const std::ptrdiff_t b_rs = transpose_b ? 1 : n, b_cs = transpose_b ? k : 1;
+
+  // Split into tasks: whole matrices when the batch is large, else row blocks (then column
+  // blocks) of each matrix, so every thread has work. Small problems run on the calling thread.
+  const int threads = get_threads();
+  const double flops = 2.0 * batch * static_cast<double>(m) * n * k;
+  int parts = 1;
+  if (threads > 1 && flops > 4e6 && batch < 4 * threads) parts = (4 * threads + batch - 1) / batch;
+  const int mr = active_kernel->mr, nr = active_kernel->nr;
+  const int row_blocks = std::max(1, std::min(parts, (m + mr - 1) / mr));
+  const int col_blocks = std::max(1, std::min((parts + row_blocks - 1) / row_blocks, (n + nr - 1) / nr));
+  const int rows_per = ((m + row_blocks - 1) / row_blocks + mr - 1) / mr * mr;
+  const int cols_per = ((n + col_blocks - 1) / col_blocks + nr - 1) / nr * nr;
+  const int per_matrix = row_blocks * col_blocks;
+  const int tasks = threads > 1 && flops > 4e6 ? batch * per_matrix : 1;
+
+  auto run = [&](int bi, int block) {
+    const int i0 = (block / col_blocks) * rows_per;
+    const int j0 = (block % col_blocks) * cols_per;
+    if (i0 >= m || j0 >= n) return;
+    const int rows = std::min(rows_per, m - i0);
+    const int cols = std::min(cols_per, n - j0);
+    const MatrixView av{a + (bi % batch_a) * a_size + i0 * a_rs, a_rs, a_cs};
+    const MatrixView bv{b + (bi % batch_b) * b_size + j0 * b_cs, b_rs, b_cs};
+    gemm(rows, cols, k, av, bv, c + bi * c_size + static_cast<std::ptrdiff_t>(i0) * n + j0, n);
+  };
+  if (tasks == 1) {
+    for (int bi = 0; bi < batch; ++bi)
+      for (int block = 0; block < per_matrix; ++block) run(bi, block);
+    return;
+  }
+  parallel_for(tasks, [&](int task) { run(task / per_matrix, task % per_matrix); });
+}
+
+const char* gemm_kernel_name() { return active_kernel->name; }
+
+bool set_gemm_kernel(const char* name) {
+  if (std::strcmp(name, "generic") == 0) {
+    active_kernel = &kGeneric;
+    return true;
+  }
+#ifdef DIFFPRUNE_X86
+  if (std::strcmp(name, "avx2") == 0 && cpu_has("avx2")) {
+    active_kernel = &kAvx2;
+    return true;
+  }
+  if (std::strcmp(name, "avx512") == 0 && cpu_has("avx512")) {
+    active_kernel = &kAvx512;
+    return true;
+  }
+#endif
+  return false;
+}
+
+}  // namespace diffprune

@@ -1,0 +1,54 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+/** The functions the compiled addon exports (csrc/addon.cc). Arrays are read and written in place. */
+export interface NativeAddon {
+  /** tfjs BatchMatMul: out[bi] = op(a[bi % batchA]) · op(b[bi % batchB]), out is [batch, m, n]. */
+  matmul(
+    a: Float32Array,
+    b: Float32Array,
+    out: Float32Array,
+    batch: number,
+    batchA: number,
+    batchB: number,
+    m: number,
+    n: number,
+    k: number,
+    transposeA: boolean,
+    transposeB: boolean,
+  ): void;
+  /** out[ids[r], :] += values[r, :]; out must be zeroed; ids outside the range are dropped. */
+  segmentSum(values: Float32Array, ids: Int32Array, out: Float32Array, inner: number): void;
+  setThreads(threads: number): number;
+  threads(): number;
+  /** The GEMM micro-kernel in use: 'avx2+fma', 'avx512' or 'generic'. */
+  gemmKernel(): string;
+  /** Forces a GEMM micro-kernel ('avx2', 'avx512', 'generic'); false where the CPU lacks it. */
+  setGemmKernel(name: string): boolean;
+}
+
+/** Where node-gyp puts the addon, relative to this file in src/ and in dist/ alike. */
+export const addonPath = fileURLToPath(new URL('../build/Release/diffprune_native.node', import.meta.url));
+
+let cached: NativeAddon | undefined;
+
+/**
+ * Loads the compiled addon. Throws an Error saying why when it is absent (the install-time build
+ * failed or was skipped) or does not load.
+ */
+export function loadAddon(): NativeAddon {
+  cached ??= loadAddonFrom(addonPath);
+  return cached;
+}
+
+export function loadAddonFrom(path: string): NativeAddon {
+  if (!existsSync(path)) {
+    throw new Error(
+      `the addon was not built (${path} is missing): the install-time node-gyp build failed or was skipped; ` +
+        'run `pnpm --filter @diffprune/native build:addon` to see why',
+    );
+  }
+  const require = createRequire(import.meta.url);
+  return require(path) as NativeAddon;
+}

@@ -1,0 +1,107 @@
+import { availableParallelism } from 'node:os';
+import { BackendError } from '@diffprune/core';
+import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
+import { loadAddon, type NativeAddon } from './addon.js';
+import { batchMatMul, fusedMatMul } from './kernels/matmul.js';
+import { unsortedSegmentSum } from './kernels/segment-sum.js';
+import { backendName, type NativeKernelContext, nativeKernel } from './kernels/shared.js';
+
+/**
+ * The `native` backend: tfjs-backend-cpu's MathBackendCPU (its data store holds plain typed
+ * arrays, which the addon reads and writes in place), with the hot kernels replaced by compiled
+ * ones and every other cpu kernel registered unchanged.
+ */
+export class NativeBackend extends MathBackendCPU {
+  constructor() {
+    super();
+    // MathBackendCPU prints an advert for tfjs-node on its first write unless PROD is set;
+    // libraries never print.
+    (this as unknown as { firstUse: boolean }).firstUse = false;
+  }
+}
+
+/** Kernels with a native implementation; every other cpu kernel is registered as it is. */
+const nativeKernels: Record<string, (context: NativeKernelContext) => KernelFunc> = {
+  BatchMatMul: batchMatMul as never,
+  _FusedMatMul: fusedMatMul as never,
+  UnsortedSegmentSum: unsortedSegmentSum as never,
+};
+
+export interface RegisterNativeBackendOptions {
+  /** Threads for the addon's pool (the calling thread counts); default: the cores, at most 8. */
+  threads?: number;
+}
+
+export interface NativeBackendRegistration {
+  name: 'native';
+  threads: number;
+  /** The GEMM micro-kernel and the kernels replaced, for `backend-select` reasons and logs. */
+  detail: string;
+}
+
+export const maxDefaultThreads = 8;
+
+let registeredWith: NativeAddon | undefined;
+
+function registerKernels(addon: NativeAddon): void {
+  const cpuKernels = new Map<string, KernelConfig>();
+  for (const config of tf.getKernelsForBackend('cpu')) cpuKernels.set(config.kernelName, config);
+  const context: NativeKernelContext = {
+    addon,
+    cpu: (kernelName) => {
+      const config = cpuKernels.get(kernelName);
+      if (!config) throw new Error(`no cpu kernel ${kernelName} to fall back to`);
+      return config.kernelFunc;
+    },
+  };
+  for (const config of cpuKernels.values()) {
+    if (tf.getKernel(config.kernelName, backendName)) continue;
+    const make = nativeKernels[config.kernelName];
+    tf.registerKernel(
+      make ? nativeKernel(config.kernelName, make as never, context) : { ...config, backendName },
+    );
+  }
+  for (const [kernelName, make] of Object.entries(nativeKernels)) {
+    if (!tf.getKernel(kernelName, backendName))
+      tf.registerKernel(nativeKernel(kernelName, make as never, context));
+  }
+}
+
+/**
+ * Registers the tfjs backend `native` (the compiled fast path without libtensorflow) and sets the
+ * addon's thread count. Does not make it the active backend: `initBackend` from `@diffprune/core`
+ * (or `tf.setBackend('native')`) does. Throws a `BackendError` when the addon was not built.
+ */
+export function registerNativeBackend(options: RegisterNativeBackendOptions = {}): NativeBackendRegistration {
+  let addon: NativeAddon;
+  try {
+    addon = loadAddon();
+  } catch (error) {
+    throw new BackendError({ backend: 'native', reason: (error as Error).message, cause: error });
+  }
+  const requested = options.threads ?? Math.min(availableParallelism(), maxDefaultThreads);
+  if (!Number.isInteger(requested) || requested < 1) {
+    throw new BackendError({
+      backend: 'native',
+      reason: `threads must be a positive integer, found ${requested}`,
+    });
+  }
+  const threads = addon.setThreads(requested);
+  if (registeredWith !== addon) {
+    registeredWith = addon;
+    if (!tf.findBackendFactory(backendName)) tf.registerBackend(backendName, () => new NativeBackend(), 0);
+    registerKernels(addon);
+  }
+  return {
+    name: backendName,
+    threads,
+    detail: `compiled addon, GEMM micro-kernel ${addon.gemmKernel()}, ${threads} thread${threads === 1 ? '' : 's'}; native kernels: ${Object.keys(nativeKernels).join(', ')}`,
+  };
+}
+
+/** The loaded addon (for benchmarks and tests); throws like `registerNativeBackend`. */
+export function nativeAddon(): NativeAddon {
+  return loadAddon();
+}

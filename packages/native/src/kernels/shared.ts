@@ -1,0 +1,40 @@
+import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+import type {
+  KernelConfig,
+  KernelFunc,
+  NamedAttrMap,
+  NamedTensorInfoMap,
+  TensorInfo,
+} from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
+import type { NativeAddon } from '../addon.js';
+
+export const backendName = 'native';
+
+/** What a native kernel gets: the addon, and the cpu kernel it replaces (for dtypes it skips). */
+export interface NativeKernelContext {
+  addon: NativeAddon;
+  cpu: (kernelName: string) => KernelFunc;
+}
+
+export type KernelArgs = { inputs: NamedTensorInfoMap; backend: unknown; attrs?: NamedAttrMap };
+
+/** The backing Float32Array of a float32 tensor in the cpu data store, or undefined. */
+export function float32Values(backend: MathBackendCPU, info: TensorInfo): Float32Array | undefined {
+  if (info.dtype !== 'float32') return undefined;
+  const values = backend.data.get(info.dataId)?.values;
+  return values instanceof Float32Array ? values : undefined;
+}
+
+export function nativeKernel(
+  kernelName: string,
+  make: (
+    context: NativeKernelContext,
+  ) => (args: KernelArgs & { backend: MathBackendCPU }) => TensorInfo | TensorInfo[],
+  context: NativeKernelContext,
+): KernelConfig {
+  const kernelFunc = make(context) as unknown as KernelFunc;
+  return { kernelName, backendName, kernelFunc };
+}
+
+export const sizeOf = (shape: readonly number[]): number => tf.util.sizeFromShape(shape as number[]);

@@ -1,0 +1,249 @@
+import { existsSync } from 'node:fs';
+import { BackendError, scatterAddSegments } from '@diffprune/core';
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { addonPath, loadAddonFrom } from './addon.js';
+import { nativeAddon, registerNativeBackend } from './backend.js';
+import { maxRelativeError, randomValues, runOn } from './test-helpers.js';
+
+const built = existsSync(addonPath);
+if (!built)
+  console.warn(`@diffprune/native tests skipped: the addon was not built (${addonPath} is missing)`);
+
+let seed = 1;
+const random = (shape: number[]) => tf.tensor(randomValues(tf.util.sizeFromShape(shape), seed++), shape);
+
+/** Same computation on native and on tfjs cpu (the second implementation); same outputs. */
+async function expectSameAsCpu(fn: () => tf.Tensor | tf.Tensor[], tolerance = 1e-5): Promise<void> {
+  const start = seed;
+  const native = await runOn('native', fn);
+  seed = start;
+  const cpu = await runOn('cpu', fn);
+  expect(native.length).toBe(cpu.length);
+  native.forEach((values, i) => {
+    expect(values.length).toBe(cpu[i]!.length);
+    expect(maxRelativeError(values, cpu[i]!)).toBeLessThan(tolerance);
+  });
+}
+
+describe('loading', () => {
+  it('names the missing file when the addon was not built', () => {
+    expect(() => loadAddonFrom('/nonexistent/diffprune_native.node')).toThrow(/was not built.*missing/);
+  });
+});
+
+describe.skipIf(!built)('native backend', () => {
+  beforeAll(async () => {
+    await import('@tensorflow/tfjs-backend-cpu');
+    tf.env().set('PROD', true);
+    registerNativeBackend({ threads: 2 });
+  });
+
+  it('registers every cpu kernel for native, and is a MathBackendCPU', async () => {
+    const cpuKernels = tf.getKernelsForBackend('cpu').map((kernel) => kernel.kernelName);
+    const missing = cpuKernels.filter((name) => !tf.getKernel(name, 'native'));
+    expect(missing).toEqual([]);
+    expect(tf.getKernel('BatchMatMul', 'native')!.kernelFunc).not.toBe(
+      tf.getKernel('BatchMatMul', 'cpu')!.kernelFunc,
+    );
+    const registration = registerNativeBackend({ threads: 2 });
+    expect(registration).toMatchObject({ name: 'native', threads: 2 });
+    expect(registration.detail).toMatch(/GEMM micro-kernel (avx2\+fma|avx512|generic)/);
+    expect(() => registerNativeBackend({ threads: 0 })).toThrow(BackendError);
+  });
+
+  it('matMul: every transpose combination, odd sizes, batches and broadcast batches', async () => {
+    const cases: [number[], number[]][] = [
+      [
+        [1, 1],
+        [1, 1],
+      ],
+      [
+        [7, 5],
+        [5, 13],
+      ],
+      [
+        [37, 300],
+        [300, 45],
+      ],
+      [
+        [130, 513],
+        [513, 70],
+      ],
+      [
+        [3, 17, 33],
+        [3, 33, 9],
+      ],
+      [
+        [2, 3, 64, 64],
+        [2, 3, 64, 64],
+      ],
+      [
+        [4, 31, 20],
+        [1, 20, 19],
+      ],
+      [
+        [1, 31, 20],
+        [5, 20, 19],
+      ],
+      [
+        [6, 8],
+        [2, 8, 11],
+      ],
+      [
+        [0, 4],
+        [4, 3],
+      ],
+    ];
+    for (const [aShape, bShape] of cases) {
+      for (const transposeA of [false, true]) {
+        for (const transposeB of [false, true]) {
+          const swap = (shape: number[], transpose: boolean) =>
+            transpose ? [...shape.slice(0, -2), shape.at(-1)!, shape.at(-2)!] : shape;
+          await expectSameAsCpu(() =>
+            tf.matMul(
+              random(swap(aShape, transposeA)),
+              random(swap(bShape, transposeB)),
+              transposeA,
+              transposeB,
+            ),
+          );
+        }
+      }
+    }
+  });
+
+  it('matMul: the same results from every GEMM micro-kernel and thread count', async () => {
+    const addon = nativeAddon();
+    const initial = addon.gemmKernel();
+    const reference = await runOn('native', () => {
+      seed = 1000;
+      return [
+        tf.matMul(random([3, 150, 300]), random([3, 300, 200])),
+        tf.matMul(random([257, 64]), random([257, 97]), true),
+      ];
+    });
+    try {
+      for (const kernel of ['generic', 'avx2', 'avx512']) {
+        if (!addon.setGemmKernel(kernel)) continue;
+        for (const threads of [1, 2, 3]) {
+          addon.setThreads(threads);
+          const outputs = await runOn('native', () => {
+            seed = 1000;
+            return [
+              tf.matMul(random([3, 150, 300]), random([3, 300, 200])),
+              tf.matMul(random([257, 64]), random([257, 97]), true),
+            ];
+          });
+          outputs.forEach((values, i) => {
+            expect(maxRelativeError(values, reference[i]!)).toBeLessThan(1e-5);
+          });
+        }
+      }
+    } finally {
+      addon.setGemmKernel(initial === 'avx2+fma' ? 'avx2' : initial);
+      addon.setThreads(2);
+    }
+  });
+
+  it('fused matMul with bias and every activation', async () => {
+    for (const activation of ['linear', 'relu', 'relu6', 'elu', 'sigmoid', 'leakyrelu', 'prelu'] as const) {
+      await expectSameAsCpu(() =>
+        tf.fused.matMul({
+          a: random([2, 9, 16]),
+          b: random([16, 10]),
+          transposeB: false,
+          bias: random([10]),
+          activation,
+          ...(activation === 'prelu' ? { preluActivationWeights: random([10]) } : {}),
+          ...(activation === 'leakyrelu' ? { leakyreluAlpha: 0.1 } : {}),
+        }),
+      );
+    }
+  });
+
+  it('unsortedSegmentSum and the gradient of gather (the embedding lookup)', async () => {
+    const ids = [3, 0, 3, 7, 1, 3, 9, 0];
+    await expectSameAsCpu(() => tf.unsortedSegmentSum(random([8, 5]), tf.tensor1d(ids, 'int32'), 10));
+    await expectSameAsCpu(() => tf.unsortedSegmentSum(random([8, 2, 3]), tf.tensor1d(ids, 'int32'), 12));
+    // tfjs cpu's kernel fails on 2-D segment ids (its broadcast assumes 1-D); core's scatter-add is
+    // the second implementation there.
+    const values = randomValues(24, 77);
+    const ids2d = [1, 2, 1, 0, 0, 4, 4, 2];
+    const [native2d] = await runOn('native', () =>
+      tf.unsortedSegmentSum(
+        tf.tensor3d(values, [2, 4, 3]),
+        tf.tensor2d(ids2d, [2, 4], 'int32') as tf.Tensor as tf.Tensor1D,
+        5,
+      ),
+    );
+    expect(maxRelativeError(native2d!, scatterAddSegments(values, Int32Array.from(ids2d), 5, 3))).toBe(0);
+    await expectSameAsCpu(() => {
+      const table = random([50, 6]);
+      const tokens = tf.tensor2d(
+        [
+          [1, 4, 4, 49],
+          [0, 1, 2, 4],
+        ],
+        [2, 4],
+        'int32',
+      );
+      const weights = random([2, 4, 6]);
+      return tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.gather(t, tokens), weights)))(table);
+    });
+  });
+
+  it('gradients of a small transformer block match cpu', async () => {
+    await expectSameAsCpu(() => {
+      const x = random([10, 8]);
+      const wq = random([8, 8]);
+      const wk = random([8, 8]);
+      const w1 = random([8, 12]);
+      const b1 = random([12]);
+      const gamma = random([8]);
+      const f = (
+        x: tf.Tensor,
+        wq: tf.Tensor,
+        wk: tf.Tensor,
+        w1: tf.Tensor,
+        b1: tf.Tensor,
+        gamma: tf.Tensor,
+      ) => {
+        // tfjs's BatchMatMul gradient does not reduce broadcast batch dimensions: project in 2-D.
+        const q = tf.reshape(tf.matMul(x, wq), [2, 5, 8]);
+        const k = tf.reshape(tf.matMul(x, wk), [2, 5, 8]);
+        const x3 = tf.reshape(x, [2, 5, 8]);
+        const scores = tf.softmax(tf.div(tf.matMul(q, k, false, true), Math.sqrt(8)));
+        const attended = tf.add(tf.matMul(scores, x3), x3);
+        const { mean, variance } = tf.moments(attended, -1, true);
+        const normed = tf.mul(tf.div(tf.sub(attended, mean), tf.sqrt(tf.add(variance, 1e-12))), gamma);
+        const hidden = tf.add(tf.matMul(tf.reshape(normed, [10, 8]), w1), b1);
+        const gelu = tf.mul(tf.mul(hidden, 0.5), tf.add(tf.erf(tf.div(hidden, Math.SQRT2)), 1));
+        return tf.mean(tf.square(tf.tanh(gelu)));
+      };
+      return tf.grads(f as (...args: tf.Tensor[]) => tf.Tensor)([x, wq, wk, w1, b1, gamma]);
+    }, 1e-4);
+  });
+
+  it('leaks no tensors', async () => {
+    const previous = tf.getBackend();
+    await tf.setBackend('native');
+    try {
+      const a = random([3, 20, 30]);
+      const b = random([30, 10]);
+      const table = random([40, 10]);
+      const before = tf.memory().numTensors;
+      for (let i = 0; i < 3; i++) {
+        tf.tidy(() => {
+          tf.matMul(a, b);
+          tf.fused.matMul({ a, b, bias: tf.ones([10]), activation: 'relu' });
+          tf.grad((t: tf.Tensor) => tf.sum(tf.gather(t, tf.tensor1d([1, 2, 2], 'int32'))))(table);
+        });
+      }
+      expect(tf.memory().numTensors).toBe(before);
+      tf.dispose([a, b, table]);
+    } finally {
+      await tf.setBackend(previous);
+    }
+  });
+});

@@ -99,6 +99,49 @@ export class BertBackbone implements Backbone<BertConfig> {
     ) as tf.Tensor2D;
   }
 
+  /** One post-LN encoder layer: self-attention + residual + LayerNorm, FFN + residual + LayerNorm. */
+  private layer(
+    params: ParameterMap,
+    i: number,
+    x: tf.Tensor,
+    mask: tf.Tensor4D,
+    drop: DropoutSite,
+  ): tf.Tensor {
+    const c = this.config;
+    const p = (name: string) => parameter(params, name);
+    const l = `bert.encoder.layer.${i}`;
+    const dense = (name: string, input: tf.Tensor) =>
+      linear(input, p(`${l}.${name}.weight`), p(`${l}.${name}.bias`));
+    const context = multiHeadAttention(
+      dense('attention.self.query', x),
+      dense('attention.self.key', x),
+      dense('attention.self.value', x),
+      mask,
+      c.numAttentionHeads,
+      (probabilities) =>
+        drop(probabilities, c.attentionProbsDropoutProb, `layer.${i}.attention.probabilities`),
+    );
+    const attended = drop(
+      dense('attention.output.dense', context),
+      c.hiddenDropoutProb,
+      `layer.${i}.attention.output`,
+    );
+    const hidden = layerNorm(
+      tf.add(attended, x),
+      p(`${l}.attention.output.LayerNorm.weight`),
+      p(`${l}.attention.output.LayerNorm.bias`),
+      c.layerNormEps,
+    );
+    const intermediate = activation(c.hiddenAct, dense('intermediate.dense', hidden));
+    const output = drop(dense('output.dense', intermediate), c.hiddenDropoutProb, `layer.${i}.output`);
+    return layerNorm(
+      tf.add(output, hidden),
+      p(`${l}.output.LayerNorm.weight`),
+      p(`${l}.output.LayerNorm.bias`),
+      c.layerNormEps,
+    );
+  }
+
   private encode(params: ParameterMap, batch: EncodedBatch, drop: DropoutSite): tf.Tensor3D {
     const c = this.config;
     const p = (name: string) => parameter(params, name);
@@ -123,37 +166,10 @@ export class BertBackbone implements Backbone<BertConfig> {
 
     const mask = additiveAttentionMask(batch.attentionMask);
     for (let i = 0; i < c.numHiddenLayers; i++) {
-      const l = `bert.encoder.layer.${i}`;
-      const dense = (name: string, input: tf.Tensor) =>
-        linear(input, p(`${l}.${name}.weight`), p(`${l}.${name}.bias`));
-      const context = multiHeadAttention(
-        dense('attention.self.query', x),
-        dense('attention.self.key', x),
-        dense('attention.self.value', x),
-        mask,
-        c.numAttentionHeads,
-        (probabilities) =>
-          drop(probabilities, c.attentionProbsDropoutProb, `layer.${i}.attention.probabilities`),
-      );
-      const attended = drop(
-        dense('attention.output.dense', context),
-        c.hiddenDropoutProb,
-        `layer.${i}.attention.output`,
-      );
-      x = layerNorm(
-        tf.add(attended, x),
-        p(`${l}.attention.output.LayerNorm.weight`),
-        p(`${l}.attention.output.LayerNorm.bias`),
-        c.layerNormEps,
-      );
-      const intermediate = activation(c.hiddenAct, dense('intermediate.dense', x));
-      const output = drop(dense('output.dense', intermediate), c.hiddenDropoutProb, `layer.${i}.output`);
-      x = layerNorm(
-        tf.add(output, x),
-        p(`${l}.output.LayerNorm.weight`),
-        p(`${l}.output.LayerNorm.bias`),
-        c.layerNormEps,
-      );
+      // One tidy per layer: at eval the layer's intermediates are freed as soon as it is done (under
+      // a gradient tape the tensors backprop needs are kept by the tape regardless).
+      const input = x;
+      x = tf.tidy(() => this.layer(params, i, input, mask, drop));
     }
     return tf.reshape(x, [size, length, c.hiddenSize]);
   }

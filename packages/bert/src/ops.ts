@@ -36,9 +36,29 @@ export function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: 
   return tf.add(tf.mul(normalised, gamma), beta);
 }
 
+/** Φ(x) = 0.5·(1 + erf(x/√2)). */
+const normalCdf = (x: tf.Tensor) => tf.mul(tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1), 0.5);
+
+/**
+ * GELU with its gradient written out, Φ(x) + x·φ(x), so that backprop keeps only x (autograd through
+ * the composite would keep four more tensors of the FFN's size per layer).
+ */
+const geluWithGradient = tf.customGrad((...inputs: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const [x, save] = inputs as [tf.Tensor, tf.GradSaveFunc];
+  save([x]);
+  return {
+    value: tf.mul(x, normalCdf(x)),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [input] = saved as [tf.Tensor];
+      const density = tf.mul(tf.exp(tf.mul(tf.square(input), -0.5)), 1 / Math.sqrt(2 * Math.PI));
+      return tf.mul(dy, tf.add(normalCdf(input), tf.mul(input, density)));
+    },
+  };
+});
+
 /** The exact GELU, x·Φ(x) = 0.5·x·(1 + erf(x/√2)) (HF `gelu`). */
 export function gelu(x: tf.Tensor): tf.Tensor {
-  return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1));
+  return geluWithGradient(x);
 }
 
 /** The tanh approximation of GELU (HF `gelu_new`, `gelu_pytorch_tanh`). */

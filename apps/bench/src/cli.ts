@@ -1,4 +1,7 @@
 import { Command } from 'commander';
+import { registerCompareCommand } from './commands/compare.js';
+import { registerReportCommand } from './commands/report.js';
+import { registerRunCommand } from './commands/run.js';
 import { registerStepCommand } from './step/command.js';
 
 // Every command is registered here, explicitly: one line per command.
@@ -6,17 +9,9 @@ const program = new Command('diffprune-bench')
   .description('Benchmarks for diffprune: reproduce the paper table at a chosen scale; time training steps')
   .showHelpAfterError();
 
-program
-  .command('run')
-  .description('run a preset of the paper comparison (not implemented yet)')
-  .option('--preset <name>', 'preset', 'offline-tiny')
-  .action(() => {
-    process.stderr.write(
-      'diffprune-bench run: not implemented yet. The trainer and benchmark apps are still being built.\n',
-    );
-    process.exitCode = 2;
-  });
-
+registerRunCommand(program);
+registerReportCommand(program);
+registerCompareCommand(program);
 registerStepCommand(program);
 
 await program.parseAsync(process.argv);

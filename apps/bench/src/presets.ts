@@ -1,0 +1,216 @@
+import { fileURLToPath } from 'node:url';
+import { InvalidArgumentError } from '@diffprune/core';
+import type { TrainSettings } from '@diffprune/trainer';
+
+/** The five methods of the comparison (the paper's Table 1 rows that we run). */
+export const benchMethods = [
+  'full',
+  'diff-pruning',
+  'diff-pruning-structured',
+  'non-adaptive',
+  'bitfit',
+] as const;
+export type BenchMethod = (typeof benchMethods)[number];
+
+export const methodLabels: Record<BenchMethod, string> = {
+  full: 'Full finetuning',
+  'diff-pruning': 'Diff pruning',
+  'diff-pruning-structured': 'Diff pruning (struct.)',
+  'non-adaptive': 'Non-adaptive diff pruning',
+  bitfit: 'BitFit',
+};
+
+/** Trainer settings of a benchmark method (on top of the preset's). */
+export function methodSettings(method: BenchMethod): Partial<TrainSettings> {
+  switch (method) {
+    case 'diff-pruning':
+      return { method: 'diff-pruning', structured: false };
+    case 'diff-pruning-structured':
+      return { method: 'diff-pruning', structured: true };
+    default:
+      return { method };
+  }
+}
+
+export interface BenchPreset {
+  name: string;
+  description: string;
+  /** Model directory or hub id. */
+  model: string;
+  /** GLUE data directory (undefined: the trainer's default, downloading where needed). */
+  dataDirectory: string | undefined;
+  tasks: string[];
+  methods: BenchMethod[];
+  seeds: number[];
+  /** Extra structured diff-pruning runs at other target densities, for the metric-vs-density plot. */
+  densitySweep: { tasks: string[]; densities: number[] };
+  /** Settings for every run (defaults: the trainer's, i.e. the authors'). */
+  settings: Partial<TrainSettings>;
+  perTask: Record<string, Partial<TrainSettings>>;
+  perMethod: Partial<Record<BenchMethod, Partial<TrainSettings>>>;
+  /** What the preset caps or changes relative to the paper, in words for the report. */
+  deviations: string[];
+}
+
+/** `../shared` beside the checkout (override with DIFFPRUNE_SHARED). */
+export function sharedDirectory(): string {
+  return process.env.DIFFPRUNE_SHARED ?? fileURLToPath(new URL('../../../../shared/', import.meta.url));
+}
+
+const offlineTasks = ['cola', 'sst2', 'mrpc', 'stsb', 'rte', 'wnli'];
+const allTasks = ['cola', 'sst2', 'mrpc', 'stsb', 'qqp', 'mnli', 'qnli', 'rte', 'wnli'];
+
+export function presets(): Record<string, BenchPreset> {
+  const shared = sharedDirectory();
+  const offlineModel = `${shared}models/bert-tiny-mlm-offline`;
+  const offlineData = `${shared}data/glue`;
+  // Small models learn far too slowly at the BERT-large rates (w 1e-5, finetuning 2e-5): the tiny
+  // presets use the rates the BERT-Tiny/Mini authors searched (1e-4 … 3e-4) and say so.
+  const tinyRates: Partial<Record<BenchMethod, Partial<TrainSettings>>> = {
+    full: { learningRate: 1e-4 },
+    bitfit: { learningRate: 1e-3 },
+    'non-adaptive': { learningRate: 1e-4, fixedMaskLearningRate: 5e-4 },
+    'diff-pruning': { learningRate: 1e-4, fixedMaskLearningRate: 5e-4 },
+    'diff-pruning-structured': { learningRate: 1e-4, fixedMaskLearningRate: 5e-4 },
+  };
+  return {
+    smoke: {
+      name: 'smoke',
+      description: 'minutes: two tasks, a few steps per stage, every method and a two-point density sweep',
+      model: offlineModel,
+      dataDirectory: offlineData,
+      tasks: ['sst2', 'rte'],
+      methods: [...benchMethods],
+      seeds: [42],
+      densitySweep: { tasks: ['sst2'], densities: [0.0025, 0.01] },
+      settings: {
+        batchSize: 8,
+        maxLength: 64,
+        maxSteps: 10,
+        epochs: 1,
+        fixedMaskEpochs: 1,
+        maxTrainExamples: 80,
+        maxEvalExamples: 64,
+      },
+      perTask: {},
+      perMethod: tinyRates,
+      deviations: [
+        'model: the offline BERT-Tiny-shaped model in ../shared/models (not BERT-large)',
+        '10 steps per stage on 80 training examples, 64 dev examples, sequences of at most 64 tokens',
+        'learning rates for a tiny model (w and finetuning 1e-4, BitFit 1e-3, fixed-mask 5e-4)',
+      ],
+    },
+    'offline-tiny': {
+      name: 'offline-tiny',
+      description:
+        'the offline BERT-Tiny-shaped model on the six GLUE tasks available offline, sized for about two hours on 2 cores',
+      model: offlineModel,
+      dataDirectory: offlineData,
+      tasks: offlineTasks,
+      methods: [...benchMethods],
+      seeds: [42],
+      densitySweep: { tasks: ['sst2', 'mrpc', 'rte'], densities: [0.001, 0.0025, 0.01] },
+      settings: {
+        batchSize: 32,
+        maxLength: 128,
+        epochs: 2,
+        fixedMaskEpochs: 1,
+        maxTrainExamples: 6000,
+        maxSteps: 400,
+        maxEvalExamples: 1000,
+      },
+      perTask: {},
+      perMethod: tinyRates,
+      deviations: [
+        'model: the offline BERT-Tiny-shaped model in ../shared/models (MLM-only pretraining on ~17 M tokens; much weaker than Google’s BERT-Tiny, not BERT-large)',
+        'QNLI, MNLI and QQP: no training data offline (QNLI has dev only), so they are not run',
+        'training sets capped at 6,000 examples (seeded subset), dev sets at 1,000; batch 32; sequences ≤ 128 tokens',
+        'stage 1 (finetuning or diff-pruning search): 2 epochs of the capped set, at most 400 steps; stage 3 (fixed mask): 1 epoch, at most 400 steps',
+        'learning rates for a tiny model: w and finetuning 1e-4 (paper: 1e-5 for w), BitFit 1e-3, fixed-mask 5e-4 (paper 5e-5); log α 0.1 and λ 1.25e-7 as in the authors’ code',
+        'one seed (42)',
+      ],
+    },
+    'bert-base': {
+      name: 'bert-base',
+      description:
+        'bert-base-uncased on all nine tasks with the authors’ settings (needs the downloads and hours of compute)',
+      model: 'bert-base-uncased',
+      dataDirectory: undefined,
+      tasks: allTasks,
+      methods: [...benchMethods],
+      seeds: [42],
+      densitySweep: { tasks: ['sst2', 'mrpc', 'rte'], densities: [0.001, 0.0025, 0.01] },
+      settings: {},
+      perTask: {},
+      perMethod: {},
+      deviations: ['model: bert-base-uncased (the paper uses bert-large-cased-whole-word-masking)'],
+    },
+    paper: {
+      name: 'paper',
+      description: 'bert-large-cased-whole-word-masking on all nine tasks with the authors’ settings',
+      model: 'bert-large-cased-whole-word-masking',
+      dataDirectory: undefined,
+      tasks: allTasks,
+      methods: [...benchMethods],
+      seeds: [42],
+      densitySweep: { tasks: allTasks.filter((t) => t !== 'wnli'), densities: [0.001, 0.0025, 0.01] },
+      settings: {},
+      perTask: {},
+      perMethod: {},
+      deviations: [
+        'none intended: the authors’ settings (dev-set numbers; the paper’s Table 1 is the test server)',
+      ],
+    },
+  };
+}
+
+export function getPreset(name: string): BenchPreset {
+  const all = presets();
+  const preset = all[name];
+  if (!preset) {
+    throw new InvalidArgumentError({
+      argument: '--preset',
+      expected: `one of ${Object.keys(all).join(', ')}`,
+      found: name,
+    });
+  }
+  return preset;
+}
+
+/** One run of a preset: a method on a task at a density and seed. */
+export interface PlannedRun {
+  id: string;
+  task: string;
+  method: BenchMethod;
+  targetDensity: number;
+  seed: number;
+  settings: TrainSettings;
+}
+
+export function planRuns(
+  preset: BenchPreset,
+  defaults: (method: TrainSettings['method']) => TrainSettings,
+): PlannedRun[] {
+  const runs: PlannedRun[] = [];
+  const add = (task: string, method: BenchMethod, seed: number, targetDensity?: number) => {
+    const partial = {
+      ...preset.settings,
+      ...preset.perTask[task],
+      ...preset.perMethod[method],
+      ...methodSettings(method),
+    };
+    const settings: TrainSettings = { ...defaults(partial.method ?? 'full'), ...partial, seed };
+    if (targetDensity !== undefined) settings.targetDensity = targetDensity;
+    const density = settings.targetDensity;
+    const id = `${task}__${method}__${method === 'full' || method === 'bitfit' ? 'dense' : `d${density}`}__s${seed}`;
+    runs.push({ id, task, method, targetDensity: density, seed, settings });
+  };
+  for (const seed of preset.seeds) {
+    for (const task of preset.tasks) for (const method of preset.methods) add(task, method, seed);
+    for (const task of preset.densitySweep.tasks) {
+      for (const density of preset.densitySweep.densities)
+        add(task, 'diff-pruning-structured', seed, density);
+    }
+  }
+  return runs;
+}

@@ -1,0 +1,178 @@
+import { existsSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type EventListener, writeFileAtomic } from '@diffprune/core';
+import { downloadTask, getTask, splitPath } from '@diffprune/glue';
+import { readDiff } from '@diffprune/sparse-diff';
+import { defaultSettings, type RunSummary, runTraining } from '@diffprune/trainer';
+import { type DiffStructure, diffStructure } from './diff-structure.js';
+import { type MachineInfo, machineInfo } from './machine.js';
+import { type BenchMethod, type BenchPreset, type PlannedRun, planRuns } from './presets.js';
+
+/** One finished run, as stored in `runs/<id>.json`. */
+export interface RunRecord {
+  id: string;
+  preset: string;
+  task: string;
+  method: BenchMethod;
+  seed: number;
+  targetDensity: number;
+  settings: RunSummary['settings'];
+  /** Dev metrics (fractions) and the task's headline metric for tables. */
+  metrics: Record<string, number>;
+  headlineMetric: string;
+  headline: number;
+  /** Modified parameters ÷ all parameters, head counted fully (the paper's count). */
+  density: number;
+  densityWithoutHead: number;
+  diffBytes: number;
+  bytesPerNonzero: number;
+  structure: DiffStructure;
+  steps: number;
+  wallTimeMs: number;
+  examplesPerSecond: number;
+  backend: string;
+  machine: MachineInfo;
+  model: RunSummary['model'];
+  finishedAt: string;
+}
+
+export interface PresetEvent {
+  type: 'bench-run-start' | 'bench-run-skip' | 'bench-run-end' | 'bench-task-missing';
+  id?: string;
+  task?: string;
+  index?: number;
+  total?: number;
+  reason?: string;
+  record?: RunRecord;
+}
+
+export interface RunPresetOptions {
+  preset: BenchPreset;
+  /** results/<preset>/ */
+  outputDirectory: string;
+  /** Only runs whose id contains one of these strings. */
+  only?: string[];
+  onEvent?: (event: PresetEvent) => void;
+  onTrainingEvent?: EventListener;
+  shouldStop?: () => boolean;
+}
+
+const runsDirectory = (output: string) => join(output, 'runs');
+
+/** Reads every finished run of a results directory. */
+export async function readRunRecords(outputDirectory: string): Promise<RunRecord[]> {
+  const directory = runsDirectory(outputDirectory);
+  if (!existsSync(directory)) return [];
+  const files = (await readdir(directory)).filter((f) => f.endsWith('.json')).sort();
+  return Promise.all(
+    files.map(async (f) => JSON.parse(await readFile(join(directory, f), 'utf8')) as RunRecord),
+  );
+}
+
+/** Makes sure a task's train and dev files are there: downloads them for online presets. */
+async function ensureTask(
+  preset: BenchPreset,
+  task: string,
+  onEvent?: EventListener,
+): Promise<string | undefined> {
+  const glueTask = getTask(task);
+  const directory = preset.dataDirectory;
+  if (!directory) {
+    const { resolveDataDirectory } = await import('@diffprune/glue');
+    const resolved = resolveDataDirectory(undefined);
+    if (!existsSync(splitPath(glueTask, glueTask.trainSplit ?? 'train', resolved))) {
+      await downloadTask(glueTask, { dataDirectory: resolved, ...(onEvent ? { onEvent } : {}) });
+    }
+    return undefined;
+  }
+  for (const split of [glueTask.trainSplit, glueTask.devSplits[0]]) {
+    if (!split) return `${glueTask.displayName} has no ${split} split`;
+    const path = splitPath(glueTask, split, directory);
+    if (!existsSync(path)) return `${path} is missing`;
+  }
+  return undefined;
+}
+
+/**
+ * Runs every planned run of a preset that has not finished yet (finished runs are skipped; the run
+ * in flight resumes from its checkpoint), writing `runs/<id>.json` as each completes.
+ */
+export async function runPreset(
+  options: RunPresetOptions,
+): Promise<{ records: RunRecord[]; missingTasks: Record<string, string> }> {
+  const { preset, outputDirectory } = options;
+  const planned = planRuns(preset, defaultSettings).filter(
+    (run) => !options.only || options.only.some((s) => run.id.includes(s)),
+  );
+  const missingTasks: Record<string, string> = {};
+  for (const task of new Set(planned.map((r) => r.task))) {
+    const reason = await ensureTask(preset, task, options.onTrainingEvent);
+    if (reason) {
+      missingTasks[task] = reason;
+      options.onEvent?.({ type: 'bench-task-missing', task, reason });
+    }
+  }
+  const machine = machineInfo();
+  let index = 0;
+  for (const run of planned) {
+    index++;
+    const recordPath = join(runsDirectory(outputDirectory), `${run.id}.json`);
+    if (missingTasks[run.task]) continue;
+    if (existsSync(recordPath)) {
+      options.onEvent?.({ type: 'bench-run-skip', id: run.id, index, total: planned.length });
+      continue;
+    }
+    options.onEvent?.({ type: 'bench-run-start', id: run.id, task: run.task, index, total: planned.length });
+    const record = await executeRun(preset, run, outputDirectory, machine, options);
+    await writeFileAtomic(recordPath, `${JSON.stringify(record, null, 2)}\n`);
+    options.onEvent?.({ type: 'bench-run-end', id: run.id, index, total: planned.length, record });
+  }
+  return { records: await readRunRecords(outputDirectory), missingTasks };
+}
+
+async function executeRun(
+  preset: BenchPreset,
+  run: PlannedRun,
+  outputDirectory: string,
+  machine: MachineInfo,
+  options: RunPresetOptions,
+): Promise<RunRecord> {
+  const work = join(outputDirectory, 'work', run.id);
+  const summary: RunSummary = await runTraining({
+    model: preset.model,
+    task: run.task,
+    ...(preset.dataDirectory ? { dataDirectory: preset.dataDirectory } : {}),
+    settings: run.settings,
+    outputDirectory: work,
+    resume: true,
+    ...(options.onTrainingEvent ? { onEvent: options.onTrainingEvent } : {}),
+    ...(options.shouldStop ? { shouldStop: options.shouldStop } : {}),
+  });
+  const diff = await readDiff(summary.diffPath);
+  const headline = summary.metrics[summary.headlineMetric];
+  return {
+    id: run.id,
+    preset: preset.name,
+    task: run.task,
+    method: run.method,
+    seed: run.seed,
+    targetDensity: run.targetDensity,
+    settings: summary.settings,
+    metrics: summary.metrics,
+    headlineMetric: summary.headlineMetric,
+    headline: headline === undefined || Number.isNaN(headline) ? Number.NaN : headline,
+    density: summary.density,
+    densityWithoutHead: summary.densityWithoutHead,
+    diffBytes: summary.diffBytes,
+    bytesPerNonzero: summary.bytesPerNonzero,
+    structure: diffStructure(diff),
+    steps: summary.steps,
+    wallTimeMs: summary.wallTimeMs,
+    examplesPerSecond: summary.examplesPerSecond,
+    backend: summary.backend,
+    machine,
+    model: summary.model,
+    finishedAt: new Date().toISOString(),
+  };
+}

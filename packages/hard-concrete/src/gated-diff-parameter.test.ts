@@ -8,6 +8,7 @@ import {
   gatedDiffParameterComposite,
   sampleUniform,
 } from './index.js';
+import { fusedKernelsAvailable } from './kernels.js';
 
 const shape = [37, 23];
 const data = tf.tidy(() => ({
@@ -81,23 +82,45 @@ describe('gatedDiffParameter (fused) vs the composite (autograd)', () => {
   const implementations: GatedDiffImplementation[] = ['kernel', 'ops', 'auto'];
   for (const variant of variants) {
     for (const implementation of implementations) {
-      it(`${implementation}, ${variant.grouped ? 'structured' : 'unstructured'}${variant.beta ? `, β ${variant.beta}, limits [${variant.limits}]` : ''}: θ and every gradient agree`, () => {
-        const reference = evaluate(gatedDiffParameterComposite, variant);
-        const fused = evaluate((inputs) => gatedDiffParameterWith(inputs, implementation), variant);
-        expectClose(fused.theta, reference.theta, 1e-6);
-        expect(fused.grads.length).toBe(variant.grouped ? 3 : 2);
-        expect(fused.gradShapes).toEqual(reference.gradShapes);
-        fused.grads.forEach((g, i) => {
-          expectClose(g, reference.grads[i]!, 2e-6);
-        });
-        // The comparison is not vacuous: the gates are mixed, so dlogα has zeros and nonzeros.
-        const dLogAlpha = reference.grads[1]!;
-        expect(dLogAlpha.filter((x) => x === 0).length).toBeGreaterThan(50);
-        expect(dLogAlpha.filter((x) => x !== 0).length).toBeGreaterThan(50);
-        if (variant.grouped) expect(Math.abs(reference.grads[2]![0]!)).toBeGreaterThan(1e-3);
-      });
+      it.skipIf(implementation === 'kernel' && !fusedKernelsAvailable())(
+        `${implementation}, ${variant.grouped ? 'structured' : 'unstructured'}${variant.beta ? `, β ${variant.beta}, limits [${variant.limits}]` : ''}: θ and every gradient agree`,
+        () => {
+          const reference = evaluate(gatedDiffParameterComposite, variant);
+          const fused = evaluate((inputs) => gatedDiffParameterWith(inputs, implementation), variant);
+          expectClose(fused.theta, reference.theta, 1e-6);
+          expect(fused.grads.length).toBe(variant.grouped ? 3 : 2);
+          expect(fused.gradShapes).toEqual(reference.gradShapes);
+          fused.grads.forEach((g, i) => {
+            expectClose(g, reference.grads[i]!, 2e-6);
+          });
+          // The comparison is not vacuous: the gates are mixed, so dlogα has zeros and nonzeros.
+          const dLogAlpha = reference.grads[1]!;
+          expect(dLogAlpha.filter((x) => x === 0).length).toBeGreaterThan(50);
+          expect(dLogAlpha.filter((x) => x !== 0).length).toBeGreaterThan(50);
+          if (variant.grouped) expect(Math.abs(reference.grads[2]![0]!)).toBeGreaterThan(1e-3);
+        },
+      );
     }
   }
+
+  it('seed instead of u: the same noise as sampleUniform(shape, seed), every implementation', () => {
+    const u = sampleUniform(shape, 9);
+    const variant = { grouped: true };
+    const ops: [string, (inputs: GatedDiffParameterInputs) => tf.Tensor][] = [
+      ['ops', (i) => gatedDiffParameterWith(i, 'ops')],
+      ['composite', gatedDiffParameterComposite],
+    ];
+    if (fusedKernelsAvailable()) ops.push(['kernel', (i) => gatedDiffParameterWith(i, 'kernel')]);
+    for (const [name, op] of ops) {
+      const withU = evaluate((inputs) => op({ ...inputs, u }), variant);
+      const withSeed = evaluate(({ u: _, ...inputs }) => op({ ...inputs, seed: 9 }), variant);
+      expect(withSeed.theta, name).toEqual(withU.theta);
+      withSeed.grads.forEach((g, i) => {
+        expect(g, name).toEqual(withU.grads[i]);
+      });
+    }
+    u.dispose();
+  });
 
   it('matches finite differences for logα (element and group)', () => {
     for (const variant of variants) {
@@ -170,7 +193,9 @@ describe('gatedDiffParameter (fused) vs the composite (autograd)', () => {
   });
 
   it('forward without a gradient tape leaks nothing', () => {
-    for (const implementation of ['kernel', 'ops'] as const) {
+    for (const implementation of fusedKernelsAvailable()
+      ? (['kernel', 'ops'] as const)
+      : (['ops'] as const)) {
       const before = tf.memory().numTensors;
       const theta = gatedDiffParameterWith(inputsFor({ grouped: true }), implementation);
       expect(tf.memory().numTensors).toBe(before + 1);
@@ -197,6 +222,15 @@ describe('gatedDiffParameter (fused) vs the composite (autograd)', () => {
       /groupU must have shape \[1\]; found \[2\]/,
     );
     expect(() => gatedDiffParameter(inputsFor({ grouped: false }, { beta: -1 }))).toThrow(/beta must be/);
+    expect(() => gatedDiffParameter(inputsFor({ grouped: false }, { seed: 3 }))).toThrow(
+      /exactly one of u or seed; found "both u and seed"/,
+    );
+    expect(() => gatedDiffParameter(inputsFor({ grouped: false }, { u: undefined }))).toThrow(
+      /neither u nor seed/,
+    );
+    expect(() => gatedDiffParameter(inputsFor({ grouped: false }, { u: undefined, seed: -2 }))).toThrow(
+      /seed must be an integer in \[0, 2\^32\); found -2/,
+    );
     expect(tf.memory().numTensors).toBe(before);
     tf.dispose([wrong, integers, two]);
   });

@@ -102,7 +102,7 @@ function validate(inputs: GatedDiffParameterInputs, context: string): Resolved {
  * forward, and the backward pass returns the gradients of w, logAlpha (and groupLogAlpha) from dθ:
  *   dw = dθ·z·z_g,  dlogα = dθ·w·z_g·dz/dlogα,  dlogα_g = Σ(dθ·w·z)·dz_g/dlogα_g,
  *   dz/dlogα = 1[0 < s̄ < 1]·(r − l)·s(1 − s)/β.
- * No gradient flows to base, u or groupU. On tfjs `cpu` and `wasm` this is one kernel each way; elsewhere it runs
+ * No gradient flows to base, u or groupU. On `cpu`, `native` and `wasm` this is one kernel each way; elsewhere it runs
  * the same math as tfjs ops. Equal (values and gradients) to `gatedDiffParameterComposite`.
  */
 export function gatedDiffParameter(inputs: GatedDiffParameterInputs): tf.Tensor {
@@ -121,7 +121,7 @@ export function gatedDiffParameterWith(
   if (implementation === 'kernel' && !fusedKernelsAvailable()) {
     throw new InvalidArgumentError({
       argument: 'implementation',
-      expected: 'a backend with the fused kernels (cpu, wasm or one that registers them)',
+      expected: 'a backend with the fused kernels (cpu, native, wasm or one that registers them)',
       found: tf.getBackend(),
       context,
     });

@@ -4,7 +4,7 @@ import { type UniformKey, uniformAt, uniformKey } from './uniform.js';
 
 /**
  * Fused kernels behind `gatedDiffParameter` for backends whose tensors JS can address directly (tfjs
- * `cpu`: JS typed arrays; tfjs `wasm`: views of the wasm heap): one pass forward, one pass backward,
+ * `cpu` and @diffprune/native's `native`: JS typed arrays; tfjs `wasm`: views of the wasm heap): one pass forward, one pass backward,
  * instead of ~10 elementwise kernels (each allocating a full-size array) each way. Other backends use
  * the same math as tfjs ops. Registered lazily, on first use on such a backend (never at import); the
  * names are namespaced so they cannot clash with tfjs kernels.
@@ -174,7 +174,8 @@ const wasmMemory: Memory = {
   },
 };
 
-const memories: Record<string, Memory> = { cpu: cpuMemory, wasm: wasmMemory };
+/** `native` (@diffprune/native) extends tfjs-backend-cpu's MathBackendCPU: the same data store. */
+const memories: Record<string, Memory> = { cpu: cpuMemory, native: cpuMemory, wasm: wasmMemory };
 
 const forwardKernel = (backendName: string, memory: Memory): KernelConfig => ({
   kernelName: gatedDiffKernelName,
@@ -237,7 +238,7 @@ const backwardKernel = (backendName: string, memory: Memory): KernelConfig => ({
 
 /**
  * True when the fused kernels can run on the active backend; registers ours there on first call
- * (`cpu`, `wasm`). `tf.getKernel` is checked first, so another package may register its own versions
+ * (`cpu`, `native`, `wasm`). `tf.getKernel` is checked first, so another package may register its own versions
  * (e.g. for a native backend) under the same names and contract, and they are used instead.
  */
 export function fusedKernelsAvailable(): boolean {

@@ -4,7 +4,8 @@ import { InvalidArgumentError } from '@diffprune/core';
  * Counter-based uniform noise: u_i is a pure function of (seed, i), so any element can be drawn
  * independently, inside a fused kernel, in any order, with no generator state and no u tensor.
  * Two rounds of MurmurHash3's 32-bit finaliser (a bijection) over the index, keyed by the seed;
- * 24 random bits, u = (k + 0.5)/2^24 ∈ (0, 1), exactly representable in float32, never 0 or 1.
+ * 23 random bits, u = (k + 0.5)/2^23 ∈ (0, 1): exactly representable in float32 (so a u tensor and the
+ * kernel's own draw agree to the bit), never 0 or 1.
  *
  * Why not `createRng(seed).uniformArray` (core's xoshiro128**): it is sequential (element i needs the
  * i − 1 before it) and measured ~15× slower per number here; a gate needs millions of fresh numbers per
@@ -37,11 +38,11 @@ export function uniformKey(seed: number, context: string): UniformKey {
   return { a: fmix32((seed ^ 0x9e3779b9) >>> 0), b: fmix32((seed + 0x6a09e667) >>> 0) };
 }
 
-const inverse2To24 = 2 ** -24;
+const inverse2To23 = 2 ** -23;
 
 /** The i-th uniform of a key (i < 2^32). */
 export const uniformAt = (i: number, a: number, b: number): number =>
-  ((fmix32((fmix32((Math.imul(i, 0x9e3779b9) ^ a) >>> 0) ^ b) >>> 0) >>> 8) + 0.5) * inverse2To24;
+  ((fmix32((fmix32((Math.imul(i, 0x9e3779b9) ^ a) >>> 0) ^ b) >>> 0) >>> 9) + 0.5) * inverse2To23;
 
 /** Fills `out` with u_{offset}, u_{offset+1}, … of the key. */
 export function fillUniform(out: Float32Array, key: UniformKey, offset = 0): Float32Array {

@@ -134,6 +134,34 @@ describe('wasm Unpack against cpu', () => {
   });
 });
 
+describe('wasm Sum against cpu', () => {
+  const cases: Array<[number[], number | number[], boolean]> = [
+    [[64, 32], 0, false], // a bias gradient (leading axis: the row-adding kernel)
+    [[4, 8, 16], [0, 1], false],
+    [[4, 8, 16], [1, 0], true],
+    [[4, 8, 16], 2, false], // last axis: the stock kernel
+    [[4, 8, 16], 1, true],
+    [[4, 8, 16], [0, 1, 2], false],
+    [[4, 8, 16], [-3], false],
+  ];
+  for (const [shape, axis, keepDims] of cases) {
+    it(`shape [${shape}], axis ${JSON.stringify(axis)}, keepDims ${keepDims}`, async () => {
+      const [values] = await both(() => tf.sum(normal(shape, 15), axis, keepDims));
+      await tf.setBackend('wasm');
+      const expectedShape = tf.tidy(() => tf.sum(tf.zeros(shape), axis, keepDims).shape);
+      expect(values!.length).toBe(expectedShape.reduce((a, b) => a * b, 1));
+    });
+  }
+
+  it('no axis: the whole tensor', async () => {
+    await both(() => tf.sum(normal([5, 7], 16)));
+  });
+
+  it('int32 goes to the stock kernel', async () => {
+    await both(() => tf.sum(tf.reshape(tf.range(0, 24, 1, 'int32'), [4, 6]), 0));
+  });
+});
+
 describe('wasm UnsortedSegmentSum against cpu', () => {
   it('sums rows per segment, dropping out-of-range ids', async () => {
     const [out] = await both(() =>

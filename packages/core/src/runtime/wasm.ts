@@ -257,13 +257,53 @@ const batchMatMul: KernelFunc = ({ inputs, backend, attrs }) => {
   return out;
 };
 
+// ---------------------------------------------------------------------------------------------
+// Sum over leading axes (every bias gradient: dY [rows, features] summed over rows). The stock
+// kernel transposes the input so the reduced axes come last, then reduces; this adds rows in place.
+// Every other reduction goes to the stock kernel.
+
+let stockSum: KernelConfig | undefined;
+const stockSumReady = new WeakSet<object>();
+
+const sum: KernelFunc = (args) => {
+  const { inputs, backend, attrs } = args;
+  const { x } = inputs as { x: TensorInfo };
+  const { axis, keepDims } = attrs as unknown as { axis: number | number[] | null; keepDims: boolean };
+  const rank = x.shape.length;
+  // A null axis (the whole tensor) is handled by parseAxisParam at run time; its type says otherwise.
+  const axes = [...new Set(util.parseAxisParam(axis as number | number[], x.shape))].sort((a, b) => a - b);
+  const leading = axes.length > 0 && axes.length < rank && axes.every((a, i) => a === i);
+  if (x.dtype !== 'float32' || !leading) {
+    if (!stockSum) throw new Error('stock wasm Sum kernel is missing');
+    if (!stockSumReady.has(backend)) {
+      stockSum.setupFunc?.(backend);
+      stockSumReady.add(backend);
+    }
+    return stockSum.kernelFunc(args);
+  }
+  const wasm = backend as unknown as WasmBackendLike;
+  const rows = util.sizeFromShape(x.shape.slice(0, axes.length));
+  const innerShape = x.shape.slice(axes.length);
+  const inner = util.sizeFromShape(innerShape);
+  const out = wasm.makeOutput(keepDims ? [...axes.map(() => 1), ...innerShape] : innerShape, 'float32');
+  const target = wasm.typedArrayFromHeap(out) as Float32Array;
+  const source = wasm.typedArrayFromHeap(x) as Float32Array;
+  target.fill(0);
+  for (let r = 0; r < rows; r++) {
+    const offset = r * inner;
+    for (let j = 0; j < inner; j++) target[j]! += source[offset + j]!;
+  }
+  return out;
+};
+
 /** The kernels registered over (or added to) tfjs-backend-wasm's. */
-export const wasmKernelNames = ['UnsortedSegmentSum', 'Unpack', 'BatchMatMul'] as const;
+export const wasmKernelNames = ['UnsortedSegmentSum', 'Unpack', 'BatchMatMul', 'Sum'] as const;
 
 const kernels: KernelConfig[] = [
   { kernelName: 'UnsortedSegmentSum', backendName: 'wasm', kernelFunc: unsortedSegmentSum },
   { kernelName: 'Unpack', backendName: 'wasm', kernelFunc: unpack },
   { kernelName: 'BatchMatMul', backendName: 'wasm', kernelFunc: batchMatMul },
+  { kernelName: 'Sum', backendName: 'wasm', kernelFunc: sum },
 ];
 
 let kernelsRegistered = false;
@@ -272,6 +312,7 @@ let kernelsRegistered = false;
 export function registerWasmKernels(): void {
   if (kernelsRegistered) return;
   kernelsRegistered = true;
+  stockSum = tf.getKernel('Sum', 'wasm');
   for (const kernel of kernels) {
     if (tf.getKernel(kernel.kernelName, 'wasm')) tf.unregisterKernel(kernel.kernelName, 'wasm');
     tf.registerKernel(kernel);

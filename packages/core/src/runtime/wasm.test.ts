@@ -162,6 +162,30 @@ describe('wasm Sum against cpu', () => {
   });
 });
 
+describe('wasm GatherV2 against cpu', () => {
+  it('rows of a table (axis 0) for 2-D indices, float32 and int32', async () => {
+    await both(() => tf.gather(normal([50, 6], 17), tf.tensor2d([3, 0, 49, 3, 7, 7], [2, 3], 'int32')));
+    await both(() =>
+      tf.gather(tf.reshape(tf.range(0, 60, 1, 'int32'), [10, 3, 2]), tf.tensor1d([9, 0, 4], 'int32')),
+    );
+  });
+
+  it('other axes and batch dimensions (the stock kernel)', async () => {
+    await both(() => tf.gather(normal([4, 5, 6], 18), tf.tensor1d([4, 0, 2], 'int32'), 1));
+    await both(() => tf.gather(normal([2, 5, 3], 19), tf.tensor2d([4, 0, 1, 1], [2, 2], 'int32'), 1, 1));
+  });
+
+  it('an index out of range is an error, and nothing is left allocated', async () => {
+    await tf.setBackend('wasm');
+    const table = normal([5, 2], 20);
+    const ids = tf.tensor1d([1, 5], 'int32');
+    const before = tf.engine().backend.numDataIds();
+    expect(() => tf.gather(table, ids)).toThrow(/index value 5/);
+    expect(tf.engine().backend.numDataIds()).toBe(before);
+    tf.dispose([table, ids]);
+  });
+});
+
 describe('wasm UnsortedSegmentSum against cpu', () => {
   it('sums rows per segment, dropping out-of-range ids', async () => {
     const [out] = await both(() =>

@@ -296,14 +296,56 @@ const sum: KernelFunc = (args) => {
   return out;
 };
 
+// ---------------------------------------------------------------------------------------------
+// GatherV2 along axis 0 (the embedding look-ups): one heap-to-heap row copy per index. The stock
+// kernel walks every element through a generic strided loop (≈ 300× slower than a copy of the same
+// size). Other axes and batch dimensions go to the stock kernel.
+
+let stockGather: KernelConfig | undefined;
+const stockGatherReady = new WeakSet<object>();
+
+const gatherV2: KernelFunc = (args) => {
+  const { inputs, backend, attrs } = args;
+  const { x, indices } = inputs as { x: TensorInfo; indices: TensorInfo };
+  const { axis, batchDims } = attrs as unknown as { axis: number; batchDims: number };
+  const parsedAxis = util.parseAxisParam(axis, x.shape)[0];
+  if (parsedAxis !== 0 || (batchDims ?? 0) !== 0 || x.dtype === 'string' || indices.dtype !== 'int32') {
+    if (!stockGather) throw new Error('stock wasm GatherV2 kernel is missing');
+    if (!stockGatherReady.has(backend)) {
+      stockGather.setupFunc?.(backend);
+      stockGatherReady.add(backend);
+    }
+    return stockGather.kernelFunc(args);
+  }
+  const wasm = backend as unknown as WasmBackendLike;
+  const rows = x.shape[0]!;
+  const rowShape = x.shape.slice(1);
+  const out = wasm.makeOutput([...indices.shape, ...rowShape], x.dtype);
+  const ids = wasm.typedArrayFromHeap(indices);
+  const rowBytes = util.sizeFromShape(rowShape) * bytesPerElement(x.dtype);
+  const heap = wasm.wasm.HEAPU8;
+  const source = tensorData(wasm, x).memoryOffset;
+  const target = tensorData(wasm, out).memoryOffset;
+  for (let i = 0; i < ids.length; i++) {
+    const row = ids[i]!;
+    if (!(row >= 0 && row < rows)) {
+      wasm.disposeData(out.dataId);
+      throw new Error(`GatherV2: the index value ${row} is not in [0, ${rows - 1}]`);
+    }
+    heap.copyWithin(target + i * rowBytes, source + row * rowBytes, source + (row + 1) * rowBytes);
+  }
+  return out;
+};
+
 /** The kernels registered over (or added to) tfjs-backend-wasm's. */
-export const wasmKernelNames = ['UnsortedSegmentSum', 'Unpack', 'BatchMatMul', 'Sum'] as const;
+export const wasmKernelNames = ['UnsortedSegmentSum', 'Unpack', 'BatchMatMul', 'Sum', 'GatherV2'] as const;
 
 const kernels: KernelConfig[] = [
   { kernelName: 'UnsortedSegmentSum', backendName: 'wasm', kernelFunc: unsortedSegmentSum },
   { kernelName: 'Unpack', backendName: 'wasm', kernelFunc: unpack },
   { kernelName: 'BatchMatMul', backendName: 'wasm', kernelFunc: batchMatMul },
   { kernelName: 'Sum', backendName: 'wasm', kernelFunc: sum },
+  { kernelName: 'GatherV2', backendName: 'wasm', kernelFunc: gatherV2 },
 ];
 
 let kernelsRegistered = false;
@@ -313,6 +355,7 @@ export function registerWasmKernels(): void {
   if (kernelsRegistered) return;
   kernelsRegistered = true;
   stockSum = tf.getKernel('Sum', 'wasm');
+  stockGather = tf.getKernel('GatherV2', 'wasm');
   for (const kernel of kernels) {
     if (tf.getKernel(kernel.kernelName, 'wasm')) tf.unregisterKernel(kernel.kernelName, 'wasm');
     tf.registerKernel(kernel);

@@ -85,7 +85,7 @@ console.log(
 console.log('|---|---|---|---|---|---|---|---|');
 for (const density of [0.001, 0.005, 0.01]) {
   for (const encoding of ['varint-delta', 'elias-fano'] as IndexEncoding[]) {
-    for (const dtype of ['F32', 'F16', 'BF16'] as ValueDtype[]) {
+    for (const dtype of ['F32', 'F16', 'BF16', 'I8'] as ValueDtype[]) {
       const diff = randomDiff(density, encoding, dtype, Math.round(density * 1e4));
       const stats = diffStats(diff);
       const fileBytes = encodeDiff(diff).reduce((a, c) => a + c.byteLength, 0);

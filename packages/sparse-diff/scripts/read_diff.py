@@ -56,7 +56,9 @@ def read_safetensors(path):
     return metadata, tensors
 
 
-def to_float32(dtype, raw, count):
+def to_float32(dtype, raw, count, scale=None):
+    if dtype == "I8":
+        return (np.frombuffer(raw, dtype="i1", count=count).astype(np.float32) * np.float32(scale)).astype(np.float32)
     if dtype == "BF16":
         bits = np.frombuffer(raw, dtype="<u2", count=count).astype(np.uint32) << 16
         return bits.view(np.float32)
@@ -126,8 +128,11 @@ def read_diff(path):
         shape = e["shape"]
         n = int(np.prod(shape, dtype=np.int64))
         nnz = e["nnz"]
-        if e["value_dtype"] not in ("F32", "F16", "BF16"):
+        if e["value_dtype"] not in ("F32", "F16", "BF16", "I8"):
             raise DiffFormatError(f"{name}: unknown value_dtype {e['value_dtype']}")
+        scale = e.get("scale")
+        if e["value_dtype"] == "I8" and not (isinstance(scale, (int, float)) and np.isfinite(scale) and scale > 0):
+            raise DiffFormatError(f"{name}: I8 values need a finite positive scale; found {scale!r}")
         if e["storage"] == "sparse":
             idx_dtype, _, stream = stored[name + ".indices"]
             val_dtype, val_shape, raw = stored[name + ".values"]
@@ -137,14 +142,14 @@ def read_diff(path):
             if decode is None:
                 raise DiffFormatError(f"{name}: unknown index_encoding {e['index_encoding']}")
             tensors[name] = {"kind": "sparse", "shape": shape, "indices": decode(stream, nnz, n),
-                             "values": to_float32(val_dtype, raw, nnz)}
+                             "values": to_float32(val_dtype, raw, nnz, scale)}
             used.update([name + ".indices", name + ".values"])
         elif e["storage"] == "dense":
             dtype, s, raw = stored[name]
             if dtype != e["value_dtype"] or s != shape or nnz != n:
                 raise DiffFormatError(f"{name}: stored tensor disagrees with the table")
             kind = "replace" if e["replaces_base"] else "add"
-            tensors[name] = {"kind": kind, "shape": shape, "values": to_float32(dtype, raw, n).reshape(shape)}
+            tensors[name] = {"kind": kind, "shape": shape, "values": to_float32(dtype, raw, n, scale).reshape(shape)}
             used.add(name)
         else:
             raise DiffFormatError(f"{name}: unknown storage {e['storage']}")

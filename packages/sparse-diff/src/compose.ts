@@ -11,7 +11,7 @@ import type {
   TensorArrays,
   ValueDtype,
 } from './types.js';
-import { parseValueDtype, roundValues } from './values.js';
+import { parseValueDtype, storedValues } from './values.js';
 import { formatVersion } from './version.js';
 
 export interface ComposeDiffsOptions {
@@ -149,7 +149,7 @@ export function composeDiffs(
         shape,
         dtype: parts[0]!.dtype,
         valueDtype,
-        values: roundValues(values, valueDtype),
+        ...storedValues(values, valueDtype),
       });
       continue;
     }
@@ -166,7 +166,7 @@ export function composeDiffs(
       indexEncoding: options.indexEncoding ?? sparse[0]!.indexEncoding,
       valueDtype,
       indices: merged.indices,
-      values: roundValues(merged.values, valueDtype),
+      ...storedValues(merged.values, valueDtype),
     });
   }
   const p = first.provenance;

@@ -9,7 +9,7 @@ import type {
   TensorArrays,
   ValueDtype,
 } from './types.js';
-import { parseValueDtype, roundValues } from './values.js';
+import { parseValueDtype, storedValues } from './values.js';
 import { formatVersion, libraryName, libraryVersion } from './version.js';
 
 export interface CreateDiffOptions {
@@ -194,7 +194,7 @@ export function createDiff(options: CreateDiffOptions): SparseDiff {
         shape: [...t.shape],
         dtype: 'F32',
         valueDtype: denseValueDtype,
-        values: roundValues(t.values, denseValueDtype),
+        ...storedValues(t.values, denseValueDtype),
       });
       continue;
     }
@@ -212,7 +212,7 @@ export function createDiff(options: CreateDiffOptions): SparseDiff {
       indexEncoding,
       valueDtype,
       indices: changed.indices,
-      values: valueDtype === 'F32' ? changed.values : roundValues(changed.values, valueDtype),
+      ...storedValues(changed.values, valueDtype),
     });
   }
   checkNameClashes(names, sparseNames);
@@ -366,7 +366,7 @@ export function createDiffFromMask(options: CreateDiffFromMaskOptions): SparseDi
         shape: [...whole.shape],
         dtype: 'F32',
         valueDtype: denseValueDtype,
-        values: roundValues(whole.values, denseValueDtype),
+        ...storedValues(whole.values, denseValueDtype),
       });
       continue;
     }
@@ -386,7 +386,7 @@ export function createDiffFromMask(options: CreateDiffFromMaskOptions): SparseDi
       indexEncoding,
       valueDtype,
       indices,
-      values: valueDtype === 'F32' ? values : roundValues(values, valueDtype),
+      ...storedValues(values, valueDtype),
     });
   }
   checkNameClashes(names, sparseNames);

@@ -29,6 +29,8 @@ export interface DiffTableEntry {
   /** Sparse only. */
   index_encoding?: IndexEncoding;
   value_dtype: ValueDtype;
+  /** I8 only: value = q × scale. */
+  scale?: number;
 }
 
 const sortedTensors = (diff: SparseDiff) => [...diff.tensors].sort((a, b) => compareNames(a.name, b.name));
@@ -46,7 +48,10 @@ export function checkDiff(diff: SparseDiff): void {
     names.add(t.name);
     if (!Array.isArray(t.shape) || !t.shape.every((d) => Number.isSafeInteger(d) && d >= 0))
       bad(`${t.name}.shape`, 'non-negative integers', t.shape);
-    if (!valueDtypes.includes(t.valueDtype)) bad(`${t.name}.valueDtype`, 'F32, F16 or BF16', t.valueDtype);
+    if (!valueDtypes.includes(t.valueDtype))
+      bad(`${t.name}.valueDtype`, valueDtypes.join(', '), t.valueDtype);
+    if (t.valueDtype === 'I8' && !(typeof t.scale === 'number' && Number.isFinite(t.scale) && t.scale > 0))
+      bad(`${t.name}.scale`, 'a finite positive number (I8 values)', t.scale);
     const n = elementCount(t.shape);
     if (t.kind === 'sparse') {
       checkIndexEncoding(t.indexEncoding, `${t.name}.indexEncoding`);
@@ -84,6 +89,7 @@ export function diffTable(diff: SparseDiff): Record<string, DiffTableEntry> {
             nnz: t.indices.length,
             index_encoding: t.indexEncoding,
             value_dtype: t.valueDtype,
+            ...(t.valueDtype === 'I8' ? { scale: t.scale! } : {}),
           }
         : {
             shape: t.shape,
@@ -92,6 +98,7 @@ export function diffTable(diff: SparseDiff): Record<string, DiffTableEntry> {
             replaces_base: t.kind === 'replace',
             nnz: elementCount(t.shape),
             value_dtype: t.valueDtype,
+            ...(t.valueDtype === 'I8' ? { scale: t.scale! } : {}),
           };
   }
   return table;
@@ -131,18 +138,18 @@ export function encodeDiff(diff: SparseDiff): Uint8Array[] {
         name: `${t.name}.values`,
         dtype: t.valueDtype,
         shape: [nnz],
-        data: encodeValues(t.values, t.valueDtype),
+        data: encodeValues(t.values, t.valueDtype, t.scale),
       });
     } else {
       stored.push({
         name: t.name,
         dtype: t.valueDtype,
         shape: t.shape,
-        data: encodeValues(t.values, t.valueDtype),
+        data: encodeValues(t.values, t.valueDtype, t.scale),
       });
     }
   }
-  const size = (dtype: SafetensorsDtype) => (dtype === 'U8' ? 1 : dtype === 'F32' ? 4 : 2);
+  const size = (dtype: SafetensorsDtype) => (dtype === 'U8' || dtype === 'I8' ? 1 : dtype === 'F32' ? 4 : 2);
   stored.sort((a, b) => size(b.dtype) - size(a.dtype) || compareNames(a.name, b.name));
   return serializeSafetensors(stored, diffMetadata(diff));
 }
@@ -278,6 +285,12 @@ function decodeDiff(bytes: Uint8Array, options: ReadDiffOptions): SparseDiff {
     const valueDtype = entry.value_dtype as ValueDtype;
     if (!valueDtypes.includes(valueDtype))
       fail(`${where}.value_dtype`, `one of ${valueDtypes.join(', ')}`, JSON.stringify(entry.value_dtype));
+    let scale: number | undefined;
+    if (valueDtype === 'I8') {
+      scale = entry.scale as number;
+      if (typeof scale !== 'number' || !Number.isFinite(scale) || scale <= 0)
+        fail(`${where}.scale`, 'a finite positive number (I8 values)', JSON.stringify(entry.scale));
+    }
     const nnz = entry.nnz;
     if (!Number.isSafeInteger(nnz) || (nnz as number) < 0 || (nnz as number) > n)
       fail(`${where}.nnz`, `an integer in [0, ${n}]`, JSON.stringify(nnz));
@@ -309,7 +322,8 @@ function decodeDiff(bytes: Uint8Array, options: ReadDiffOptions): SparseDiff {
         indexEncoding: encoding,
         valueDtype,
         indices,
-        values: decodeValues(name, valueTensor.data, valueDtype, nnz as number),
+        values: decodeValues(name, valueTensor.data, valueDtype, nnz as number, scale),
+        ...(scale === undefined ? {} : { scale }),
       });
     } else if (entry.storage === 'dense') {
       if (typeof entry.replaces_base !== 'boolean')
@@ -322,7 +336,8 @@ function decodeDiff(bytes: Uint8Array, options: ReadDiffOptions): SparseDiff {
         shape: shape as number[],
         dtype: entry.dtype as string,
         valueDtype,
-        values: decodeValues(name, data.data, valueDtype, n),
+        values: decodeValues(name, data.data, valueDtype, n, scale),
+        ...(scale === undefined ? {} : { scale }),
       });
     } else {
       fail(`${where}.storage`, '"sparse" or "dense"', JSON.stringify(entry.storage));

@@ -40,7 +40,7 @@ describe.skipIf(pythonStatus !== null)(
       tuned['classifier.weight'] = randomTensors(rng, { x: [2, 33] }).x!;
       const tensors: DiffTensor[] = [];
       for (const encoding of ['varint-delta', 'elias-fano'] as IndexEncoding[]) {
-        for (const valueDtype of ['F32', 'F16', 'BF16'] as ValueDtype[]) {
+        for (const valueDtype of ['F32', 'F16', 'BF16', 'I8'] as ValueDtype[]) {
           const diff = createDiff({
             base,
             tuned,

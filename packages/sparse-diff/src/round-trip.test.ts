@@ -14,9 +14,10 @@ import {
 import type { IndexEncoding, SparseDiffTensor, TensorArrays, ValueDtype } from './types.js';
 
 const encodings: IndexEncoding[] = ['varint-delta', 'elias-fano'];
-const dtypes: ValueDtype[] = ['F32', 'F16', 'BF16'];
+const dtypes: ValueDtype[] = ['F32', 'F16', 'BF16', 'I8'];
 // Relative rounding error bounds (half an ulp) of each stored dtype.
-const tolerance: Record<ValueDtype, number> = { F32: 0, F16: 2 ** -11, BF16: 2 ** -8 };
+// (I8 is absolute: half the per-tensor scale.)
+const tolerance: Record<ValueDtype, number> = { F32: 0, F16: 2 ** -11, BF16: 2 ** -8, I8: 0 };
 
 const shapes = { 'a.weight': [120, 50], 'a.bias': [50], 'b.weight': [3, 4, 5], 'c.embeddings': [997] };
 
@@ -62,11 +63,23 @@ describe('round trip: create → encode → read → apply', () => {
             const b = base[t.name]!.values;
             const u = tuned[t.name]!.values;
             let worst = 0;
+            let worstAbsolute = 0;
             t.indices.forEach((p, i) => {
               const delta = Math.fround(u[p]! - b[p]!);
               worst = Math.max(worst, Math.abs(t.values[i]! - delta) / Math.abs(delta));
+              worstAbsolute = Math.max(worstAbsolute, Math.abs(t.values[i]! - delta));
             });
-            expect(worst).toBeLessThanOrEqual(Math.max(tolerance[dtype], 2 ** -23));
+            if (dtype === 'I8') {
+              // Symmetric int8: scale = max |δ| / 127, every δ within half a step.
+              let max = 0;
+              t.indices.forEach((p) => {
+                max = Math.max(max, Math.abs(Math.fround(u[p]! - b[p]!)));
+              });
+              if (t.indices.length > 0) expect(t.scale).toBeCloseTo(max / 127, 9);
+              expect(worstAbsolute).toBeLessThanOrEqual((t.scale ?? 0) * 0.5001);
+            } else {
+              expect(worst).toBeLessThanOrEqual(Math.max(tolerance[dtype], 2 ** -23));
+            }
             // Decoded equals what was kept in memory.
             const inMemory = diff.tensors.find((x) => x.name === t.name)!;
             expect(firstMismatch(t.values, inMemory.values)).toBe(-1);

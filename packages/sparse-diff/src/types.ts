@@ -4,8 +4,11 @@ export type TensorArrays = Record<string, { shape: number[]; values: Float32Arra
 /** How a sparse tensor's sorted flat positions are encoded in its `NAME.indices` byte stream. */
 export type IndexEncoding = 'varint-delta' | 'elias-fano';
 
-/** How values are stored. In memory they are always float32, already rounded to this dtype. */
-export type ValueDtype = 'F32' | 'F16' | 'BF16';
+/**
+ * How values are stored. In memory they are always float32, already rounded to this dtype; `I8` is
+ * symmetric per-tensor int8: value = q × scale, q in [−127, 127].
+ */
+export type ValueDtype = 'F32' | 'F16' | 'BF16' | 'I8';
 
 /** Where a diff comes from: which base, which method and settings, which task. */
 export interface DiffProvenance {
@@ -34,6 +37,8 @@ interface DiffTensorBase {
   /** The parameter's dtype as applied (always `F32` for diffs made from `TensorArrays`). */
   dtype: string;
   valueDtype: ValueDtype;
+  /** I8 only: value = q × scale (max |value| / 127 when created). */
+  scale?: number;
 }
 
 /** Base + δ at sorted flat positions. */

@@ -228,6 +228,19 @@ describe('readDiff refuses bad files with typed errors', () => {
       delete t.v;
     });
     expectFormatError(() => readDiff(join(g, { ...data })), /only tensors listed/, /v\.indices/);
+    const i8 = split(
+      concat(
+        encodeDiff(
+          createDiff({ ...sample(), tuned: sample().base, provenance: testProvenance(), valueDtype: 'I8' }),
+        ),
+      ),
+    );
+    for (const scale of [undefined, -1, 0, 'x']) {
+      setTable(i8.header, (t) => {
+        t.w!.scale = scale;
+      });
+      expectFormatError(() => readDiff(join(i8.header, { ...i8.data })), /finite positive number/);
+    }
     const h = structuredClone(header);
     h.__metadata__.base_fingerprint = 'xyz';
     expectFormatError(() => readDiff(join(h, { ...data })), /sha256/);

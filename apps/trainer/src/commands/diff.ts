@@ -256,7 +256,11 @@ export function registerDiffCommand(program: Command): void {
     .requiredOption('--tuned <dir>', 'the finetuned checkpoint (model.safetensors)')
     .requiredOption('--out <file>', 'the diff file to write, e.g. sst2.diff.safetensors')
     .option('--index-encoding <encoding>', `index encoding: ${indexEncodings.join(' | ')}`, 'varint-delta')
-    .option('--value-dtype <dtype>', 'value dtype: f32 | f16 | bf16 (f16/bf16 store the rounded δ)', 'f32')
+    .option(
+      '--value-dtype <dtype>',
+      'value dtype: f32 | f16 | bf16 | i8 (f16/bf16 store the rounded δ; i8 is q × a per-tensor scale)',
+      'f32',
+    )
     .option('--dense <names...>', 'tensors stored whole, replacing the base (e.g. classifier.weight)')
     .option('--task <name>', 'the task, recorded in the diff', 'unknown')
     .option('--method <name>', 'how the tuned model was trained, recorded in the diff', 'full-finetuning')

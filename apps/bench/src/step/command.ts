@@ -1,7 +1,7 @@
 import { type BackendInfo, backendNames, InvalidArgumentError } from '@diffprune/core';
 import { startBackend } from '@diffprune/trainer';
 import type { Command } from 'commander';
-import { measureStep, type StepMethod, type StepOptions, type StepTiming } from './measure.js';
+import { measureStep, median, type StepMethod, type StepOptions, type StepTiming } from './measure.js';
 import { type StepSize, stepSizes } from './model.js';
 import { findTorchPython, runTorchStep, type TorchTiming } from './pytorch.js';
 
@@ -102,6 +102,11 @@ export function formatStepReport(report: StepReport): string {
         `(min ${ms(p.minMs)}, max ${ms(p.maxMs)}), ${p.examplesPerSecond.toFixed(1)} examples/s, ` +
         `peak RSS ${p.peakRssMiB.toFixed(0)} MiB`,
     );
+    if (p.runMediansMs) {
+      lines.push(
+        `    PyTorch runs before / after the tfjs run: ${p.runMediansMs.map(ms).join(' / ')} (median of all steps above)`,
+      );
+    }
     lines.push(`  ratio tfjs / PyTorch: ${report.ratioToPytorch!.toFixed(2)}× (measured in this run)`);
   }
   return lines.join('\n');
@@ -113,6 +118,8 @@ export async function runStepCommand(raw: StepCommandOptions): Promise<StepRepor
     ...(options.backend ? { backend: options.backend } : {}),
     threads: options.threads,
   });
+  const python = raw.vsPytorch ? findTorchPython() : undefined;
+  const before = python?.python ? runTorchStep(python.python, options, options.threads) : undefined;
   const timing = await measureStep(options);
   const shape = stepSizes[options.size];
   const report: StepReport = {
@@ -128,16 +135,28 @@ export async function runStepCommand(raw: StepCommandOptions): Promise<StepRepor
     threadsRequested: options.threads,
     tfjs: { backend: info.backend, backendReason: info.reason, threads: info.threads, ...timing },
   };
-  if (raw.vsPytorch) {
-    const found = findTorchPython();
+  if (python) {
+    const found = python;
     if (found.python === undefined) {
       report.pytorch = {
         unavailable: `no python3 that can import torch (${found.tried.join('; ')}); on Debian: apt-get install python3-torch libopenblas0-pthread`,
       };
     } else {
-      const torch = runTorchStep(found.python, options, options.threads);
-      report.pytorch = torch;
-      report.ratioToPytorch = timing.medianMs / torch.medianMs;
+      // Before and after the tfjs run, so that load drifting on a shared machine hits both sides.
+      const after = runTorchStep(found.python, options, options.threads);
+      const stepsMs = [...(before?.stepsMs ?? []), ...after.stepsMs];
+      const medianMs = median(stepsMs);
+      report.pytorch = {
+        ...after,
+        stepsMs,
+        medianMs,
+        minMs: Math.min(...stepsMs),
+        maxMs: Math.max(...stepsMs),
+        examplesPerSecond: (options.batch * 1000) / medianMs,
+        peakRssMiB: Math.max(before?.peakRssMiB ?? 0, after.peakRssMiB),
+        runMediansMs: [...(before ? [before.medianMs] : []), after.medianMs],
+      };
+      report.ratioToPytorch = timing.medianMs / medianMs;
     }
   }
   return report;

@@ -17,6 +17,8 @@ export interface TorchTiming {
   peakRssMiB: number;
   firstLoss: number;
   lastLoss: number;
+  /** Medians of the separate runs (`--vs-pytorch` runs the reference before and after tfjs). */
+  runMediansMs?: number[];
 }
 
 /** The reference script, from src/step (tsx) or dist (the built CLI). */

@@ -1,6 +1,7 @@
 import { InvalidArgumentError, ShapeMismatchError } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
+import { sumNonzero } from './expected-l0.js';
 import { expectedL0, expectedL0Penalty, groupExpectedL0, probabilityNonzero, sampleGate } from './index.js';
 
 const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
@@ -77,6 +78,35 @@ describe('probabilityNonzero and expectedL0', () => {
         )[0]!;
       expect((bump(h) - bump(-h)) / (2 * h)).toBeCloseTo(gradient[i]!, 3);
     });
+    a.dispose();
+  });
+});
+
+describe('the expected-L0 op: kernels and the tfjs-ops fallback agree', () => {
+  it('values and gradients, with and without a shift', () => {
+    const a = tf.tidy(() => tf.randomNormal([3000], 1, 3, 'float32', 8));
+    for (const shift of [0, Math.log(0.4 / 1.6)]) {
+      const gate = { beta: 1, left: -0.4, right: 1.6, shift };
+      const [kernel, ops] = [true, false].map((useKernels) => {
+        const before = tf.memory().numTensors;
+        const value = sumNonzero(a, gate, useKernels);
+        const gradient = tf.grad((x: tf.Tensor) => sumNonzero(x, gate, useKernels))(a);
+        const out = { value: value.dataSync()[0]!, gradient: Array.from(gradient.dataSync()) };
+        tf.dispose([value, gradient]);
+        expect(tf.memory().numTensors).toBe(before);
+        return out;
+      });
+      const values = a.dataSync();
+      let expected = 0;
+      for (const x of values) expected += sigmoid(x - shift);
+      expect(kernel!.value).toBeCloseTo(expected, 2);
+      expect(ops!.value).toBeCloseTo(expected, 2);
+      kernel!.gradient.forEach((g, i) => {
+        const s = sigmoid(values[i]! - shift);
+        expect(Math.abs(g - s * (1 - s))).toBeLessThan(1e-6);
+        expect(Math.abs(ops!.gradient[i]! - s * (1 - s))).toBeLessThan(1e-6);
+      });
+    }
     a.dispose();
   });
 });

@@ -236,6 +236,77 @@ const backwardKernel = (backendName: string, memory: Memory): KernelConfig => ({
   },
 });
 
+// ---------------------------------------------------------------------------------------------
+// The expected-L0 sum Σ σ(x − shift) and its gradient dy·σ(1 − σ), the penalty's hot path.
+//   Forward  `DiffpruneSumSigmoid`:     {x} attrs {shift} → [sum (scalar, float64-accumulated), sigma]
+//   Backward `DiffpruneSumSigmoidGrad`: {dy (scalar), sigma} → [dx]
+// The forward is registered on JS-memory backends only (wasm's own Sigmoid is vectorised and faster
+// than a JS exp); the backward, one pass with no transcendental, on wasm too.
+export const sumSigmoidKernelName = 'DiffpruneSumSigmoid';
+export const sumSigmoidGradKernelName = 'DiffpruneSumSigmoidGrad';
+
+export function sumSigmoidInto(sigma: Float32Array, x: Float32Array, shift: number): number {
+  let sum = 0;
+  for (let i = 0; i < x.length; i++) {
+    const value = 1 / (1 + Math.exp(shift - x[i]!));
+    sigma[i] = value;
+    sum += value;
+  }
+  return sum;
+}
+
+export function sumSigmoidGradInto(dx: Float32Array, sigma: Float32Array, dy: number): void {
+  for (let i = 0; i < sigma.length; i++) {
+    const value = sigma[i]!;
+    dx[i] = dy * value * (1 - value);
+  }
+}
+
+const sumSigmoidKernel = (backendName: string, memory: Memory): KernelConfig => ({
+  kernelName: sumSigmoidKernelName,
+  backendName,
+  kernelFunc: ({ inputs, backend, attrs }) => {
+    const { x } = inputs as { x: TensorInfo };
+    const { outputs, outputViews, inputViews } = memory.run(backend, [[], x.shape], [x]);
+    outputViews[0]![0] = sumSigmoidInto(
+      outputViews[1]!,
+      inputViews[0]!,
+      (attrs as unknown as { shift: number }).shift,
+    );
+    return outputs;
+  },
+});
+
+const sumSigmoidGradKernel = (backendName: string, memory: Memory): KernelConfig => ({
+  kernelName: sumSigmoidGradKernelName,
+  backendName,
+  kernelFunc: ({ inputs, backend }) => {
+    const { dy, sigma } = inputs as { dy: TensorInfo; sigma: TensorInfo };
+    const { outputs, outputViews, inputViews } = memory.run(backend, [sigma.shape], [dy, sigma]);
+    sumSigmoidGradInto(outputViews[0]!, inputViews[1]!, inputViews[0]![0]!);
+    return outputs;
+  },
+});
+
+const ensure = (config: KernelConfig): boolean => {
+  if (!tf.getKernel(config.kernelName, config.backendName)) tf.registerKernel(config);
+  return true;
+};
+
+/** Which of the expected-L0 kernels the active backend has (registering ours on first call). */
+export function sumSigmoidKernelsAvailable(): { forward: boolean; backward: boolean } {
+  const backendName = tf.getBackend();
+  const memory = memories[backendName];
+  const has = (name: string) => tf.getKernel(name, backendName) !== undefined;
+  return {
+    forward:
+      has(sumSigmoidKernelName) || (memory === cpuMemory && ensure(sumSigmoidKernel(backendName, memory))),
+    backward:
+      has(sumSigmoidGradKernelName) ||
+      (memory !== undefined && ensure(sumSigmoidGradKernel(backendName, memory))),
+  };
+}
+
 /**
  * True when the fused kernels can run on the active backend; registers ours there on first call
  * (`cpu`, `native`, `wasm`). `tf.getKernel` is checked first, so another package may register its own versions

@@ -155,6 +155,40 @@ describe('diffprune diff', () => {
     });
   }
 
+  it('create --dense stores a tensor whole (replacing the base); --value-dtype i8 quantises δ', async () => {
+    const file = join(root, 'dense.diff.safetensors');
+    const created = await run(
+      'create',
+      '--base',
+      base,
+      '--tuned',
+      tuned,
+      '--out',
+      file,
+      '--dense',
+      'enc.bias',
+      '--value-dtype',
+      'i8',
+      '--json',
+    );
+    expect(created.code).toBe(0);
+    expect(JSON.parse(created.stdout).stats.nnz).toBe(3 + 4 + 8);
+    const diff = await readDiff(file);
+    const kinds = Object.fromEntries(diff.tensors.map((t) => [t.name, [t.kind, t.valueDtype]]));
+    expect(kinds).toEqual({
+      'classifier.weight': ['add', 'F32'],
+      'enc.bias': ['replace', 'F32'],
+      'enc.weight': ['sparse', 'I8'],
+    });
+    const weight = diff.tensors.find((t) => t.name === 'enc.weight')!;
+    // δ = 0.5, 0.125, −0.25 → scale 0.5 / 127; every δ within half a step.
+    expect(weight.scale).toBeCloseTo(0.5 / 127, 9);
+    const expected = [0.5, 0.125, -0.25];
+    weight.values.forEach((v, i) => {
+      expect(Math.abs(v - expected[i]!)).toBeLessThanOrEqual(weight.scale! / 2 + 1e-7);
+    });
+  });
+
   it('failures exit non-zero and leave no partial output', async () => {
     const file = join(root, 'bad.diff.safetensors');
     const badEncoding = await run(

@@ -3,7 +3,7 @@
  * dropout, gradients with respect to every parameter, as a diff-pruning step needs them) in ms per
  * batch, on the active backend. Parameters are random (shapes are what matters).
  *
- *   pnpm bench [--sizes tiny,base] [--batch 32] [--length 128] [--repeats 3] [--backend wasm|cpu|tensorflow]
+ *   pnpm bench [--sizes tiny,base] [--batch 32] [--length 128] [--repeats 3] [--forward-only] [--backend wasm|cpu|tensorflow]
  *
  * Each measurement is the median of `repeats` runs after one warm-up run.
  */
@@ -21,6 +21,7 @@ const { values: args } = parseArgs({
     batch: { type: 'string', default: '32' },
     length: { type: 'string', default: '128' },
     repeats: { type: 'string', default: '3' },
+    'forward-only': { type: 'boolean', default: false },
     backend: { type: 'string' },
   },
 });
@@ -87,23 +88,27 @@ for (const size of args.sizes.split(',')) {
     await logits.data();
     logits.dispose();
   });
-  const gradient = tf.grads((...xs: tf.Tensor[]) => {
-    const p: ParameterMap = {};
-    names.forEach((n, i) => {
-      p[n] = xs[i]!;
+  const label = `${size.padEnd(5)} (L${shape.num_hidden_layers} H${shape.hidden_size}) ${batchSize}×${length}`;
+  console.log(`${label}: forward ${forward.toFixed(0)} ms/batch`);
+  if (!args['forward-only']) {
+    const gradient = tf.grads((...xs: tf.Tensor[]) => {
+      const p: ParameterMap = {};
+      names.forEach((n, i) => {
+        p[n] = xs[i]!;
+      });
+      const logits = backbone.classify(p, batch, { training: true, seed: 1 });
+      return tf.neg(tf.mean(tf.sum(tf.mul(labels, tf.logSoftmax(logits)), 1)));
     });
-    const logits = backbone.classify(p, batch, { training: true, seed: 1 });
-    return tf.neg(tf.mean(tf.sum(tf.mul(labels, tf.logSoftmax(logits)), 1)));
-  });
-  const before = tf.memory().numTensors;
-  const backward = await time(async () => {
-    const grads = gradient(names.map((n) => params[n]!));
-    await Promise.all(grads.map((g) => g.data()));
-    tf.dispose(grads);
-  });
-  if (tf.memory().numTensors !== before) throw new Error('tensor leak in forward + backward');
-  console.log(
-    `${size.padEnd(5)} (L${shape.num_hidden_layers} H${shape.hidden_size}): forward ${forward.toFixed(0)} ms/batch, forward+backward ${backward.toFixed(0)} ms/batch (${(backward / forward).toFixed(2)}× forward); ${((batchSize * 1000) / backward).toFixed(1)} training examples/s`,
-  );
+    const before = tf.memory().numTensors;
+    const backward = await time(async () => {
+      const grads = gradient(names.map((n) => params[n]!));
+      await Promise.all(grads.map((g) => g.data()));
+      tf.dispose(grads);
+    });
+    if (tf.memory().numTensors !== before) throw new Error('tensor leak in forward + backward');
+    console.log(
+      `${label}: forward+backward ${backward.toFixed(0)} ms/batch (${(backward / forward).toFixed(2)}× forward; ${((batchSize * 1000) / backward).toFixed(1)} training examples/s)`,
+    );
+  }
   tf.dispose([...Object.values(params), batch.inputIds, batch.tokenTypeIds, batch.attentionMask, labels]);
 }

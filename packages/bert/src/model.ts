@@ -127,18 +127,20 @@ export class BertBackbone implements Backbone<BertConfig> {
       `layer.${i}.attention.output`,
     );
     const hidden = layerNorm(
-      tf.add(attended, x),
+      attended,
       p(`${l}.attention.output.LayerNorm.weight`),
       p(`${l}.attention.output.LayerNorm.bias`),
       c.layerNormEps,
+      x,
     );
     const intermediate = activation(c.hiddenAct, dense('intermediate.dense', hidden));
     const output = drop(dense('output.dense', intermediate), c.hiddenDropoutProb, `layer.${i}.output`);
     return layerNorm(
-      tf.add(output, hidden),
+      output,
       p(`${l}.output.LayerNorm.weight`),
       p(`${l}.output.LayerNorm.bias`),
       c.layerNormEps,
+      hidden,
     );
   }
 

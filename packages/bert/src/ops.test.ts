@@ -126,3 +126,108 @@ describe('ops', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 });
+
+/** The plain composites (tfjs autograd through every op): the second implementation of the fused ops. */
+const reference = {
+  linear: (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) =>
+    tf.add(tf.matMul(x as tf.Tensor2D, w as tf.Tensor2D, false, true), b),
+  layerNorm: (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor, r: tf.Tensor) => {
+    const s = tf.add(x, r);
+    const centred = tf.sub(s, tf.mean(s, -1, true));
+    const normalised = tf.mul(centred, tf.rsqrt(tf.add(tf.mean(tf.square(centred), -1, true), 1e-12)));
+    return tf.add(tf.mul(normalised, g), b);
+  },
+  attention: (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, mask: tf.Tensor, heads: number) => {
+    const [batch, length, hidden] = q.shape as [number, number, number];
+    const split = (t: tf.Tensor) =>
+      tf.transpose(tf.reshape(t, [batch, length, heads, hidden / heads]), [0, 2, 1, 3]);
+    const scores = tf.add(
+      tf.div(tf.matMul(split(q), split(k), false, true), Math.sqrt(hidden / heads)),
+      mask,
+    );
+    const context = tf.matMul(tf.softmax(scores, -1), split(v));
+    return tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [batch, length, hidden]);
+  },
+};
+
+const expectClose = async (found: tf.Tensor[], expected: tf.Tensor[], digits = 4) => {
+  expect(found.length).toBe(expected.length);
+  for (const [i, f] of found.entries()) {
+    expect(f.shape).toEqual(expected[i]!.shape);
+    const [a, b] = [await f.data(), await expected[i]!.data()];
+    for (let j = 0; j < a.length; j++) expect(a[j]).toBeCloseTo(b[j]!, digits);
+  }
+};
+
+describe('hand-written gradients agree with autograd through the composites', () => {
+  const dy = (shape: number[]) => tf.randomNormal(shape, 0, 1, 'float32', 9);
+
+  it('linear', async () => {
+    const [x, w, b] = [
+      tf.randomNormal([5, 3], 0, 1, 'float32', 1),
+      tf.randomNormal([4, 3], 0, 1, 'float32', 2),
+      tf.randomNormal([4], 0, 1, 'float32', 3),
+    ];
+    const up = dy([5, 4]);
+    const f = (impl: (...t: tf.Tensor[]) => tf.Tensor) =>
+      tf.grads((...t: tf.Tensor[]) => tf.sum(tf.mul(impl(...t), up)))([x, w, b]);
+    await expectClose([linear(x, w, b)], [reference.linear(x, w, b)]);
+    await expectClose(
+      f((a, c, d) => linear(a!, c!, d!)),
+      f((a, c, d) => reference.linear(a!, c!, d!)),
+    );
+  });
+
+  it('layerNorm with and without a residual, over a rank-3 input', async () => {
+    const shape = [2, 3, 6];
+    const [x, r] = [tf.randomNormal(shape, 1, 2, 'float32', 4), tf.randomNormal(shape, 0, 1, 'float32', 5)];
+    const [g, b] = [tf.randomNormal([6], 1, 0.5, 'float32', 6), tf.randomNormal([6], 0, 0.5, 'float32', 7)];
+    const up = dy(shape);
+    const loss =
+      (impl: (...t: tf.Tensor[]) => tf.Tensor) =>
+      (...t: tf.Tensor[]) =>
+        tf.sum(tf.mul(impl(...t), up));
+    await expectClose(
+      tf.grads(loss((a, c, d, e) => layerNorm(a!, c!, d!, 1e-12, e)))([x, g, b, r]),
+      tf.grads(loss((a, c, d, e) => reference.layerNorm(a!, c!, d!, e!)))([x, g, b, r]),
+    );
+    await expectClose([layerNorm(x, g, b, 1e-12)], [reference.layerNorm(x, g, b, tf.zerosLike(x))]);
+  });
+
+  it('attention with a padding mask (values and gradients of q, k, v)', async () => {
+    const shape = [2, 4, 6];
+    const [q, k, v] = [1, 2, 3].map((s) => tf.randomNormal(shape, 0, 1, 'float32', s));
+    const mask = additiveAttentionMask(
+      tf.tensor2d(
+        [
+          [1, 1, 1, 0],
+          [1, 1, 0, 0],
+        ],
+        undefined,
+        'int32',
+      ),
+    );
+    const up = dy(shape);
+    const loss =
+      (impl: (...t: tf.Tensor[]) => tf.Tensor) =>
+      (...t: tf.Tensor[]) =>
+        tf.sum(tf.mul(impl(...t), up));
+    await expectClose(
+      [multiHeadAttention(q!, k!, v!, mask, 2)],
+      [reference.attention(q!, k!, v!, mask, 2)],
+      5,
+    );
+    await expectClose(
+      tf.grads(loss((a, b, c) => multiHeadAttention(a!, b!, c!, mask, 2)))([q!, k!, v!]),
+      tf.grads(loss((a, b, c) => reference.attention(a!, b!, c!, mask, 2)))([q!, k!, v!]),
+    );
+  });
+
+  it('dropout: the gradient is the same scaled mask as the forward', async () => {
+    const x = tf.randomNormal([50, 40], 0, 1, 'float32', 8);
+    const up = dy([50, 40]);
+    const [grad] = tf.grads((t: tf.Tensor) => tf.sum(tf.mul(dropout(t, 0.2, 5), up)))([x]);
+    const mask = dropout(tf.onesLike(x), 0.2, 5);
+    await expectClose([grad!], [tf.mul(up, mask)], 5);
+  });
+});

@@ -4,9 +4,25 @@ import type { BertActivation } from './config.js';
 
 /**
  * The math of the BERT forward, as small named ops: the one place to swap in fused kernels.
- * Every op is differentiable with tfjs autograd and allocates only through tfjs ops (callers run
- * them inside `tf.tidy`).
+ * Every op is differentiable and allocates only through tfjs ops (callers run them inside
+ * `tf.tidy`). Linear, LayerNorm, GELU, the masked softmax and dropout carry hand-written gradients
+ * (`tf.customGrad`) so that backprop keeps one or two tensors per op instead of every intermediate;
+ * the tests check them against autograd through the plain composites.
  */
+
+/** x·Wᵀ + b on [n, in]; backprop keeps x and W only (autograd would also keep x·Wᵀ for the bias add). */
+const linearWithGradient = tf.customGrad((...inputs: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const [x, weight, bias, save] = inputs as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
+  save([x, weight]);
+  return {
+    value: tf.add(tf.matMul(x, weight, false, true), bias),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [input, w] = saved as [tf.Tensor2D, tf.Tensor2D];
+      const g = dy as tf.Tensor2D;
+      return [tf.matMul(g, w), tf.matMul(g, input, true, false), tf.sum(g, 0)];
+    },
+  };
+});
 
 /** `x · weightᵀ + bias` over the last axis; `weight` is HF's Linear layout [out, in]. */
 export function linear(x: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor | undefined): tf.Tensor {
@@ -20,20 +36,75 @@ export function linear(x: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor | undefi
     });
   }
   const outFeatures = weight.shape[0]!;
-  const flat = x.rank === 2 ? x : tf.reshape(x, [-1, inFeatures]);
-  let y: tf.Tensor = tf.matMul(flat as tf.Tensor2D, weight as tf.Tensor2D, false, true);
-  if (bias) y = tf.add(y, bias);
+  const flat = (x.rank === 2 ? x : tf.reshape(x, [-1, inFeatures])) as tf.Tensor2D;
+  const y = bias
+    ? linearWithGradient(flat, weight as tf.Tensor2D, bias as tf.Tensor1D)
+    : tf.matMul(flat, weight as tf.Tensor2D, false, true);
   return x.rank === 2 ? y : tf.reshape(y, [...x.shape.slice(0, -1), outFeatures]);
 }
 
-/** Layer normalisation over the last axis (biased variance, as PyTorch): (x − μ)/√(σ² + eps)·γ + β. */
-export function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number): tf.Tensor {
-  const axis = x.rank - 1;
-  const mean = tf.mean(x, axis, true);
-  const centred = tf.sub(x, mean);
-  const variance = tf.mean(tf.square(centred), axis, true);
-  const normalised = tf.mul(centred, tf.rsqrt(tf.add(variance, eps)));
-  return tf.add(tf.mul(normalised, gamma), beta);
+/**
+ * LayerNorm(x + residual) over the last axis on [n, h], with its gradient written out: backprop keeps
+ * x̂ and 1/σ only. dx = (1/σ)·(g − mean(g) − x̂·mean(g·x̂)) with g = dy·γ; dγ = Σ dy·x̂; dβ = Σ dy.
+ */
+const layerNormWithGradient = (eps: number) =>
+  tf.customGrad((...inputs: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [x, residual, gamma, beta, save] = inputs as [
+      tf.Tensor2D,
+      tf.Tensor2D,
+      tf.Tensor1D,
+      tf.Tensor1D,
+      tf.GradSaveFunc,
+    ];
+    const sum = tf.add(x, residual);
+    const mean = tf.mean(sum, 1, true);
+    const centred = tf.sub(sum, mean);
+    const inverseStd = tf.rsqrt(tf.add(tf.mean(tf.square(centred), 1, true), eps));
+    const normalised = tf.mul(centred, inverseStd);
+    save([normalised, inverseStd, gamma]);
+    return {
+      value: tf.add(tf.mul(normalised, gamma), beta),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xHat, invStd, g] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D];
+        const dxHat = tf.mul(dy, g);
+        const dx = tf.mul(
+          invStd,
+          tf.sub(tf.sub(dxHat, tf.mean(dxHat, 1, true)), tf.mul(xHat, tf.mean(tf.mul(dxHat, xHat), 1, true))),
+        );
+        return [dx, dx, tf.sum(tf.mul(dy, xHat), 0), tf.sum(dy, 0)];
+      },
+    };
+  });
+const layerNormKernels = new Map<number, ReturnType<typeof layerNormWithGradient>>();
+
+/**
+ * Layer normalisation over the last axis (biased variance, as PyTorch): (x − μ)/√(σ² + eps)·γ + β,
+ * of `x + residual` when a residual is given (BERT's post-LN sublayer output).
+ */
+export function layerNorm(
+  x: tf.Tensor,
+  gamma: tf.Tensor,
+  beta: tf.Tensor,
+  eps: number,
+  residual?: tf.Tensor,
+): tf.Tensor {
+  const hidden = x.shape[x.rank - 1]!;
+  if (gamma.size !== hidden || beta.size !== hidden) {
+    throw new ShapeMismatchError({
+      tensor: 'gamma/beta',
+      expected: [hidden],
+      found: gamma.shape,
+      context: 'layerNorm',
+    });
+  }
+  let kernel = layerNormKernels.get(eps);
+  if (!kernel) {
+    kernel = layerNormWithGradient(eps);
+    layerNormKernels.set(eps, kernel);
+  }
+  const flat = tf.reshape(x, [-1, hidden]) as tf.Tensor2D;
+  const flatResidual = residual ? (tf.reshape(residual, [-1, hidden]) as tf.Tensor2D) : tf.zerosLike(flat);
+  return tf.reshape(kernel(flat, flatResidual, gamma as tf.Tensor1D, beta as tf.Tensor1D), x.shape);
 }
 
 /** Φ(x) = 0.5·(1 + erf(x/√2)). */
@@ -99,6 +170,20 @@ const splitHeads = (x: tf.Tensor, heads: number): tf.Tensor4D => {
   return tf.transpose(tf.reshape(x, [batch, length, heads, hidden / heads]), [0, 2, 1, 3]);
 };
 
+/** softmax(scores + mask) over the last axis; backprop keeps the probabilities only. */
+const maskedSoftmax = tf.customGrad((...inputs: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const [scores, mask, save] = inputs as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
+  const probabilities = tf.softmax(tf.add(scores, mask), -1);
+  save([probabilities]);
+  return {
+    value: probabilities,
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [y] = saved as [tf.Tensor];
+      return [tf.mul(y, tf.sub(dy, tf.sum(tf.mul(dy, y), -1, true))), tf.zerosLike(mask)];
+    },
+  };
+});
+
 /**
  * Scaled dot-product attention over `heads` heads: softmax(q·kᵀ/√d + mask)·v, with `dropout`
  * applied to the attention probabilities. q, k, v: [batch, length, hidden]; returns the same shape.
@@ -112,14 +197,29 @@ export function multiHeadAttention(
   dropout: (probabilities: tf.Tensor) => tf.Tensor = (p) => p,
 ): tf.Tensor {
   const [batch, length, hidden] = query.shape as [number, number, number];
-  const q = splitHeads(query, heads);
+  // The 1/√d scale is applied to q (size of the hidden states), not to the scores (length² per head).
+  const q = splitHeads(tf.mul(query, 1 / Math.sqrt(hidden / heads)), heads);
   const k = splitHeads(key, heads);
   const v = splitHeads(value, heads);
-  const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(hidden / heads)), additiveMask);
-  const probabilities = dropout(tf.softmax(scores, -1));
+  const probabilities = dropout(maskedSoftmax(tf.matMul(q, k, false, true), additiveMask));
   const context = tf.matMul(probabilities as tf.Tensor4D, v);
   return tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [batch, length, hidden]);
 }
+
+/** x ⊙ mask/(1 − rate) with a seeded Bernoulli mask; backprop keeps the scaled mask only. */
+const dropoutWithGradient = (rate: number, seed: number) =>
+  tf.customGrad((...inputs: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [x, save] = inputs as [tf.Tensor, tf.GradSaveFunc];
+    const scaledMask = tf.mul(
+      tf.cast(tf.greaterEqual(tf.randomUniform(x.shape, 0, 1, 'float32', seed), rate), 'float32'),
+      1 / (1 - rate),
+    );
+    save([scaledMask]);
+    return {
+      value: tf.mul(x, scaledMask),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.mul(dy, saved[0]!),
+    };
+  });
 
 /**
  * Inverted dropout with a fixed seed: zeroes each entry with probability `rate` and scales the rest
@@ -127,8 +227,7 @@ export function multiHeadAttention(
  */
 export function dropout(x: tf.Tensor, rate: number, seed: number): tf.Tensor {
   if (rate <= 0) return x;
-  const keep = tf.cast(tf.greaterEqual(tf.randomUniform(x.shape, 0, 1, 'float32', seed), rate), 'float32');
-  return tf.mul(x, tf.mul(keep, 1 / (1 - rate)));
+  return dropoutWithGradient(rate, seed)(x);
 }
 
 /** Embedding look-up: rows of `table` [vocabulary, hidden] for int32 `ids` [...]. */

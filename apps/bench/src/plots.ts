@@ -13,7 +13,12 @@ export async function renderSvg(spec: vl.TopLevelSpec): Promise<string> {
   return svg;
 }
 
-const base = { $schema: 'https://vega.github.io/schema/vega-lite/v5.json', width: 420, height: 260 } as const;
+const base = {
+  $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+  width: 420,
+  height: 260,
+  config: { legend: { labelLimit: 320 } },
+} as const;
 
 /** Headline metric against target density (structured diff pruning), one line per task. */
 export function densitySpec(summary: BenchSummary): vl.TopLevelSpec {

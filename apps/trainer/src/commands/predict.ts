@@ -1,9 +1,8 @@
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { resolveModelSource } from '@diffprune/bert';
+import { padEncoded, resolveModelSource, toEncodedBatch } from '@diffprune/bert';
 import {
-  type EncodedText,
   type EventListener,
   InvalidArgumentError,
   type LoadedBackbone,
@@ -196,9 +195,11 @@ export async function predict(options: PredictOptions): Promise<{ examples: numb
     const predictions: Prediction[] = new Array(examples.length);
     for (let start = 0; start < order.length; start += batchSize) {
       const indices = order.slice(start, start + batchSize);
-      const batch = padded(
-        indices.map((i) => encoded[i]!),
-        backbone.encoder.padId,
+      const batch = toEncodedBatch(
+        padEncoded(
+          indices.map((i) => encoded[i]!),
+          backbone.encoder.padId,
+        ),
       );
       const logits = backbone.classify(params, batch, { training: false });
       const rows = (await logits.array()) as number[][];
@@ -213,24 +214,6 @@ export async function predict(options: PredictOptions): Promise<{ examples: numb
     tf.dispose(Object.values(loaded.params));
   }
 }
-
-const padded = (encoded: EncodedText[], padId: number) => {
-  const length = Math.max(...encoded.map((e) => e.inputIds.length));
-  const ids = new Int32Array(encoded.length * length).fill(padId);
-  const types = new Int32Array(encoded.length * length);
-  const mask = new Int32Array(encoded.length * length);
-  encoded.forEach((e, row) => {
-    ids.set(e.inputIds, row * length);
-    types.set(e.tokenTypeIds, row * length);
-    mask.fill(1, row * length, row * length + e.inputIds.length);
-  });
-  const shape: [number, number] = [encoded.length, length];
-  return {
-    inputIds: tf.tensor2d(ids, shape, 'int32'),
-    tokenTypeIds: tf.tensor2d(types, shape, 'int32'),
-    attentionMask: tf.tensor2d(mask, shape, 'int32'),
-  };
-};
 
 function toPrediction(logits: number[], labels: string[] | undefined): Prediction {
   if (logits.length === 1) return { logits, score: logits[0]! };

@@ -23,6 +23,7 @@ import {
   initialFinetuneTrainables,
   initialSearchTrainables,
   type StageModel,
+  sampleGateNoise,
   searchStage,
   type Trainables,
 } from './stages.js';
@@ -308,8 +309,19 @@ export async function trainMethod(options: TrainRunOptions): Promise<TrainOutcom
     return options.computeMetrics(predictions, labels);
   };
 
+  // The z used to evaluate stage 1 (and to project it): `last` — the latest step's z (authors'
+  // code); `sample` — one u drawn once, seeded, and kept (the paper); `deterministic` — Louizos'
+  // test-time estimator.
+  let sampledNoise: GateNoise | undefined;
   const evalGate = (): GateChoice | undefined => {
     if (settings.evalGate === 'deterministic') return { kind: 'deterministic' };
+    if (settings.evalGate === 'sample') {
+      if (!sampledNoise) {
+        const rng = createRng(settings.seed).fork('evaluation-u');
+        sampledNoise = sampleGateNoise(base, gated, settings.structured, (n: number) => rng.uniformArray(n));
+      }
+      return { kind: 'noise', noise: sampledNoise as GateNoise };
+    }
     if (!lastNoise) return { kind: 'deterministic' };
     return { kind: 'noise', noise: lastNoise };
   };
@@ -510,6 +522,7 @@ export async function trainMethod(options: TrainRunOptions): Promise<TrainOutcom
     };
   } finally {
     disposeGateNoise(lastNoise);
+    disposeGateNoise(sampledNoise);
     tf.dispose([...Object.values(trainables), ...Object.values(masks), ...(best ? Object.values(best) : [])]);
     disposeOptimizerStates(adam);
   }

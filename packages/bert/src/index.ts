@@ -27,6 +27,7 @@ export {
 export { bertParameterSpecs, canonicalParameterName, classifierParameterNames } from './parameters.js';
 export type { PaddedBatch, WordPieceOptions } from './tokenizer.js';
 export {
+  encodePairs,
   longestFirst,
   padEncoded,
   readTokenizerOptions,

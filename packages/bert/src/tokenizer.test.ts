@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { InvalidArgumentError } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { longestFirst, padEncoded, toEncodedBatch, WordPieceTokenizer } from './tokenizer.js';
+import { encodePairs, longestFirst, padEncoded, toEncodedBatch, WordPieceTokenizer } from './tokenizer.js';
 
 const shared = fileURLToPath(new URL('../../../../shared/', import.meta.url));
 const fixturePath = `${shared}fixtures/tokenizer.json`;
@@ -118,6 +118,18 @@ describe('WordPieceTokenizer on a toy vocabulary', () => {
     const batch = toEncodedBatch(padded);
     expect(batch.inputIds.shape).toEqual([2, 6]);
     expect(batch.inputIds.dtype).toBe('int32');
+    const direct = encodePairs(
+      uncased,
+      [
+        ['a', null],
+        ['a b', 'ok'],
+      ],
+      { maxLength: 8 },
+    );
+    expect(direct.inputIds.arraySync()).toEqual(padded.inputIds);
+    expect(direct.tokenTypeIds.arraySync()).toEqual(padded.tokenTypeIds);
+    expect(direct.attentionMask.arraySync()).toEqual(padded.attentionMask);
     tf.dispose([batch.inputIds, batch.tokenTypeIds, batch.attentionMask]);
+    tf.dispose([direct.inputIds, direct.tokenTypeIds, direct.attentionMask]);
   });
 });

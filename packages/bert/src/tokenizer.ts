@@ -283,6 +283,23 @@ export function toEncodedBatch(batch: PaddedBatch): EncodedBatch {
 }
 
 /**
+ * Encodes text pairs with any backbone encoder and pads them into int32 tensors [batch, longest]
+ * (dynamic padding). The caller disposes the tensors.
+ */
+export function encodePairs(
+  encoder: TextPairEncoder,
+  pairs: readonly (readonly [string, string | null])[],
+  options: { maxLength: number },
+): EncodedBatch {
+  return toEncodedBatch(
+    padEncoded(
+      pairs.map(([a, b]) => encoder.encode(a, b, options)),
+      encoder.padId,
+    ),
+  );
+}
+
+/**
  * The tokenizer settings of a model directory: `tokenizer_config.json` (`do_lower_case`,
  * `strip_accents`, `tokenize_chinese_chars`), else `tokenizer.json`'s BertNormalizer, else a
  * guess from the model name (`cased` but not `uncased` → cased), else uncased (HF's default).

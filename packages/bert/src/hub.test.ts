@@ -348,6 +348,26 @@ describe.skipIf(missing)('hub downloads against a local hub on 127.0.0.1', () =>
     expect(pinned.directory).toBe(old.directory);
   });
 
+  it('says what to do when the hub has only pytorch_model.bin', async () => {
+    const pickled = join(work, 'pickled');
+    await mkdir(pickled, { recursive: true });
+    for (const file of ['config.json', 'vocab.txt'])
+      await copyFile(join(tinyPath, file), join(pickled, file));
+    await writeFile(join(pickled, 'pytorch_model.bin'), 'not read');
+    hub.repositories.set('old/pickled-bert', {
+      commits: { [mainCommit]: pickled },
+      refs: { main: mainCommit },
+    });
+    const error = await resolveHubModel('old/pickled-bert', {
+      endpoint: hub.endpoint,
+      cacheDirectory: cache,
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(MissingResourceError);
+    expect((error as Error).message).toMatch(
+      /has only pytorch_model\.bin .* reads safetensors checkpoints only/,
+    );
+  });
+
   it('says clearly when a model or revision does not exist', async () => {
     await expect(
       resolveHubModel('nobody/nothing', { endpoint: hub.endpoint, cacheDirectory: cache }),

@@ -255,9 +255,12 @@ async function downloadSnapshot(
   await fetchFile('config.json', true);
   if (!(await fetchFile('model.safetensors', false))) {
     if (!(await fetchFile('model.safetensors.index.json', false))) {
+      const pickled = (await head(hubUrl(endpoint, id, commit, 'pytorch_model.bin'), signal)).status !== 404;
       throw new MissingResourceError({
         resource: `${id}@${commit}: model.safetensors`,
-        hint: `${endpoint} has neither model.safetensors nor model.safetensors.index.json for this model; only safetensors checkpoints are read`,
+        hint: pickled
+          ? `${endpoint} has only pytorch_model.bin for this revision, and diffprune reads safetensors checkpoints only. Use a revision that has model.safetensors (the hub's safetensors conversion pull requests are revisions such as refs/pr/1), or convert it (python: AutoModel.from_pretrained("${id}").save_pretrained(DIR, safe_serialization=True)) and pass DIR`
+          : `${endpoint} has neither model.safetensors nor model.safetensors.index.json for this model; only safetensors checkpoints are read`,
       });
     }
     for (const shard of await readShardIndex(join(directory, 'model.safetensors.index.json')))

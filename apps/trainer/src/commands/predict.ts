@@ -244,7 +244,7 @@ export function registerPredictCommand(program: Command): void {
     )
     .requiredOption('--model <dir|hub-id>', 'model directory or hub id (the base model when --diff is given)')
     .option('--diff <file>', 'task diff (.diff.safetensors) to apply to --model')
-    .requiredOption('--input <file>', 'input JSONL')
+    .requiredOption('--input <file>', 'input JSONL (blank lines are skipped)')
     .requiredOption('--output <file>', 'output JSONL (written atomically)')
     .option(
       '--max-length <n>',

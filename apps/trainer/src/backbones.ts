@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { bertLoader } from '@diffprune/bert';
+import { bertLoader, resolveModelSource } from '@diffprune/bert';
 import {
   type BackboneLoader,
   InvalidArgumentError,
@@ -16,10 +16,14 @@ export const backboneLoaders: Record<string, BackboneLoader> = {
   bert: bertLoader as BackboneLoader,
 };
 
-/** Loads a model from a directory or a hub id, choosing the backbone by its config's model_type. */
+/**
+ * Loads a model from a directory or a hub id (downloaded into the cache first: the HF hub layout is
+ * the same for every backbone), choosing the backbone by its config's model_type.
+ */
 export async function loadBackbone(source: string, options: LoadBackboneOptions): Promise<LoadedBackbone> {
+  const { directory } = await resolveModelSource(source, options);
   let modelType = 'bert';
-  const config = join(source, 'config.json');
+  const config = join(directory, 'config.json');
   if (existsSync(config)) {
     modelType = (JSON.parse(readFileSync(config, 'utf8')) as { model_type?: string }).model_type ?? 'bert';
   }

@@ -9,13 +9,13 @@ import {
   MissingResourceError,
   writeFileAtomic,
 } from '@diffprune/core';
-import { applyDiff, fingerprintCheckpoint, readDiff, type TensorArrays } from '@diffprune/sparse-diff';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Command } from 'commander';
 import { loadBackbone } from '../backbones.js';
 import { startBackend } from '../backend.js';
 import { action } from '../cli-support.js';
 import { progressRenderer } from '../progress.js';
+import { loadWithDiff } from '../with-diff.js';
 
 export interface PredictOptions {
   /** A model directory or hub id (a finetuned model, or the base of `diff`). */
@@ -130,33 +130,7 @@ async function loadModel(options: PredictOptions): Promise<LoadedBackbone> {
     }
     return loaded;
   }
-  const diff = await readDiff(options.diff);
-  const numLabels = diff.tensors.find((t) => t.name === 'classifier.weight')?.shape[0];
-  if (numLabels === undefined) {
-    throw new InvalidArgumentError({
-      argument: '--diff',
-      expected: 'a task diff with a classifier head',
-      found: options.diff,
-    });
-  }
-  const loaded = await loadBackbone(directory, { head: { numLabels } });
-  const created = new Set(loaded.created);
-  const base: TensorArrays = {};
-  for (const [name, tensor] of Object.entries(loaded.params)) {
-    // A head the loader created is not part of the base: the diff adds it.
-    if (!created.has(name))
-      base[name] = { shape: [...tensor.shape], values: (await tensor.data()) as Float32Array };
-  }
-  const tuned = applyDiff(base, diff, {
-    baseFingerprint: await fingerprintCheckpoint(loaded.source.directory),
-  });
-  const params: LoadedBackbone['params'] = {};
-  for (const [name, tensor] of Object.entries(loaded.params)) {
-    const entry = tuned[name];
-    params[name] = entry ? tf.tensor(entry.values, entry.shape, 'float32') : tf.clone(tensor);
-  }
-  tf.dispose(Object.values(loaded.params));
-  return { ...loaded, params };
+  return (await loadWithDiff(directory, options.diff, hub)).loaded;
 }
 
 /**

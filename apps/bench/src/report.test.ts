@@ -9,7 +9,13 @@ import { formatMetric, writeReport } from './report.js';
 import type { RunRecord } from './run-preset.js';
 import { summarise } from './summary.js';
 
-const record = (task: string, method: RunRecord['method'], headline: number, density: number, targetDensity = 0.005): RunRecord => ({
+const record = (
+  task: string,
+  method: RunRecord['method'],
+  headline: number,
+  density: number,
+  targetDensity = 0.005,
+): RunRecord => ({
   id: `${task}__${method}__d${targetDensity}__s42`,
   preset: 'test',
   task,
@@ -35,6 +41,7 @@ const record = (task: string, method: RunRecord['method'], headline: number, den
   backend: 'cpu',
   machine: { cpu: 'test', cores: 2, memoryGiB: 24, node: 'v20', platform: 'linux', arch: 'x64' },
   model: { id: 'm', revision: 'local' },
+  commit: undefined,
   finishedAt: '2026-01-01T00:00:00.000Z',
 });
 
@@ -64,7 +71,10 @@ describe('summary and report', () => {
     await writeReport({ preset, outputDirectory: out, records, missingTasks: { qnli: 'no training data' } });
     const report = await readFile(join(out, 'REPORT.md'), 'utf8');
     const summary = JSON.parse(await readFile(join(out, 'summary.json'), 'utf8'));
-    const table = report.split('## Results (GLUE dev)')[1]!.split('\n').filter((l) => l.startsWith('| '));
+    const table = report
+      .split('## Results (GLUE dev)')[1]!
+      .split('\n')
+      .filter((l) => l.startsWith('| '));
     const header = table[0]!.split('|').map((c) => c.trim());
     const rows = table.slice(1).map((l) => l.split('|').map((c) => c.trim()));
     const full = rows.find((r) => r[1] === 'Full finetuning')!;
@@ -96,6 +106,8 @@ describe('summary and report', () => {
   it('compares two result sets run by run', () => {
     const other = records.map((r) => ({ ...r, headline: r.headline + 0.01 }));
     const table = compareRecords(records, other, ['a', 'b']);
-    expect(table).toContain(`| sst2__full__d0.005__s42 | Full finetuning | ${formatMetric(0.8123)} | ${formatMetric(0.8223)} | +1.0 |`);
+    expect(table).toContain(
+      `| sst2__full__d0.005__s42 | Full finetuning | ${formatMetric(0.8123)} | ${formatMetric(0.8223)} | +1.0 |`,
+    );
   });
 });

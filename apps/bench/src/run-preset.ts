@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -34,7 +35,21 @@ export interface RunRecord {
   backend: string;
   machine: MachineInfo;
   model: RunSummary['model'];
+  /** The diffprune commit that produced the run (`git rev-parse HEAD`), where known. */
+  commit: string | undefined;
   finishedAt: string;
+}
+
+/** The checkout's commit, for provenance (undefined outside a git checkout). */
+export function currentCommit(): string | undefined {
+  try {
+    return execFileSync('git', ['rev-parse', 'HEAD'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+  } catch {
+    return undefined;
+  }
 }
 
 export interface PresetEvent {
@@ -173,6 +188,7 @@ async function executeRun(
     backend: summary.backend,
     machine,
     model: summary.model,
+    commit: currentCommit(),
     finishedAt: new Date().toISOString(),
   };
 }

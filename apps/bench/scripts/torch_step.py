@@ -191,18 +191,26 @@ def blas_library():
         return "unknown"
 
 
-times, losses = [], []
+def median_of(values):
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+times, cpu_times, losses = [], [], []
 for i in range(args.warmup + args.steps):
+    cpu_start = time.process_time()
     start = time.perf_counter()
     loss = step()
     elapsed = (time.perf_counter() - start) * 1000
+    cpu_elapsed = (time.process_time() - cpu_start) * 1000
     if i >= args.warmup:
         times.append(elapsed)
+        cpu_times.append(cpu_elapsed)
         losses.append(loss)
 
 ordered = sorted(times)
-middle = len(ordered) // 2
-median = ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+median = median_of(times)
 json.dump(
     {
         "substrate": "pytorch",
@@ -218,6 +226,8 @@ json.dump(
         "minMs": ordered[0],
         "maxMs": ordered[-1],
         "stepsMs": times,
+        "cpuStepsMs": cpu_times,
+        "medianCpuMs": median_of(cpu_times),
         "examplesPerSecond": B * 1000 / median,
         "peakRssMiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "firstLoss": losses[0],

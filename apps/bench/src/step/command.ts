@@ -34,6 +34,8 @@ export interface StepReport {
   pytorch?: TorchTiming | { unavailable: string };
   /** tfjs median ÷ PyTorch median, both measured in this run. */
   ratioToPytorch?: number;
+  /** The same ratio on CPU time per step (less sensitive to a loaded machine). */
+  cpuRatioToPytorch?: number;
 }
 
 const positiveInteger = (argument: string, value: string, maximum = Number.MAX_SAFE_INTEGER): number => {
@@ -83,7 +85,7 @@ export function formatStepReport(report: StepReport): string {
   const t = report.tfjs;
   const threads = t.threads === undefined ? '' : `, ${t.threads} thread${t.threads === 1 ? '' : 's'}`;
   lines.push(
-    `  tfjs ${t.backend}${threads}: ${ms(t.medianMs)} per step (min ${ms(t.minMs)}, max ${ms(t.maxMs)}), ` +
+    `  tfjs ${t.backend}${threads}: ${ms(t.medianMs)} per step (min ${ms(t.minMs)}, max ${ms(t.maxMs)}; CPU ${ms(t.medianCpuMs)}), ` +
       `${t.examplesPerSecond.toFixed(1)} examples/s, peak RSS ${t.peakRssMiB.toFixed(0)} MiB, ` +
       `${t.tensorsAlive} tensors alive (${t.tensorsGrowthPerStep >= 0 ? '+' : ''}${t.tensorsGrowthPerStep}/step)`,
   );
@@ -99,7 +101,7 @@ export function formatStepReport(report: StepReport): string {
     const p = report.pytorch;
     lines.push(
       `  PyTorch ${p.torch} (${p.threads} thread${p.threads === 1 ? '' : 's'}, BLAS ${p.blas}): ${ms(p.medianMs)} per step ` +
-        `(min ${ms(p.minMs)}, max ${ms(p.maxMs)}), ${p.examplesPerSecond.toFixed(1)} examples/s, ` +
+        `(min ${ms(p.minMs)}, max ${ms(p.maxMs)}; CPU ${ms(p.medianCpuMs)}), ${p.examplesPerSecond.toFixed(1)} examples/s, ` +
         `peak RSS ${p.peakRssMiB.toFixed(0)} MiB`,
     );
     if (p.runMediansMs) {
@@ -107,7 +109,9 @@ export function formatStepReport(report: StepReport): string {
         `    PyTorch runs before / after the tfjs run: ${p.runMediansMs.map(ms).join(' / ')} (median of all steps above)`,
       );
     }
-    lines.push(`  ratio tfjs / PyTorch: ${report.ratioToPytorch!.toFixed(2)}× (measured in this run)`);
+    lines.push(
+      `  ratio tfjs / PyTorch: ${report.ratioToPytorch!.toFixed(2)}× wall, ${report.cpuRatioToPytorch!.toFixed(2)}× CPU time (measured in this run)`,
+    );
   }
   return lines.join('\n');
 }
@@ -145,11 +149,15 @@ export async function runStepCommand(raw: StepCommandOptions): Promise<StepRepor
       // Before and after the tfjs run, so that load drifting on a shared machine hits both sides.
       const after = runTorchStep(found.python, options, options.threads);
       const stepsMs = [...(before?.stepsMs ?? []), ...after.stepsMs];
+      const cpuStepsMs = [...(before?.cpuStepsMs ?? []), ...after.cpuStepsMs];
       const medianMs = median(stepsMs);
+      const medianCpuMs = median(cpuStepsMs);
       report.pytorch = {
         ...after,
         stepsMs,
         medianMs,
+        cpuStepsMs,
+        medianCpuMs,
         minMs: Math.min(...stepsMs),
         maxMs: Math.max(...stepsMs),
         examplesPerSecond: (options.batch * 1000) / medianMs,
@@ -157,6 +165,7 @@ export async function runStepCommand(raw: StepCommandOptions): Promise<StepRepor
         runMediansMs: [...(before ? [before.medianMs] : []), after.medianMs],
       };
       report.ratioToPytorch = timing.medianMs / medianMs;
+      report.cpuRatioToPytorch = timing.medianCpuMs / medianCpuMs;
     }
   }
   return report;

@@ -23,6 +23,11 @@ export interface StepTiming {
   minMs: number;
   maxMs: number;
   stepsMs: number[];
+  /**
+   * Median CPU time of the process per step (user + system, all threads), ms. On a shared machine it
+   * moves far less with load than wall time; single-threaded, it equals wall time on an idle machine.
+   */
+  medianCpuMs: number;
   examplesPerSecond: number;
   /** Peak resident set size of the process so far, MiB (includes model loading). */
   peakRssMiB: number;
@@ -60,15 +65,19 @@ export async function measureStep(options: StepOptions): Promise<StepTiming> {
   });
   const { batch, labels } = randomBatch(options.batch, options.seq, vocabulary, options.seed);
   const stepsMs: number[] = [];
+  const cpuMs: number[] = [];
   const tensors: number[] = [];
   const losses: number[] = [];
   try {
     for (let step = 0; step < options.warmup + options.steps; step++) {
+      const cpuStart = process.cpuUsage();
       const start = performance.now();
       const output = await trainStep(state, batch, labels, step);
       const elapsed = performance.now() - start;
+      const cpu = process.cpuUsage(cpuStart);
       if (step < options.warmup) continue;
       stepsMs.push(elapsed);
+      cpuMs.push((cpu.user + cpu.system) / 1000);
       tensors.push(tf.memory().numTensors);
       losses.push(output.taskLoss);
     }
@@ -83,6 +92,7 @@ export async function measureStep(options: StepOptions): Promise<StepTiming> {
     minMs: Math.min(...stepsMs),
     maxMs: Math.max(...stepsMs),
     stepsMs,
+    medianCpuMs: median(cpuMs),
     examplesPerSecond: (options.batch * 1000) / medianMs,
     peakRssMiB: process.resourceUsage().maxRSS / 1024,
     tensorsAlive: tensors[tensors.length - 1]!,

@@ -13,6 +13,9 @@ export interface TorchTiming {
   minMs: number;
   maxMs: number;
   stepsMs: number[];
+  /** CPU time per step (process_time: all threads), as `medianCpuMs` of the tfjs side. */
+  cpuStepsMs: number[];
+  medianCpuMs: number;
   examplesPerSecond: number;
   peakRssMiB: number;
   firstLoss: number;

@@ -84,6 +84,7 @@ describe('step benchmark', () => {
       });
       expect(timing.stepsMs).toHaveLength(3);
       expect(timing.medianMs).toBe(median(timing.stepsMs));
+      expect(timing.medianCpuMs).toBeGreaterThan(0);
       expect(timing.tensorsGrowthPerStep).toBe(0);
       expect(Math.abs(timing.firstLoss - Math.LN2)).toBeLessThan(0.05);
       expect(tf.memory().numTensors).toBe(before);
@@ -102,6 +103,8 @@ describe.skipIf(torch.python === undefined)('PyTorch reference (where python3 ca
     expect(result.substrate).toBe('pytorch');
     expect(result.threads).toBe(1);
     expect(result.stepsMs).toHaveLength(2);
+    expect(result.cpuStepsMs).toHaveLength(2);
+    expect(result.medianCpuMs).toBeGreaterThan(0);
     expect(Math.abs(result.firstLoss - Math.LN2)).toBeLessThan(0.1);
   });
 });

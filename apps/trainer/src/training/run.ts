@@ -8,7 +8,12 @@ import {
   writeFileAtomic,
 } from '@diffprune/core';
 import { computeMetrics, type GlueTask, getTask, readSplit, resolveDataDirectory } from '@diffprune/glue';
-import { createDiff, fingerprintCheckpoint, type TensorArrays, writeDiff } from '@diffprune/sparse-diff';
+import {
+  createDiffFromMask,
+  fingerprintCheckpoint,
+  type TensorArrays,
+  writeDiff,
+} from '@diffprune/sparse-diff';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadBackbone } from '../backbones.js';
 import { type TrainSettings, validateSettings } from './settings.js';
@@ -135,28 +140,43 @@ export async function runTraining(options: RunTrainingOptions): Promise<RunSumma
     const headNames = new Set(specs.filter((s) => s.head).map((s) => s.name));
     const created = new Set(loaded.created);
     const allNames = specs.map((s) => s.name);
+    // The exact δ goes into the file (createDiffFromMask), so that base + δ in float32 is exactly
+    // the θ the trainer evaluated. Tensors stored whole replace the base tensor; a head the loader
+    // created is not part of the base, so it is stored as an added tensor.
     const base = await toArrays(loaded.params, allNames);
-    const tuned: TensorArrays = {};
+    const shapes: Record<string, readonly number[]> = {};
+    const sparse: Record<string, { indices: Uint32Array; values: Float32Array }> = {};
+    const dense: TensorArrays = {};
+    const added: TensorArrays = {};
+    const storedWholeNames = new Set(outcome.dense);
     for (const name of allNames) {
-      const delta = outcome.deltas[name];
       const b = base[name]!;
-      if (!delta) {
-        tuned[name] = b;
+      const delta = outcome.deltas[name];
+      if (!created.has(name)) shapes[name] = b.shape;
+      if (storedWholeNames.has(name) || created.has(name)) {
+        const values = new Float32Array(b.values.length);
+        for (let i = 0; i < values.length; i++) values[i] = b.values[i]! + (delta ? delta[i]! : 0);
+        (created.has(name) ? added : dense)[name] = { shape: b.shape, values };
         continue;
       }
-      const values = new Float32Array(b.values.length);
-      for (let i = 0; i < values.length; i++) values[i] = b.values[i]! + delta[i]!;
-      tuned[name] = { shape: b.shape, values };
+      if (!delta) continue;
+      let count = 0;
+      for (let i = 0; i < delta.length; i++) if (delta[i] !== 0) count++;
+      const indices = new Uint32Array(count);
+      const values = new Float32Array(count);
+      for (let i = 0, k = 0; i < delta.length; i++) {
+        if (delta[i] !== 0) {
+          indices[k] = i;
+          values[k++] = delta[i]!;
+        }
+      }
+      sparse[name] = { indices, values };
     }
-    // Parameters the loader created (a head the checkpoint lacks) are not part of the base: they
-    // are stored whole, as added tensors.
-    const baseForDiff: TensorArrays = Object.fromEntries(
-      Object.entries(base).filter(([name]) => !created.has(name)),
-    );
-    const diff = createDiff({
-      base: baseForDiff,
-      tuned,
-      dense: outcome.dense.filter((name) => !created.has(name)),
+    const diff = createDiffFromMask({
+      shapes,
+      sparse,
+      dense,
+      added,
       provenance: {
         baseModel: { id: loaded.source.id, revision: loaded.source.revision },
         baseFingerprint: await fingerprintCheckpoint(loaded.source.directory),

@@ -4,7 +4,7 @@
  * θ = base + z ⊙ z_g ⊙ w forward, its backward (dw, dlogα, dlogα_g) and the expected-L0 penalty with its
  * gradient. Printed beside a plain `tf.add(base, w)` over the same tensors, as ratios.
  *
- *   pnpm bench [--size base|tiny] [--repeats N] [--unstructured] [--backend cpu|wasm|tensorflow]
+ *   pnpm bench [--size base|mini|tiny] [--repeats N] [--unstructured] [--backend native|wasm|cpu|tensorflow]
  *
  * Inputs are shared between tensors of the same shape (the wasm heap is 4 GiB); every output is
  * disposed before the next tensor, as a trainer that applies gradients tensor by tensor would.
@@ -62,6 +62,8 @@ const requireFromApp = createRequire(new URL('../../../apps/trainer/package.json
 const info = await initBackend({
   ...(args.backend ? { backend: args.backend as BackendName } : {}),
   loadTfjsNode: async () => requireFromApp('@tensorflow/tfjs-node'),
+  // The apps' optional fast path; resolved through the workspace tsconfig paths, where present.
+  loadNative: () => import('@diffprune/native'),
 });
 
 const shapes = bertShapes(size);

@@ -11,7 +11,12 @@ export type { GatedDiffParameterInputs } from './gated-diff-parameter.js';
 export { gatedDiffParameter, gatedDiffParameterComposite } from './gated-diff-parameter.js';
 export type { GroupUniformSource, SampleGroupedGateOptions } from './group-gate.js';
 export { combineGroupGate, sampleGroupedGate } from './group-gate.js';
-export { gatedDiffGradKernelName, gatedDiffKernelName } from './kernels.js';
+export {
+  gatedDiffGradKernelName,
+  gatedDiffKernelName,
+  sumSigmoidGradKernelName,
+  sumSigmoidKernelName,
+} from './kernels.js';
 export type { GateOptions, StretchLimits, UniformOptions } from './options.js';
 export { defaultBeta, defaultLimits, defaultUBounds } from './options.js';
 export type { SampleGateOptions, UniformSource } from './sample-gate.js';

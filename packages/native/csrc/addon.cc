@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "elementwise.h"
 #include "gemm.h"
@@ -106,6 +107,186 @@ napi_value SegmentSum(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+
+bool get_shape(napi_env env, napi_value value, std::vector<int64_t>& out) {
+  bool is_array = false;
+  napi_is_array(env, value, &is_array);
+  if (throw_if(env, !is_array, "diffprune native: expected an array of integers")) return false;
+  uint32_t length = 0;
+  napi_get_array_length(env, value, &length);
+  out.resize(length);
+  for (uint32_t i = 0; i < length; ++i) {
+    napi_value element;
+    napi_get_element(env, value, i, &element);
+    if (!get_int(env, element, &out[i])) return false;
+  }
+  return true;
+}
+
+// Any typed array of 4-byte elements (Float32Array, Int32Array, Uint32Array).
+bool get_words(napi_env env, napi_value value, uint32_t** data, size_t* length) {
+  bool is_typed = false;
+  napi_is_typedarray(env, value, &is_typed);
+  if (throw_if(env, !is_typed, "diffprune native: expected a typed array")) return false;
+  napi_typedarray_type type;
+  void* raw = nullptr;
+  if (napi_get_typedarray_info(env, value, &type, length, &raw, nullptr, nullptr) != napi_ok) return false;
+  if (throw_if(env, type != napi_float32_array && type != napi_int32_array && type != napi_uint32_array,
+               "diffprune native: expected 4-byte elements"))
+    return false;
+  *data = static_cast<uint32_t*>(raw);
+  return true;
+}
+
+int64_t product(const std::vector<int64_t>& shape) {
+  int64_t n = 1;
+  for (auto d : shape) n *= d;
+  return n;
+}
+
+// binary(op, a, b, out, shape, aStrides, bStrides): out is Float32Array, or Uint8Array for comparisons.
+napi_value Binary(napi_env env, napi_callback_info info) {
+  Args args;
+  if (!get_args(env, info, args, 7)) return nullptr;
+  int64_t op;
+  float *a, *b;
+  size_t a_len, b_len;
+  std::vector<int64_t> shape, sa, sb;
+  if (!get_int(env, args.values[0], &op) || !get_array(env, args.values[1], napi_float32_array, &a, &a_len) ||
+      !get_array(env, args.values[2], napi_float32_array, &b, &b_len) || !get_shape(env, args.values[4], shape) ||
+      !get_shape(env, args.values[5], sa) || !get_shape(env, args.values[6], sb))
+    return nullptr;
+  const bool comparison = op >= 16;
+  void* out;
+  size_t out_len;
+  if (comparison) {
+    uint8_t* bytes;
+    if (!get_array(env, args.values[3], napi_uint8_array, &bytes, &out_len)) return nullptr;
+    out = bytes;
+  } else {
+    float* floats;
+    if (!get_array(env, args.values[3], napi_float32_array, &floats, &out_len)) return nullptr;
+    out = floats;
+  }
+  int64_t max_a = 0, max_b = 0;
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (shape[d] == 0) return nullptr;
+    max_a += (shape[d] - 1) * sa[d];
+    max_b += (shape[d] - 1) * sb[d];
+  }
+  if (throw_if(env, sa.size() != shape.size() || sb.size() != shape.size() ||
+                        static_cast<size_t>(product(shape)) > out_len || static_cast<size_t>(max_a) >= a_len ||
+                        static_cast<size_t>(max_b) >= b_len || (op > 6 && op < 16) || op < 0 || op > 21,
+               "diffprune native: binary sizes do not match the arrays"))
+    return nullptr;
+  diffprune::binary(static_cast<diffprune::BinaryOp>(op), a, b, out, static_cast<int>(shape.size()), shape.data(),
+                    sa.data(), sb.data());
+  return nullptr;
+}
+
+// unary(op, x, out)
+napi_value Unary(napi_env env, napi_callback_info info) {
+  Args args;
+  if (!get_args(env, info, args, 3)) return nullptr;
+  int64_t op;
+  float *x, *out;
+  size_t x_len, out_len;
+  if (!get_int(env, args.values[0], &op) || !get_array(env, args.values[1], napi_float32_array, &x, &x_len) ||
+      !get_array(env, args.values[2], napi_float32_array, &out, &out_len))
+    return nullptr;
+  if (throw_if(env, x_len != out_len || op < 0 || op > 11, "diffprune native: unary sizes do not match")) return nullptr;
+  diffprune::unary(static_cast<diffprune::UnaryOp>(op), x, out, static_cast<std::ptrdiff_t>(x_len));
+  return nullptr;
+}
+
+// reduce(kind, x, out, outer, reduce, inner, scale): kind 0 = sum (times scale), 1 = max.
+napi_value Reduce(napi_env env, napi_callback_info info) {
+  Args args;
+  if (!get_args(env, info, args, 7)) return nullptr;
+  int64_t kind, outer, reduce, inner;
+  double scale;
+  float *x, *out;
+  size_t x_len, out_len;
+  if (!get_int(env, args.values[0], &kind) || !get_array(env, args.values[1], napi_float32_array, &x, &x_len) ||
+      !get_array(env, args.values[2], napi_float32_array, &out, &out_len) || !get_int(env, args.values[3], &outer) ||
+      !get_int(env, args.values[4], &reduce) || !get_int(env, args.values[5], &inner) ||
+      throw_if(env, napi_get_value_double(env, args.values[6], &scale) != napi_ok, "diffprune native: expected a number"))
+    return nullptr;
+  if (throw_if(env, outer < 0 || reduce < 1 || inner < 0 || static_cast<size_t>(outer * reduce * inner) > x_len ||
+                        static_cast<size_t>(outer * inner) > out_len,
+               "diffprune native: reduce sizes do not match the arrays"))
+    return nullptr;
+  if (kind == 0) {
+    diffprune::reduce_sum(x, out, outer, reduce, inner, static_cast<float>(scale));
+  } else {
+    diffprune::reduce_max(x, out, outer, reduce, inner);
+  }
+  return nullptr;
+}
+
+// softmax(x, out, rows, cols)
+napi_value Softmax(napi_env env, napi_callback_info info) {
+  Args args;
+  if (!get_args(env, info, args, 4)) return nullptr;
+  int64_t rows, cols;
+  float *x, *out;
+  size_t x_len, out_len;
+  if (!get_array(env, args.values[0], napi_float32_array, &x, &x_len) ||
+      !get_array(env, args.values[1], napi_float32_array, &out, &out_len) || !get_int(env, args.values[2], &rows) ||
+      !get_int(env, args.values[3], &cols))
+    return nullptr;
+  if (throw_if(env, cols < 1 || rows < 0 || static_cast<size_t>(rows * cols) > x_len || out_len < x_len,
+               "diffprune native: softmax sizes do not match the arrays"))
+    return nullptr;
+  diffprune::softmax(x, out, rows, cols);
+  return nullptr;
+}
+
+// transpose(x, out, shape, perm): 4-byte elements.
+napi_value Transpose(napi_env env, napi_callback_info info) {
+  Args args;
+  if (!get_args(env, info, args, 4)) return nullptr;
+  uint32_t *x, *out;
+  size_t x_len, out_len;
+  std::vector<int64_t> shape, perm;
+  if (!get_words(env, args.values[0], &x, &x_len) || !get_words(env, args.values[1], &out, &out_len) ||
+      !get_shape(env, args.values[2], shape) || !get_shape(env, args.values[3], perm))
+    return nullptr;
+  std::vector<bool> seen(shape.size(), false);
+  bool valid = perm.size() == shape.size() && static_cast<size_t>(product(shape)) <= x_len && out_len >= x_len;
+  for (auto p : perm) {
+    if (p < 0 || p >= static_cast<int64_t>(shape.size()) || seen[p]) {
+      valid = false;
+      break;
+    }
+    seen[p] = true;
+  }
+  if (throw_if(env, !valid, "diffprune native: transpose sizes or permutation do not match")) return nullptr;
+  if (product(shape) == 0) return nullptr;
+  diffprune::transpose(x, out, static_cast<int>(shape.size()), shape.data(), perm.data());
+  return nullptr;
+}
+
+// gatherRows(params, rows, inner, indices, out)
+napi_value GatherRows(napi_env env, napi_callback_info info) {
+  Args args;
+  if (!get_args(env, info, args, 5)) return nullptr;
+  uint32_t *params, *out;
+  int32_t* indices;
+  size_t params_len, indices_len, out_len;
+  int64_t rows, inner;
+  if (!get_words(env, args.values[0], &params, &params_len) || !get_int(env, args.values[1], &rows) ||
+      !get_int(env, args.values[2], &inner) || !get_array(env, args.values[3], napi_int32_array, &indices, &indices_len) ||
+      !get_words(env, args.values[4], &out, &out_len))
+    return nullptr;
+  if (throw_if(env, rows < 0 || inner < 0 || static_cast<size_t>(rows * inner) > params_len ||
+                        indices_len * inner > out_len,
+               "diffprune native: gather sizes do not match the arrays"))
+    return nullptr;
+  diffprune::gather_rows(params, rows, inner, indices, static_cast<std::ptrdiff_t>(indices_len), out);
+  return nullptr;
+}
+
 napi_value SetThreads(napi_env env, napi_callback_info info) {
   Args args;
   if (!get_args(env, info, args, 1)) return nullptr;
@@ -138,6 +319,12 @@ NAPI_MODULE_INIT() {
   const napi_property_descriptor properties[] = {
       {"matmul", nullptr, Matmul, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"segmentSum", nullptr, SegmentSum, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"binary", nullptr, Binary, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"unary", nullptr, Unary, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"reduce", nullptr, Reduce, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"softmax", nullptr, Softmax, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"transpose", nullptr, Transpose, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"gatherRows", nullptr, GatherRows, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"threads", nullptr, Threads, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"gemmKernel", nullptr, GemmKernel, nullptr, nullptr, nullptr, napi_default, nullptr},

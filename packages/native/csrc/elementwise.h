@@ -10,4 +10,60 @@ namespace diffprune {
 void segment_sum(const float* values, const int32_t* ids, std::ptrdiff_t rows, std::ptrdiff_t inner,
                  std::ptrdiff_t segments, float* out);
 
+enum class BinaryOp : int {
+  kAdd = 0,
+  kSub = 1,
+  kMul = 2,
+  kDiv = 3,
+  kMaximum = 4,
+  kMinimum = 5,
+  kSquaredDifference = 6,
+  // Comparisons write 0/1 bytes (tfjs bool).
+  kGreater = 16,
+  kGreaterEqual = 17,
+  kLess = 18,
+  kLessEqual = 19,
+  kEqual = 20,
+  kNotEqual = 21,
+};
+
+// out = a op b with broadcasting: out has `rank` dims `shape`; a and b are read at
+// sum(index[d] * stride[d]) (stride 0 on a broadcast dimension). out is float, or bytes for
+// comparisons.
+void binary(BinaryOp op, const float* a, const float* b, void* out, int rank, const int64_t* shape,
+            const int64_t* a_strides, const int64_t* b_strides);
+
+enum class UnaryOp : int {
+  kExp = 0,
+  kErf = 1,
+  kTanh = 2,
+  kSquare = 3,
+  kSqrt = 4,
+  kRsqrt = 5,
+  kNeg = 6,
+  kAbs = 7,
+  kLog = 8,
+  kSigmoid = 9,
+  kRelu = 10,
+  kReciprocal = 11,
+};
+
+void unary(UnaryOp op, const float* x, float* out, std::ptrdiff_t n);
+
+// out[o, i] = sum (or max) over r of x[o, r, i]: x viewed as [outer, reduce, inner].
+void reduce_sum(const float* x, float* out, std::ptrdiff_t outer, std::ptrdiff_t reduce, std::ptrdiff_t inner,
+                float scale);
+void reduce_max(const float* x, float* out, std::ptrdiff_t outer, std::ptrdiff_t reduce, std::ptrdiff_t inner);
+
+// Row-wise softmax over the last dimension of [rows, cols].
+void softmax(const float* x, float* out, std::ptrdiff_t rows, std::ptrdiff_t cols);
+
+// out = transpose(x, perm) for x of `rank` dims `shape` (32-bit elements).
+void transpose(const uint32_t* x, uint32_t* out, int rank, const int64_t* shape, const int64_t* perm);
+
+// out[i, :] = params[indices[i], :] for rows of `inner` 32-bit elements; indices outside
+// [0, rows) give zeros (tfjs cpu throws earlier for those).
+void gather_rows(const uint32_t* params, std::ptrdiff_t rows, std::ptrdiff_t inner, const int32_t* indices,
+                 std::ptrdiff_t count, uint32_t* out);
+
 }  // namespace diffprune

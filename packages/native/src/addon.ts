@@ -20,6 +20,41 @@ export interface NativeAddon {
   ): void;
   /** out[ids[r], :] += values[r, :]; out must be zeroed; ids outside the range are dropped. */
   segmentSum(values: Float32Array, ids: Int32Array, out: Float32Array, inner: number): void;
+  /** out = a op b, broadcast: out has `shape`; a, b read at Σ index·stride (stride 0 = broadcast). */
+  binary(
+    op: number,
+    a: Float32Array,
+    b: Float32Array,
+    out: Float32Array | Uint8Array,
+    shape: number[],
+    aStrides: number[],
+    bStrides: number[],
+  ): void;
+  unary(op: number, x: Float32Array, out: Float32Array): void;
+  /** kind 0: out = scale · Σ_r x[o, r, i]; kind 1: max over r. */
+  reduce(
+    kind: number,
+    x: Float32Array,
+    out: Float32Array,
+    outer: number,
+    reduce: number,
+    inner: number,
+    scale: number,
+  ): void;
+  softmax(x: Float32Array, out: Float32Array, rows: number, cols: number): void;
+  transpose(
+    x: Float32Array | Int32Array,
+    out: Float32Array | Int32Array,
+    shape: number[],
+    perm: number[],
+  ): void;
+  gatherRows(
+    params: Float32Array | Int32Array,
+    rows: number,
+    inner: number,
+    indices: Int32Array,
+    out: Float32Array | Int32Array,
+  ): void;
   setThreads(threads: number): number;
   threads(): number;
   /** The GEMM micro-kernel in use: 'avx2+fma', 'avx512' or 'generic'. */

@@ -4,6 +4,7 @@ import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadAddon, type NativeAddon } from './addon.js';
+import { elementwiseKernels } from './kernels/elementwise.js';
 import { batchMatMul, fusedMatMul } from './kernels/matmul.js';
 import { unsortedSegmentSum } from './kernels/segment-sum.js';
 import { backendName, type NativeKernelContext, nativeKernel } from './kernels/shared.js';
@@ -27,6 +28,7 @@ const nativeKernels: Record<string, (context: NativeKernelContext) => KernelFunc
   BatchMatMul: batchMatMul as never,
   _FusedMatMul: fusedMatMul as never,
   UnsortedSegmentSum: unsortedSegmentSum as never,
+  ...(elementwiseKernels as Record<string, never>),
 };
 
 export interface RegisterNativeBackendOptions {

@@ -225,6 +225,111 @@ describe.skipIf(!built)('native backend', () => {
     }, 1e-4);
   });
 
+  it('broadcasting binary ops and comparisons', async () => {
+    const shapes: [number[], number[]][] = [
+      [[7], [7]],
+      [[2048 / 64, 128], [128]],
+      [[3, 4, 5], []],
+      [[], [3, 1, 5]],
+      [
+        [3, 1, 5],
+        [1, 4, 1],
+      ],
+      [
+        [2, 3, 4, 5],
+        [3, 1, 5],
+      ],
+      [
+        [4, 1],
+        [1, 6],
+      ],
+      [
+        [2, 1, 1, 9],
+        [2, 3, 5, 9],
+      ],
+      [[1], [1]],
+    ];
+    const ops = [tf.add, tf.sub, tf.mul, tf.div, tf.maximum, tf.minimum, tf.squaredDifference];
+    const comparisons = [tf.greater, tf.greaterEqual, tf.less, tf.lessEqual, tf.equal, tf.notEqual];
+    for (const [aShape, bShape] of shapes) {
+      for (const op of ops) await expectSameAsCpu(() => op(random(aShape), random(bShape)));
+      for (const op of comparisons) {
+        await expectSameAsCpu(() => {
+          const a = tf.round(tf.mul(random(aShape), 2));
+          return tf.cast(op(a, tf.round(tf.mul(random(bShape), 2))), 'float32');
+        });
+      }
+    }
+    // int32 goes to the cpu kernel, with the same result
+    await expectSameAsCpu(() =>
+      tf.cast(tf.add(tf.tensor1d([1, 2, 3], 'int32'), tf.scalar(4, 'int32')), 'float32'),
+    );
+  });
+
+  it('unary ops, including the polynomial exp and erf', async () => {
+    const x = () => tf.mul(random([3, 1000]), 6);
+    for (const op of [tf.exp, tf.erf, tf.tanh, tf.square, tf.neg, tf.abs, tf.sigmoid, tf.relu]) {
+      await expectSameAsCpu(() => op(x()), 2e-6);
+    }
+    await expectSameAsCpu(() => tf.exp(tf.tensor1d([-1e30, -90, -87, 0, 80, 88, 100])), 2e-6);
+    for (const op of [tf.sqrt, tf.rsqrt, tf.log, tf.reciprocal]) {
+      await expectSameAsCpu(() => op(tf.add(tf.abs(x()), 0.1)), 2e-6);
+    }
+  });
+
+  it('sum, mean and max over any axes, softmax, transpose and gather', async () => {
+    const shape = [4, 5, 6, 7];
+    const axesCases: (number | number[] | undefined)[] = [
+      undefined,
+      0,
+      1,
+      3,
+      -1,
+      [0, 1],
+      [1, 2],
+      [2, 3],
+      [0, 2],
+      [1, 3],
+      [0, 1, 2, 3],
+    ];
+    for (const axes of axesCases) {
+      for (const keepDims of [false, true]) {
+        await expectSameAsCpu(() => tf.sum(random(shape), axes, keepDims), 1e-5);
+        await expectSameAsCpu(() => tf.mean(random(shape), axes, keepDims), 1e-5);
+        await expectSameAsCpu(() => tf.max(random(shape), axes, keepDims));
+      }
+    }
+    await expectSameAsCpu(() => tf.softmax(tf.mul(random([3, 2, 5, 17]), 10)), 1e-6);
+    await expectSameAsCpu(
+      () => tf.softmax(tf.add(random([2, 8]), tf.tensor1d([0, 0, -3.4e38, 0, 0, 0, -3.4e38, 0]))),
+      1e-6,
+    );
+    for (const perm of [
+      [1, 0],
+      [0, 2, 1, 3],
+      [3, 2, 1, 0],
+      [2, 0, 3, 1],
+      [0, 1, 2, 3],
+    ]) {
+      const permShape = perm.length === 2 ? [37, 70] : [3, 5, 4, 6];
+      await expectSameAsCpu(() => tf.transpose(random(permShape), perm));
+    }
+    await expectSameAsCpu(() =>
+      tf.cast(tf.transpose(tf.tensor3d([1, 2, 3, 4, 5, 6, 7, 8], [2, 2, 2], 'int32'), [2, 0, 1]), 'float32'),
+    );
+    await expectSameAsCpu(() =>
+      tf.gather(random([30, 4]), tf.tensor2d([3, 0, 29, 3, 7, 7], [2, 3], 'int32')),
+    );
+    await expectSameAsCpu(() => tf.gather(random([5, 30, 4]), tf.tensor1d([3, 0, 29], 'int32'), 1));
+    const previous = tf.getBackend();
+    await tf.setBackend('native');
+    try {
+      expect(() => tf.gather(tf.zeros([3, 2]), tf.tensor1d([3], 'int32'))).toThrow(/not in \[0, 2\]/);
+    } finally {
+      await tf.setBackend(previous);
+    }
+  });
+
   it('leaks no tensors', async () => {
     const previous = tf.getBackend();
     await tf.setBackend('native');

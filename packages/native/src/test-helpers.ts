@@ -17,11 +17,15 @@ export async function runOn(backend: string, fn: () => tf.Tensor | tf.Tensor[]):
   }
 }
 
-/** Largest |a - b| / (1 + |b|) over two arrays of equal length (Infinity when the lengths differ). */
+/**
+ * Largest |a - b| / (1 + |b|) over two arrays of equal length (Infinity when the lengths differ);
+ * equal values (infinities, NaN and NaN) count as exact.
+ */
 export function maxRelativeError(actual: Float32Array, expected: Float32Array): number {
   if (actual.length !== expected.length) return Number.POSITIVE_INFINITY;
   let worst = 0;
   for (let i = 0; i < actual.length; i++) {
+    if (actual[i] === expected[i] || (Number.isNaN(actual[i]) && Number.isNaN(expected[i]))) continue;
     const error = Math.abs(actual[i]! - expected[i]!) / (1 + Math.abs(expected[i]!));
     if (!(error <= worst)) worst = error; // NaN propagates as a failure
   }

@@ -77,6 +77,23 @@ const tryTensorflow = async (options: InitBackendOptions): Promise<string | unde
   return undefined;
 };
 
+const tryNative = async (
+  options: InitBackendOptions,
+): Promise<{ threads: number; detail: string } | string> => {
+  if (!options.loadNative) return 'no @diffprune/native loader was given';
+  try {
+    const native = await options.loadNative();
+    // As on cpu: tfjs-backend-cpu (which `native` extends) prints an advert unless PROD is set.
+    tf.env().set('PROD', true);
+    const registration = native.registerNativeBackend(options.threads ? { threads: options.threads } : {});
+    if (!(await tf.setBackend(registration.name))) return 'the native backend failed to initialise';
+    return registration;
+  } catch (error) {
+    const message = (error as Error).message?.split('\n')[0] ?? String(error);
+    return `@diffprune/native did not load (${message})`;
+  }
+};
+
 const tryWasm = async (): Promise<WasmStartInfo | string> => {
   try {
     return await startWasmBackend();
@@ -111,8 +128,8 @@ const parseBackend = (value: string | undefined): BackendName | 'auto' | undefin
 
 /**
  * Chooses and starts the compute backend, once per process: `@tensorflow/tfjs-node` when it loads,
- * else the fast path without libtensorflow, else tfjs `cpu`. `DIFFPRUNE_BACKEND` (or
- * `options.backend`) forces one. Returns which backend is active and why; emits `backend-select`.
+ * else the compiled `@diffprune/native` addon when it was built, else tfjs-backend-wasm, else tfjs
+ * `cpu`. `DIFFPRUNE_BACKEND` (or `options.backend`) forces one. Returns which backend is active and why; emits `backend-select`.
  */
 export async function initBackend(options: InitBackendOptions = {}): Promise<BackendInfo> {
   const requested = options.backend ?? parseBackend(process.env.DIFFPRUNE_BACKEND) ?? 'auto';
@@ -133,6 +150,22 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
       throw new BackendError({ backend: 'tensorflow', reason: failure });
     } else {
       reasons.push(failure);
+    }
+  }
+  if (!info && (requested === 'auto' || requested === 'native')) {
+    const started = await tryNative(options);
+    if (typeof started !== 'string') {
+      const why = requested === 'native' ? 'requested' : reasons.join('; ');
+      info = {
+        backend: 'native',
+        reason: `@diffprune/native (${started.detail}): ${why}`,
+        fast: true,
+        threads: started.threads,
+      };
+    } else if (requested === 'native') {
+      throw new BackendError({ backend: 'native', reason: started });
+    } else {
+      reasons.push(started);
     }
   }
   if (!info && (requested === 'auto' || requested === 'wasm')) {

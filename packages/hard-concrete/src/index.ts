@@ -9,6 +9,8 @@ export {
 } from './expected-l0.js';
 export type { GatedDiffParameterInputs } from './gated-diff-parameter.js';
 export { gatedDiffParameter, gatedDiffParameterComposite } from './gated-diff-parameter.js';
+export type { GatedDiffRowsInputs } from './gated-diff-rows.js';
+export { gatedDiffParameterRows } from './gated-diff-rows.js';
 export type { GroupUniformSource, SampleGroupedGateOptions } from './group-gate.js';
 export { combineGroupGate, sampleGroupedGate } from './group-gate.js';
 export {

@@ -174,6 +174,13 @@ const wasmMemory: Memory = {
   },
 };
 
+/**
+ * Backends whose Exp/Sigmoid kernels are vectorised (wasm: XNNPACK sigmoid and libm expf; native:
+ * compiled polynomial exp): there, e^(−logα) and σ come from the backend and the JS loops do the rest.
+ */
+export const hasVectorisedExp = (backendName: string): boolean =>
+  backendName === 'wasm' || backendName === 'native';
+
 /** `native` (@diffprune/native) extends tfjs-backend-cpu's MathBackendCPU: the same data store. */
 const memories: Record<string, Memory> = { cpu: cpuMemory, native: cpuMemory, wasm: wasmMemory };
 
@@ -240,8 +247,8 @@ const backwardKernel = (backendName: string, memory: Memory): KernelConfig => ({
 // The expected-L0 sum Σ σ(x − shift) and its gradient dy·σ(1 − σ), the penalty's hot path.
 //   Forward  `DiffpruneSumSigmoid`:     {x} attrs {shift} → [sum (scalar, float64-accumulated), sigma]
 //   Backward `DiffpruneSumSigmoidGrad`: {dy (scalar), sigma} → [dx]
-// The forward is registered on JS-memory backends only (wasm's own Sigmoid is vectorised and faster
-// than a JS exp); the backward, one pass with no transcendental, on wasm too.
+// The forward is used where the backend's own Sigmoid is not faster than a JS exp (tfjs cpu); the
+// backward, one pass with no transcendental, on every JS-addressable backend.
 export const sumSigmoidKernelName = 'DiffpruneSumSigmoid';
 export const sumSigmoidGradKernelName = 'DiffpruneSumSigmoidGrad';
 
@@ -300,7 +307,8 @@ export function sumSigmoidKernelsAvailable(): { forward: boolean; backward: bool
   const has = (name: string) => tf.getKernel(name, backendName) !== undefined;
   return {
     forward:
-      has(sumSigmoidKernelName) || (memory === cpuMemory && ensure(sumSigmoidKernel(backendName, memory))),
+      !hasVectorisedExp(backendName) &&
+      (has(sumSigmoidKernelName) || (memory !== undefined && ensure(sumSigmoidKernel(backendName, memory)))),
     backward:
       has(sumSigmoidGradKernelName) ||
       (memory !== undefined && ensure(sumSigmoidGradKernel(backendName, memory))),

@@ -208,6 +208,42 @@ describe('wasm UnsortedSegmentSum against cpu', () => {
   });
 });
 
+describe('wasm Identity shares memory by reference count', () => {
+  it('a clone outlives its source, a variable assign leaves clones alone, nothing leaks', async () => {
+    await tf.setBackend('wasm');
+    const before = tf.engine().backend.numDataIds();
+    const source = tf.tensor1d([1, 2, 3]);
+    const copy = tf.clone(source);
+    source.dispose();
+    expect(Array.from(await copy.data())).toEqual([1, 2, 3]);
+    const initial = tf.tensor1d([4, 5, 6]);
+    const next = tf.tensor1d([7, 8, 9]);
+    const variable = tf.variable(initial);
+    const kept = tf.clone(variable);
+    variable.assign(next);
+    expect(Array.from(await kept.data())).toEqual([4, 5, 6]);
+    expect(Array.from(await variable.data())).toEqual([7, 8, 9]);
+    tf.dispose([copy, kept, variable, initial, next]);
+    expect(tf.engine().backend.numDataIds()).toBe(before);
+  });
+
+  it('gradients through clone and customGrad match cpu', async () => {
+    await both(() => {
+      const square = tf.customGrad((...inputs: (tf.Tensor | tf.GradSaveFunc)[]) => {
+        const [x, save] = inputs as [tf.Tensor, tf.GradSaveFunc];
+        save([x]);
+        return {
+          value: tf.square(x),
+          gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.mul(dy, tf.mul(saved[0]!, 2)),
+        };
+      });
+      return tf.grad((x: tf.Tensor) => tf.sum(square(tf.clone(tf.add(x, 1)) as tf.Tensor)))(
+        normal([3, 4], 21),
+      );
+    });
+  });
+});
+
 describe('wasm kernels keep memory flat', () => {
   it('no tensors or heap buffers are left by a training-like step', async () => {
     await tf.setBackend('wasm');

@@ -337,8 +337,26 @@ const gatherV2: KernelFunc = (args) => {
   return out;
 };
 
+// ---------------------------------------------------------------------------------------------
+// Identity (tf.clone, and what autograd and customGrad use to keep inputs) shares the input's heap
+// memory by reference count, as tfjs `cpu` does and as the wasm backend's own Reshape does, instead
+// of copying it. Safe because no kernel writes into its inputs (variables take new data on assign).
+
+const identity: KernelFunc = ({ inputs, backend }) => {
+  const { x } = inputs as { x: TensorInfo };
+  (backend as unknown as { incRef(dataId: object): void }).incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+};
+
 /** The kernels registered over (or added to) tfjs-backend-wasm's. */
-export const wasmKernelNames = ['UnsortedSegmentSum', 'Unpack', 'BatchMatMul', 'Sum', 'GatherV2'] as const;
+export const wasmKernelNames = [
+  'UnsortedSegmentSum',
+  'Unpack',
+  'BatchMatMul',
+  'Sum',
+  'GatherV2',
+  'Identity',
+] as const;
 
 const kernels: KernelConfig[] = [
   { kernelName: 'UnsortedSegmentSum', backendName: 'wasm', kernelFunc: unsortedSegmentSum },
@@ -346,6 +364,7 @@ const kernels: KernelConfig[] = [
   { kernelName: 'BatchMatMul', backendName: 'wasm', kernelFunc: batchMatMul },
   { kernelName: 'Sum', backendName: 'wasm', kernelFunc: sum },
   { kernelName: 'GatherV2', backendName: 'wasm', kernelFunc: gatherV2 },
+  { kernelName: 'Identity', backendName: 'wasm', kernelFunc: identity },
 ];
 
 let kernelsRegistered = false;

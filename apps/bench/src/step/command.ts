@@ -67,7 +67,7 @@ export function parseStepOptions(
     seq,
     method: oneOf('--method', raw.method, ['full', 'diff-pruning'] as const),
     steps: positiveInteger('--steps', raw.steps),
-    warmup: Number.isInteger(Number(raw.warmup)) && Number(raw.warmup) >= 0 ? Number(raw.warmup) : 2,
+    warmup: raw.warmup === '0' ? 0 : positiveInteger('--warmup', raw.warmup),
     seed: positiveInteger('--seed', raw.seed, 2 ** 32 - 1),
     threads: positiveInteger('--threads', raw.threads, 256),
     ...(backend ? { backend } : {}),

@@ -39,6 +39,8 @@ describe('step benchmark', () => {
     expect(() => parseStepOptions({ ...raw, seq: '513' })).toThrow(/--seq/);
     expect(() => parseStepOptions({ ...raw, method: 'lora' })).toThrow(/--method/);
     expect(() => parseStepOptions({ ...raw, backend: 'gpu' })).toThrow(/--backend/);
+    expect(() => parseStepOptions({ ...raw, warmup: '-1' })).toThrow(/--warmup/);
+    expect(parseStepOptions({ ...raw, warmup: '0' }).warmup).toBe(0);
   });
 
   it('random model: HF init statistics and every parameter the spec names', () => {

@@ -13,11 +13,7 @@ import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import { type BackendName, initBackend } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
-import {
-  type GatedDiffImplementation,
-  gatedDiffParameterComposite,
-  gatedDiffParameterWith,
-} from '../src/gated-diff-parameter.js';
+import { gatedDiffParameterComposite, gatedDiffParameterWith } from '../src/gated-diff-parameter.js';
 import { expectedL0, gatedDiffParameterRows, groupExpectedL0, sampleUniform } from '../src/index.js';
 
 const { values: args } = parseArgs({

@@ -2,6 +2,10 @@
 // place (napi_get_typedarray_info gives the backing memory): no copies cross the boundary.
 #include <node_api.h>
 
+#if defined(__GLIBC__) || defined(__linux__)
+#include <malloc.h>
+#endif
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -85,6 +89,18 @@ napi_value Matmul(napi_env env, napi_callback_info info) {
   batch_matmul(a, b, c, static_cast<int>(batch), static_cast<int>(batch_a), static_cast<int>(batch_b),
                static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), ta, tb);
   return nullptr;
+}
+
+// tuneAllocator(): keeps freed tensor memory in the process (glibc) instead of returning it to the
+// OS, so that the next tensor of that size does not page-fault afresh. Returns whether it applied.
+napi_value TuneAllocator(napi_env env, napi_callback_info) {
+  bool applied = false;
+#if defined(__GLIBC__) && defined(M_MMAP_THRESHOLD) && defined(M_TRIM_THRESHOLD)
+  applied = mallopt(M_MMAP_THRESHOLD, 256 << 20) == 1 && mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1;
+#endif
+  napi_value out;
+  napi_get_boolean(env, applied, &out);
+  return out;
 }
 
 // segmentSum(values, ids, out, inner): out must be zeroed.
@@ -287,6 +303,55 @@ napi_value GatherRows(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// copyRegion(src, srcShape, srcBegin, dst, dstShape, dstBegin, region): 4-byte elements.
+napi_value CopyRegion(napi_env env, napi_callback_info info) {
+  Args args;
+  if (!get_args(env, info, args, 7)) return nullptr;
+  uint32_t *src, *dst;
+  size_t src_len, dst_len;
+  std::vector<int64_t> src_shape, src_begin, dst_shape, dst_begin, region;
+  if (!get_words(env, args.values[0], &src, &src_len) || !get_shape(env, args.values[1], src_shape) ||
+      !get_shape(env, args.values[2], src_begin) || !get_words(env, args.values[3], &dst, &dst_len) ||
+      !get_shape(env, args.values[4], dst_shape) || !get_shape(env, args.values[5], dst_begin) ||
+      !get_shape(env, args.values[6], region))
+    return nullptr;
+  const size_t rank = region.size();
+  bool valid = src_shape.size() == rank && src_begin.size() == rank && dst_shape.size() == rank &&
+               dst_begin.size() == rank && static_cast<size_t>(product(src_shape)) <= src_len &&
+               static_cast<size_t>(product(dst_shape)) <= dst_len;
+  for (size_t d = 0; valid && d < rank; ++d) {
+    valid = region[d] >= 0 && src_begin[d] >= 0 && dst_begin[d] >= 0 && src_begin[d] + region[d] <= src_shape[d] &&
+            dst_begin[d] + region[d] <= dst_shape[d];
+  }
+  if (throw_if(env, !valid, "diffprune native: copyRegion box outside the arrays")) return nullptr;
+  if (product(region) == 0) return nullptr;
+  diffprune::copy_region(src, src_shape.data(), src_begin.data(), dst, dst_shape.data(), dst_begin.data(),
+                         region.data(), static_cast<int>(rank));
+  return nullptr;
+}
+
+// adam(p, m, v, g, pOut, mOut, vOut, beta1, 1 - beta1, beta2, 1 - beta2, stepSize, sqrtCorrection2, epsilon)
+napi_value Adam(napi_env env, napi_callback_info info) {
+  Args args;
+  if (!get_args(env, info, args, 14)) return nullptr;
+  float* arrays[7];
+  size_t lengths[7];
+  for (int i = 0; i < 7; ++i)
+    if (!get_array(env, args.values[i], napi_float32_array, &arrays[i], &lengths[i])) return nullptr;
+  double scalars[7];
+  for (int i = 0; i < 7; ++i)
+    if (throw_if(env, napi_get_value_double(env, args.values[7 + i], &scalars[i]) != napi_ok,
+                 "diffprune native: expected a number"))
+      return nullptr;
+  for (int i = 1; i < 7; ++i)
+    if (throw_if(env, lengths[i] != lengths[0], "diffprune native: adam arrays differ in length")) return nullptr;
+  diffprune::adam(arrays[0], arrays[1], arrays[2], arrays[3], arrays[4], arrays[5], arrays[6],
+                  static_cast<std::ptrdiff_t>(lengths[0]), static_cast<float>(scalars[0]), static_cast<float>(scalars[1]),
+                  static_cast<float>(scalars[2]), static_cast<float>(scalars[3]), static_cast<float>(scalars[4]),
+                  static_cast<float>(scalars[5]), static_cast<float>(scalars[6]));
+  return nullptr;
+}
+
 napi_value SetThreads(napi_env env, napi_callback_info info) {
   Args args;
   if (!get_args(env, info, args, 1)) return nullptr;
@@ -325,6 +390,9 @@ NAPI_MODULE_INIT() {
       {"softmax", nullptr, Softmax, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"transpose", nullptr, Transpose, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"gatherRows", nullptr, GatherRows, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"copyRegion", nullptr, CopyRegion, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"adam", nullptr, Adam, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"tuneAllocator", nullptr, TuneAllocator, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"threads", nullptr, Threads, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"gemmKernel", nullptr, GemmKernel, nullptr, nullptr, nullptr, napi_default, nullptr},

@@ -353,3 +353,69 @@ void gather_rows(const uint32_t* params, std::ptrdiff_t rows, std::ptrdiff_t inn
 }
 
 }  // namespace diffprune
+
+namespace diffprune {
+
+void copy_region(const uint32_t* src, const int64_t* src_shape, const int64_t* src_begin, uint32_t* dst,
+                 const int64_t* dst_shape, const int64_t* dst_begin, const int64_t* region, int rank) {
+  if (rank == 0) {
+    *dst = *src;
+    return;
+  }
+  std::vector<int64_t> src_strides(rank, 1), dst_strides(rank, 1);
+  for (int d = rank - 2; d >= 0; --d) {
+    src_strides[d] = src_strides[d + 1] * src_shape[d + 1];
+    dst_strides[d] = dst_strides[d + 1] * dst_shape[d + 1];
+  }
+  std::ptrdiff_t src_base = 0, dst_base = 0, outer = 1;
+  for (int d = 0; d < rank; ++d) {
+    src_base += src_begin[d] * src_strides[d];
+    dst_base += dst_begin[d] * dst_strides[d];
+    if (d < rank - 1) outer *= region[d];
+  }
+  const std::ptrdiff_t inner = region[rank - 1];
+  if (inner == 0) return;
+  for (std::ptrdiff_t o = 0; o < outer; ++o) {
+    std::ptrdiff_t rest = o, s = src_base, t = dst_base;
+    for (int d = rank - 2; d >= 0; --d) {
+      const std::ptrdiff_t index = rest % region[d];
+      rest /= region[d];
+      s += index * src_strides[d];
+      t += index * dst_strides[d];
+    }
+    std::memcpy(dst + t, src + s, sizeof(uint32_t) * inner);
+  }
+}
+
+}  // namespace diffprune
+
+namespace diffprune {
+namespace {
+
+DIFFPRUNE_CLONES void adam_loop(const float* p, const float* m, const float* v, const float* g, float* p_out,
+                                float* m_out, float* v_out, std::ptrdiff_t n, float beta1, float one_minus_beta1,
+                                float beta2, float one_minus_beta2, float step_size, float sqrt_correction2,
+                                float epsilon) {
+  for (std::ptrdiff_t i = 0; i < n; ++i) {
+    const float gi = g[i];
+    const float m1 = m[i] * beta1 + gi * one_minus_beta1;
+    const float v1 = v[i] * beta2 + (gi * gi) * one_minus_beta2;
+    const float denominator = std::sqrt(v1) / sqrt_correction2 + epsilon;
+    p_out[i] = p[i] - (m1 / denominator) * step_size;
+    m_out[i] = m1;
+    v_out[i] = v1;
+  }
+}
+
+}  // namespace
+
+void adam(const float* p, const float* m, const float* v, const float* g, float* p_out, float* m_out, float* v_out,
+          std::ptrdiff_t n, float beta1, float one_minus_beta1, float beta2, float one_minus_beta2, float step_size,
+          float sqrt_correction2, float epsilon) {
+  parallel_range(n, 8, [&](std::ptrdiff_t b, std::ptrdiff_t e) {
+    adam_loop(p + b, m + b, v + b, g + b, p_out + b, m_out + b, v_out + b, e - b, beta1, one_minus_beta1, beta2,
+              one_minus_beta2, step_size, sqrt_correction2, epsilon);
+  });
+}
+
+}  // namespace diffprune

@@ -67,3 +67,22 @@ void gather_rows(const uint32_t* params, std::ptrdiff_t rows, std::ptrdiff_t inn
                  std::ptrdiff_t count, uint32_t* out);
 
 }  // namespace diffprune
+
+namespace diffprune {
+
+// Copies the box `region` (rank dims) of 32-bit elements from src (dims src_shape) starting at
+// src_begin into dst (dims dst_shape) starting at dst_begin: Slice, and Pad's interior.
+void copy_region(const uint32_t* src, const int64_t* src_shape, const int64_t* src_begin, uint32_t* dst,
+                 const int64_t* dst_shape, const int64_t* dst_begin, const int64_t* region, int rank);
+
+}  // namespace diffprune
+
+namespace diffprune {
+
+// One Adam step (PyTorch's formula, weight decay 0), elementwise in the order of the trainer's tfjs
+// ops (1 − β given, rounded from double as tfjs does): m1 = β1·m + (1−β1)·g; v1 = β2·v + (1−β2)·g²; p1 = p − (m1 / (√v1 / c2 + ε))·step_size.
+void adam(const float* p, const float* m, const float* v, const float* g, float* p_out, float* m_out, float* v_out,
+          std::ptrdiff_t n, float beta1, float one_minus_beta1, float beta2, float one_minus_beta2, float step_size,
+          float sqrt_correction2, float epsilon);
+
+}  // namespace diffprune

@@ -55,6 +55,35 @@ export interface NativeAddon {
     indices: Int32Array,
     out: Float32Array | Int32Array,
   ): void;
+  /** Copies the box `region` of src (at srcBegin) into dst (at dstBegin); 4-byte elements. */
+  copyRegion(
+    src: Float32Array | Int32Array,
+    srcShape: number[],
+    srcBegin: number[],
+    dst: Float32Array | Int32Array,
+    dstShape: number[],
+    dstBegin: number[],
+    region: number[],
+  ): void;
+  /** One fused Adam step into pOut, mOut, vOut (see kernels/adam.ts). */
+  adam(
+    p: Float32Array,
+    m: Float32Array,
+    v: Float32Array,
+    g: Float32Array,
+    pOut: Float32Array,
+    mOut: Float32Array,
+    vOut: Float32Array,
+    beta1: number,
+    oneMinusBeta1: number,
+    beta2: number,
+    oneMinusBeta2: number,
+    stepSize: number,
+    sqrtCorrection2: number,
+    epsilon: number,
+  ): void;
+  /** glibc: keep freed memory in the process (no page faults for the next tensor); false elsewhere. */
+  tuneAllocator(): boolean;
   setThreads(threads: number): number;
   threads(): number;
   /** The GEMM micro-kernel in use: 'avx2+fma', 'avx512' or 'generic'. */
@@ -63,8 +92,13 @@ export interface NativeAddon {
   setGemmKernel(name: string): boolean;
 }
 
-/** Where node-gyp puts the addon, relative to this file in src/ and in dist/ alike. */
-export const addonPath = fileURLToPath(new URL('../build/Release/diffprune_native.node', import.meta.url));
+/**
+ * Where node-gyp puts the addon, relative to this file in src/ and in dist/ alike;
+ * `DIFFPRUNE_NATIVE_ADDON` points elsewhere (a build to compare against).
+ */
+export const addonPath =
+  process.env.DIFFPRUNE_NATIVE_ADDON ??
+  fileURLToPath(new URL('../build/Release/diffprune_native.node', import.meta.url));
 
 let cached: NativeAddon | undefined;
 

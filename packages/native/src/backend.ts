@@ -4,6 +4,7 @@ import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadAddon, type NativeAddon } from './addon.js';
+import { adam, adamKernelName } from './kernels/adam.js';
 import { elementwiseKernels } from './kernels/elementwise.js';
 import { batchMatMul, fusedMatMul } from './kernels/matmul.js';
 import { unsortedSegmentSum } from './kernels/segment-sum.js';
@@ -29,6 +30,7 @@ const nativeKernels: Record<string, (context: NativeKernelContext) => KernelFunc
   _FusedMatMul: fusedMatMul as never,
   UnsortedSegmentSum: unsortedSegmentSum as never,
   ...(elementwiseKernels as Record<string, never>),
+  [adamKernelName]: adam as never,
 };
 
 export interface RegisterNativeBackendOptions {

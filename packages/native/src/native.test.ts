@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { addonPath, loadAddonFrom } from './addon.js';
 import { nativeAddon, registerNativeBackend } from './backend.js';
+import { adamKernelName } from './kernels/adam.js';
 import { maxRelativeError, randomValues, runOn } from './test-helpers.js';
 
 const built = existsSync(addonPath);
@@ -328,6 +329,78 @@ describe.skipIf(!built)('native backend', () => {
     } finally {
       await tf.setBackend(previous);
     }
+  });
+
+  it('the fused Adam kernel equals the tfjs op sequence it replaces, over several steps', async () => {
+    const previous = tf.getBackend();
+    await tf.setBackend('native');
+    try {
+      const shape = [37, 129];
+      let [p, m, v] = [random(shape), tf.zeros(shape), tf.zeros(shape)];
+      let [pRef, mRef, vRef] = [p.clone(), m.clone(), v.clone()];
+      const [beta1, beta2, epsilon, lr] = [0.9, 0.999, 1e-8, 0.01];
+      for (let t = 1; t <= 3; t++) {
+        const g = random(shape);
+        const stepSize = lr / (1 - beta1 ** t);
+        const sqrtCorrection2 = Math.sqrt(1 - beta2 ** t);
+        const [p1, m1, v1] = tf.engine().runKernel(adamKernelName, { p, m, v, g }, {
+          beta1,
+          beta2,
+          stepSize,
+          sqrtCorrection2,
+          epsilon,
+        } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+        // The trainer's tfjs ops (apps/trainer/src/training/optimizer.ts), on the cpu kernels.
+        await tf.setBackend('cpu');
+        const [p2, m2, v2] = tf.tidy(() => {
+          const mNext = tf.add(tf.mul(mRef, beta1), tf.mul(g, 1 - beta1));
+          const vNext = tf.add(tf.mul(vRef, beta2), tf.mul(tf.square(g), 1 - beta2));
+          const denominator = tf.add(tf.div(tf.sqrt(vNext), sqrtCorrection2), epsilon);
+          return [tf.sub(pRef, tf.mul(tf.div(mNext, denominator), stepSize)), mNext, vNext];
+        });
+        await tf.setBackend('native');
+        for (const [a, b] of [
+          [p1, p2],
+          [m1, m2],
+          [v1, v2],
+        ] as const) {
+          expect(
+            maxRelativeError(Float32Array.from(a!.dataSync()), Float32Array.from(b!.dataSync())),
+          ).toBeLessThan(1e-6);
+        }
+        tf.dispose([p, m, v, pRef, mRef, vRef, g]);
+        [p, m, v, pRef, mRef, vRef] = [p1!, m1!, v1!, p2!, m2!, v2!];
+      }
+      tf.dispose([p, m, v, pRef, mRef, vRef]);
+      expect(() => tf.engine().runKernel(adamKernelName, { p, m, v, g: tf.zeros([2]) }, {})).toThrow();
+    } finally {
+      await tf.setBackend(previous);
+    }
+  });
+
+  it('slice, pad and casts to float32', async () => {
+    await expectSameAsCpu(() => tf.slice(random([4, 6, 5]), [1, 0, 2], [2, 6, 3]));
+    await expectSameAsCpu(() => tf.slice(random([32, 64, 8]), [0, 0, 0], [32, 1, 8]));
+    await expectSameAsCpu(() =>
+      tf.pad(random([3, 1, 4]), [
+        [0, 0],
+        [2, 5],
+        [1, 0],
+      ]),
+    );
+    await expectSameAsCpu(() =>
+      tf.pad(
+        random([2, 3]),
+        [
+          [1, 1],
+          [0, 2],
+        ],
+        7.5,
+      ),
+    );
+    await expectSameAsCpu(() => tf.cast(tf.greaterEqual(random([5, 7]), 0), 'float32'));
+    await expectSameAsCpu(() => tf.mul(tf.cast(tf.less(random([5, 7]), 0.2), 'float32'), 3));
+    await expectSameAsCpu(() => tf.add(tf.cast(tf.tensor1d([1, -2, 3], 'int32'), 'float32'), 0.5));
   });
 
   it('leaks no tensors', async () => {

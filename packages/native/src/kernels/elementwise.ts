@@ -203,6 +203,67 @@ const gather: NativeKernel =
     );
   };
 
+/** Slice (a box of the input): one memcpy per contiguous run. */
+const slice: NativeKernel =
+  (context) =>
+  ({ inputs, backend, attrs }) => {
+    const { x } = inputs as { x: TensorInfo };
+    const { begin, size } = attrs as unknown as { begin: number | number[]; size: number | number[] };
+    const values = wordValues(backend, x);
+    if (!values) return context.cpu('Slice')({ inputs, backend, attrs }) as TensorInfo;
+    const [begins, sizes] = tf.slice_util.parseSliceParams(x, begin, size) as [number[], number[]];
+    tf.slice_util.assertParamsValid(x, begins, sizes);
+    const out = wordArrays[x.dtype]!(sizeOf(sizes));
+    if (out.length > 0) {
+      context.addon.copyRegion(values, x.shape, begins, out, sizes, new Array(sizes.length).fill(0), sizes);
+    }
+    return backend.makeTensorInfo(sizes, x.dtype, out);
+  };
+
+/** PadV2 with a constant: fill, then copy the input into the interior. */
+const pad: NativeKernel =
+  (context) =>
+  ({ inputs, backend, attrs }) => {
+    const { x } = inputs as { x: TensorInfo };
+    const { paddings, constantValue } = attrs as unknown as {
+      paddings: [number, number][];
+      constantValue: number;
+    };
+    const values = wordValues(backend, x);
+    if (!values) return context.cpu('PadV2')({ inputs, backend, attrs }) as TensorInfo;
+    const outShape = paddings.map(([before, after], d) => before + x.shape[d]! + after);
+    const out = wordArrays[x.dtype]!(sizeOf(outShape));
+    if (constantValue !== 0) out.fill(constantValue);
+    if (values.length > 0) {
+      context.addon.copyRegion(
+        values,
+        x.shape,
+        new Array(x.shape.length).fill(0),
+        out,
+        outShape,
+        paddings.map(([before]) => before),
+        x.shape,
+      );
+    }
+    return backend.makeTensorInfo(outShape, x.dtype, out);
+  };
+
+/**
+ * Cast to float32 as a real Float32Array (tfjs cpu shares the bool/int32 input's data under the new
+ * dtype, which every float kernel then has to convert); other casts are tfjs cpu's.
+ */
+const cast: NativeKernel =
+  (context) =>
+  ({ inputs, backend, attrs }) => {
+    const { x } = inputs as { x: TensorInfo };
+    const { dtype } = attrs as unknown as { dtype: DataType };
+    const values = backend.data.get(x.dataId)?.values;
+    if (dtype === 'float32' && (x.dtype === 'bool' || x.dtype === 'int32') && ArrayBuffer.isView(values)) {
+      return backend.makeTensorInfo(x.shape, 'float32', Float32Array.from(values as Uint8Array | Int32Array));
+    }
+    return context.cpu('Cast')({ inputs, backend, attrs }) as TensorInfo;
+  };
+
 /** Every elementwise, reduction and layout kernel with a native implementation, by kernel name. */
 export const elementwiseKernels: Record<string, NativeKernel> = {
   ...Object.fromEntries(Object.keys(binaryOps).map((name) => [name, binary(name as keyof typeof binaryOps)])),
@@ -213,4 +274,7 @@ export const elementwiseKernels: Record<string, NativeKernel> = {
   Softmax: softmax,
   Transpose: transpose,
   GatherV2: gather,
+  Cast: cast,
+  Slice: slice,
+  PadV2: pad,
 };

@@ -19,11 +19,17 @@ export interface NativeKernelContext {
 
 export type KernelArgs = { inputs: NamedTensorInfoMap; backend: unknown; attrs?: NamedAttrMap };
 
-/** The backing Float32Array of a float32 tensor in the cpu data store, or undefined. */
+/**
+ * The values of a float32 tensor as a Float32Array (the backing array itself, no copy), or
+ * undefined for other dtypes. tfjs cpu's Cast from bool/int32 to float32 shares the input's data
+ * (a Uint8Array or Int32Array under a float32 dtype); those are converted.
+ */
 export function float32Values(backend: MathBackendCPU, info: TensorInfo): Float32Array | undefined {
   if (info.dtype !== 'float32') return undefined;
   const values = backend.data.get(info.dataId)?.values;
-  return values instanceof Float32Array ? values : undefined;
+  if (values instanceof Float32Array) return values;
+  if (values instanceof Uint8Array || values instanceof Int32Array) return Float32Array.from(values);
+  return undefined;
 }
 
 export function nativeKernel(

@@ -103,8 +103,9 @@ function validate(inputs: GatedDiffParameterInputs, context: string): Resolved {
  * forward, and the backward pass returns the gradients of w, logAlpha (and groupLogAlpha) from dθ:
  *   dw = dθ·z·z_g,  dlogα = dθ·w·z_g·dz/dlogα,  dlogα_g = Σ(dθ·w·z)·dz_g/dlogα_g,
  *   dz/dlogα = 1[0 < s̄ < 1]·(r − l)·s(1 − s)/β.
- * No gradient flows to base, u or groupU. On `cpu`, `native` and `wasm` this is one kernel each way; elsewhere it runs
- * the same math as tfjs ops. Equal (values and gradients) to `gatedDiffParameterComposite`.
+ * No gradient flows to base, u or groupU. On `cpu`, `native` and `wasm` this is one JS kernel each way
+ * (plus the backend's vectorised Exp(−logα) on `native`/`wasm`); elsewhere it runs the same math as
+ * tfjs ops. Equal (values and gradients) to `gatedDiffParameterComposite`.
  */
 export function gatedDiffParameter(inputs: GatedDiffParameterInputs): tf.Tensor {
   return gatedDiffParameterWith(inputs, 'auto');

@@ -113,7 +113,7 @@ describe.skipIf(!present)('one diff-pruning step against the PyTorch reference (
         backbone,
         model,
         trainables,
-        gate: { kind: 'noise', noise: { u, groupU } },
+        gate: { kind: 'noise', noise: { seeds: {}, u, groupU } },
         batch,
         labels,
         regression: false,
@@ -125,9 +125,13 @@ describe.skipIf(!present)('one diff-pruning step against the PyTorch reference (
       expect(result.penalty!.dataSync()[0]! / expected.expected_l0).toBeCloseTo(1, 5);
       expect(result.loss.dataSync()[0]! / expected.loss).toBeCloseTo(1, 5);
       const logits = tf.tidy(() =>
-        backbone.classify(model.parameters(trainables, { kind: 'noise', noise: { u, groupU } }), batch, {
-          training: false,
-        }),
+        backbone.classify(
+          model.parameters(trainables, { kind: 'noise', noise: { seeds: {}, u, groupU } }),
+          batch,
+          {
+            training: false,
+          },
+        ),
       );
       const found = logits.dataSync();
       for (const [i, v] of expected.logits.flat().entries()) expect(found[i]).toBeCloseTo(v, 5);

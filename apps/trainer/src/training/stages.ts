@@ -1,5 +1,5 @@
-import type { ParameterMap, TrainingStage } from '@diffprune/core';
-import { deterministicGate, gatedDiffParameter, probabilityNonzero } from '@diffprune/hard-concrete';
+import type { ParameterMap, Rng, TrainingStage } from '@diffprune/core';
+import { deterministicGate, expectedL0Penalty, gatedDiffParameter } from '@diffprune/hard-concrete';
 import * as tf from '@tensorflow/tfjs-core';
 import type { GroupPenalty } from './settings.js';
 
@@ -18,8 +18,13 @@ export function optimizerGroupOf(key: string): 'weights' | 'alphas' {
   return alphaPrefixes.some((p) => key.startsWith(p)) ? 'alphas' : 'weights';
 }
 
-/** The gate noise of one step: u per gated tensor (and per group in structured mode). */
+/**
+ * The gate noise of one step, shared by the whole batch: per gated tensor either a seed, from which
+ * the fused gate op draws u itself (counter-based, no u tensor: the fast path), or an explicit u
+ * tensor (fixtures, tests); and in structured mode one u per group.
+ */
 export interface GateNoise {
+  seeds: Record<string, number>;
   u: Record<string, tf.Tensor>;
   groupU: Record<string, tf.Tensor>;
 }
@@ -104,11 +109,12 @@ export function searchStage(
         const zg = groupLogAlpha ? deterministicGate(groupLogAlpha, gateOptions) : undefined;
         replaced[name] = tf.add(base[name]!, tf.mul(zg ? tf.mul(z, zg) : z, w));
       } else {
+        const u = gate.noise.u[name];
         replaced[name] = gatedDiffParameter({
           base: base[name]!,
           w,
           logAlpha,
-          u: gate.noise.u[name]!,
+          ...(u ? { u } : { seed: gate.noise.seeds[name]! }),
           ...(groupLogAlpha ? { groupLogAlpha, groupU: gate.noise.groupU[name]! } : {}),
           ...gateOptions,
         });
@@ -122,19 +128,13 @@ export function searchStage(
     base,
     parameters: build,
     penalty(trainables) {
-      return tf.tidy(() => {
-        const terms: tf.Scalar[] = [];
-        for (const name of options.gated) {
-          const p = probabilityNonzero(trainables[`log_alpha/${name}`]!, gateOptions);
-          if (!options.structured) {
-            terms.push(tf.sum(p));
-            continue;
-          }
-          const pg = tf.sum(probabilityNonzero(trainables[`group_log_alpha/${name}`]!, gateOptions));
-          terms.push(options.groupPenalty === 'sum' ? tf.add(tf.sum(p), pg) : tf.mul(tf.sum(p), pg));
-        }
-        return terms.length === 0 ? tf.scalar(0) : (tf.addN(terms) as tf.Scalar);
-      });
+      return expectedL0Penalty(
+        options.gated.map((name) => ({
+          logAlpha: trainables[`log_alpha/${name}`]!,
+          ...(options.structured ? { groupLogAlpha: trainables[`group_log_alpha/${name}`]! } : {}),
+        })),
+        { groupPenalty: options.groupPenalty, ...gateOptions },
+      );
     },
     async delta(trainables, gate) {
       const out: Record<string, Float32Array> = {};
@@ -193,21 +193,18 @@ export function fixedMaskStage(
   };
 }
 
-/** Draws the gate noise of one step from a seeded stream: fresh u per entry, shared by the batch. */
-export function sampleGateNoise(
-  base: ParameterMap,
-  gated: readonly string[],
-  structured: boolean,
-  uniform: (length: number) => Float32Array,
-): GateNoise {
-  const u: Record<string, tf.Tensor> = {};
+/**
+ * Draws the gate noise of one step from a seeded stream: a seed per gated tensor (fresh u per entry,
+ * drawn by the fused op) and, in structured mode, one u per group.
+ */
+export function sampleGateNoise(gated: readonly string[], structured: boolean, rng: Rng): GateNoise {
+  const seeds: Record<string, number> = {};
   const groupU: Record<string, tf.Tensor> = {};
   for (const name of gated) {
-    const shape = base[name]!.shape;
-    u[name] = tf.tensor(uniform(base[name]!.size), shape, 'float32');
-    if (structured) groupU[name] = tf.tensor(uniform(1), [1], 'float32');
+    seeds[name] = rng.nextUint32();
+    if (structured) groupU[name] = tf.tensor(rng.uniformArray(1), [1], 'float32');
   }
-  return { u, groupU };
+  return { seeds, u: {}, groupU };
 }
 
 export function disposeGateNoise(noise: GateNoise | undefined): void {

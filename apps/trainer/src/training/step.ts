@@ -82,9 +82,7 @@ export const stepSeed = (seed: number, stageIndex: number, step: number): number
 /** The gate noise of a step: a pure function of (seed, stage, step) as well. */
 export function stepNoise(context: StepContext, step: number): GateNoise {
   const rng = createRng(context.settings.seed).fork(`u/${context.stageIndex}/${step}`);
-  return sampleGateNoise(context.base, context.gated, context.settings.structured, (n) =>
-    rng.uniformArray(n),
-  );
+  return sampleGateNoise(context.gated, context.settings.structured, rng);
 }
 
 /**

@@ -318,7 +318,7 @@ export async function trainMethod(options: TrainRunOptions): Promise<TrainOutcom
     if (settings.evalGate === 'sample') {
       if (!sampledNoise) {
         const rng = createRng(settings.seed).fork('evaluation-u');
-        sampledNoise = sampleGateNoise(base, gated, settings.structured, (n: number) => rng.uniformArray(n));
+        sampledNoise = sampleGateNoise(gated, settings.structured, rng);
       }
       return { kind: 'noise', noise: sampledNoise as GateNoise };
     }

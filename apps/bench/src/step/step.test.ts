@@ -1,7 +1,7 @@
 import { InvalidArgumentError } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { parseStepOptions } from './command.js';
+import { formatStepReport, parseStepOptions, type StepReport } from './command.js';
 import { measureStep, median } from './measure.js';
 import { randomBatch, randomBert, stepConfigJson } from './model.js';
 import { findTorchPython, runTorchStep } from './pytorch.js';
@@ -92,6 +92,66 @@ describe('step benchmark', () => {
       expect(tf.memory().numTensors).toBe(before);
     });
   }
+});
+
+describe('step report', () => {
+  const timing = {
+    medianMs: 500,
+    minMs: 450,
+    maxMs: 600,
+    stepsMs: [450, 500, 600],
+    medianCpuMs: 480,
+    examplesPerSecond: 64,
+    peakRssMiB: 700,
+    tensorsAlive: 168,
+    tensorsGrowthPerStep: 0,
+    firstLoss: 0.69,
+    lastLoss: 0.68,
+  };
+  const report: StepReport = {
+    size: 'tiny',
+    layers: 2,
+    hidden: 128,
+    heads: 2,
+    batch: 32,
+    seq: 64,
+    method: 'full',
+    steps: 3,
+    warmup: 2,
+    threadsRequested: 2,
+    tfjs: { ...timing, backend: 'wasm', backendReason: 'requested', threads: 1 },
+  };
+
+  it('says plainly when PyTorch is unavailable, and when the backend ignores --threads', () => {
+    const text = formatStepReport({
+      ...report,
+      pytorch: { unavailable: 'no python3 that can import torch' },
+    });
+    expect(text).toContain('PyTorch: unavailable (no python3 that can import torch)');
+    expect(text).toContain('2 threads requested; the wasm backend uses 1');
+    expect(text).not.toContain('ratio');
+  });
+
+  it('prints both sides and the ratios when PyTorch ran', () => {
+    const text = formatStepReport({
+      ...report,
+      pytorch: {
+        ...timing,
+        substrate: 'pytorch',
+        torch: '1.13',
+        blas: 'openblas',
+        threads: 2,
+        medianMs: 125,
+        medianCpuMs: 120,
+        cpuStepsMs: [120],
+        runMediansMs: [120, 130],
+      },
+      ratioToPytorch: 4,
+      cpuRatioToPytorch: 4,
+    });
+    expect(text).toContain('ratio tfjs / PyTorch: 4.00× wall, 4.00× CPU time');
+    expect(text).toContain('PyTorch 1.13 (2 threads, BLAS openblas): 125.0 ms');
+  });
 });
 
 const torch = findTorchPython();

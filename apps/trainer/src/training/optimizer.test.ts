@@ -53,3 +53,39 @@ describe('clipByGlobalNorm', () => {
     expect(linearDecay(1, 10, 10)).toBe(0);
   });
 });
+
+describe('adamStep with a fused kernel', () => {
+  it('gives the same update through the backend kernel as through tfjs ops, where the backend has one', () => {
+    const fused = tf.getKernel('DiffpruneAdam', tf.getBackend()) !== undefined;
+    if (!fused) {
+      console.warn(`skipping: backend ${tf.getBackend()} has no DiffpruneAdam kernel`);
+      return;
+    }
+    const run = (unregister: boolean) => {
+      const saved = tf.getKernel('DiffpruneAdam', tf.getBackend())!;
+      if (unregister) tf.unregisterKernel('DiffpruneAdam', tf.getBackend());
+      const params = { p: tf.tensor1d([1, -2, 0.5, 3]) };
+      const state = createAdamState(params);
+      for (const g of [
+        [0.1, -0.3, 2, 0],
+        [0.2, 0.1, -1, 5],
+      ]) {
+        const grads = { p: tf.tensor1d(g) };
+        adamStep(params, grads, state, 0.01, { betas: [0.9, 0.999], epsilon: 1e-8 });
+        tf.dispose(grads.p);
+      }
+      if (unregister) tf.registerKernel(saved);
+      const out = [
+        Array.from(params.p.dataSync()),
+        Array.from(state.m.p!.dataSync()),
+        Array.from(state.v.p!.dataSync()),
+      ];
+      disposeAdamState(state);
+      params.p.dispose();
+      return out;
+    };
+    const [withKernel, withOps] = [run(false), run(true)];
+    for (let i = 0; i < 3; i++)
+      for (let j = 0; j < 4; j++) expect(withKernel[i]![j]).toBeCloseTo(withOps[i]![j]!, 6);
+  });
+});

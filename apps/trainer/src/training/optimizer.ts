@@ -12,6 +12,9 @@ export interface AdamState {
   v: Record<string, tf.Tensor>;
 }
 
+/** The fused Adam kernel's name (registered by @diffprune/native): inputs p, m, v, g; outputs p', m', v'. */
+export const adamKernelName = 'DiffpruneAdam';
+
 export interface AdamOptions {
   betas: [number, number];
   epsilon: number;
@@ -48,17 +51,28 @@ export function adamStep(
   const correction2 = 1 - beta2 ** state.step;
   const stepSize = learningRate / correction1;
   const sqrtCorrection2 = Math.sqrt(correction2);
+  // Backends that have the fused kernel (@diffprune/native) do the update in one pass with the same
+  // float32 operations; elsewhere the same formula runs as tfjs ops.
+  const fused = tf.getKernel(adamKernelName, tf.getBackend()) !== undefined;
   for (const [name, g] of Object.entries(grads)) {
     const p = params[name]!;
     const m = state.m[name]!;
     const v = state.v[name]!;
-    const [newP, newM, newV] = tf.tidy(() => {
-      const m1 = tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1));
-      const v1 = tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2));
-      const denominator = tf.add(tf.div(tf.sqrt(v1), sqrtCorrection2), options.epsilon);
-      const p1 = tf.sub(p, tf.mul(tf.div(m1, denominator), stepSize));
-      return [p1, m1, v1];
-    });
+    const [newP, newM, newV] = fused
+      ? (tf
+          .engine()
+          .runKernel(
+            adamKernelName,
+            { p, m, v, g },
+            { beta1, beta2, stepSize, sqrtCorrection2, epsilon: options.epsilon },
+          ) as unknown as tf.Tensor[])
+      : tf.tidy(() => {
+          const m1 = tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1));
+          const v1 = tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2));
+          const denominator = tf.add(tf.div(tf.sqrt(v1), sqrtCorrection2), options.epsilon);
+          const p1 = tf.sub(p, tf.mul(tf.div(m1, denominator), stepSize));
+          return [p1, m1, v1];
+        });
     tf.dispose([p, m, v]);
     params[name] = newP!;
     state.m[name] = newM!;

@@ -243,7 +243,7 @@ export function fromFloat32(values: Float32Array, dtype: 'F32' | 'F16' | 'BF16')
     if (littleEndian) return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
     const out = new Uint8Array(values.length * 4);
     const view = new DataView(out.buffer);
-    values.forEach((v, i) => view.setFloat32(i * 4, v, true));
+    for (let i = 0; i < values.length; i++) view.setFloat32(i * 4, values[i]!, true);
     return out;
   }
   const out = new Uint8Array(values.length * 2);

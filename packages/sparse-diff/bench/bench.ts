@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { applyDiff, revertDiff } from '../src/apply.js';
 import { createDiffFromMask } from '../src/create.js';
 import { encodeDiff, readDiff } from '../src/file.js';
-import { diffStats, log2Binomial } from '../src/stats.js';
+import { diffStats } from '../src/stats.js';
 import { concat, createRng, randomPositions, testProvenance } from '../src/test-helpers.js';
 import type { IndexEncoding, TensorArrays, ValueDtype } from '../src/types.js';
 

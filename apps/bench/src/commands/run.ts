@@ -33,9 +33,13 @@ export function registerRunCommand(program: Command): void {
         `backend: ${backend.backend}${backend.fast ? '' : ' (slow path)'} — ${backend.reason}\n`,
       );
       let stop = false;
+      let stoppedAt = 0;
       process.on('SIGINT', () => {
-        if (stop) process.exit(130);
+        // As in `diffprune train`: a second Ctrl-C quits; a duplicate within a second is ignored.
+        if (stop && Date.now() - stoppedAt > 1000) process.exit(130);
+        if (stop) return;
         stop = true;
+        stoppedAt = Date.now();
         process.stderr.write('\nstopping after this step; run the same command again to resume\n');
       });
       const started = Date.now();

@@ -169,9 +169,14 @@ export function registerTrainCommand(program: Command): void {
         const onEvent = fanOut(log, render);
         await startBackend({ ...(options.backend ? { backend: options.backend as string } : {}), onEvent });
         let stop = false;
+        let stoppedAt = 0;
         const onSignal = () => {
-          if (stop) process.exit(130);
+          // A second Ctrl-C quits without saving; one within a second of the first is the same
+          // keypress delivered twice (process-group delivery plus a wrapper relaying it).
+          if (stop && Date.now() - stoppedAt > 1000) process.exit(130);
+          if (stop) return;
           stop = true;
+          stoppedAt = Date.now();
           process.stderr.write('\nstopping after this step (Ctrl-C again to quit without saving)…\n');
         };
         process.on('SIGINT', onSignal);

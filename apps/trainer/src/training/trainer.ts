@@ -422,6 +422,8 @@ export async function trainMethod(options: TrainRunOptions): Promise<TrainOutcom
             isBest,
           });
         }
+        // Let signal handlers (Ctrl-C) and I/O run: the step's awaits resolve as microtasks only.
+        await new Promise<void>((resolve) => setImmediate(resolve));
         const stopRequested = options.shouldStop?.() ?? false;
         const stopForTest = options.stopAfterSteps !== undefined && stepsThisCall >= options.stopAfterSteps;
         if (epochEnd || state.step % settings.checkpointEverySteps === 0 || stopRequested || stopForTest) {

@@ -137,6 +137,32 @@ export async function trainingStep(
   };
 }
 
+/** Diff pruning's search stage (stage 1) and its initial trainables, from the settings. */
+export function searchSetup(
+  base: ParameterMap,
+  settings: TrainSettings,
+  gated: readonly string[],
+  dense: readonly string[],
+): { model: StageModel; initialTrainables: () => Trainables } {
+  return {
+    model: searchStage(base, {
+      gated,
+      dense,
+      structured: settings.structured,
+      groupPenalty: settings.groupPenalty,
+      beta: settings.beta,
+      limits: settings.limits,
+    }),
+    initialTrainables: () =>
+      initialSearchTrainables(base, {
+        gated,
+        dense,
+        structured: settings.structured,
+        alphaInit: settings.alphaInit,
+      }),
+  };
+}
+
 /** A standalone training state for one stage, for benchmarks and custom loops. */
 export interface TrainingState {
   context: StepContext;
@@ -163,29 +189,15 @@ export function createTrainingState(options: {
   const specs = backbone.parameterSpecs(head);
   const headNames = specs.filter((s) => s.head).map((s) => s.name);
   const gated = options.method === 'diff-pruning' ? backbone.gatedParameterNames(head) : [];
-  const model =
-    options.method === 'diff-pruning'
-      ? searchStage(base, {
-          gated,
-          dense: headNames,
-          structured: settings.structured,
-          groupPenalty: settings.groupPenalty,
-          beta: settings.beta,
-          limits: settings.limits,
-        })
-      : finetuneStage(base);
-  const trainables =
-    options.method === 'diff-pruning'
-      ? initialSearchTrainables(base, {
-          gated,
-          dense: headNames,
-          structured: settings.structured,
-          alphaInit: settings.alphaInit,
-        })
-      : initialFinetuneTrainables(
-          base,
-          specs.map((s) => s.name),
-        );
+  const search =
+    options.method === 'diff-pruning' ? searchSetup(base, settings, gated, headNames) : undefined;
+  const model = search ? search.model : finetuneStage(base);
+  const trainables = search
+    ? search.initialTrainables()
+    : initialFinetuneTrainables(
+        base,
+        specs.map((s) => s.name),
+      );
   const state: TrainingState = {
     context: {
       backbone,

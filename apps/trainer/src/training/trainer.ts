@@ -21,10 +21,8 @@ import {
   type GateChoice,
   type GateNoise,
   initialFinetuneTrainables,
-  initialSearchTrainables,
   type StageModel,
   sampleGateNoise,
-  searchStage,
   type Trainables,
 } from './stages.js';
 import {
@@ -32,6 +30,7 @@ import {
   disposeOptimizerStates,
   type OptimizerStates,
   type StepContext,
+  searchSetup,
   stepNoise,
   trainingStep,
 } from './step.js';
@@ -225,32 +224,17 @@ export async function trainMethod(options: TrainRunOptions): Promise<TrainOutcom
     onEvent?.({ type: 'checkpoint-save', stage, step: state.step, path });
   };
 
+  const search = searchSetup(base, settings, gated, headNames);
   const stageModel = (plan: StagePlan): StageModel => {
-    if (plan.stage === 'search') {
-      return searchStage(base, {
-        gated,
-        dense: headNames,
-        structured: settings.structured,
-        groupPenalty: settings.groupPenalty,
-        beta: settings.beta,
-        limits: settings.limits,
-      });
-    }
+    if (plan.stage === 'search') return search.model;
     if (plan.stage === 'fixed-mask') return fixedMaskStage(base, { masks, dense: headNames });
     return finetuneStage(base);
   };
 
-  const initialTrainables = (plan: StagePlan): Trainables => {
-    if (plan.stage === 'search') {
-      return initialSearchTrainables(base, {
-        gated,
-        dense: headNames,
-        structured: settings.structured,
-        alphaInit: settings.alphaInit,
-      });
-    }
-    return initialFinetuneTrainables(base, trainedParameterNames(loaded, settings, task.numLabels));
-  };
+  const initialTrainables = (plan: StagePlan): Trainables =>
+    plan.stage === 'search'
+      ? search.initialTrainables()
+      : initialFinetuneTrainables(base, trainedParameterNames(loaded, settings, task.numLabels));
 
   let resumed = false;
   if (options.resume) {

@@ -104,15 +104,17 @@ export async function writeReport(options: {
   );
   lines.push(resultsTable(summary), '');
   lines.push('### Density without the head, and diff size', '');
-  lines.push('| method | task | density (paper count) | density without head | diff bytes | all metrics |');
-  lines.push('|---|---|---|---|---|---|');
+  lines.push(
+    '| method | task | density (paper count) | density without head | diff bytes | bytes per nonzero | all metrics |',
+  );
+  lines.push('|---|---|---|---|---|---|---|');
   for (const method of summary.methods) {
     for (const [task, cell] of Object.entries(summary.table[method] ?? {})) {
       const metrics = Object.entries(cell.metrics)
         .map(([k, v]) => `${k} ${formatMetric(v)}`)
         .join(', ');
       lines.push(
-        `| ${methodLabels[method]} | ${taskLabels[task] ?? task} | ${formatPercent(cell.density)} | ${formatPercent(cell.densityWithoutHead)} | ${cell.diffBytes} | ${metrics} |`,
+        `| ${methodLabels[method]} | ${taskLabels[task] ?? task} | ${formatPercent(cell.density)} | ${formatPercent(cell.densityWithoutHead)} | ${cell.diffBytes} | ${cell.bytesPerNonzero.toFixed(2)} | ${metrics} |`,
       );
     }
   }

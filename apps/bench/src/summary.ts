@@ -9,6 +9,7 @@ export interface SummaryCell {
   density: number;
   densityWithoutHead: number;
   diffBytes: number;
+  bytesPerNonzero: number;
 }
 
 export interface BenchSummary {
@@ -62,6 +63,7 @@ export function summarise(
       density: record.density,
       densityWithoutHead: record.densityWithoutHead,
       diffBytes: record.diffBytes,
+      bytesPerNonzero: record.bytesPerNonzero,
     };
   }
   const averages: BenchSummary['averages'] = {};

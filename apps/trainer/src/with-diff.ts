@@ -48,7 +48,16 @@ export async function loadWithDiff(
     if (created.has(name)) continue; // created heads are not part of the base; the diff adds them
     base[name] = { shape: [...tensor.shape], values: (await tensor.data()) as Float32Array };
   }
-  const tuned = applyDiff(base, diff, { baseFingerprint: fingerprint });
+  // A diff made from checkpoint files (`diffprune diff create`) lists every base tensor, also those
+  // the backbone does not use (an MLM head): untouched ones it lacks are irrelevant. A tensor with
+  // entries that the model lacks still fails in applyDiff, by name.
+  const relevant: SparseDiff = {
+    ...diff,
+    tensors: diff.tensors.filter(
+      (t) => t.name in loaded.params || t.kind !== 'sparse' || t.indices.length > 0,
+    ),
+  };
+  const tuned = applyDiff(base, relevant, { baseFingerprint: fingerprint });
   const params: LoadedBackbone['params'] = {};
   for (const [name, tensor] of Object.entries(loaded.params)) {
     const entry = tuned[name];

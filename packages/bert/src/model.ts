@@ -43,6 +43,8 @@ const dropoutSites = (options: ForwardOptions): DropoutSite => {
 export class BertBackbone implements Backbone<BertConfig> {
   readonly specificationVersion = backboneSpecificationVersion;
   readonly modelType = 'bert';
+  /** Looked up by input ids only (no tied output layer here), so trainers may pass just the batch's rows. */
+  readonly tokenEmbedding = 'bert.embeddings.word_embeddings.weight';
   readonly config: BertConfig;
   readonly encoder: TextPairEncoder;
 

@@ -69,6 +69,12 @@ export interface Backbone<Config = unknown> {
   readonly config: Config;
   readonly hiddenSize: number;
   readonly encoder: TextPairEncoder;
+  /**
+   * Optional: the parameter whose rows `forward` looks up by `batch.inputIds`, and uses in no other
+   * way (e.g. `bert.embeddings.word_embeddings.weight`). A trainer may then substitute only the rows a
+   * batch uses, [k, hidden], with the batch's ids remapped to 0…k−1: the outputs are the same.
+   */
+  readonly tokenEmbedding?: string;
   /** Every parameter, encoder and head, keyed by checkpoint name. */
   parameterSpecs(head: HeadSpec): ParameterSpec[];
   /** The pooled representation [batch, hiddenSize]. Pure: reads only `params` and `batch`. */

@@ -1,7 +1,7 @@
 import type { EncodedBatch, LoadedBackbone } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { taskLoss } from './data.js';
-import type { GateChoice, StageModel, Trainables } from './stages.js';
+import type { GateChoice, RowLookup, StageModel, Trainables } from './stages.js';
 
 export interface GradientInputs {
   backbone: LoadedBackbone['backbone'];
@@ -14,6 +14,11 @@ export interface GradientInputs {
   lambda: number;
   training: boolean;
   seed?: number;
+  /**
+   * Gate only the token-embedding rows this batch looks up (default true where the backbone names its
+   * token embedding and the stage supports it): the same loss and gradients, far less work.
+   */
+  embeddingRows?: boolean;
 }
 
 export interface GradientResult {
@@ -32,6 +37,18 @@ export interface GradientResult {
  */
 export function computeGradients(inputs: GradientInputs): GradientResult {
   const keys = Object.keys(inputs.trainables);
+  const table = inputs.backbone.tokenEmbedding;
+  let lookup: RowLookup | undefined;
+  let batch = inputs.batch;
+  if ((inputs.embeddingRows ?? true) && table && inputs.model.supportsRowLookup) {
+    const ids = inputs.batch.inputIds.dataSync() as Int32Array;
+    const rows = Int32Array.from(new Set(ids)).sort();
+    const position = new Map<number, number>();
+    rows.forEach((row, i) => position.set(row, i));
+    const remapped = Int32Array.from(ids, (id) => position.get(id)!);
+    lookup = { name: table, rows };
+    batch = { ...inputs.batch, inputIds: tf.tensor2d(remapped, inputs.batch.inputIds.shape, 'int32') };
+  }
   let taskLossOut: tf.Scalar | undefined;
   let penaltyOut: tf.Scalar | undefined;
   const { value, grads } = tf.tidy(() =>
@@ -40,8 +57,8 @@ export function computeGradients(inputs: GradientInputs): GradientResult {
       keys.forEach((k, i) => {
         current[k] = xs[i]!;
       });
-      const params = inputs.model.parameters(current, inputs.gate);
-      const logits = inputs.backbone.classify(params, inputs.batch, {
+      const params = inputs.model.parameters(current, inputs.gate, lookup);
+      const logits = inputs.backbone.classify(params, batch, {
         training: inputs.training,
         ...(inputs.seed !== undefined ? { seed: inputs.seed } : {}),
       });
@@ -57,5 +74,6 @@ export function computeGradients(inputs: GradientInputs): GradientResult {
   keys.forEach((k, i) => {
     gradMap[k] = grads[i]!;
   });
+  if (batch !== inputs.batch) batch.inputIds.dispose();
   return { loss: value as tf.Scalar, taskLoss: taskLossOut!, penalty: penaltyOut, grads: gradMap };
 }

@@ -1,5 +1,10 @@
 import type { ParameterMap, Rng, TrainingStage } from '@diffprune/core';
-import { deterministicGate, expectedL0Penalty, gatedDiffParameter } from '@diffprune/hard-concrete';
+import {
+  deterministicGate,
+  expectedL0Penalty,
+  gatedDiffParameter,
+  gatedDiffParameterRows,
+} from '@diffprune/hard-concrete';
 import * as tf from '@tensorflow/tfjs-core';
 import type { GroupPenalty } from './settings.js';
 
@@ -31,6 +36,15 @@ export interface GateNoise {
 
 export type GateChoice = { kind: 'noise'; noise: GateNoise } | { kind: 'deterministic' };
 
+/**
+ * Only these rows of one parameter (the backbone's token embedding) are needed for this batch: the
+ * stage may return θ for them alone, [k, …], and the batch's ids are remapped to 0…k−1.
+ */
+export interface RowLookup {
+  name: string;
+  rows: Int32Array;
+}
+
 export interface GateOptions {
   beta: number;
   limits: [number, number];
@@ -42,7 +56,9 @@ export interface StageModel {
   /** The frozen base θ0 (every parameter, head included). Not owned: never disposed here. */
   readonly base: ParameterMap;
   /** Builds θ for a forward pass. Call inside a tidy or gradient function. */
-  parameters(trainables: Trainables, gate?: GateChoice): ParameterMap;
+  parameters(trainables: Trainables, gate?: GateChoice, lookup?: RowLookup): ParameterMap;
+  /** Whether `parameters` honours a row lookup (else the caller keeps the full table and the ids). */
+  readonly supportsRowLookup: boolean;
   /** The λ-free penalty (expected L0 in the chosen form), or undefined when the stage has none. */
   penalty?(trainables: Trainables): tf.Scalar;
   /** δ = θ − θ0 per parameter name as float32 arrays, for projection and the diff file. */
@@ -59,6 +75,7 @@ export function finetuneStage(base: ParameterMap, stage: TrainingStage = 'finetu
   return {
     stage,
     base,
+    supportsRowLookup: false,
     parameters(trainables) {
       const replaced: ParameterMap = {};
       for (const [key, value] of Object.entries(trainables)) replaced[key.slice('theta/'.length)] = value;
@@ -98,8 +115,9 @@ export function searchStage(
   },
 ): StageModel {
   const gateOptions = { beta: options.beta, limits: options.limits };
-  const build = (trainables: Trainables, gate: GateChoice | undefined): ParameterMap => {
+  const build = (trainables: Trainables, gate: GateChoice | undefined, lookup?: RowLookup): ParameterMap => {
     const replaced: ParameterMap = {};
+    let gathered = false;
     for (const name of options.gated) {
       const w = trainables[`w/${name}`]!;
       const logAlpha = trainables[`log_alpha/${name}`]!;
@@ -110,22 +128,32 @@ export function searchStage(
         replaced[name] = tf.add(base[name]!, tf.mul(zg ? tf.mul(z, zg) : z, w));
       } else {
         const u = gate.noise.u[name];
-        replaced[name] = gatedDiffParameter({
+        const inputs = {
           base: base[name]!,
           w,
           logAlpha,
           ...(u ? { u } : { seed: gate.noise.seeds[name]! }),
           ...(groupLogAlpha ? { groupLogAlpha, groupU: gate.noise.groupU[name]! } : {}),
           ...gateOptions,
-        });
+        };
+        // The token embedding: gate only the rows this batch looks up (same values and gradients).
+        if (lookup?.name === name) {
+          replaced[name] = gatedDiffParameterRows({ ...inputs, rows: lookup.rows });
+          gathered = true;
+        } else replaced[name] = gatedDiffParameter(inputs);
       }
     }
     for (const name of options.dense) replaced[name] = tf.add(base[name]!, trainables[`w/${name}`]!);
+    if (lookup && !gathered) {
+      // Rows not gated above (deterministic gate, or an ungated table) are gathered from θ.
+      replaced[lookup.name] = tf.gather(replaced[lookup.name] ?? base[lookup.name]!, lookup.rows);
+    }
     return substitute(base, replaced);
   };
   return {
     stage: 'search',
     base,
+    supportsRowLookup: true,
     parameters: build,
     penalty(trainables) {
       return expectedL0Penalty(
@@ -180,6 +208,7 @@ export function fixedMaskStage(
   return {
     stage: 'fixed-mask',
     base,
+    supportsRowLookup: false,
     parameters: build,
     async delta(trainables) {
       const out: Record<string, Float32Array> = {};

@@ -44,7 +44,7 @@ export function computeGradients(inputs: GradientInputs): GradientResult {
     const ids = inputs.batch.inputIds.dataSync() as Int32Array;
     const rows = Int32Array.from(new Set(ids)).sort();
     const position = new Map<number, number>();
-    rows.forEach((row, i) => position.set(row, i));
+    for (const [i, row] of rows.entries()) position.set(row, i);
     const remapped = Int32Array.from(ids, (id) => position.get(id)!);
     lookup = { name: table, rows };
     batch = { ...inputs.batch, inputIds: tf.tensor2d(remapped, inputs.batch.inputIds.shape, 'int32') };

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { compareRecords } from './compare.js';
 import { getPreset, planRuns } from './presets.js';
 import { formatMetric, writeReport } from './report.js';
-import type { RunRecord } from './run-preset.js';
+import { isCurrentRecord, type RunRecord } from './run-preset.js';
 import { summarise } from './summary.js';
 
 const record = (
@@ -101,6 +101,15 @@ describe('summary and report', () => {
     const sweep = runs.filter((r) => r.targetDensity === 0.001);
     expect(sweep.every((r) => r.method === 'diff-pruning-structured' && r.settings.structured)).toBe(true);
     expect(runs.find((r) => r.method === 'diff-pruning')?.settings.structured).toBe(false);
+  });
+
+  it('counts a finished run as done only when its settings are the planned ones', () => {
+    const [planned] = planRuns(getPreset('smoke'), defaultSettings);
+    const done = { ...record(planned!.task, planned!.method, 0.5, 1), settings: { ...planned!.settings } };
+    expect(isCurrentRecord(done, planned!)).toBe(true);
+    expect(isCurrentRecord({ ...done, settings: { ...planned!.settings, maxSteps: 999 } }, planned!)).toBe(
+      false,
+    );
   });
 
   it('compares two result sets run by run', () => {

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type EventListener, writeFileAtomic } from '@diffprune/core';
 import { downloadTask, getTask, splitPath } from '@diffprune/glue';
@@ -53,7 +53,7 @@ export function currentCommit(): string | undefined {
 }
 
 export interface PresetEvent {
-  type: 'bench-run-start' | 'bench-run-skip' | 'bench-run-end' | 'bench-task-missing';
+  type: 'bench-run-start' | 'bench-run-skip' | 'bench-run-stale' | 'bench-run-end' | 'bench-task-missing';
   id?: string;
   task?: string;
   index?: number;
@@ -83,6 +83,12 @@ export async function readRunRecords(outputDirectory: string): Promise<RunRecord
   return Promise.all(
     files.map(async (f) => JSON.parse(await readFile(join(directory, f), 'utf8')) as RunRecord),
   );
+}
+
+/** Whether a finished run's record was made with exactly the settings planned now. */
+export function isCurrentRecord(record: RunRecord, planned: PlannedRun): boolean {
+  const canonical = (value: unknown) => JSON.stringify(value, Object.keys(value as object).sort());
+  return record.method === planned.method && canonical(record.settings) === canonical(planned.settings);
 }
 
 /** Makes sure a task's train and dev files are there: downloads them for online presets. */
@@ -135,8 +141,14 @@ export async function runPreset(
     const recordPath = join(runsDirectory(outputDirectory), `${run.id}.json`);
     if (missingTasks[run.task]) continue;
     if (existsSync(recordPath)) {
-      options.onEvent?.({ type: 'bench-run-skip', id: run.id, index, total: planned.length });
-      continue;
+      const existing = JSON.parse(await readFile(recordPath, 'utf8')) as RunRecord;
+      if (isCurrentRecord(existing, run)) {
+        options.onEvent?.({ type: 'bench-run-skip', id: run.id, index, total: planned.length });
+        continue;
+      }
+      // Finished with other settings (the preset changed): redo it from scratch.
+      options.onEvent?.({ type: 'bench-run-stale', id: run.id, index, total: planned.length });
+      await rm(join(outputDirectory, 'work', run.id), { recursive: true, force: true });
     }
     options.onEvent?.({ type: 'bench-run-start', id: run.id, task: run.task, index, total: planned.length });
     const record = await executeRun(preset, run, outputDirectory, machine, options);

@@ -54,6 +54,10 @@ export function registerRunCommand(program: Command): void {
             process.stderr.write(`[${event.index}/${event.total}] ${event.id}\n`);
           if (event.type === 'bench-run-skip')
             process.stderr.write(`[${event.index}/${event.total}] ${event.id}: done before, skipped\n`);
+          if (event.type === 'bench-run-stale')
+            process.stderr.write(
+              `[${event.index}/${event.total}] ${event.id}: finished with other settings; running it again\n`,
+            );
           if (event.type === 'bench-task-missing')
             process.stderr.write(`task ${event.task} not run: ${event.reason}\n`);
           if (event.type === 'bench-run-end' && event.record) {

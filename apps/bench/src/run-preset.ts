@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type EventListener, writeFileAtomic } from '@diffprune/core';
-import { downloadTask, getTask, splitPath } from '@diffprune/glue';
+import { downloadTask, getTask, resolveDataDirectory, splitPath } from '@diffprune/glue';
 import { readDiff } from '@diffprune/sparse-diff';
 import { defaultSettings, type RunSummary, runTraining } from '@diffprune/trainer';
 import { type DiffStructure, diffStructure } from './diff-structure.js';
@@ -100,15 +100,14 @@ async function ensureTask(
   const glueTask = getTask(task);
   const directory = preset.dataDirectory;
   if (!directory) {
-    const { resolveDataDirectory } = await import('@diffprune/glue');
     const resolved = resolveDataDirectory(undefined);
     if (!existsSync(splitPath(glueTask, glueTask.trainSplit ?? 'train', resolved))) {
       await downloadTask(glueTask, { dataDirectory: resolved, ...(onEvent ? { onEvent } : {}) });
     }
     return undefined;
   }
-  for (const split of [glueTask.trainSplit, glueTask.devSplits[0]]) {
-    if (!split) return `${glueTask.displayName} has no ${split} split`;
+  if (!glueTask.trainSplit) return `${glueTask.displayName} has no training split`;
+  for (const split of [glueTask.trainSplit, glueTask.devSplits[0]!]) {
     const path = splitPath(glueTask, split, directory);
     if (!existsSync(path)) return `${path} is missing`;
   }

@@ -25,3 +25,23 @@ export function action<A extends unknown[]>(
     }
   };
 }
+
+/**
+ * Ctrl-C for long commands: the first SIGINT asks the work to stop after its current step
+ * (`requested()` turns true) and prints `message`; a second one more than a second later quits at
+ * once (exit 130). One within a second is the same keypress delivered twice (process-group
+ * delivery plus a wrapper relaying it) and is ignored. `dispose()` removes the handler.
+ */
+export function stopOnInterrupt(message: string): { requested: () => boolean; dispose: () => void } {
+  let stoppedAt: number | undefined;
+  const onSignal = () => {
+    if (stoppedAt !== undefined) {
+      if (Date.now() - stoppedAt > 1000) process.exit(130);
+      return;
+    }
+    stoppedAt = Date.now();
+    process.stderr.write(`\n${message}\n`);
+  };
+  process.on('SIGINT', onSignal);
+  return { requested: () => stoppedAt !== undefined, dispose: () => process.off('SIGINT', onSignal) };
+}

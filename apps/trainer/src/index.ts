@@ -1,5 +1,6 @@
 export { backboneLoaders, loadBackbone } from './backbones.js';
 export { startBackend } from './backend.js';
+export { stopOnInterrupt } from './cli-support.js';
 export { fanOut, jsonlEventLog } from './events-log.js';
 export { progressRenderer } from './progress.js';
 export type { CheckpointState } from './training/checkpoint.js';

@@ -8,6 +8,7 @@ import {
 } from '@diffprune/sparse-diff';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadBackbone } from './backbones.js';
+import { parameterArrays } from './training/data.js';
 
 /** The number of head outputs a diff carries (its `classifier.weight` rows), if it has a head. */
 export function headSizeOf(diff: SparseDiff): number | undefined {
@@ -43,11 +44,10 @@ export async function loadWithDiff(
   const loaded = await loadBackbone(model, { ...options, head: { numLabels } });
   const fingerprint = await fingerprintCheckpoint(loaded.source.directory);
   const created = new Set(loaded.created);
-  const base: TensorArrays = {};
-  for (const [name, tensor] of Object.entries(loaded.params)) {
-    if (created.has(name)) continue; // created heads are not part of the base; the diff adds them
-    base[name] = { shape: [...tensor.shape], values: (await tensor.data()) as Float32Array };
-  }
+  // Created heads are not part of the base; the diff adds them.
+  const base: TensorArrays = await parameterArrays(
+    Object.fromEntries(Object.entries(loaded.params).filter(([name]) => !created.has(name))),
+  );
   // A diff made from checkpoint files (`diffprune diff create`) lists every base tensor, also those
   // the backbone does not use (an MLM head): untouched ones it lacks are irrelevant. A tensor with
   // entries that the model lacks still fails in applyDiff, by name.

@@ -1,4 +1,4 @@
-import { progressRenderer, startBackend } from '@diffprune/trainer';
+import { progressRenderer, startBackend, stopOnInterrupt } from '@diffprune/trainer';
 import type { Command } from 'commander';
 import { getPreset } from '../presets.js';
 import { writeReport } from '../report.js';
@@ -32,23 +32,14 @@ export function registerRunCommand(program: Command): void {
       process.stderr.write(
         `backend: ${backend.backend}${backend.fast ? '' : ' (slow path)'} — ${backend.reason}\n`,
       );
-      let stop = false;
-      let stoppedAt = 0;
-      process.on('SIGINT', () => {
-        // As in `diffprune train`: a second Ctrl-C quits; a duplicate within a second is ignored.
-        if (stop && Date.now() - stoppedAt > 1000) process.exit(130);
-        if (stop) return;
-        stop = true;
-        stoppedAt = Date.now();
-        process.stderr.write('\nstopping after this step; run the same command again to resume\n');
-      });
+      const interrupt = stopOnInterrupt('stopping after this step; run the same command again to resume');
       const started = Date.now();
       const { records, missingTasks } = await runPreset({
         preset,
         outputDirectory: out,
         ...(options.only ? { only: options.only } : {}),
         ...(render ? { onTrainingEvent: render } : {}),
-        shouldStop: () => stop,
+        shouldStop: interrupt.requested,
         onEvent: (event) => {
           if (event.type === 'bench-run-start')
             process.stderr.write(`[${event.index}/${event.total}] ${event.id}\n`);

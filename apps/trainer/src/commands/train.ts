@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { InvalidArgumentError } from '@diffprune/core';
 import { type Command, Option } from 'commander';
 import { startBackend } from '../backend.js';
-import { action, printJson } from '../cli-support.js';
+import { action, printJson, stopOnInterrupt } from '../cli-support.js';
 import { fanOut, jsonlEventLog } from '../events-log.js';
 import { progressRenderer } from '../progress.js';
 import { runTraining } from '../training/run.js';
@@ -168,18 +168,7 @@ export function registerTrainCommand(program: Command): void {
         const render = options.quiet || options.json ? undefined : progressRenderer();
         const onEvent = fanOut(log, render);
         await startBackend({ ...(options.backend ? { backend: options.backend as string } : {}), onEvent });
-        let stop = false;
-        let stoppedAt = 0;
-        const onSignal = () => {
-          // A second Ctrl-C quits without saving; one within a second of the first is the same
-          // keypress delivered twice (process-group delivery plus a wrapper relaying it).
-          if (stop && Date.now() - stoppedAt > 1000) process.exit(130);
-          if (stop) return;
-          stop = true;
-          stoppedAt = Date.now();
-          process.stderr.write('\nstopping after this step (Ctrl-C again to quit without saving)…\n');
-        };
-        process.on('SIGINT', onSignal);
+        const interrupt = stopOnInterrupt('stopping after this step (Ctrl-C again to quit without saving)…');
         try {
           const summary = await runTraining({
             model: options.model,
@@ -189,7 +178,7 @@ export function registerTrainCommand(program: Command): void {
             outputDirectory: options.out,
             resume: Boolean(options.resume),
             onEvent,
-            shouldStop: () => stop,
+            shouldStop: interrupt.requested,
             load: {
               ...(options.offline ? { offline: true } : {}),
               ...(options.cache ? { cacheDirectory: options.cache as string } : {}),
@@ -206,7 +195,7 @@ export function registerTrainCommand(program: Command): void {
             );
           }
         } finally {
-          process.off('SIGINT', onSignal);
+          interrupt.dispose();
         }
       }),
     );

@@ -1,4 +1,5 @@
 import type { EncodedBatch, TextPairEncoder } from '@diffprune/core';
+import type { TensorArrays } from '@diffprune/sparse-diff';
 import * as tf from '@tensorflow/tfjs-core';
 
 /** What the trainer needs of an example (GLUE's `GlueExample` fits). */
@@ -68,4 +69,16 @@ export function taskLoss(logits: tf.Tensor2D, labels: tf.Tensor1D, regression: b
     const picked = tf.sum(tf.mul(logProbabilities, tf.oneHot(labels, logits.shape[1])), 1);
     return tf.neg(tf.mean(picked)) as tf.Scalar;
   });
+}
+
+/**
+ * Float32 copies of parameters, as sparse-diff takes them (`TensorArrays`). bert's
+ * `parametersToArrays` does the same but types shapes as readonly, which sparse-diff does not accept.
+ */
+export async function parameterArrays(params: Record<string, tf.Tensor>): Promise<TensorArrays> {
+  const out: TensorArrays = {};
+  for (const [name, tensor] of Object.entries(params)) {
+    out[name] = { shape: [...tensor.shape], values: (await tensor.data()) as Float32Array };
+  }
+  return out;
 }

@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   activeBackend,
@@ -16,6 +17,7 @@ import {
 } from '@diffprune/sparse-diff';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadBackbone } from '../backbones.js';
+import { parameterArrays } from './data.js';
 import { type TrainSettings, validateSettings } from './settings.js';
 import { type TrainOutcome, trainMethod } from './trainer.js';
 
@@ -63,16 +65,6 @@ export interface RunSummary {
   model: { id: string; revision: string };
   settings: TrainSettings;
   history: TrainOutcome['history'];
-}
-
-/** Float32 copies of a parameter map, for the diff file. */
-async function toArrays(params: Record<string, tf.Tensor>, names: readonly string[]): Promise<TensorArrays> {
-  const out: TensorArrays = {};
-  for (const name of names) {
-    const tensor = params[name]!;
-    out[name] = { shape: [...tensor.shape], values: (await tensor.data()) as Float32Array };
-  }
-  return out;
 }
 
 /** The method name recorded in the diff's provenance. */
@@ -143,7 +135,7 @@ export async function runTraining(options: RunTrainingOptions): Promise<RunSumma
     // The exact δ goes into the file (createDiffFromMask), so that base + δ in float32 is exactly
     // the θ the trainer evaluated. Tensors stored whole replace the base tensor; a head the loader
     // created is not part of the base, so it is stored as an added tensor.
-    const base = await toArrays(loaded.params, allNames);
+    const base: TensorArrays = await parameterArrays(loaded.params);
     const shapes: Record<string, readonly number[]> = {};
     const sparse: Record<string, { indices: Uint32Array; values: Float32Array }> = {};
     const dense: TensorArrays = {};
@@ -187,7 +179,6 @@ export async function runTraining(options: RunTrainingOptions): Promise<RunSumma
     });
     const diffPath = join(options.outputDirectory, `${task.name}.diff.safetensors`);
     await writeDiff(diffPath, diff);
-    const { statSync } = await import('node:fs');
     const diffBytes = statSync(diffPath).size;
 
     // ---- densities, as the paper counts them ----

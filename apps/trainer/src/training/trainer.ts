@@ -166,6 +166,7 @@ export async function trainMethod(options: TrainRunOptions): Promise<TrainOutcom
   const specs = backbone.parameterSpecs(head);
   const headNames = specs.filter((s) => s.head).map((s) => s.name);
   const gated = backbone.gatedParameterNames(head);
+  const gatedEntries = gated.reduce((n, name) => n + base[name]!.size, 0);
   const plans = stagePlans(settings, task.name);
   const key = runKey(options);
 
@@ -374,9 +375,7 @@ export async function trainMethod(options: TrainRunOptions): Promise<TrainOutcom
           epoch,
           loss,
           taskLoss: lossTaskValue,
-          ...(expectedL0 !== undefined
-            ? { expectedL0, density: expectedL0 / gatedEntryCount(base, gated) }
-            : {}),
+          ...(expectedL0 !== undefined ? { expectedL0, density: expectedL0 / gatedEntries } : {}),
           learningRate: rate,
           examplesPerSecond: state.examplesSeen / Math.max(elapsedMs / 1000, 1e-9),
           elapsedMs,
@@ -512,13 +511,4 @@ export async function trainMethod(options: TrainRunOptions): Promise<TrainOutcom
     tf.dispose([...Object.values(trainables), ...Object.values(masks), ...(best ? Object.values(best) : [])]);
     disposeOptimizerStates(adam);
   }
-}
-
-const entryCounts = new WeakMap<object, number>();
-function gatedEntryCount(base: ParameterMap, gated: readonly string[]): number {
-  const cached = entryCounts.get(gated);
-  if (cached !== undefined) return cached;
-  const total = gated.reduce((n, name) => n + base[name]!.size, 0);
-  entryCounts.set(gated, total);
-  return total;
 }

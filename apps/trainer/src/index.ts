@@ -9,7 +9,14 @@ export { encodeExamples, makeBatch, taskLoss } from './training/data.js';
 export type { GradientInputs, GradientResult } from './training/gradients.js';
 export { computeGradients } from './training/gradients.js';
 export type { AdamOptions, AdamState } from './training/optimizer.js';
-export { adamStep, clipByGlobalNorm, createAdamState, linearDecay } from './training/optimizer.js';
+export {
+  adamStep,
+  clipByGlobalNorm,
+  clipCoefficient,
+  createAdamState,
+  globalNorm,
+  linearDecay,
+} from './training/optimizer.js';
 export type { Projection } from './training/projection.js';
 export { projectTopK } from './training/projection.js';
 export type { RunSummary, RunTrainingOptions } from './training/run.js';

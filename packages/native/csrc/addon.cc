@@ -330,26 +330,43 @@ napi_value CopyRegion(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// adam(p, m, v, g, pOut, mOut, vOut, beta1, 1 - beta1, beta2, 1 - beta2, stepSize, sqrtCorrection2, epsilon)
+// adam(p, m, v, g, pOut, mOut, vOut, beta1, 1 - beta1, beta2, 1 - beta2, stepSize, sqrtCorrection2, epsilon,
+//      gradScale); pOut, mOut, vOut may be p, m, v themselves (in place; all three or none).
 napi_value Adam(napi_env env, napi_callback_info info) {
   Args args;
-  if (!get_args(env, info, args, 14)) return nullptr;
+  if (!get_args(env, info, args, 15)) return nullptr;
   float* arrays[7];
   size_t lengths[7];
   for (int i = 0; i < 7; ++i)
     if (!get_array(env, args.values[i], napi_float32_array, &arrays[i], &lengths[i])) return nullptr;
-  double scalars[7];
-  for (int i = 0; i < 7; ++i)
+  double scalars[8];
+  for (int i = 0; i < 8; ++i)
     if (throw_if(env, napi_get_value_double(env, args.values[7 + i], &scalars[i]) != napi_ok,
                  "diffprune native: expected a number"))
       return nullptr;
   for (int i = 1; i < 7; ++i)
     if (throw_if(env, lengths[i] != lengths[0], "diffprune native: adam arrays differ in length")) return nullptr;
+  const int aliased = (arrays[4] == arrays[0]) + (arrays[5] == arrays[1]) + (arrays[6] == arrays[2]);
+  if (throw_if(env, aliased != 0 && aliased != 3,
+               "diffprune native: adam outputs must be all new arrays or exactly p, m and v (in place)"))
+    return nullptr;
   diffprune::adam(arrays[0], arrays[1], arrays[2], arrays[3], arrays[4], arrays[5], arrays[6],
                   static_cast<std::ptrdiff_t>(lengths[0]), static_cast<float>(scalars[0]), static_cast<float>(scalars[1]),
                   static_cast<float>(scalars[2]), static_cast<float>(scalars[3]), static_cast<float>(scalars[4]),
-                  static_cast<float>(scalars[5]), static_cast<float>(scalars[6]));
+                  static_cast<float>(scalars[5]), static_cast<float>(scalars[6]), static_cast<float>(scalars[7]));
   return nullptr;
+}
+
+// sumSquares(x): Σ x² as a double (accumulated in double; independent of the thread count).
+napi_value SumSquares(napi_env env, napi_callback_info info) {
+  Args args;
+  if (!get_args(env, info, args, 1)) return nullptr;
+  float* x;
+  size_t length;
+  if (!get_array(env, args.values[0], napi_float32_array, &x, &length)) return nullptr;
+  napi_value out;
+  napi_create_double(env, diffprune::sum_squares(x, static_cast<std::ptrdiff_t>(length)), &out);
+  return out;
 }
 
 napi_value SetThreads(napi_env env, napi_callback_info info) {
@@ -392,6 +409,7 @@ NAPI_MODULE_INIT() {
       {"gatherRows", nullptr, GatherRows, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"copyRegion", nullptr, CopyRegion, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"adam", nullptr, Adam, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"sumSquares", nullptr, SumSquares, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"tuneAllocator", nullptr, TuneAllocator, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"threads", nullptr, Threads, nullptr, nullptr, nullptr, napi_default, nullptr},

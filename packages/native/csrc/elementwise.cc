@@ -395,9 +395,9 @@ namespace {
 DIFFPRUNE_CLONES void adam_loop(const float* p, const float* m, const float* v, const float* g, float* p_out,
                                 float* m_out, float* v_out, std::ptrdiff_t n, float beta1, float one_minus_beta1,
                                 float beta2, float one_minus_beta2, float step_size, float sqrt_correction2,
-                                float epsilon) {
+                                float epsilon, float grad_scale) {
   for (std::ptrdiff_t i = 0; i < n; ++i) {
-    const float gi = g[i];
+    const float gi = g[i] * grad_scale;
     const float m1 = m[i] * beta1 + gi * one_minus_beta1;
     const float v1 = v[i] * beta2 + (gi * gi) * one_minus_beta2;
     const float denominator = std::sqrt(v1) / sqrt_correction2 + epsilon;
@@ -407,15 +407,71 @@ DIFFPRUNE_CLONES void adam_loop(const float* p, const float* m, const float* v, 
   }
 }
 
+// The same step written back into p, m and v: one read and one write per array, nothing allocated.
+// (A separate loop: with outputs equal to inputs the compiler could not prove the arrays apart.)
+DIFFPRUNE_CLONES void adam_in_place_loop(float* p, float* m, float* v, const float* g, std::ptrdiff_t n,
+                                         float beta1, float one_minus_beta1, float beta2, float one_minus_beta2,
+                                         float step_size, float sqrt_correction2, float epsilon, float grad_scale) {
+  for (std::ptrdiff_t i = 0; i < n; ++i) {
+    const float gi = g[i] * grad_scale;
+    const float m1 = m[i] * beta1 + gi * one_minus_beta1;
+    const float v1 = v[i] * beta2 + (gi * gi) * one_minus_beta2;
+    const float denominator = std::sqrt(v1) / sqrt_correction2 + epsilon;
+    p[i] = p[i] - (m1 / denominator) * step_size;
+    m[i] = m1;
+    v[i] = v1;
+  }
+}
+
+DIFFPRUNE_CLONES double sum_squares_loop(const float* x, std::ptrdiff_t n) {
+  // Eight float partial sums per block of 1024 (vectorised), accumulated in double across blocks.
+  double total = 0;
+  for (std::ptrdiff_t b = 0; b < n; b += 1024) {
+    const std::ptrdiff_t e = std::min<std::ptrdiff_t>(n, b + 1024);
+    float partial[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    std::ptrdiff_t i = b;
+    for (; i + 8 <= e; i += 8)
+      for (int j = 0; j < 8; ++j) partial[j] += x[i + j] * x[i + j];
+    double block = 0;
+    for (int j = 0; j < 8; ++j) block += partial[j];
+    for (; i < e; ++i) block += static_cast<double>(x[i]) * x[i];
+    total += block;
+  }
+  return total;
+}
+
 }  // namespace
 
 void adam(const float* p, const float* m, const float* v, const float* g, float* p_out, float* m_out, float* v_out,
           std::ptrdiff_t n, float beta1, float one_minus_beta1, float beta2, float one_minus_beta2, float step_size,
-          float sqrt_correction2, float epsilon) {
+          float sqrt_correction2, float epsilon, float grad_scale) {
+  const bool in_place = p_out == p && m_out == m && v_out == v;
   parallel_range(n, 8, [&](std::ptrdiff_t b, std::ptrdiff_t e) {
-    adam_loop(p + b, m + b, v + b, g + b, p_out + b, m_out + b, v_out + b, e - b, beta1, one_minus_beta1, beta2,
-              one_minus_beta2, step_size, sqrt_correction2, epsilon);
+    if (in_place) {
+      adam_in_place_loop(p_out + b, m_out + b, v_out + b, g + b, e - b, beta1, one_minus_beta1, beta2,
+                         one_minus_beta2, step_size, sqrt_correction2, epsilon, grad_scale);
+    } else {
+      adam_loop(p + b, m + b, v + b, g + b, p_out + b, m_out + b, v_out + b, e - b, beta1, one_minus_beta1, beta2,
+                one_minus_beta2, step_size, sqrt_correction2, epsilon, grad_scale);
+    }
   });
+}
+
+double sum_squares(const float* x, std::ptrdiff_t n) {
+  const int threads = get_threads();
+  if (threads == 1 || n < (1 << 18)) return sum_squares_loop(x, n);
+  const int tasks = threads;
+  std::vector<double> partial(tasks, 0.0);
+  parallel_for(tasks, [&](int t) {
+    // Block-aligned chunks, so the result does not depend on the thread count.
+    const std::ptrdiff_t blocks = (n + 1023) / 1024;
+    const std::ptrdiff_t begin = std::min(n, blocks * t / tasks * 1024);
+    const std::ptrdiff_t end = std::min(n, blocks * (t + 1) / tasks * 1024);
+    if (begin < end) partial[t] = sum_squares_loop(x + begin, end - begin);
+  });
+  double total = 0;
+  for (double value : partial) total += value;
+  return total;
 }
 
 }  // namespace diffprune

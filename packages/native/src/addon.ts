@@ -65,7 +65,10 @@ export interface NativeAddon {
     dstBegin: number[],
     region: number[],
   ): void;
-  /** One fused Adam step into pOut, mOut, vOut (see kernels/adam.ts). */
+  /**
+   * One fused Adam step into pOut, mOut, vOut (see kernels/adam.ts); the outputs may be p, m and v
+   * themselves (all three: in place). g is multiplied by gradScale first (global-norm clipping).
+   */
   adam(
     p: Float32Array,
     m: Float32Array,
@@ -81,7 +84,10 @@ export interface NativeAddon {
     stepSize: number,
     sqrtCorrection2: number,
     epsilon: number,
+    gradScale: number,
   ): void;
+  /** Σ x², accumulated in double (the same for every thread count). */
+  sumSquares(x: Float32Array): number;
   /** glibc: keep freed memory in the process (no page faults for the next tensor); false elsewhere. */
   tuneAllocator(): boolean;
   setThreads(threads: number): number;

@@ -4,7 +4,7 @@ import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadAddon, type NativeAddon } from './addon.js';
-import { adam, adamKernelName } from './kernels/adam.js';
+import { adam, adamKernelName, sumSquares, sumSquaresKernelName } from './kernels/adam.js';
 import { elementwiseKernels } from './kernels/elementwise.js';
 import { batchMatMul, fusedMatMul } from './kernels/matmul.js';
 import { unsortedSegmentSum } from './kernels/segment-sum.js';
@@ -31,6 +31,7 @@ const nativeKernels: Record<string, (context: NativeKernelContext) => KernelFunc
   UnsortedSegmentSum: unsortedSegmentSum as never,
   ...(elementwiseKernels as Record<string, never>),
   [adamKernelName]: adam as never,
+  [sumSquaresKernelName]: sumSquares as never,
 };
 
 export interface RegisterNativeBackendOptions {

@@ -1,6 +1,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { adamStep, clipByGlobalNorm, createAdamState, disposeAdamState, linearDecay } from './optimizer.js';
+import {
+  adamStep,
+  clipByGlobalNorm,
+  clipCoefficient,
+  createAdamState,
+  disposeAdamState,
+  globalNorm,
+  linearDecay,
+} from './optimizer.js';
 
 describe('adamStep', () => {
   it('matches a scalar re-derivation of Adam over several steps, without leaking', () => {
@@ -66,14 +74,17 @@ describe('adamStep with a fused kernel', () => {
       if (unregister) tf.unregisterKernel('DiffpruneAdam', tf.getBackend());
       const params = { p: tf.tensor1d([1, -2, 0.5, 3]) };
       const state = createAdamState(params);
-      for (const g of [
-        [0.1, -0.3, 2, 0],
-        [0.2, 0.1, -1, 5],
-      ]) {
+      const before = tf.memory().numTensors;
+      const steps: [number[], number][] = [
+        [[0.1, -0.3, 2, 0], 1],
+        [[0.2, 0.1, -1, 5], 0.3],
+      ];
+      for (const [g, gradScale] of steps) {
         const grads = { p: tf.tensor1d(g) };
-        adamStep(params, grads, state, 0.01, { betas: [0.9, 0.999], epsilon: 1e-8 });
+        adamStep(params, grads, state, 0.01, { betas: [0.9, 0.999], epsilon: 1e-8, gradScale });
         tf.dispose(grads.p);
       }
+      expect(tf.memory().numTensors).toBe(before);
       if (unregister) tf.registerKernel(saved);
       const out = [
         Array.from(params.p.dataSync()),
@@ -87,5 +98,73 @@ describe('adamStep with a fused kernel', () => {
     const [withKernel, withOps] = [run(false), run(true)];
     for (let i = 0; i < 3; i++)
       for (let j = 0; j < 4; j++) expect(withKernel[i]![j]).toBeCloseTo(withOps[i]![j]!, 6);
+  });
+});
+
+describe('the fused optimiser path (in place, clipping folded into Adam)', () => {
+  const fusedAvailable = () =>
+    tf.getKernel('DiffpruneAdam', tf.getBackend()) !== undefined &&
+    tf.getKernel('DiffpruneSumSquares', tf.getBackend()) !== undefined;
+
+  it('updates p, m and v where they are, without new tensors, when nothing else shares them', () => {
+    if (!fusedAvailable()) {
+      console.warn(`skipping: backend ${tf.getBackend()} has no fused optimiser kernels`);
+      return;
+    }
+    const params = { p: tf.tensor1d([1, -2, 0.5, 3]) };
+    const state = createAdamState(params);
+    const [p, m, v] = [params.p, state.m.p, state.v.p];
+    const grads = { p: tf.tensor1d([0.1, -0.3, 2, 0]) };
+    adamStep(params, grads, state, 0.01, { betas: [0.9, 0.999], epsilon: 1e-8 });
+    expect(params.p).toBe(p);
+    expect(state.m.p).toBe(m);
+    expect(state.v.p).toBe(v);
+    // Adam's first step moves every entry with a nonzero gradient by lr (·sign).
+    const moved = Array.from(params.p.dataSync());
+    for (const [i, x] of [0.99, -1.99, 0.49, 3].entries()) expect(moved[i]).toBeCloseTo(x, 5);
+    tf.dispose([grads.p, params.p]);
+    disposeAdamState(state);
+  });
+
+  it('leaves a tensor that shares the parameter’s data untouched (new tensors instead)', () => {
+    if (!fusedAvailable()) return;
+    const params = { p: tf.tensor1d([1, -2, 0.5, 3]) };
+    const alias = tf.clone(params.p); // shares the data
+    const state = createAdamState(params);
+    const grads = { p: tf.tensor1d([1, 1, 1, 1]) };
+    adamStep(params, grads, state, 0.01, { betas: [0.9, 0.999], epsilon: 1e-8 });
+    expect(Array.from(alias.dataSync())).toEqual([1, -2, 0.5, 3]);
+    expect(params.p).not.toBe(alias);
+    expect(params.p.dataSync()[0]).toBeCloseTo(0.99, 5);
+    tf.dispose([grads.p, params.p, alias]);
+    disposeAdamState(state);
+  });
+
+  it('computes the global norm with the fused kernel as tfjs ops do, and the same coefficient', () => {
+    if (!fusedAvailable()) return;
+    const grads = {
+      a: tf.randomNormal([300, 700], 0, 0.1, 'float32', 1),
+      b: tf.tensor1d([3, 4]),
+      c: tf.randomNormal([5], 0, 2, 'float32', 2),
+    };
+    const fused = globalNorm(grads);
+    const saved = tf.getKernel('DiffpruneSumSquares', tf.getBackend())!;
+    tf.unregisterKernel('DiffpruneSumSquares', tf.getBackend());
+    let reference: number;
+    let referenceClip: { norm: number; scale: number };
+    try {
+      reference = globalNorm(grads);
+      referenceClip = clipCoefficient(grads, 1);
+    } finally {
+      tf.registerKernel(saved);
+    }
+    // Closed form for the part we know: √(Σ a² + 25 + Σ c²) with a float64 sum of the same values.
+    let exact = 0;
+    for (const t of Object.values(grads)) for (const x of t.dataSync()) exact += x * x;
+    expect(fused).toBeCloseTo(Math.sqrt(exact), 4);
+    expect(fused / reference).toBeCloseTo(1, 5);
+    expect(clipCoefficient(grads, 1).scale / referenceClip.scale).toBeCloseTo(1, 5);
+    expect(clipCoefficient(grads, 1e9).scale).toBe(1);
+    tf.dispose(Object.values(grads));
   });
 });

@@ -12,12 +12,22 @@ export interface AdamState {
   v: Record<string, tf.Tensor>;
 }
 
-/** The fused Adam kernel's name (registered by @diffprune/native): inputs p, m, v, g; outputs p', m', v'. */
+/**
+ * The fused Adam kernel's name (registered by @diffprune/native): inputs p, m, v, g; outputs p', m', v',
+ * or none when it could update p, m and v in place (attribute `inPlace`).
+ */
 export const adamKernelName = 'DiffpruneAdam';
+/** The fused Σx² kernel's name (registered by @diffprune/native): any float32 inputs → a scalar. */
+export const sumSquaresKernelName = 'DiffpruneSumSquares';
 
 export interface AdamOptions {
   betas: [number, number];
   epsilon: number;
+  /**
+   * Multiplies every gradient first (global-norm clipping's coefficient, from `clipCoefficient`);
+   * default 1. The same float32 product as scaling the gradients beforehand.
+   */
+  gradScale?: number;
 }
 
 export function createAdamState(params: Record<string, tf.Tensor>): AdamState {
@@ -35,8 +45,9 @@ export function disposeAdamState(state: AdamState): void {
 }
 
 /**
- * One Adam step over a group, in place on `params` and `state` (old tensors are disposed).
- * Names with no gradient are skipped.
+ * One Adam step over a group, in place on `params` and `state`: with the fused kernel the tensors'
+ * own data is updated where no other tensor shares it; otherwise new tensors replace the old ones
+ * (which are disposed). Names with no gradient are skipped.
  */
 export function adamStep(
   params: Record<string, tf.Tensor>,
@@ -53,26 +64,36 @@ export function adamStep(
   const sqrtCorrection2 = Math.sqrt(correction2);
   // Backends that have the fused kernel (@diffprune/native) do the update in one pass with the same
   // float32 operations; elsewhere the same formula runs as tfjs ops.
+  const gradScale = options.gradScale ?? 1;
   const fused = tf.getKernel(adamKernelName, tf.getBackend()) !== undefined;
   for (const [name, g] of Object.entries(grads)) {
     const p = params[name]!;
     const m = state.m[name]!;
     const v = state.v[name]!;
-    const [newP, newM, newV] = fused
-      ? (tf
-          .engine()
-          .runKernel(
-            adamKernelName,
-            { p, m, v, g },
-            { beta1, beta2, stepSize, sqrtCorrection2, epsilon: options.epsilon },
-          ) as unknown as tf.Tensor[])
+    const outputs = fused
+      ? (tf.engine().runKernel(
+          adamKernelName,
+          { p, m, v, g },
+          {
+            beta1,
+            beta2,
+            stepSize,
+            sqrtCorrection2,
+            epsilon: options.epsilon,
+            gradScale,
+            inPlace: true,
+          },
+        ) as unknown as tf.Tensor[])
       : tf.tidy(() => {
-          const m1 = tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1));
-          const v1 = tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2));
+          const scaled = gradScale === 1 ? g : tf.mul(g, gradScale);
+          const m1 = tf.add(tf.mul(m, beta1), tf.mul(scaled, 1 - beta1));
+          const v1 = tf.add(tf.mul(v, beta2), tf.mul(tf.square(scaled), 1 - beta2));
           const denominator = tf.add(tf.div(tf.sqrt(v1), sqrtCorrection2), options.epsilon);
           const p1 = tf.sub(p, tf.mul(tf.div(m1, denominator), stepSize));
           return [p1, m1, v1];
         });
+    if (outputs.length === 0) continue; // updated in place
+    const [newP, newM, newV] = outputs;
     tf.dispose([p, m, v]);
     params[name] = newP!;
     state.m[name] = newM!;
@@ -80,15 +101,46 @@ export function adamStep(
   }
 }
 
+/** The global L2 norm of a group's gradients (one fused pass with @diffprune/native's kernel). */
+export function globalNorm(grads: Record<string, tf.Tensor>): number {
+  const tensors = Object.values(grads);
+  if (tensors.length === 0) return 0;
+  if (tf.getKernel(sumSquaresKernelName, tf.getBackend()) !== undefined) {
+    const inputs: tf.NamedTensorMap = {};
+    tensors.forEach((tensor, i) => {
+      inputs[`x${i}`] = tensor;
+    });
+    const total = tf.engine().runKernel(sumSquaresKernelName, inputs, {}) as tf.Tensor;
+    const sum = total.dataSync()[0]!;
+    total.dispose();
+    return Math.sqrt(sum);
+  }
+  return tf.tidy(() => tf.sqrt(tf.addN(tensors.map((t) => tf.sum(tf.square(t))))).dataSync()[0]!);
+}
+
+/**
+ * Global-norm clipping's coefficient (torch.nn.utils.clip_grad_norm_): maxNorm / (norm + 1e-6)
+ * when that is below 1, else 1. Pass it to `adamStep` as `gradScale`.
+ */
+export function clipCoefficient(
+  grads: Record<string, tf.Tensor>,
+  maxNorm: number,
+): { norm: number; scale: number } {
+  const norm = globalNorm(grads);
+  const coefficient = maxNorm / (norm + 1e-6);
+  return { norm, scale: coefficient < 1 ? coefficient : 1 };
+}
+
 /**
  * Scales a group's gradients so that their global L2 norm is at most `maxNorm`
  * (torch.nn.utils.clip_grad_norm_: coefficient maxNorm / (norm + 1e-6), applied when below 1).
- * Returns the norm before clipping. Replaces (and disposes) the gradients it scales.
+ * Returns the norm before clipping. Replaces (and disposes) the gradients it scales. (The trainer
+ * passes `clipCoefficient`'s scale to `adamStep` instead: the same values, one pass fewer.)
  */
 export function clipByGlobalNorm(grads: Record<string, tf.Tensor>, maxNorm: number): number {
   const names = Object.keys(grads);
   if (names.length === 0) return 0;
-  const norm = tf.tidy(() => tf.sqrt(tf.addN(names.map((n) => tf.sum(tf.square(grads[n]!))))).dataSync()[0]!);
+  const norm = globalNorm(grads);
   const coefficient = maxNorm / (norm + 1e-6);
   if (coefficient < 1) {
     for (const name of names) {

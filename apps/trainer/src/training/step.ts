@@ -4,7 +4,7 @@ import { computeGradients } from './gradients.js';
 import {
   type AdamState,
   adamStep,
-  clipByGlobalNorm,
+  clipCoefficient,
   createAdamState,
   disposeAdamState,
   linearDecay,
@@ -113,13 +113,20 @@ export async function trainingStep(
     seed: stepSeed(settings.seed, context.stageIndex, step),
   });
   const groups = splitGroups(result.grads);
-  clipByGlobalNorm(groups.weights, settings.maxGradNorm);
-  clipByGlobalNorm(groups.alphas, settings.maxGradNorm);
+  // Clipping's coefficient goes into Adam (one pass over the gradients fewer than scaling them).
+  const clipWeights = clipCoefficient(groups.weights, settings.maxGradNorm);
+  const clipAlphas = clipCoefficient(groups.alphas, settings.maxGradNorm);
   const current = splitGroups(trainables);
   const learningRate = linearDecay(context.learningRate, step, context.totalSteps);
   const adamOptions = { betas: settings.adamBetas, epsilon: settings.adamEpsilon };
-  adamStep(current.weights, groups.weights, optimizers.weights, learningRate, adamOptions);
-  adamStep(current.alphas, groups.alphas, optimizers.alphas, settings.alphaLearningRate, adamOptions);
+  adamStep(current.weights, groups.weights, optimizers.weights, learningRate, {
+    ...adamOptions,
+    gradScale: clipWeights.scale,
+  });
+  adamStep(current.alphas, groups.alphas, optimizers.alphas, settings.alphaLearningRate, {
+    ...adamOptions,
+    gradScale: clipAlphas.scale,
+  });
   tf.dispose([...Object.values(groups.weights), ...Object.values(groups.alphas)]);
   const [loss, taskLoss, penalty] = await Promise.all([
     result.loss.data().then((d) => d[0]!),

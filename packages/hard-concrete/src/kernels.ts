@@ -306,9 +306,13 @@ export function sumSigmoidKernelsAvailable(): { forward: boolean; backward: bool
   const memory = memories[backendName];
   const has = (name: string) => tf.getKernel(name, backendName) !== undefined;
   return {
+    // A backend's own forward kernel (e.g. @diffprune/native's) is always used; ours (a JS exp) only
+    // where the backend's Sigmoid is not faster.
     forward:
-      !hasVectorisedExp(backendName) &&
-      (has(sumSigmoidKernelName) || (memory !== undefined && ensure(sumSigmoidKernel(backendName, memory)))),
+      has(sumSigmoidKernelName) ||
+      (!hasVectorisedExp(backendName) &&
+        memory !== undefined &&
+        ensure(sumSigmoidKernel(backendName, memory))),
     backward:
       has(sumSigmoidGradKernelName) ||
       (memory !== undefined && ensure(sumSigmoidGradKernel(backendName, memory))),

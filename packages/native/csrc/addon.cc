@@ -369,6 +369,40 @@ napi_value SumSquares(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// sumSigmoid(x, sigma, shift) → Σσ(x − shift) (a double); sigma receives σ(x − shift).
+napi_value SumSigmoid(napi_env env, napi_callback_info info) {
+  Args args;
+  if (!get_args(env, info, args, 3)) return nullptr;
+  float *x, *sigma;
+  size_t x_len, sigma_len;
+  double shift;
+  if (!get_array(env, args.values[0], napi_float32_array, &x, &x_len) ||
+      !get_array(env, args.values[1], napi_float32_array, &sigma, &sigma_len) ||
+      throw_if(env, napi_get_value_double(env, args.values[2], &shift) != napi_ok, "diffprune native: expected a number"))
+    return nullptr;
+  if (throw_if(env, x_len != sigma_len, "diffprune native: sumSigmoid arrays differ in length")) return nullptr;
+  napi_value out;
+  napi_create_double(env, diffprune::sum_sigmoid(x, sigma, static_cast<std::ptrdiff_t>(x_len), static_cast<float>(shift)),
+                     &out);
+  return out;
+}
+
+// sumSigmoidGrad(sigma, dx, dy): dx = dy·σ(1 − σ).
+napi_value SumSigmoidGrad(napi_env env, napi_callback_info info) {
+  Args args;
+  if (!get_args(env, info, args, 3)) return nullptr;
+  float *sigma, *dx;
+  size_t sigma_len, dx_len;
+  double dy;
+  if (!get_array(env, args.values[0], napi_float32_array, &sigma, &sigma_len) ||
+      !get_array(env, args.values[1], napi_float32_array, &dx, &dx_len) ||
+      throw_if(env, napi_get_value_double(env, args.values[2], &dy) != napi_ok, "diffprune native: expected a number"))
+    return nullptr;
+  if (throw_if(env, sigma_len != dx_len, "diffprune native: sumSigmoidGrad arrays differ in length")) return nullptr;
+  diffprune::sum_sigmoid_grad(sigma, dx, static_cast<std::ptrdiff_t>(dx_len), static_cast<float>(dy));
+  return nullptr;
+}
+
 napi_value SetThreads(napi_env env, napi_callback_info info) {
   Args args;
   if (!get_args(env, info, args, 1)) return nullptr;
@@ -410,6 +444,8 @@ NAPI_MODULE_INIT() {
       {"copyRegion", nullptr, CopyRegion, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"adam", nullptr, Adam, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"sumSquares", nullptr, SumSquares, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"sumSigmoid", nullptr, SumSigmoid, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"sumSigmoidGrad", nullptr, SumSigmoidGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"tuneAllocator", nullptr, TuneAllocator, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"threads", nullptr, Threads, nullptr, nullptr, nullptr, napi_default, nullptr},

@@ -440,6 +440,28 @@ DIFFPRUNE_CLONES double sum_squares_loop(const float* x, std::ptrdiff_t n) {
   return total;
 }
 
+// σ(x − shift) into sigma, and Σσ: float partial sums per block of 1024, blocks added in double.
+DIFFPRUNE_CLONES double sum_sigmoid_loop(const float* x, float* sigma, std::ptrdiff_t n, float shift) {
+  double total = 0;
+  for (std::ptrdiff_t b = 0; b < n; b += 1024) {
+    const std::ptrdiff_t e = std::min<std::ptrdiff_t>(n, b + 1024);
+    for (std::ptrdiff_t i = b; i < e; ++i) sigma[i] = 1.0f / (1.0f + fast_exp(shift - x[i]));
+    float partial[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    std::ptrdiff_t i = b;
+    for (; i + 8 <= e; i += 8)
+      for (int j = 0; j < 8; ++j) partial[j] += sigma[i + j];
+    double block = 0;
+    for (int j = 0; j < 8; ++j) block += partial[j];
+    for (; i < e; ++i) block += sigma[i];
+    total += block;
+  }
+  return total;
+}
+
+DIFFPRUNE_CLONES void sum_sigmoid_grad_loop(const float* sigma, float* dx, std::ptrdiff_t n, float dy) {
+  for (std::ptrdiff_t i = 0; i < n; ++i) dx[i] = dy * sigma[i] * (1.0f - sigma[i]);
+}
+
 }  // namespace
 
 void adam(const float* p, const float* m, const float* v, const float* g, float* p_out, float* m_out, float* v_out,
@@ -472,6 +494,27 @@ double sum_squares(const float* x, std::ptrdiff_t n) {
   double total = 0;
   for (double value : partial) total += value;
   return total;
+}
+
+double sum_sigmoid(const float* x, float* sigma, std::ptrdiff_t n, float shift) {
+  const int threads = get_threads();
+  if (threads == 1 || n < (1 << 16)) return sum_sigmoid_loop(x, sigma, n, shift);
+  const int tasks = threads;
+  std::vector<double> partial(tasks, 0.0);
+  parallel_for(tasks, [&](int t) {
+    // Block-aligned chunks, so the sum does not depend on the thread count.
+    const std::ptrdiff_t blocks = (n + 1023) / 1024;
+    const std::ptrdiff_t begin = std::min(n, blocks * t / tasks * 1024);
+    const std::ptrdiff_t end = std::min(n, blocks * (t + 1) / tasks * 1024);
+    if (begin < end) partial[t] = sum_sigmoid_loop(x + begin, sigma + begin, end - begin, shift);
+  });
+  double total = 0;
+  for (double value : partial) total += value;
+  return total;
+}
+
+void sum_sigmoid_grad(const float* sigma, float* dx, std::ptrdiff_t n, float dy) {
+  parallel_range(n, 2, [&](std::ptrdiff_t b, std::ptrdiff_t e) { sum_sigmoid_grad_loop(sigma + b, dx + b, e - b, dy); });
 }
 
 }  // namespace diffprune

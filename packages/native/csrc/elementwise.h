@@ -90,4 +90,9 @@ void adam(const float* p, const float* m, const float* v, const float* g, float*
 // Σ x², accumulated in double over blocks of 1024 (the same result for every thread count).
 double sum_squares(const float* x, std::ptrdiff_t n);
 
+// The expected-L0 penalty's hot path: sigma = σ(x − shift) and Σ sigma (double across blocks of
+// 1024, the same for every thread count); its gradient dx = dy·σ(1 − σ).
+double sum_sigmoid(const float* x, float* sigma, std::ptrdiff_t n, float shift);
+void sum_sigmoid_grad(const float* sigma, float* dx, std::ptrdiff_t n, float dy);
+
 }  // namespace diffprune

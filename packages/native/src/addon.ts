@@ -88,6 +88,10 @@ export interface NativeAddon {
   ): void;
   /** Σ x², accumulated in double (the same for every thread count). */
   sumSquares(x: Float32Array): number;
+  /** sigma = σ(x − shift); returns Σ sigma (double across blocks; the same for every thread count). */
+  sumSigmoid(x: Float32Array, sigma: Float32Array, shift: number): number;
+  /** dx = dy·σ(1 − σ). */
+  sumSigmoidGrad(sigma: Float32Array, dx: Float32Array, dy: number): void;
   /** glibc: keep freed memory in the process (no page faults for the next tensor); false elsewhere. */
   tuneAllocator(): boolean;
   setThreads(threads: number): number;

@@ -4,7 +4,16 @@ import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadAddon, type NativeAddon } from './addon.js';
-import { adam, adamKernelName, sumSquares, sumSquaresKernelName } from './kernels/adam.js';
+import {
+  adam,
+  adamKernelName,
+  sumSigmoid,
+  sumSigmoidGrad,
+  sumSigmoidGradKernelName,
+  sumSigmoidKernelName,
+  sumSquares,
+  sumSquaresKernelName,
+} from './kernels/adam.js';
 import { elementwiseKernels } from './kernels/elementwise.js';
 import { batchMatMul, fusedMatMul } from './kernels/matmul.js';
 import { unsortedSegmentSum } from './kernels/segment-sum.js';
@@ -32,6 +41,8 @@ const nativeKernels: Record<string, (context: NativeKernelContext) => KernelFunc
   ...(elementwiseKernels as Record<string, never>),
   [adamKernelName]: adam as never,
   [sumSquaresKernelName]: sumSquares as never,
+  [sumSigmoidKernelName]: sumSigmoid as never,
+  [sumSigmoidGradKernelName]: sumSigmoidGrad as never,
 };
 
 export interface RegisterNativeBackendOptions {

@@ -2,4 +2,9 @@ export type { NativeAddon } from './addon.js';
 export type { NativeBackendRegistration, RegisterNativeBackendOptions } from './backend.js';
 export { NativeBackend, nativeAddon, registerNativeBackend } from './backend.js';
 export type { AdamKernelAttrs } from './kernels/adam.js';
-export { adamKernelName, sumSquaresKernelName } from './kernels/adam.js';
+export {
+  adamKernelName,
+  sumSigmoidGradKernelName,
+  sumSigmoidKernelName,
+  sumSquaresKernelName,
+} from './kernels/adam.js';

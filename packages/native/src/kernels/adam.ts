@@ -93,3 +93,42 @@ export const sumSquares =
     }
     return backend.makeTensorInfo([], 'float32', new Float32Array([total]));
   };
+
+/**
+ * The expected-L0 penalty's kernels, under @diffprune/hard-concrete's names and contract (it uses a
+ * backend's own registration when there is one):
+ *   `DiffpruneSumSigmoid`:     {x} attrs {shift} → [Σ σ(x − shift) (scalar, double-accumulated), σ]
+ *   `DiffpruneSumSigmoidGrad`: {dy (scalar), sigma} → [dy·σ(1 − σ)]
+ * One pass each, with the vectorised exp, instead of Sigmoid + Sum and a JS loop.
+ */
+export const sumSigmoidKernelName = 'DiffpruneSumSigmoid';
+export const sumSigmoidGradKernelName = 'DiffpruneSumSigmoidGrad';
+
+export const sumSigmoid =
+  (context: NativeKernelContext) =>
+  ({ inputs, backend, attrs }: KernelArgs & { backend: MathBackendCPU }): TensorInfo[] => {
+    const { x } = inputs as { x: TensorInfo };
+    const values = float32Values(backend, x);
+    if (!values) throw new Error(`${sumSigmoidKernelName}: x must be float32, found ${x.dtype}`);
+    const sigma = new Float32Array(values.length);
+    const sum = context.addon.sumSigmoid(values, sigma, (attrs as unknown as { shift: number }).shift);
+    return [
+      backend.makeTensorInfo([], 'float32', new Float32Array([sum])),
+      backend.makeTensorInfo(x.shape, 'float32', sigma),
+    ];
+  };
+
+export const sumSigmoidGrad =
+  (context: NativeKernelContext) =>
+  ({ inputs, backend }: KernelArgs & { backend: MathBackendCPU }): TensorInfo => {
+    const { dy, sigma } = inputs as { dy: TensorInfo; sigma: TensorInfo };
+    const sigmaValues = float32Values(backend, sigma);
+    const dyValues = float32Values(backend, dy);
+    if (!sigmaValues || !dyValues || dyValues.length !== 1)
+      throw new Error(
+        `${sumSigmoidGradKernelName}: dy must be a float32 scalar and sigma float32; found ${dy.dtype}[${dy.shape}], ${sigma.dtype}`,
+      );
+    const dx = new Float32Array(sigmaValues.length);
+    context.addon.sumSigmoidGrad(sigmaValues, dx, dyValues[0]!);
+    return backend.makeTensorInfo(sigma.shape, 'float32', dx);
+  };

@@ -1,4 +1,5 @@
 import { type BackendInfo, type EventListener, initBackend } from '@diffprune/core';
+import type { ScatterAdd } from '@diffprune/sparse-diff';
 
 /**
  * The apps choose the backend, once per process. tfjs-node is the apps' optional dependency: where
@@ -14,4 +15,16 @@ export function startBackend(options: { backend?: string; threads?: number; onEv
     loadNative: () => import('@diffprune/native'),
     ...(options.onEvent ? { onEvent: options.onEvent } : {}),
   });
+}
+
+/**
+ * @diffprune/native's prefetching scatter-add for applying task diffs, or undefined where the
+ * package or its addon is missing (applyDiff then uses its JS loop; the results are identical).
+ */
+export async function fastScatterAdd(): Promise<ScatterAdd | undefined> {
+  try {
+    return (await import('@diffprune/native')).nativeScatterAdd();
+  } catch {
+    return undefined;
+  }
 }

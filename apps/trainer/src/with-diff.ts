@@ -8,6 +8,7 @@ import {
 } from '@diffprune/sparse-diff';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadBackbone } from './backbones.js';
+import { fastScatterAdd } from './backend.js';
 import { parameterArrays } from './training/data.js';
 
 /** The number of head outputs a diff carries (its `classifier.weight` rows), if it has a head. */
@@ -57,7 +58,10 @@ export async function loadWithDiff(
       (t) => t.name in loaded.params || t.kind !== 'sparse' || t.indices.length > 0,
     ),
   };
-  const tuned = applyDiff(base, relevant, { baseFingerprint: fingerprint });
+  const tuned = applyDiff(base, relevant, {
+    baseFingerprint: fingerprint,
+    scatterAdd: await fastScatterAdd(),
+  });
   const params: LoadedBackbone['params'] = {};
   for (const [name, tensor] of Object.entries(loaded.params)) {
     const entry = tuned[name];

@@ -403,6 +403,32 @@ napi_value SumSigmoidGrad(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// scatterAdd(target, indices, values, scale): target[indices[i]] += values[i]·scale. indices must be
+// strictly increasing and below target.length (checked here: a wrong index would write out of bounds).
+napi_value ScatterAdd(napi_env env, napi_callback_info info) {
+  Args args;
+  if (!get_args(env, info, args, 4)) return nullptr;
+  float *target, *values;
+  uint32_t* indices;
+  size_t target_len, indices_len, values_len;
+  double scale;
+  if (!get_array(env, args.values[0], napi_float32_array, &target, &target_len) ||
+      !get_array(env, args.values[1], napi_uint32_array, &indices, &indices_len) ||
+      !get_array(env, args.values[2], napi_float32_array, &values, &values_len) ||
+      throw_if(env, napi_get_value_double(env, args.values[3], &scale) != napi_ok, "diffprune native: expected a number"))
+    return nullptr;
+  if (throw_if(env, indices_len != values_len, "diffprune native: scatterAdd indices and values differ in length"))
+    return nullptr;
+  if (indices_len == 0) return nullptr;
+  bool valid = indices[indices_len - 1] < target_len;
+  for (size_t i = 1; valid && i < indices_len; ++i) valid = indices[i - 1] < indices[i];
+  if (throw_if(env, !valid, "diffprune native: scatterAdd indices must be strictly increasing and in range"))
+    return nullptr;
+  diffprune::scatter_add(target, static_cast<std::ptrdiff_t>(target_len), indices, values,
+                         static_cast<std::ptrdiff_t>(indices_len), static_cast<float>(scale));
+  return nullptr;
+}
+
 napi_value SetThreads(napi_env env, napi_callback_info info) {
   Args args;
   if (!get_args(env, info, args, 1)) return nullptr;
@@ -444,6 +470,7 @@ NAPI_MODULE_INIT() {
       {"copyRegion", nullptr, CopyRegion, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"adam", nullptr, Adam, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"sumSquares", nullptr, SumSquares, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"scatterAdd", nullptr, ScatterAdd, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"sumSigmoid", nullptr, SumSigmoid, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"sumSigmoidGrad", nullptr, SumSigmoidGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"tuneAllocator", nullptr, TuneAllocator, nullptr, nullptr, nullptr, napi_default, nullptr},

@@ -517,4 +517,21 @@ void sum_sigmoid_grad(const float* sigma, float* dx, std::ptrdiff_t n, float dy)
   parallel_range(n, 2, [&](std::ptrdiff_t b, std::ptrdiff_t e) { sum_sigmoid_grad_loop(sigma + b, dx + b, e - b, dy); });
 }
 
+void scatter_add(float* target, std::ptrdiff_t target_len, const uint32_t* indices, const float* values,
+                 std::ptrdiff_t n, float scale) {
+  // Sorted or not, the positions are scattered over a large array: each add is a cache miss. The
+  // loads are independent, so prefetching a fixed distance ahead keeps many misses in flight.
+  constexpr std::ptrdiff_t kAhead = 24;
+  auto body = [&](std::ptrdiff_t b, std::ptrdiff_t e) {
+    for (std::ptrdiff_t i = b; i < e; ++i) {
+      if (i + kAhead < e) __builtin_prefetch(target + indices[i + kAhead], 1, 0);
+      target[indices[i]] += values[i] * scale;
+    }
+  };
+  (void)target_len;
+  // Threads only split sorted runs safely when a position cannot appear in two chunks: the caller
+  // guarantees strictly increasing indices (sparse-diff's invariant) before asking for threads.
+  parallel_range(n, 16, body);
+}
+
 }  // namespace diffprune

@@ -95,4 +95,9 @@ double sum_squares(const float* x, std::ptrdiff_t n);
 double sum_sigmoid(const float* x, float* sigma, std::ptrdiff_t n, float shift);
 void sum_sigmoid_grad(const float* sigma, float* dx, std::ptrdiff_t n, float dy);
 
+// target[indices[i]] += values[i]·scale, with software prefetch; indices strictly increasing (so the
+// threads' chunks never touch one position twice) and in range (checked by the caller).
+void scatter_add(float* target, std::ptrdiff_t target_len, const uint32_t* indices, const float* values,
+                 std::ptrdiff_t n, float scale);
+
 }  // namespace diffprune

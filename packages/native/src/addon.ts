@@ -90,6 +90,11 @@ export interface NativeAddon {
   sumSquares(x: Float32Array): number;
   /** sigma = σ(x − shift); returns Σ sigma (double across blocks; the same for every thread count). */
   sumSigmoid(x: Float32Array, sigma: Float32Array, shift: number): number;
+  /**
+   * target[indices[i]] += values[i]·scale, prefetching ahead (the adds are cache misses); indices
+   * must be strictly increasing and below target.length (checked; throws otherwise).
+   */
+  scatterAdd(target: Float32Array, indices: Uint32Array, values: Float32Array, scale: number): void;
   /** dx = dy·σ(1 − σ). */
   sumSigmoidGrad(sigma: Float32Array, dx: Float32Array, dy: number): void;
   /** glibc: keep freed memory in the process (no page faults for the next tensor); false elsewhere. */

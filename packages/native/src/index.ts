@@ -8,3 +8,5 @@ export {
   sumSigmoidKernelName,
   sumSquaresKernelName,
 } from './kernels/adam.js';
+export type { NativeScatterAdd } from './scatter.js';
+export { nativeScatterAdd } from './scatter.js';

@@ -2,6 +2,7 @@
 // Positions are uniform at random within each tensor (the hardest case for an index code; real
 // diffs cluster, e.g. in the head and biases, and compress a little better).
 import { performance } from 'node:perf_hooks';
+import { nativeScatterAdd } from '@diffprune/native';
 import { applyDiff, revertDiff } from '../src/apply.js';
 import { createDiffFromMask } from '../src/create.js';
 import { encodeDiff, readDiff } from '../src/file.js';
@@ -104,6 +105,10 @@ for (const [name, shape] of Object.entries(shapes)) {
   base[name] = { shape, values };
 }
 const applyMedians: number[] = [];
+const nativeMedians: number[] = [];
+// @diffprune/native's prefetching scatter-add, where its addon is built (its pool has one thread
+// unless a backend registration sets more; the scatter is latency-bound, see the README).
+const scatterAdd = nativeScatterAdd();
 console.log('| operation | encoding | median ms | min ms | runs |');
 console.log('|---|---|---|---|---|');
 for (const encoding of ['varint-delta', 'elias-fano'] as IndexEncoding[]) {
@@ -128,6 +133,24 @@ for (const encoding of ['varint-delta', 'elias-fano'] as IndexEncoding[]) {
     revertTimes.push(performance.now() - start);
   }
   applyMedians.push(median(applyTimes));
+  const nativeApply: number[] = [];
+  const nativeRevert: number[] = [];
+  if (scatterAdd) {
+    for (let i = 0; i < 3; i++)
+      revertDiff(applyDiff(base, decoded, { inPlace: true, scatterAdd }), decoded, {
+        inPlace: true,
+        scatterAdd,
+      });
+    for (let i = 0; i < 15; i++) {
+      let start = performance.now();
+      applyDiff(base, decoded, { inPlace: true, scatterAdd });
+      nativeApply.push(performance.now() - start);
+      start = performance.now();
+      revertDiff(base, decoded, { inPlace: true, scatterAdd });
+      nativeRevert.push(performance.now() - start);
+    }
+    nativeMedians.push(median(nativeApply));
+  }
   // The same additions by a bare loop over the same arrays (what applyDiff adds on top of it).
   const pairs = decoded.tensors.flatMap((t) =>
     t.kind === 'sparse' ? [[base[t.name]!.values, t.indices, t.values] as const] : [],
@@ -145,6 +168,14 @@ for (const encoding of ['varint-delta', 'elias-fano'] as IndexEncoding[]) {
   console.log(
     `| revertDiff in place | ${encoding} | ${median(revertTimes).toFixed(2)} | ${Math.min(...revertTimes).toFixed(2)} | 15 |`,
   );
+  if (scatterAdd) {
+    console.log(
+      `| applyDiff in place, scatterAdd: nativeScatterAdd() | ${encoding} | ${median(nativeApply).toFixed(2)} | ${Math.min(...nativeApply).toFixed(2)} | 15 |`,
+    );
+    console.log(
+      `| revertDiff in place, scatterAdd: nativeScatterAdd() | ${encoding} | ${median(nativeRevert).toFixed(2)} | ${Math.min(...nativeRevert).toFixed(2)} | 15 |`,
+    );
+  }
   if (encoding === 'varint-delta') {
     const copy = time(() => applyDiff(base, decoded), 3);
     console.log(
@@ -171,5 +202,12 @@ for (const encoding of ['varint-delta', 'elias-fano'] as IndexEncoding[]) {
   console.log(
     `\napplyDiff in place ÷ the one-array floor (medians, varint-delta): ${(applyMedians[0]! / floor.median).toFixed(2)}×`,
   );
+}
+if (nativeMedians.length > 0) {
+  console.log(
+    `applyDiff in place with nativeScatterAdd() (medians, varint-delta / elias-fano): ${nativeMedians.map((m) => m.toFixed(2)).join(' / ')} ms`,
+  );
+} else {
+  console.log('@diffprune/native addon not built: the nativeScatterAdd() rows were skipped');
 }
 console.log('Target: applyDiff of a 0.5 % diff ≤ 10 ms (in place, diff already read).');

@@ -1,5 +1,5 @@
-export type { ApplyDiffOptions, RevertDiffOptions } from './apply.js';
-export { applyDiff, revertDiff } from './apply.js';
+export type { ApplyDiffOptions, RevertDiffOptions, ScatterAdd } from './apply.js';
+export { applyDiff, revertDiff, scatterAddLoop } from './apply.js';
 export type { ComposeDiffsOptions, ComposeOverlap } from './compose.js';
 export { composeDiffs } from './compose.js';
 export type { CreateDiffFromMaskOptions, CreateDiffOptions, MaskedEntries } from './create.js';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InvalidArgumentError, serializeSafetensors } from '@diffprune/core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { applyDiff, revertDiff } from './apply.js';
+import { applyDiff, revertDiff, type ScatterAdd, scatterAddLoop } from './apply.js';
 import { composeDiffs } from './compose.js';
 import { createDiff, createDiffFromMask } from './create.js';
 import { decodeEliasFano, decodeVarintDelta, encodeEliasFano, encodeVarintDelta } from './encodings.js';
@@ -289,5 +289,57 @@ describe('files', () => {
   it('the library version written into diffs equals package.json', async () => {
     const { default: manifest } = await import('../package.json', { with: { type: 'json' } });
     expect(libraryVersion).toBe(manifest.version);
+  });
+});
+
+describe('applyDiff / revertDiff with a scatterAdd', () => {
+  it('gives bit-identical results through a supplied scatter-add (the native one where built), and uses it', async () => {
+    const rng = createRng(33);
+    const base = randomTensors(rng, { ...shapes, big: [1 << 12, 64] });
+    const { tuned } = perturb(rng, base, 0.02);
+    const diff = readDiff(concat(encodeDiff(createDiff({ base, tuned, provenance: testProvenance() }))));
+    const reference = applyDiff(base, diff);
+    const calls: number[] = [];
+    const recording: ScatterAdd = (target, indices, values, scale) => {
+      calls.push(scale);
+      scatterAddLoop(target, indices, values, scale);
+    };
+    const candidates: [string, ScatterAdd][] = [['recording', recording]];
+    const { nativeScatterAdd } = await import('@diffprune/native');
+    const native = nativeScatterAdd();
+    if (native) candidates.push(['native', native]);
+    else console.warn('@diffprune/native addon not built: only the JS scatter-add compared');
+    for (const [, scatterAdd] of candidates) {
+      const applied = applyDiff(base, diff, { scatterAdd });
+      for (const name of Object.keys(base))
+        expect(firstMismatch(applied[name]!.values, reference[name]!.values)).toBe(-1);
+      const copy = Object.fromEntries(
+        Object.entries(applied).map(([n, t]) => [n, { shape: t.shape, values: t.values.slice() }]),
+      );
+      const reverted = revertDiff(copy, diff, { inPlace: true, scatterAdd });
+      const referenceReverted = revertDiff(reference, diff);
+      for (const name of Object.keys(base))
+        expect(firstMismatch(reverted[name]!.values, referenceReverted[name]!.values)).toBe(-1);
+    }
+    const sparseCount = diff.tensors.filter((t) => t.kind === 'sparse' && t.indices.length > 0).length;
+    expect(calls).toEqual([...Array(sparseCount).fill(1), ...Array(sparseCount).fill(-1)]);
+  });
+
+  it('the native scatter-add refuses unsorted or out-of-range positions before writing anything', async () => {
+    const native = (await import('@diffprune/native')).nativeScatterAdd();
+    if (!native) return;
+    const target = new Float32Array(10);
+    expect(() => native(target, Uint32Array.of(3, 2), Float32Array.of(1, 1), 1)).toThrow(
+      /strictly increasing/,
+    );
+    expect(() => native(target, Uint32Array.of(3, 3), Float32Array.of(1, 1), 1)).toThrow(
+      /strictly increasing/,
+    );
+    expect(() => native(target, Uint32Array.of(2, 10), Float32Array.of(1, 1), 1)).toThrow(/in range/);
+    expect(() => native(target, Uint32Array.of(2), Float32Array.of(1, 1), 1)).toThrow(/differ in length/);
+    expect(Array.from(target)).toEqual(Array(10).fill(0));
+    native(target, Uint32Array.of(0, 9), Float32Array.of(0.5, -2), -1);
+    expect(target[0]).toBe(-0.5);
+    expect(target[9]).toBe(2);
   });
 });

@@ -26,6 +26,7 @@ import {
   writeDiff,
 } from '@diffprune/sparse-diff';
 import type { Command } from 'commander';
+import { fastScatterAdd } from '../backend.js';
 import { action, printJson } from '../cli-support.js';
 
 const floatDtypes = new Set(['F32', 'F16', 'BF16', 'F64']);
@@ -172,7 +173,10 @@ async function apply(options: { base: string; diff: string; out: string; force?:
       expected: 'a new or empty directory (or --force to replace it)',
       found: options.out,
     });
-  const result = applyDiff(base.floats, diff, { baseFingerprint: base.fingerprint });
+  const result = applyDiff(base.floats, diff, {
+    baseFingerprint: base.fingerprint,
+    scatterAdd: await fastScatterAdd(),
+  });
   // Same tensor order as the base, then added tensors; non-float tensors pass through unchanged.
   const tensors: SafetensorsTensor[] = [];
   const seen = new Set<string>();

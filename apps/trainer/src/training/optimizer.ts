@@ -128,7 +128,7 @@ export function clipCoefficient(
 ): { norm: number; scale: number } {
   const norm = globalNorm(grads);
   const coefficient = maxNorm / (norm + 1e-6);
-  return { norm, scale: coefficient < 1 ? coefficient : 1 };
+  return { norm, scale: Math.min(coefficient, 1) };
 }
 
 /**

@@ -350,10 +350,12 @@ napi_value Adam(napi_env env, napi_callback_info info) {
   if (throw_if(env, aliased != 0 && aliased != 3,
                "diffprune native: adam outputs must be all new arrays or exactly p, m and v (in place)"))
     return nullptr;
+  const diffprune::AdamCoefficients coefficients{
+      static_cast<float>(scalars[0]), static_cast<float>(scalars[1]), static_cast<float>(scalars[2]),
+      static_cast<float>(scalars[3]), static_cast<float>(scalars[4]), static_cast<float>(scalars[5]),
+      static_cast<float>(scalars[6]), static_cast<float>(scalars[7])};
   diffprune::adam(arrays[0], arrays[1], arrays[2], arrays[3], arrays[4], arrays[5], arrays[6],
-                  static_cast<std::ptrdiff_t>(lengths[0]), static_cast<float>(scalars[0]), static_cast<float>(scalars[1]),
-                  static_cast<float>(scalars[2]), static_cast<float>(scalars[3]), static_cast<float>(scalars[4]),
-                  static_cast<float>(scalars[5]), static_cast<float>(scalars[6]), static_cast<float>(scalars[7]));
+                  static_cast<std::ptrdiff_t>(lengths[0]), coefficients);
   return nullptr;
 }
 
@@ -369,37 +371,40 @@ napi_value SumSquares(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// (a, b, number) with a and b float32 arrays of one length: the arguments of sumSigmoid and
+// sumSigmoidGrad.
+bool get_two_arrays_and_number(napi_env env, napi_callback_info info, const char* name, float** a, float** b,
+                               size_t* length, double* number) {
+  Args args;
+  if (!get_args(env, info, args, 3)) return false;
+  size_t b_len;
+  if (!get_array(env, args.values[0], napi_float32_array, a, length) ||
+      !get_array(env, args.values[1], napi_float32_array, b, &b_len) ||
+      throw_if(env, napi_get_value_double(env, args.values[2], number) != napi_ok, "diffprune native: expected a number"))
+    return false;
+  const std::string message = std::string("diffprune native: ") + name + " arrays differ in length";
+  return !throw_if(env, *length != b_len, message.c_str());
+}
+
 // sumSigmoid(x, sigma, shift) → Σσ(x − shift) (a double); sigma receives σ(x − shift).
 napi_value SumSigmoid(napi_env env, napi_callback_info info) {
-  Args args;
-  if (!get_args(env, info, args, 3)) return nullptr;
   float *x, *sigma;
-  size_t x_len, sigma_len;
+  size_t length;
   double shift;
-  if (!get_array(env, args.values[0], napi_float32_array, &x, &x_len) ||
-      !get_array(env, args.values[1], napi_float32_array, &sigma, &sigma_len) ||
-      throw_if(env, napi_get_value_double(env, args.values[2], &shift) != napi_ok, "diffprune native: expected a number"))
-    return nullptr;
-  if (throw_if(env, x_len != sigma_len, "diffprune native: sumSigmoid arrays differ in length")) return nullptr;
+  if (!get_two_arrays_and_number(env, info, "sumSigmoid", &x, &sigma, &length, &shift)) return nullptr;
   napi_value out;
-  napi_create_double(env, diffprune::sum_sigmoid(x, sigma, static_cast<std::ptrdiff_t>(x_len), static_cast<float>(shift)),
+  napi_create_double(env, diffprune::sum_sigmoid(x, sigma, static_cast<std::ptrdiff_t>(length), static_cast<float>(shift)),
                      &out);
   return out;
 }
 
 // sumSigmoidGrad(sigma, dx, dy): dx = dy·σ(1 − σ).
 napi_value SumSigmoidGrad(napi_env env, napi_callback_info info) {
-  Args args;
-  if (!get_args(env, info, args, 3)) return nullptr;
   float *sigma, *dx;
-  size_t sigma_len, dx_len;
+  size_t length;
   double dy;
-  if (!get_array(env, args.values[0], napi_float32_array, &sigma, &sigma_len) ||
-      !get_array(env, args.values[1], napi_float32_array, &dx, &dx_len) ||
-      throw_if(env, napi_get_value_double(env, args.values[2], &dy) != napi_ok, "diffprune native: expected a number"))
-    return nullptr;
-  if (throw_if(env, sigma_len != dx_len, "diffprune native: sumSigmoidGrad arrays differ in length")) return nullptr;
-  diffprune::sum_sigmoid_grad(sigma, dx, static_cast<std::ptrdiff_t>(dx_len), static_cast<float>(dy));
+  if (!get_two_arrays_and_number(env, info, "sumSigmoidGrad", &sigma, &dx, &length, &dy)) return nullptr;
+  diffprune::sum_sigmoid_grad(sigma, dx, static_cast<std::ptrdiff_t>(length), static_cast<float>(dy));
   return nullptr;
 }
 

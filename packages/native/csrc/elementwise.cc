@@ -392,35 +392,28 @@ void copy_region(const uint32_t* src, const int64_t* src_shape, const int64_t* s
 namespace diffprune {
 namespace {
 
+// One element of the Adam step (see elementwise.h); the outputs may alias the inputs.
+inline void adam_element(float p, float m, float v, float g, const AdamCoefficients& c, float& p_out, float& m_out,
+                         float& v_out) {
+  const float gi = g * c.grad_scale;
+  const float m1 = m * c.beta1 + gi * c.one_minus_beta1;
+  const float v1 = v * c.beta2 + (gi * gi) * c.one_minus_beta2;
+  const float denominator = std::sqrt(v1) / c.sqrt_correction2 + c.epsilon;
+  p_out = p - (m1 / denominator) * c.step_size;
+  m_out = m1;
+  v_out = v1;
+}
+
 DIFFPRUNE_CLONES void adam_loop(const float* p, const float* m, const float* v, const float* g, float* p_out,
-                                float* m_out, float* v_out, std::ptrdiff_t n, float beta1, float one_minus_beta1,
-                                float beta2, float one_minus_beta2, float step_size, float sqrt_correction2,
-                                float epsilon, float grad_scale) {
-  for (std::ptrdiff_t i = 0; i < n; ++i) {
-    const float gi = g[i] * grad_scale;
-    const float m1 = m[i] * beta1 + gi * one_minus_beta1;
-    const float v1 = v[i] * beta2 + (gi * gi) * one_minus_beta2;
-    const float denominator = std::sqrt(v1) / sqrt_correction2 + epsilon;
-    p_out[i] = p[i] - (m1 / denominator) * step_size;
-    m_out[i] = m1;
-    v_out[i] = v1;
-  }
+                                float* m_out, float* v_out, std::ptrdiff_t n, AdamCoefficients c) {
+  for (std::ptrdiff_t i = 0; i < n; ++i) adam_element(p[i], m[i], v[i], g[i], c, p_out[i], m_out[i], v_out[i]);
 }
 
 // The same step written back into p, m and v: one read and one write per array, nothing allocated.
 // (A separate loop: with outputs equal to inputs the compiler could not prove the arrays apart.)
 DIFFPRUNE_CLONES void adam_in_place_loop(float* p, float* m, float* v, const float* g, std::ptrdiff_t n,
-                                         float beta1, float one_minus_beta1, float beta2, float one_minus_beta2,
-                                         float step_size, float sqrt_correction2, float epsilon, float grad_scale) {
-  for (std::ptrdiff_t i = 0; i < n; ++i) {
-    const float gi = g[i] * grad_scale;
-    const float m1 = m[i] * beta1 + gi * one_minus_beta1;
-    const float v1 = v[i] * beta2 + (gi * gi) * one_minus_beta2;
-    const float denominator = std::sqrt(v1) / sqrt_correction2 + epsilon;
-    p[i] = p[i] - (m1 / denominator) * step_size;
-    m[i] = m1;
-    v[i] = v1;
-  }
+                                         AdamCoefficients c) {
+  for (std::ptrdiff_t i = 0; i < n; ++i) adam_element(p[i], m[i], v[i], g[i], c, p[i], m[i], v[i]);
 }
 
 DIFFPRUNE_CLONES double sum_squares_loop(const float* x, std::ptrdiff_t n) {
@@ -465,52 +458,46 @@ DIFFPRUNE_CLONES void sum_sigmoid_grad_loop(const float* sigma, float* dx, std::
 }  // namespace
 
 void adam(const float* p, const float* m, const float* v, const float* g, float* p_out, float* m_out, float* v_out,
-          std::ptrdiff_t n, float beta1, float one_minus_beta1, float beta2, float one_minus_beta2, float step_size,
-          float sqrt_correction2, float epsilon, float grad_scale) {
+          std::ptrdiff_t n, const AdamCoefficients& c) {
   const bool in_place = p_out == p && m_out == m && v_out == v;
   parallel_range(n, 8, [&](std::ptrdiff_t b, std::ptrdiff_t e) {
     if (in_place) {
-      adam_in_place_loop(p_out + b, m_out + b, v_out + b, g + b, e - b, beta1, one_minus_beta1, beta2,
-                         one_minus_beta2, step_size, sqrt_correction2, epsilon, grad_scale);
+      adam_in_place_loop(p_out + b, m_out + b, v_out + b, g + b, e - b, c);
     } else {
-      adam_loop(p + b, m + b, v + b, g + b, p_out + b, m_out + b, v_out + b, e - b, beta1, one_minus_beta1, beta2,
-                one_minus_beta2, step_size, sqrt_correction2, epsilon, grad_scale);
+      adam_loop(p + b, m + b, v + b, g + b, p_out + b, m_out + b, v_out + b, e - b, c);
     }
   });
 }
 
-double sum_squares(const float* x, std::ptrdiff_t n) {
+namespace {
+
+// Σ over [0, n) of body(begin, end) (a double), split across the pool in chunks of whole blocks of
+// 1024, so the result does not depend on the thread count.
+template <typename F>
+double block_parallel_sum(std::ptrdiff_t n, std::ptrdiff_t threshold, F&& body) {
   const int threads = get_threads();
-  if (threads == 1 || n < (1 << 18)) return sum_squares_loop(x, n);
-  const int tasks = threads;
-  std::vector<double> partial(tasks, 0.0);
-  parallel_for(tasks, [&](int t) {
-    // Block-aligned chunks, so the result does not depend on the thread count.
+  if (threads == 1 || n < threshold) return body(0, n);
+  std::vector<double> partial(threads, 0.0);
+  parallel_for(threads, [&](int t) {
     const std::ptrdiff_t blocks = (n + 1023) / 1024;
-    const std::ptrdiff_t begin = std::min(n, blocks * t / tasks * 1024);
-    const std::ptrdiff_t end = std::min(n, blocks * (t + 1) / tasks * 1024);
-    if (begin < end) partial[t] = sum_squares_loop(x + begin, end - begin);
+    const std::ptrdiff_t begin = std::min(n, blocks * t / threads * 1024);
+    const std::ptrdiff_t end = std::min(n, blocks * (t + 1) / threads * 1024);
+    if (begin < end) partial[t] = body(begin, end);
   });
   double total = 0;
   for (double value : partial) total += value;
   return total;
 }
 
+}  // namespace
+
+double sum_squares(const float* x, std::ptrdiff_t n) {
+  return block_parallel_sum(n, 1 << 18, [&](std::ptrdiff_t b, std::ptrdiff_t e) { return sum_squares_loop(x + b, e - b); });
+}
+
 double sum_sigmoid(const float* x, float* sigma, std::ptrdiff_t n, float shift) {
-  const int threads = get_threads();
-  if (threads == 1 || n < (1 << 16)) return sum_sigmoid_loop(x, sigma, n, shift);
-  const int tasks = threads;
-  std::vector<double> partial(tasks, 0.0);
-  parallel_for(tasks, [&](int t) {
-    // Block-aligned chunks, so the sum does not depend on the thread count.
-    const std::ptrdiff_t blocks = (n + 1023) / 1024;
-    const std::ptrdiff_t begin = std::min(n, blocks * t / tasks * 1024);
-    const std::ptrdiff_t end = std::min(n, blocks * (t + 1) / tasks * 1024);
-    if (begin < end) partial[t] = sum_sigmoid_loop(x + begin, sigma + begin, end - begin, shift);
-  });
-  double total = 0;
-  for (double value : partial) total += value;
-  return total;
+  return block_parallel_sum(
+      n, 1 << 16, [&](std::ptrdiff_t b, std::ptrdiff_t e) { return sum_sigmoid_loop(x + b, sigma + b, e - b, shift); });
 }
 
 void sum_sigmoid_grad(const float* sigma, float* dx, std::ptrdiff_t n, float dy) {

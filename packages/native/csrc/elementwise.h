@@ -82,10 +82,12 @@ namespace diffprune {
 // One Adam step (PyTorch's formula, weight decay 0), elementwise in the order of the trainer's tfjs
 // ops (1 − β given, rounded from double as tfjs does), with g scaled first (g·grad_scale, global-norm
 // clipping): m1 = β1·m + (1−β1)·g; v1 = β2·v + (1−β2)·g²; p1 = p − (m1 / (√v1 / c2 + ε))·step_size.
+struct AdamCoefficients {
+  float beta1, one_minus_beta1, beta2, one_minus_beta2, step_size, sqrt_correction2, epsilon, grad_scale;
+};
 // The outputs may be p, m and v themselves (all three): the step is then done in place.
 void adam(const float* p, const float* m, const float* v, const float* g, float* p_out, float* m_out, float* v_out,
-          std::ptrdiff_t n, float beta1, float one_minus_beta1, float beta2, float one_minus_beta2, float step_size,
-          float sqrt_correction2, float epsilon, float grad_scale);
+          std::ptrdiff_t n, const AdamCoefficients& c);
 
 // Σ x², accumulated in double over blocks of 1024 (the same result for every thread count).
 double sum_squares(const float* x, std::ptrdiff_t n);

@@ -1,9 +1,10 @@
 import { availableParallelism } from 'node:os';
 import { BackendError } from '@diffprune/core';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
-import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs-core';
+import type { BackendValues, DataId, DataType, KernelConfig, KernelFunc } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadAddon, type NativeAddon } from './addon.js';
+import { BufferPool } from './buffer-pool.js';
 import {
   adam,
   adamKernelName,
@@ -25,11 +26,52 @@ import { backendName, type NativeKernelContext, nativeKernel } from './kernels/s
  * ones and every other cpu kernel registered unchanged.
  */
 export class NativeBackend extends MathBackendCPU {
+  /**
+   * Output arrays of disposed tensors, recycled for the next outputs of the same size (see
+   * buffer-pool.ts). `DIFFPRUNE_NATIVE_POOL=off` disables it; `=poison` fills recycled arrays with
+   * NaN (the test suite runs that way, so a kernel relying on zeroed output fails).
+   */
+  readonly pool: BufferPool | undefined;
+
   constructor() {
     super();
     // MathBackendCPU prints an advert for tfjs-node on its first write unless PROD is set;
     // libraries never print.
     (this as unknown as { firstUse: boolean }).firstUse = false;
+    const mode = process.env.DIFFPRUNE_NATIVE_POOL ?? 'on';
+    this.pool =
+      mode === 'off'
+        ? undefined
+        : new BufferPool({ minElements: 1 << 12, maxFreeBytes: 1 << 30, poison: mode === 'poison' });
+  }
+
+  override write(values: BackendValues, shape: number[], dtype: DataType): DataId {
+    const dataId = super.write(values, shape, dtype);
+    this.pool?.adopt(values);
+    return dataId;
+  }
+
+  override move(
+    dataId: DataId,
+    values: BackendValues,
+    shape: number[],
+    dtype: DataType,
+    refCount: number,
+  ): void {
+    super.move(dataId, values, shape, dtype, refCount);
+    this.pool?.adopt(values);
+  }
+
+  override readSync(dataId: DataId): BackendValues {
+    this.pool?.expose(this.data.get(dataId)?.values);
+    return super.readSync(dataId);
+  }
+
+  override disposeData(dataId: DataId, force?: boolean): boolean {
+    const values = this.data.get(dataId)?.values;
+    const released = super.disposeData(dataId, force);
+    if (values !== undefined && !this.data.has(dataId)) this.pool?.release(values);
+    return released;
   }
 }
 

@@ -1,6 +1,6 @@
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type { TensorInfo } from '@tensorflow/tfjs-core';
-import { float32Values, type KernelArgs, type NativeKernelContext } from './shared.js';
+import { float32Values, type KernelArgs, type NativeKernelContext, outputFloat32 } from './shared.js';
 
 /**
  * `DiffpruneAdam`: one fused Adam step (PyTorch's formula, weight decay 0) for one parameter, the
@@ -55,7 +55,11 @@ export const adam =
       inPlace === true && distinct && [p, m, v].every((tensor) => exclusiveFloat32(backend, tensor));
     const outputs = update
       ? ([pValues!, mValues!, vValues!] as const)
-      : ([new Float32Array(size!), new Float32Array(size!), new Float32Array(size!)] as const);
+      : ([
+          outputFloat32(backend, size!),
+          outputFloat32(backend, size!),
+          outputFloat32(backend, size!),
+        ] as const);
     context.addon.adam(
       pValues!,
       mValues!,
@@ -110,7 +114,7 @@ export const sumSigmoid =
     const { x } = inputs as { x: TensorInfo };
     const values = float32Values(backend, x);
     if (!values) throw new Error(`${sumSigmoidKernelName}: x must be float32, found ${x.dtype}`);
-    const sigma = new Float32Array(values.length);
+    const sigma = outputFloat32(backend, values.length);
     const sum = context.addon.sumSigmoid(values, sigma, (attrs as unknown as { shift: number }).shift);
     return [
       backend.makeTensorInfo([], 'float32', new Float32Array([sum])),
@@ -128,7 +132,7 @@ export const sumSigmoidGrad =
       throw new Error(
         `${sumSigmoidGradKernelName}: dy must be a float32 scalar and sigma float32; found ${dy.dtype}[${dy.shape}], ${sigma.dtype}`,
       );
-    const dx = new Float32Array(sigmaValues.length);
+    const dx = outputFloat32(backend, sigmaValues.length);
     context.addon.sumSigmoidGrad(sigmaValues, dx, dyValues[0]!);
     return backend.makeTensorInfo(sigma.shape, 'float32', dx);
   };

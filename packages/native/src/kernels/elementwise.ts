@@ -1,7 +1,7 @@
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type { DataType, TensorInfo } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
-import { float32Values, type KernelArgs, type NativeKernelContext, sizeOf } from './shared.js';
+import { float32Values, type KernelArgs, type NativeKernelContext, outputFloat32, sizeOf } from './shared.js';
 
 type NativeKernel = (
   context: NativeKernelContext,
@@ -47,7 +47,7 @@ const binary =
     const outShape = tf.backend_util.assertAndGetBroadcastShape(a.shape, b.shape);
     const size = sizeOf(outShape);
     const comparison = op >= 16;
-    const out = comparison ? new Uint8Array(size) : new Float32Array(size);
+    const out = comparison ? new Uint8Array(size) : outputFloat32(backend, size);
     if (size > 0) {
       context.addon.binary(
         op,
@@ -84,7 +84,7 @@ const unary =
     const { x } = inputs as { x: TensorInfo };
     const values = float32Values(backend, x);
     if (!values) return context.cpu(kernelName)({ inputs, backend, attrs }) as TensorInfo;
-    const out = new Float32Array(values.length);
+    const out = outputFloat32(backend, values.length);
     if (out.length > 0) context.addon.unary(unaryOps[kernelName], values, out);
     return backend.makeTensorInfo(x.shape, 'float32', out);
   };
@@ -110,7 +110,7 @@ const reduction =
     const outShape = x.shape.filter((_, d) => !axes.includes(d));
     const keptShape = x.shape.map((size, d) => (axes.includes(d) ? 1 : size));
     const reduce = axes.reduce((product, d) => product * x.shape[d]!, 1);
-    const out = new Float32Array(sizeOf(outShape));
+    const out = outputFloat32(backend, sizeOf(outShape));
     const adjacent = axes.length === 0 || axes.at(-1)! - axes[0]! === axes.length - 1;
     const kind = kernelName === 'Max' ? 1 : 0;
     const scale = kernelName === 'Mean' ? 1 / reduce : 1;
@@ -139,15 +139,20 @@ const softmax: NativeKernel =
       return context.cpu('Softmax')({ inputs, backend, attrs }) as TensorInfo;
     }
     const cols = logits.shape[rank - 1]!;
-    const out = new Float32Array(values.length);
+    const out = outputFloat32(backend, values.length);
     context.addon.softmax(values, out, values.length / cols, cols);
     return backend.makeTensorInfo(logits.shape, 'float32', out);
   };
 
-const wordArrays: Partial<Record<DataType, (n: number) => Float32Array | Int32Array>> = {
-  float32: (n) => new Float32Array(n),
-  int32: (n) => new Int32Array(n),
-};
+/** An output array of 4-byte elements (float32 from the backend's pool; contents undefined unless zeroed). */
+function wordArray(
+  backend: MathBackendCPU,
+  dtype: DataType,
+  n: number,
+  zeroed = false,
+): Float32Array | Int32Array {
+  return dtype === 'float32' ? outputFloat32(backend, n, zeroed) : new Int32Array(n);
+}
 
 /** The backing Float32Array or Int32Array (4-byte elements) of a tensor, or undefined. */
 function wordValues(backend: MathBackendCPU, info: TensorInfo): Float32Array | Int32Array | undefined {
@@ -165,7 +170,7 @@ const transpose: NativeKernel =
     const values = wordValues(backend, x);
     if (!values) return context.cpu('Transpose')({ inputs, backend, attrs }) as TensorInfo;
     const outShape = perm.map((d) => x.shape[d]!);
-    const out = wordArrays[x.dtype]!(values.length);
+    const out = wordArray(backend, x.dtype, values.length);
     if (values.length > 0) context.addon.transpose(values, out, x.shape, perm);
     return backend.makeTensorInfo(outShape, x.dtype, out);
   };
@@ -194,7 +199,7 @@ const gather: NativeKernel =
     }
     const innerShape = x.shape.slice(parsedAxis! + 1);
     const inner = sizeOf(innerShape);
-    const out = wordArrays[x.dtype]!(count * inner);
+    const out = wordArray(backend, x.dtype, count * inner);
     if (out.length > 0) context.addon.gatherRows(values, rows, inner, ids.subarray(0, count), out);
     return backend.makeTensorInfo(
       [...x.shape.slice(0, parsedAxis), ...indices.shape, ...innerShape],
@@ -213,7 +218,7 @@ const slice: NativeKernel =
     if (!values) return context.cpu('Slice')({ inputs, backend, attrs }) as TensorInfo;
     const [begins, sizes] = tf.slice_util.parseSliceParams(x, begin, size) as [number[], number[]];
     tf.slice_util.assertParamsValid(x, begins, sizes);
-    const out = wordArrays[x.dtype]!(sizeOf(sizes));
+    const out = wordArray(backend, x.dtype, sizeOf(sizes));
     if (out.length > 0) {
       context.addon.copyRegion(values, x.shape, begins, out, sizes, new Array(sizes.length).fill(0), sizes);
     }
@@ -232,7 +237,7 @@ const pad: NativeKernel =
     const values = wordValues(backend, x);
     if (!values) return context.cpu('PadV2')({ inputs, backend, attrs }) as TensorInfo;
     const outShape = paddings.map(([before, after], d) => before + x.shape[d]! + after);
-    const out = wordArrays[x.dtype]!(sizeOf(outShape));
+    const out = wordArray(backend, x.dtype, sizeOf(outShape), constantValue === 0);
     if (constantValue !== 0) out.fill(constantValue);
     if (values.length > 0) {
       context.addon.copyRegion(

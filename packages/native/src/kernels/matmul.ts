@@ -1,7 +1,7 @@
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
-import { float32Values, type KernelArgs, type NativeKernelContext, sizeOf } from './shared.js';
+import { float32Values, type KernelArgs, type NativeKernelContext, outputFloat32, sizeOf } from './shared.js';
 
 interface MatmulAttrs {
   transposeA: boolean;
@@ -38,7 +38,8 @@ export function nativeMatmul(
   const batchA = sizeOf(a.shape.slice(0, -2));
   const batchB = sizeOf(b.shape.slice(0, -2));
   const batch = Math.max(batchA, batchB);
-  const out = new Float32Array(batch * m * n);
+  // Zeroed only when there is nothing to multiply (the GEMM writes every element otherwise).
+  const out = outputFloat32(backend, batch * m * n, innerA === 0);
   if (batchA > 0 && batchB > 0 && out.length > 0) {
     context.addon.matmul(aValues, bValues, out, batch, batchA, batchB, m, n, innerA, transposeA, transposeB);
   }

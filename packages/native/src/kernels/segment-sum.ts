@@ -1,6 +1,6 @@
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type { TensorInfo } from '@tensorflow/tfjs-core';
-import { float32Values, type KernelArgs, type NativeKernelContext, sizeOf } from './shared.js';
+import { float32Values, type KernelArgs, type NativeKernelContext, outputFloat32, sizeOf } from './shared.js';
 
 /**
  * UnsortedSegmentSum (the gradient of `tf.gather`, i.e. of the embedding lookup) as an O(n)
@@ -18,7 +18,7 @@ export const unsortedSegmentSum =
     const rows = sizeOf(segmentIds.shape);
     const innerShape = x.shape.slice(segmentIds.shape.length);
     const inner = sizeOf(innerShape);
-    const out = new Float32Array(numSegments * inner);
+    const out = outputFloat32(backend, numSegments * inner, true); // a sum: starts from zero
     if (rows > 0 && inner > 0) context.addon.segmentSum(values, ids.subarray(0, rows), out, inner);
     return backend.makeTensorInfo([numSegments, ...innerShape], 'float32', out);
   };

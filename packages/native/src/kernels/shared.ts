@@ -32,6 +32,15 @@ export function float32Values(backend: MathBackendCPU, info: TensorInfo): Float3
   return undefined;
 }
 
+/**
+ * A float32 output array of `n` elements for a kernel: recycled from the native backend's pool where
+ * one is free (contents undefined: the kernel must write every element, or ask for `zeroed`).
+ */
+export function outputFloat32(backend: MathBackendCPU, n: number, zeroed = false): Float32Array {
+  const pool = (backend as { pool?: { take(n: number, zeroed?: boolean): Float32Array } }).pool;
+  return pool ? pool.take(n, zeroed) : new Float32Array(n);
+}
+
 export function nativeKernel(
   kernelName: string,
   make: (

@@ -1,0 +1,77 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { describe, expect, it } from 'vitest';
+import { BufferPool } from './buffer-pool.js';
+
+const pool = (poison = false) => new BufferPool({ minElements: 16, maxFreeBytes: 1 << 20, poison });
+
+describe('BufferPool', () => {
+  it('recycles an array of its own once its last data entry is gone, poisoned where asked', () => {
+    const p = pool(true);
+    const a = p.take(64);
+    p.adopt(a);
+    a.fill(7);
+    p.release(a);
+    const b = p.take(64);
+    expect(b.buffer).toBe(a.buffer);
+    expect(Number.isNaN(b[0])).toBe(true);
+    p.adopt(b);
+    p.release(b);
+    expect(Array.from(p.take(64, true))).toEqual(new Array(64).fill(0));
+  });
+
+  it('waits for every entry on the buffer (a view counts), and never recycles exposed or foreign arrays', () => {
+    const p = pool();
+    const a = p.take(64);
+    p.adopt(a);
+    const view = a.subarray(8, 16);
+    p.adopt(view);
+    p.release(a);
+    expect(p.take(64).buffer).not.toBe(a.buffer);
+    p.release(view);
+    expect(p.take(64).buffer).toBe(a.buffer);
+
+    const exposed = p.take(64);
+    p.adopt(exposed);
+    p.expose(exposed);
+    p.release(exposed);
+    expect(p.heldBytes).toBe(0);
+
+    const foreign = new Float32Array(64);
+    p.adopt(foreign);
+    p.release(foreign);
+    expect(p.heldBytes).toBe(0);
+    expect(p.take(8).length).toBe(8); // below minElements: plain allocation
+  });
+
+  it('keeps at most maxFreeBytes', () => {
+    const p = new BufferPool({ minElements: 1, maxFreeBytes: 1024, poison: false });
+    const arrays = [p.take(200), p.take(200)];
+    for (const a of arrays) p.adopt(a);
+    for (const a of arrays) p.release(a);
+    expect(p.heldBytes).toBe(800);
+  });
+});
+
+describe('the native backend with its pool', () => {
+  it('reuses the output array of a disposed tensor, but never one whose values were read', async () => {
+    if (tf.getBackend() !== 'native') {
+      console.warn(`skipping: the active backend is ${tf.getBackend()}, not native`);
+      return;
+    }
+    const backend = tf.backend() as unknown as { data: { get(id: unknown): { values: Float32Array } } };
+    const x = tf.ones([64, 128]);
+    const values = (t: tf.Tensor) => backend.data.get(t.dataId).values;
+    const first = tf.add(x, x);
+    const firstBuffer = values(first).buffer;
+    first.dispose();
+    const second = tf.mul(x, x);
+    expect(values(second).buffer).toBe(firstBuffer);
+    expect(second.dataSync()[0]).toBe(1); // read: this buffer now belongs to the caller
+    const read = second.dataSync();
+    second.dispose();
+    const third = tf.sub(x, x);
+    expect(values(third).buffer).not.toBe(read.buffer);
+    expect(read[0]).toBe(1);
+    tf.dispose([x, third]);
+  });
+});

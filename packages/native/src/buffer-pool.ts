@@ -1,0 +1,82 @@
+/**
+ * Recycles the Float32Arrays of disposed tensors for the next kernel outputs of the same size, so a
+ * training step, which allocates the same shapes every time, stops allocating (no page faults, far
+ * less garbage collection of large external buffers).
+ *
+ * Safe by construction: only arrays this pool allocated are ever recycled, only when no data entry
+ * of the backend refers to their buffer any more (a view such as a cpu `Slice` counts), and never
+ * once their values were handed out (`readSync`/`read`, i.e. `dataSync()`/`data()`: the caller may
+ * keep that array). Arrays from users (`tf.tensor(values)`) are never touched.
+ */
+export class BufferPool {
+  private readonly free = new Map<number, Float32Array[]>();
+  private readonly owners = new Map<ArrayBufferLike, number>();
+  private readonly ours = new WeakSet<ArrayBufferLike>();
+  private readonly exposed = new WeakSet<ArrayBufferLike>();
+  private freeBytes = 0;
+
+  constructor(
+    private readonly options: {
+      /** Arrays below this many elements are left to V8 (cheap to allocate). */
+      minElements: number;
+      /** At most this many bytes kept for reuse; the rest goes to the garbage collector. */
+      maxFreeBytes: number;
+      /** Fill recycled arrays with NaN (tests: a kernel that relies on zeroed output fails loudly). */
+      poison: boolean;
+    },
+  ) {}
+
+  /** A Float32Array of `n` elements: recycled where one is free (contents undefined unless `zeroed`). */
+  take(n: number, zeroed = false): Float32Array {
+    if (n < this.options.minElements) return new Float32Array(n);
+    const recycled = this.free.get(n)?.pop();
+    if (recycled) {
+      this.freeBytes -= recycled.byteLength;
+      if (zeroed) recycled.fill(0);
+      return recycled;
+    }
+    const fresh = new Float32Array(n);
+    this.ours.add(fresh.buffer);
+    return fresh;
+  }
+
+  /** A data entry now refers to `values`. */
+  adopt(values: unknown): void {
+    const buffer = bufferOf(values);
+    if (buffer && this.ours.has(buffer)) this.owners.set(buffer, (this.owners.get(buffer) ?? 0) + 1);
+  }
+
+  /** `values` left the backend (read by a caller): never recycle its buffer. */
+  expose(values: unknown): void {
+    const buffer = bufferOf(values);
+    if (buffer) this.exposed.add(buffer);
+  }
+
+  /** A data entry that referred to `values` was deleted. */
+  release(values: unknown): void {
+    const buffer = bufferOf(values);
+    if (!buffer || !this.ours.has(buffer)) return;
+    const remaining = (this.owners.get(buffer) ?? 1) - 1;
+    if (remaining > 0) {
+      this.owners.set(buffer, remaining);
+      return;
+    }
+    this.owners.delete(buffer);
+    if (this.exposed.has(buffer) || this.freeBytes + buffer.byteLength > this.options.maxFreeBytes) return;
+    const array = new Float32Array(buffer);
+    if (this.options.poison) array.fill(Number.NaN);
+    const list = this.free.get(array.length);
+    if (list) list.push(array);
+    else this.free.set(array.length, [array]);
+    this.freeBytes += buffer.byteLength;
+  }
+
+  /** Bytes held for reuse (for tests and diagnostics). */
+  get heldBytes(): number {
+    return this.freeBytes;
+  }
+}
+
+function bufferOf(values: unknown): ArrayBufferLike | undefined {
+  return ArrayBuffer.isView(values) ? values.buffer : undefined;
+}

@@ -8,7 +8,14 @@ import {
   gatedDiffParameterComposite,
   sampleUniform,
 } from './index.js';
-import { fusedKernelsAvailable } from './kernels.js';
+import {
+  fusedKernelsAvailable,
+  gatedDiffBackwardInto,
+  gatedDiffForwardInto,
+  gatedDiffGradKernelName,
+  gatedDiffKernelName,
+} from './kernels.js';
+import { uniformKey } from './uniform.js';
 
 const shape = [37, 23];
 const data = tf.tidy(() => ({
@@ -233,5 +240,71 @@ describe('gatedDiffParameter (fused) vs the composite (autograd)', () => {
     );
     expect(tf.memory().numTensors).toBe(before);
     tf.dispose([wrong, integers, two]);
+  });
+});
+
+describe('a backend’s own gate kernels (e.g. @diffprune/native’s compiled ones)', () => {
+  it('equal the JS loops to the bit for β = 1 with e^(−logα) given, from u or from a seed, with and without a group gate', () => {
+    fusedKernelsAvailable(); // registers the JS kernels where the backend has none
+    const forward = tf.getKernel(gatedDiffKernelName, tf.getBackend());
+    const backward = tf.getKernel(gatedDiffGradKernelName, tf.getBackend());
+    if (!forward || !backward) {
+      console.warn(`skipping: backend ${tf.getBackend()} has no gate kernels`);
+      return;
+    }
+    const n = 3 * 4096 + 17; // long enough for the compiled kernel's threads
+    const random = (seed: number, mean = 0, std = 1) => tf.randomNormal([n], mean, std, 'float32', seed);
+    const [base, w, logAlpha, dy] = [random(11), random(12, 0, 0.3), random(13, 0.5, 2.5), random(14)];
+    const expNegLogAlpha = tf.exp(tf.neg(logAlpha));
+    const u = sampleUniform([n], 15);
+    const attrs = { beta: 1, left: -1.5, right: 1.5, uLow: 1e-6, uHigh: 1 - 1e-6 };
+    for (const [noise, groupGate] of [
+      ['u', 1],
+      ['seed', 1],
+      ['seed', 0.625],
+    ] as const) {
+      const inputs: tf.NamedTensorMap = { base, w, logAlpha, expNegLogAlpha };
+      if (noise === 'u') inputs.u = u;
+      const group = tf.scalar(groupGate);
+      if (groupGate !== 1) inputs.groupGate = group;
+      const kernelAttrs = noise === 'seed' ? { ...attrs, seed: 12345 } : attrs;
+      const [theta, z] = tf.engine().runKernel(gatedDiffKernelName, inputs, kernelAttrs) as tf.Tensor[];
+      const expected = { theta: new Float32Array(n), z: new Float32Array(n) };
+      gatedDiffForwardInto(
+        expected.theta,
+        expected.z,
+        base.dataSync() as Float32Array,
+        w.dataSync() as Float32Array,
+        logAlpha.dataSync() as Float32Array,
+        noise === 'u' ? (u.dataSync() as Float32Array) : undefined,
+        noise === 'seed' ? uniformKey(12345, 'test') : undefined,
+        groupGate,
+        attrs,
+        expNegLogAlpha.dataSync() as Float32Array,
+      );
+      expect(Array.from(theta!.dataSync())).toEqual(Array.from(expected.theta));
+      expect(Array.from(z!.dataSync())).toEqual(Array.from(expected.z));
+
+      const gradInputs: tf.NamedTensorMap = { dy, w, z: z! };
+      if (groupGate !== 1) gradInputs.groupGate = group;
+      const [dW, dLogAlpha, groupDot] = tf
+        .engine()
+        .runKernel(gatedDiffGradKernelName, gradInputs, attrs) as tf.Tensor[];
+      const want = { dW: new Float32Array(n), dLogAlpha: new Float32Array(n) };
+      const wantDot = gatedDiffBackwardInto(
+        want.dW,
+        want.dLogAlpha,
+        dy.dataSync() as Float32Array,
+        w.dataSync() as Float32Array,
+        z!.dataSync() as Float32Array,
+        groupGate,
+        attrs,
+      );
+      expect(Array.from(dW!.dataSync())).toEqual(Array.from(want.dW));
+      expect(Array.from(dLogAlpha!.dataSync())).toEqual(Array.from(want.dLogAlpha));
+      expect(groupDot!.dataSync()[0]).toBe(Math.fround(wantDot));
+      tf.dispose([theta!, z!, dW!, dLogAlpha!, groupDot!, group]);
+    }
+    tf.dispose([base, w, logAlpha, dy, expNegLogAlpha, u]);
   });
 });

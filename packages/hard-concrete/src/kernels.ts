@@ -140,6 +140,8 @@ interface Memory {
 interface CpuLikeBackend {
   data: { get(dataId: object): { values: TypedArray } };
   makeTensorInfo(shape: number[], dtype: string, values: TypedArray): TensorInfo;
+  /** @diffprune/native's recycled output arrays (contents undefined; every kernel here writes all). */
+  pool?: { take(n: number): Float32Array };
 }
 
 interface WasmLikeBackend {
@@ -152,7 +154,9 @@ const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 const cpuMemory: Memory = {
   run(backend, outputShapes, inputs) {
     const cpu = backend as CpuLikeBackend;
-    const outputViews = outputShapes.map((shape) => new Float32Array(size(shape)));
+    const outputViews = outputShapes.map(
+      (shape) => cpu.pool?.take(size(shape)) ?? new Float32Array(size(shape)),
+    );
     const outputs = outputShapes.map((shape, i) => cpu.makeTensorInfo(shape, 'float32', outputViews[i]!));
     const inputViews = inputs.map((info) =>
       info === undefined ? undefined : (cpu.data.get(info.dataId).values as Float32Array),

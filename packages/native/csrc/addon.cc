@@ -6,11 +6,13 @@
 #include <malloc.h>
 #endif
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "elementwise.h"
+#include "gate.h"
 #include "gemm.h"
 #include "pool.h"
 
@@ -434,6 +436,75 @@ napi_value ScatterAdd(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// A float32 array argument that may be null or undefined (→ nullptr).
+bool get_optional_floats(napi_env env, napi_value value, float** data, size_t* length) {
+  napi_valuetype type;
+  napi_typeof(env, value, &type);
+  if (type == napi_null || type == napi_undefined) {
+    *data = nullptr;
+    *length = 0;
+    return true;
+  }
+  return get_array(env, value, napi_float32_array, data, length);
+}
+
+bool get_doubles(napi_env env, const Args& args, size_t first, size_t count, double* out) {
+  for (size_t i = 0; i < count; ++i)
+    if (throw_if(env, napi_get_value_double(env, args.values[first + i], &out[i]) != napi_ok,
+                 "diffprune native: expected a number"))
+      return false;
+  return true;
+}
+
+// gatedDiffForward(theta, z, base, w, logAlpha, expNegLogAlpha | null, u | null, seed, groupGate,
+//                  beta, left, right, uLow, uHigh): see gate.h.
+napi_value GatedDiffForward(napi_env env, napi_callback_info info) {
+  Args args;
+  if (!get_args(env, info, args, 14)) return nullptr;
+  float* arrays[5];
+  size_t lengths[5];
+  for (int i = 0; i < 5; ++i)
+    if (!get_array(env, args.values[i], napi_float32_array, &arrays[i], &lengths[i])) return nullptr;
+  float *exp_neg, *u;
+  size_t exp_len, u_len;
+  double numbers[7];
+  if (!get_optional_floats(env, args.values[5], &exp_neg, &exp_len) ||
+      !get_optional_floats(env, args.values[6], &u, &u_len) || !get_doubles(env, args, 7, 7, numbers))
+    return nullptr;
+  bool valid = (exp_neg == nullptr || exp_len == lengths[0]) && (u == nullptr || u_len == lengths[0]) &&
+               numbers[0] >= 0 && numbers[0] <= 4294967295.0 && numbers[0] == std::floor(numbers[0]);
+  for (int i = 1; i < 5; ++i) valid = valid && lengths[i] == lengths[0];
+  if (throw_if(env, !valid, "diffprune native: gatedDiffForward arrays differ in length or the seed is not a uint32"))
+    return nullptr;
+  const diffprune::GateParams params{numbers[2], numbers[3], numbers[4], numbers[5], numbers[6]};
+  diffprune::gated_diff_forward(arrays[0], arrays[1], arrays[2], arrays[3], arrays[4], exp_neg, u,
+                                static_cast<uint32_t>(numbers[0]), numbers[1], params,
+                                static_cast<std::ptrdiff_t>(lengths[0]));
+  return nullptr;
+}
+
+// gatedDiffBackward(dW, dLogAlpha, dy, w, z, groupGate, beta, left, right) → Σ dy·w·z: see gate.h.
+napi_value GatedDiffBackward(napi_env env, napi_callback_info info) {
+  Args args;
+  if (!get_args(env, info, args, 9)) return nullptr;
+  float* arrays[5];
+  size_t lengths[5];
+  for (int i = 0; i < 5; ++i)
+    if (!get_array(env, args.values[i], napi_float32_array, &arrays[i], &lengths[i])) return nullptr;
+  double numbers[4];
+  if (!get_doubles(env, args, 5, 4, numbers)) return nullptr;
+  bool valid = true;
+  for (int i = 1; i < 5; ++i) valid = valid && lengths[i] == lengths[0];
+  if (throw_if(env, !valid, "diffprune native: gatedDiffBackward arrays differ in length")) return nullptr;
+  const diffprune::GateParams params{numbers[1], numbers[2], numbers[3], 0, 1};
+  napi_value out;
+  napi_create_double(env,
+                     diffprune::gated_diff_backward(arrays[0], arrays[1], arrays[2], arrays[3], arrays[4], numbers[0],
+                                                    params, static_cast<std::ptrdiff_t>(lengths[0])),
+                     &out);
+  return out;
+}
+
 napi_value SetThreads(napi_env env, napi_callback_info info) {
   Args args;
   if (!get_args(env, info, args, 1)) return nullptr;
@@ -475,6 +546,8 @@ NAPI_MODULE_INIT() {
       {"copyRegion", nullptr, CopyRegion, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"adam", nullptr, Adam, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"sumSquares", nullptr, SumSquares, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"gatedDiffForward", nullptr, GatedDiffForward, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"gatedDiffBackward", nullptr, GatedDiffBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"scatterAdd", nullptr, ScatterAdd, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"sumSigmoid", nullptr, SumSigmoid, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"sumSigmoidGrad", nullptr, SumSigmoidGrad, nullptr, nullptr, nullptr, napi_default, nullptr},

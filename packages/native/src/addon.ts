@@ -95,6 +95,38 @@ export interface NativeAddon {
    * must be strictly increasing and below target.length (checked; throws otherwise).
    */
   scatterAdd(target: Float32Array, indices: Uint32Array, values: Float32Array, scale: number): void;
+  /**
+   * hard-concrete's gated diff forward (see csrc/gate.h): θ and z; noise from u, or from the
+   * counter-based uniforms of seed when u is null; e^(−log α) from expNegLogAlpha when given.
+   */
+  gatedDiffForward(
+    theta: Float32Array,
+    z: Float32Array,
+    base: Float32Array,
+    w: Float32Array,
+    logAlpha: Float32Array,
+    expNegLogAlpha: Float32Array | null,
+    u: Float32Array | null,
+    seed: number,
+    groupGate: number,
+    beta: number,
+    left: number,
+    right: number,
+    uLow: number,
+    uHigh: number,
+  ): void;
+  /** Its gradient into dW and dLogAlpha; returns Σ dy·w·z. */
+  gatedDiffBackward(
+    dW: Float32Array,
+    dLogAlpha: Float32Array,
+    dy: Float32Array,
+    w: Float32Array,
+    z: Float32Array,
+    groupGate: number,
+    beta: number,
+    left: number,
+    right: number,
+  ): number;
   /** dx = dy·σ(1 − σ). */
   sumSigmoidGrad(sigma: Float32Array, dx: Float32Array, dy: number): void;
   /** glibc: keep freed memory in the process (no page faults for the next tensor); false elsewhere. */

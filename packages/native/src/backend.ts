@@ -16,6 +16,7 @@ import {
   sumSquaresKernelName,
 } from './kernels/adam.js';
 import { elementwiseKernels } from './kernels/elementwise.js';
+import { gatedDiff, gatedDiffGrad, gatedDiffGradKernelName, gatedDiffKernelName } from './kernels/gate.js';
 import { batchMatMul, fusedMatMul } from './kernels/matmul.js';
 import { unsortedSegmentSum } from './kernels/segment-sum.js';
 import { backendName, type NativeKernelContext, nativeKernel } from './kernels/shared.js';
@@ -85,6 +86,8 @@ const nativeKernels: Record<string, (context: NativeKernelContext) => KernelFunc
   [sumSquaresKernelName]: sumSquares as never,
   [sumSigmoidKernelName]: sumSigmoid as never,
   [sumSigmoidGradKernelName]: sumSigmoidGrad as never,
+  [gatedDiffKernelName]: gatedDiff as never,
+  [gatedDiffGradKernelName]: gatedDiffGrad as never,
 };
 
 export interface RegisterNativeBackendOptions {

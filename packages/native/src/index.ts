@@ -8,5 +8,6 @@ export {
   sumSigmoidKernelName,
   sumSquaresKernelName,
 } from './kernels/adam.js';
+export { gatedDiffGradKernelName, gatedDiffKernelName } from './kernels/gate.js';
 export type { NativeScatterAdd } from './scatter.js';
 export { nativeScatterAdd } from './scatter.js';

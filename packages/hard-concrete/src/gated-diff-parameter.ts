@@ -144,18 +144,30 @@ export function gatedDiffParameterWith(
     const groupLogAlpha = grouped ? (args[2] as tf.Tensor) : undefined;
     const save = args[args.length - 1] as tf.GradSaveFunc;
 
-    // The group gate and its derivative: one element each, cheap as tfjs ops.
+    // The group gate and its derivative: one element each. On the fused-kernel backends (whose data
+    // JS reads synchronously) they are computed in JS, in float64: ~20 fewer kernel calls per tensor.
     let groupGate: tf.Tensor | undefined;
-    let groupSlope: tf.Tensor | undefined;
+    let groupSlope: tf.Tensor | number | undefined;
     if (groupLogAlpha !== undefined) {
-      const groupZ = gateFromUniform(
-        tf.reshape(groupLogAlpha, []),
-        tf.reshape(groupU as tf.Tensor, []),
-        gate,
-        uniform,
-      );
-      groupGate = groupZ;
-      groupSlope = gateSlope(groupZ, gate);
+      if (useKernel) {
+        const scalar = scalarGate(
+          groupLogAlpha.dataSync()[0]!,
+          (groupU as tf.Tensor).dataSync()[0]!,
+          gate,
+          uniform,
+        );
+        groupGate = tf.scalar(scalar.z);
+        groupSlope = scalar.slope;
+      } else {
+        const groupZ = gateFromUniform(
+          tf.reshape(groupLogAlpha, []),
+          tf.reshape(groupU as tf.Tensor, []),
+          gate,
+          uniform,
+        );
+        groupGate = groupZ;
+        groupSlope = gateSlope(groupZ, gate);
+      }
     }
 
     let theta: tf.Tensor;
@@ -179,7 +191,8 @@ export function gatedDiffParameterWith(
       z = gateFromUniform(logAlpha, inputs.u ?? sampleUniform(base.shape, seed as number), gate, uniform);
       theta = tf.add(base, tf.mul(groupGate ? tf.mul(z, groupGate) : z, w));
     }
-    save(groupGate && groupSlope ? [w, z, groupGate, groupSlope] : [w, z]);
+    const slopeTensor = typeof groupSlope === 'number' ? undefined : groupSlope;
+    save(groupGate ? [w, z, groupGate, ...(slopeTensor ? [slopeTensor] : [])] : [w, z]);
 
     return {
       value: theta,
@@ -208,7 +221,7 @@ export function gatedDiffParameterWith(
         }
         if (!grouped) return [dW, dLogAlpha];
         const dGroup = tf.reshape(
-          tf.mul(groupDot, savedGroupSlope as tf.Tensor),
+          tf.mul(groupDot, typeof groupSlope === 'number' ? groupSlope : (savedGroupSlope as tf.Tensor)),
           (groupLogAlpha as tf.Tensor).shape,
         );
         return [dW, dLogAlpha, dGroup];
@@ -219,6 +232,25 @@ export function gatedDiffParameterWith(
   return grouped
     ? op(inputs.w, inputs.logAlpha, inputs.groupLogAlpha as tf.Tensor)
     : op(inputs.w, inputs.logAlpha);
+}
+
+/**
+ * One gate and its dz/dlogα in float64, for a single element (the group gate): the same formulas as
+ * `gateFromUniform` and `gateSlope`.
+ */
+export function scalarGate(
+  logAlpha: number,
+  u: number,
+  gate: ResolvedGate,
+  uniform: ResolvedUniform,
+): { z: number; slope: number } {
+  const clamped = Math.min(Math.max(u, uniform.uLow), uniform.uHigh);
+  const logits = Math.log(clamped / (1 - clamped)) + logAlpha;
+  const s = 1 / (1 + Math.exp(-(gate.beta === 1 ? logits : logits / gate.beta)));
+  const z = Math.min(1, Math.max(0, s * (gate.right - gate.left) + gate.left));
+  const scale = gate.right - gate.left;
+  const t = (z - gate.left) / scale;
+  return { z, slope: z > 0 && z < 1 ? (t * (1 - t) * scale) / gate.beta : 0 };
 }
 
 /** dz/dlogα from z alone: 0 where z is clamped, else (r − l)·s(1 − s)/β with s = (z − l)/(r − l). */

@@ -29,21 +29,25 @@ import { backendName, type NativeKernelContext, nativeKernel } from './kernels/s
 export class NativeBackend extends MathBackendCPU {
   /**
    * Output arrays of disposed tensors, recycled for the next outputs of the same size (see
-   * buffer-pool.ts). `DIFFPRUNE_NATIVE_POOL=off` disables it; `=poison` fills recycled arrays with
-   * NaN (the test suite runs that way, so a kernel relying on zeroed output fails).
+   * buffer-pool.ts), at most `DIFFPRUNE_NATIVE_POOL_MB` (default 1024) held. `DIFFPRUNE_NATIVE_POOL=off`
+   * disables it; `=poison` fills recycled arrays with NaN (the test suite runs that way, so a kernel
+   * relying on zeroed output fails).
    */
   readonly pool: BufferPool | undefined;
 
-  constructor() {
+  constructor(pool: PoolSettings = poolSettings()) {
     super();
     // MathBackendCPU prints an advert for tfjs-node on its first write unless PROD is set;
     // libraries never print.
     (this as unknown as { firstUse: boolean }).firstUse = false;
-    const mode = process.env.DIFFPRUNE_NATIVE_POOL ?? 'on';
     this.pool =
-      mode === 'off'
+      pool.mode === 'off' || pool.megabytes === 0
         ? undefined
-        : new BufferPool({ minElements: 1 << 12, maxFreeBytes: 1 << 30, poison: mode === 'poison' });
+        : new BufferPool({
+            minElements: 1 << 12,
+            maxFreeBytes: pool.megabytes * 2 ** 20,
+            poison: pool.mode === 'poison',
+          });
   }
 
   override write(values: BackendValues, shape: number[], dtype: DataType): DataId {
@@ -74,6 +78,26 @@ export class NativeBackend extends MathBackendCPU {
     if (values !== undefined && !this.data.has(dataId)) this.pool?.release(values);
     return released;
   }
+}
+
+interface PoolSettings {
+  mode: 'on' | 'off' | 'poison';
+  megabytes: number;
+}
+
+/** The pool's settings from DIFFPRUNE_NATIVE_POOL and DIFFPRUNE_NATIVE_POOL_MB (a BackendError if invalid). */
+function poolSettings(): PoolSettings {
+  const mode = process.env.DIFFPRUNE_NATIVE_POOL ?? 'on';
+  const megabytes = Number(process.env.DIFFPRUNE_NATIVE_POOL_MB ?? 1024);
+  if ((mode !== 'on' && mode !== 'off' && mode !== 'poison') || !(megabytes >= 0)) {
+    throw new BackendError({
+      backend: 'native',
+      reason:
+        'DIFFPRUNE_NATIVE_POOL must be on, off or poison and DIFFPRUNE_NATIVE_POOL_MB a number ≥ 0; ' +
+        `found ${process.env.DIFFPRUNE_NATIVE_POOL} and ${process.env.DIFFPRUNE_NATIVE_POOL_MB}`,
+    });
+  }
+  return { mode, megabytes };
 }
 
 /** Kernels with a native implementation; every other cpu kernel is registered as it is. */
@@ -149,10 +173,12 @@ export function registerNativeBackend(options: RegisterNativeBackendOptions = {}
       reason: `threads must be a positive integer, found ${requested}`,
     });
   }
+  const pool = poolSettings(); // checked here, where a BackendError reaches initBackend
   const threads = addon.setThreads(requested);
   if (registeredWith !== addon) {
     registeredWith = addon;
-    if (!tf.findBackendFactory(backendName)) tf.registerBackend(backendName, () => new NativeBackend(), 0);
+    if (!tf.findBackendFactory(backendName))
+      tf.registerBackend(backendName, () => new NativeBackend(pool), 0);
     registerKernels(addon);
   }
   return {

@@ -1,5 +1,9 @@
+import { existsSync } from 'node:fs';
+import { BackendError } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
+import { addonPath } from './addon.js';
+import { registerNativeBackend } from './backend.js';
 import { BufferPool } from './buffer-pool.js';
 
 const pool = (poison = false) => new BufferPool({ minElements: 16, maxFreeBytes: 1 << 20, poison });
@@ -73,5 +77,27 @@ describe('the native backend with its pool', () => {
     expect(values(third).buffer).not.toBe(read.buffer);
     expect(read[0]).toBe(1);
     tf.dispose([x, third]);
+  });
+});
+
+describe('pool settings', () => {
+  it('a bad DIFFPRUNE_NATIVE_POOL or DIFFPRUNE_NATIVE_POOL_MB is a BackendError that names both', () => {
+    if (!existsSync(addonPath)) return;
+    const saved = { mode: process.env.DIFFPRUNE_NATIVE_POOL, mb: process.env.DIFFPRUNE_NATIVE_POOL_MB };
+    try {
+      process.env.DIFFPRUNE_NATIVE_POOL = 'sometimes';
+      expect(() => registerNativeBackend({ threads: 1 })).toThrow(BackendError);
+      process.env.DIFFPRUNE_NATIVE_POOL = 'on';
+      process.env.DIFFPRUNE_NATIVE_POOL_MB = 'lots';
+      expect(() => registerNativeBackend({ threads: 1 })).toThrow(/DIFFPRUNE_NATIVE_POOL_MB.*lots/);
+    } finally {
+      for (const [key, value] of [
+        ['DIFFPRUNE_NATIVE_POOL', saved.mode],
+        ['DIFFPRUNE_NATIVE_POOL_MB', saved.mb],
+      ] as const) {
+        if (value === undefined) delete process.env[key];
+        else process.env[key] = value;
+      }
+    }
   });
 });

@@ -87,7 +87,8 @@ export async function writeReport(options: {
     '',
   );
   lines.push(
-    `Generated from ${records.length} run files in \`runs/\` by \`diffprune-bench report\`; every number below is read from them.`,
+    `Generated from ${records.length} run files in \`runs/\` by \`diffprune-bench report\`; every number below is read from them. ` +
+      `Code: ${commitsOf(records)}.`,
     '',
   );
   lines.push('## What this preset changes from the paper', '');
@@ -178,4 +179,16 @@ export async function writeReport(options: {
   lines.push('');
   await writeFileAtomic(join(outputDirectory, 'REPORT.md'), lines.join('\n'));
   return summary;
+}
+
+/** The commits the runs were made with, shortest first-seen order (e.g. "diffprune f4ca6e0 (all 39 runs)"). */
+function commitsOf(records: readonly { commit?: string | undefined }[]): string {
+  const counts = new Map<string, number>();
+  for (const r of records) {
+    const key = r.commit ? r.commit.slice(0, 7) : 'unknown';
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return [...counts]
+    .map(([commit, n]) => `diffprune ${commit} (${n === records.length ? `all ${n} runs` : `${n} runs`})`)
+    .join(', ');
 }

@@ -35,7 +35,10 @@ export interface RunRecord {
   backend: string;
   machine: MachineInfo;
   model: RunSummary['model'];
-  /** The diffprune commit that produced the run (`git rev-parse HEAD`), where known. */
+  /**
+   * The diffprune commit that produced the run: HEAD when this process loaded its code (commits made
+   * while a long preset runs do not change the code it runs), where known.
+   */
   commit: string | undefined;
   finishedAt: string;
 }
@@ -51,6 +54,9 @@ export function currentCommit(): string | undefined {
     return undefined;
   }
 }
+
+/** HEAD when this module was loaded, i.e. the code this process runs. */
+const loadedCommit = currentCommit();
 
 export interface PresetEvent {
   type: 'bench-run-start' | 'bench-run-skip' | 'bench-run-stale' | 'bench-run-end' | 'bench-task-missing';
@@ -199,7 +205,7 @@ async function executeRun(
     backend: summary.backend,
     machine,
     model: summary.model,
-    commit: currentCommit(),
+    commit: loadedCommit,
     finishedAt: new Date().toISOString(),
   };
 }

@@ -67,7 +67,7 @@ export function presets(): Record<string, BenchPreset> {
   // Small models learn far too slowly at the BERT-large rates (w 1e-5, finetuning 2e-5). The tiny
   // presets use 1e-3 for w, finetuning and the fixed-mask stage and 1e-2 for BitFit: on the offline
   // model (SST-2, 200 steps) 1e-3 gave 75.0 % (full) and 70.6 % (diff pruning) where 1e-4 gave 64.4
-  // and 61.4, and BitFit 60.9 % at 1e-2 against 55.8 at 1e-3 (apps/bench/README.md, "Learning rates").
+  // and 61.6, and BitFit 60.9 % at 1e-2 against 55.8 at 1e-3 (apps/bench/README.md, "Learning rates").
   const tinyRates: Partial<Record<BenchMethod, Partial<TrainSettings>>> = {
     full: { learningRate: 1e-3 },
     bitfit: { learningRate: 1e-2 },

@@ -14,6 +14,7 @@ import { float32Values, type KernelArgs, type NativeKernelContext, outputFloat32
 export const gatedDiffKernelName = 'DiffpruneGatedDiff';
 export const gatedDiffGradKernelName = 'DiffpruneGatedDiffGrad';
 
+/** hard-concrete's `GatedDiffAttributes` (the kernel contract is shared by name; no dependency). */
 interface GateAttrs {
   beta: number;
   left: number;
@@ -23,18 +24,22 @@ interface GateAttrs {
   seed?: number;
 }
 
-function values(backend: MathBackendCPU, info: TensorInfo | undefined, name: string, kernel: string) {
-  if (info === undefined) return null;
-  const array = float32Values(backend, info);
-  if (!array) throw new Error(`${kernel}: ${name} must be float32, found ${info.dtype}`);
-  return array;
+/** Reads a kernel's named float32 inputs (null where absent; an error naming the input if not float32). */
+function reader(backend: MathBackendCPU, inputs: KernelArgs['inputs'], kernel: string) {
+  const named = inputs as Record<string, TensorInfo | undefined>;
+  return (name: string): Float32Array | null => {
+    const info = named[name];
+    if (info === undefined) return null;
+    const array = float32Values(backend, info);
+    if (!array) throw new Error(`${kernel}: ${name} must be float32, found ${info.dtype}`);
+    return array;
+  };
 }
 
 export const gatedDiff =
   (context: NativeKernelContext) =>
   ({ inputs, backend, attrs }: KernelArgs & { backend: MathBackendCPU }): TensorInfo[] => {
-    const named = inputs as Record<string, TensorInfo | undefined>;
-    const read = (name: string) => values(backend, named[name], name, gatedDiffKernelName);
+    const read = reader(backend, inputs, gatedDiffKernelName);
     const [base, w, logAlpha] = [read('base')!, read('w')!, read('logAlpha')!];
     const { beta, left, right, uLow, uHigh, seed } = attrs as unknown as GateAttrs;
     const u = read('u');
@@ -59,15 +64,14 @@ export const gatedDiff =
       uLow,
       uHigh,
     );
-    const shape = named.base!.shape;
+    const shape = (inputs.base as TensorInfo).shape;
     return [backend.makeTensorInfo(shape, 'float32', theta), backend.makeTensorInfo(shape, 'float32', z)];
   };
 
 export const gatedDiffGrad =
   (context: NativeKernelContext) =>
   ({ inputs, backend, attrs }: KernelArgs & { backend: MathBackendCPU }): TensorInfo[] => {
-    const named = inputs as Record<string, TensorInfo | undefined>;
-    const read = (name: string) => values(backend, named[name], name, gatedDiffGradKernelName);
+    const read = reader(backend, inputs, gatedDiffGradKernelName);
     const [dy, w, z] = [read('dy')!, read('w')!, read('z')!];
     const groupGate = read('groupGate');
     const { beta, left, right } = attrs as unknown as GateAttrs;
@@ -84,7 +88,7 @@ export const gatedDiffGrad =
       left,
       right,
     );
-    const shape = named.dy!.shape;
+    const shape = (inputs.dy as TensorInfo).shape;
     return [
       backend.makeTensorInfo(shape, 'float32', dW),
       backend.makeTensorInfo(shape, 'float32', dLogAlpha),

@@ -17,6 +17,7 @@ export interface StepCommandOptions {
   seed: string;
   json?: boolean;
   vsPytorch?: boolean;
+  vsFull?: boolean;
 }
 
 export interface StepReport {
@@ -36,6 +37,13 @@ export interface StepReport {
   ratioToPytorch?: number;
   /** The same ratio on CPU time per step (less sensitive to a loaded machine). */
   cpuRatioToPytorch?: number;
+  /**
+   * `--vs-full` (diff pruning): full finetuning timed in the same process, before and after the
+   * diff-pruning steps, all its steps pooled; and diff pruning's median ÷ that median.
+   */
+  full?: { medianMs: number; medianCpuMs: number; runMediansMs: number[] };
+  ratioToFull?: number;
+  cpuRatioToFull?: number;
 }
 
 const positiveInteger = (argument: string, value: string, maximum = Number.MAX_SAFE_INTEGER): number => {
@@ -113,6 +121,13 @@ export function formatStepReport(report: StepReport): string {
       `  ratio tfjs / PyTorch: ${report.ratioToPytorch!.toFixed(2)}× wall, ${report.cpuRatioToPytorch!.toFixed(2)}× CPU time (measured in this run)`,
     );
   }
+  if (report.full) {
+    lines.push(
+      `  full finetuning, same process (before / after: ${report.full.runMediansMs.map(ms).join(' / ')}): ` +
+        `${ms(report.full.medianMs)} per step (CPU ${ms(report.full.medianCpuMs)})`,
+      `  ratio diff pruning / full finetuning: ${report.ratioToFull!.toFixed(2)}× wall, ${report.cpuRatioToFull!.toFixed(2)}× CPU time (measured in this run)`,
+    );
+  }
   return lines.join('\n');
 }
 
@@ -124,7 +139,17 @@ export async function runStepCommand(raw: StepCommandOptions): Promise<StepRepor
   });
   const python = raw.vsPytorch ? findTorchPython() : undefined;
   const before = python?.python ? runTorchStep(python.python, options, options.threads) : undefined;
+  if (raw.vsFull && options.method !== 'diff-pruning') {
+    throw new InvalidArgumentError({
+      argument: '--vs-full',
+      expected: '--method diff-pruning (it compares diff pruning with full finetuning)',
+      found: `--method ${options.method}`,
+    });
+  }
+  // --vs-full: full finetuning before and after, so that drift over the run hits both methods.
+  const fullBefore = raw.vsFull ? await measureStep({ ...options, method: 'full' }) : undefined;
   const timing = await measureStep(options);
+  const fullAfter = raw.vsFull ? await measureStep({ ...options, method: 'full' }) : undefined;
   const shape = stepSizes[options.size];
   const report: StepReport = {
     size: options.size,
@@ -139,6 +164,13 @@ export async function runStepCommand(raw: StepCommandOptions): Promise<StepRepor
     threadsRequested: options.threads,
     tfjs: { backend: info.backend, backendReason: info.reason, threads: info.threads, ...timing },
   };
+  if (fullBefore && fullAfter) {
+    const medianMs = median([...fullBefore.stepsMs, ...fullAfter.stepsMs]);
+    const medianCpuMs = median([...fullBefore.cpuStepsMs, ...fullAfter.cpuStepsMs]);
+    report.full = { medianMs, medianCpuMs, runMediansMs: [fullBefore.medianMs, fullAfter.medianMs] };
+    report.ratioToFull = timing.medianMs / medianMs;
+    report.cpuRatioToFull = timing.medianCpuMs / medianCpuMs;
+  }
   if (python) {
     const found = python;
     if (found.python === undefined) {
@@ -191,6 +223,10 @@ export function registerStepCommand(program: Command): void {
     .option(
       '--vs-pytorch',
       'also time the identical step in PyTorch (where python3 can import torch) and print the ratio',
+    )
+    .option(
+      '--vs-full',
+      'with --method diff-pruning: also time full finetuning in this process (before and after) and print the ratio',
     )
     .action(async (raw: StepCommandOptions) => {
       const report = await runStepCommand(raw);

@@ -28,6 +28,8 @@ export interface StepTiming {
    * moves far less with load than wall time; single-threaded, it equals wall time on an idle machine.
    */
   medianCpuMs: number;
+  /** CPU time of each timed step, ms. */
+  cpuStepsMs: number[];
   examplesPerSecond: number;
   /** Peak resident set size of the process so far, MiB (includes model loading). */
   peakRssMiB: number;
@@ -93,6 +95,7 @@ export async function measureStep(options: StepOptions): Promise<StepTiming> {
     maxMs: Math.max(...stepsMs),
     stepsMs,
     medianCpuMs: median(cpuMs),
+    cpuStepsMs: cpuMs,
     examplesPerSecond: (options.batch * 1000) / medianMs,
     peakRssMiB: process.resourceUsage().maxRSS / 1024,
     tensorsAlive: tensors[tensors.length - 1]!,

@@ -1,7 +1,7 @@
 import { InvalidArgumentError } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { formatStepReport, parseStepOptions, type StepReport } from './command.js';
+import { formatStepReport, parseStepOptions, runStepCommand, type StepReport } from './command.js';
 import { measureStep, median } from './measure.js';
 import { randomBatch, randomBert, stepConfigJson } from './model.js';
 import { findTorchPython, runTorchStep } from './pytorch.js';
@@ -101,6 +101,7 @@ describe('step report', () => {
     maxMs: 600,
     stepsMs: [450, 500, 600],
     medianCpuMs: 480,
+    cpuStepsMs: [470, 480, 590],
     examplesPerSecond: 64,
     peakRssMiB: 700,
     tensorsAlive: 168,
@@ -151,6 +152,33 @@ describe('step report', () => {
     });
     expect(text).toContain('ratio tfjs / PyTorch: 4.00× wall, 4.00× CPU time');
     expect(text).toContain('PyTorch 1.13 (2 threads, BLAS openblas): 125.0 ms');
+  });
+
+  it('prints the ratio to full finetuning when --vs-full ran', () => {
+    const text = formatStepReport({
+      ...report,
+      method: 'diff-pruning',
+      full: { medianMs: 400, medianCpuMs: 384, runMediansMs: [390, 410] },
+      ratioToFull: 1.25,
+      cpuRatioToFull: 1.25,
+    });
+    expect(text).toContain('full finetuning, same process (before / after: 390.0 ms / 410.0 ms): 400.0 ms');
+    expect(text).toContain('ratio diff pruning / full finetuning: 1.25× wall, 1.25× CPU time');
+  });
+});
+
+describe('--vs-full', () => {
+  const raw = { size: 'tiny', batch: '2', seq: '8', threads: '1', steps: '2', warmup: '1', seed: '5' };
+
+  it('times full finetuning before and after diff pruning in the same process, and divides', async () => {
+    const report = await runStepCommand({ ...raw, method: 'diff-pruning', vsFull: true });
+    expect(report.full!.runMediansMs).toHaveLength(2);
+    expect(report.ratioToFull).toBeCloseTo(report.tfjs.medianMs / report.full!.medianMs, 10);
+    expect(report.cpuRatioToFull).toBeCloseTo(report.tfjs.medianCpuMs / report.full!.medianCpuMs, 10);
+  });
+
+  it('is refused with --method full, naming the flag', async () => {
+    await expect(runStepCommand({ ...raw, method: 'full', vsFull: true })).rejects.toThrow(/--vs-full/);
   });
 });
 

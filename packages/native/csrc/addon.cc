@@ -68,6 +68,45 @@ napi_value make_string(napi_env env, const char* value) {
   return out;
 }
 
+// A float32 array argument that may be null or undefined (→ nullptr).
+bool get_optional_floats(napi_env env, napi_value value, float** data, size_t* length) {
+  napi_valuetype type;
+  napi_typeof(env, value, &type);
+  if (type == napi_null || type == napi_undefined) {
+    *data = nullptr;
+    *length = 0;
+    return true;
+  }
+  return get_array(env, value, napi_float32_array, data, length);
+}
+
+bool get_doubles(napi_env env, const Args& args, size_t first, size_t count, double* out) {
+  for (size_t i = 0; i < count; ++i)
+    if (throw_if(env, napi_get_value_double(env, args.values[first + i], &out[i]) != napi_ok,
+                 "diffprune native: expected a number"))
+      return false;
+  return true;
+}
+
+// `count` float32 arrays from args.values[first…], all of one length (*length); an error naming
+// `name` otherwise.
+bool get_floats_of_one_length(napi_env env, const Args& args, size_t first, size_t count, const char* name,
+                              float** arrays, size_t* length) {
+  *length = 0;
+  for (size_t i = 0; i < count; ++i) {
+    size_t this_length;
+    if (!get_array(env, args.values[first + i], napi_float32_array, &arrays[i], &this_length)) return false;
+    if (i == 0) *length = this_length;
+    if (this_length != *length) {
+      const std::string message = std::string("diffprune native: ") + name + " arrays differ in length";
+      throw_if(env, true, message.c_str());
+      return false;
+    }
+  }
+  return true;
+}
+
+
 // matmul(a, b, out, batch, batchA, batchB, m, n, k, transposeA, transposeB)
 napi_value Matmul(napi_env env, napi_callback_info info) {
   Args args;
@@ -338,16 +377,10 @@ napi_value Adam(napi_env env, napi_callback_info info) {
   Args args;
   if (!get_args(env, info, args, 15)) return nullptr;
   float* arrays[7];
-  size_t lengths[7];
-  for (int i = 0; i < 7; ++i)
-    if (!get_array(env, args.values[i], napi_float32_array, &arrays[i], &lengths[i])) return nullptr;
+  size_t length;
   double scalars[8];
-  for (int i = 0; i < 8; ++i)
-    if (throw_if(env, napi_get_value_double(env, args.values[7 + i], &scalars[i]) != napi_ok,
-                 "diffprune native: expected a number"))
-      return nullptr;
-  for (int i = 1; i < 7; ++i)
-    if (throw_if(env, lengths[i] != lengths[0], "diffprune native: adam arrays differ in length")) return nullptr;
+  if (!get_floats_of_one_length(env, args, 0, 7, "adam", arrays, &length) || !get_doubles(env, args, 7, 8, scalars))
+    return nullptr;
   const int aliased = (arrays[4] == arrays[0]) + (arrays[5] == arrays[1]) + (arrays[6] == arrays[2]);
   if (throw_if(env, aliased != 0 && aliased != 3,
                "diffprune native: adam outputs must be all new arrays or exactly p, m and v (in place)"))
@@ -357,7 +390,7 @@ napi_value Adam(napi_env env, napi_callback_info info) {
       static_cast<float>(scalars[3]), static_cast<float>(scalars[4]), static_cast<float>(scalars[5]),
       static_cast<float>(scalars[6]), static_cast<float>(scalars[7])};
   diffprune::adam(arrays[0], arrays[1], arrays[2], arrays[3], arrays[4], arrays[5], arrays[6],
-                  static_cast<std::ptrdiff_t>(lengths[0]), coefficients);
+                  static_cast<std::ptrdiff_t>(length), coefficients);
   return nullptr;
 }
 
@@ -378,14 +411,13 @@ napi_value SumSquares(napi_env env, napi_callback_info info) {
 bool get_two_arrays_and_number(napi_env env, napi_callback_info info, const char* name, float** a, float** b,
                                size_t* length, double* number) {
   Args args;
-  if (!get_args(env, info, args, 3)) return false;
-  size_t b_len;
-  if (!get_array(env, args.values[0], napi_float32_array, a, length) ||
-      !get_array(env, args.values[1], napi_float32_array, b, &b_len) ||
-      throw_if(env, napi_get_value_double(env, args.values[2], number) != napi_ok, "diffprune native: expected a number"))
+  float* arrays[2];
+  if (!get_args(env, info, args, 3) || !get_floats_of_one_length(env, args, 0, 2, name, arrays, length) ||
+      !get_doubles(env, args, 2, 1, number))
     return false;
-  const std::string message = std::string("diffprune native: ") + name + " arrays differ in length";
-  return !throw_if(env, *length != b_len, message.c_str());
+  *a = arrays[0];
+  *b = arrays[1];
+  return true;
 }
 
 // sumSigmoid(x, sigma, shift) → Σσ(x − shift) (a double); sigma receives σ(x − shift).
@@ -436,50 +468,29 @@ napi_value ScatterAdd(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// A float32 array argument that may be null or undefined (→ nullptr).
-bool get_optional_floats(napi_env env, napi_value value, float** data, size_t* length) {
-  napi_valuetype type;
-  napi_typeof(env, value, &type);
-  if (type == napi_null || type == napi_undefined) {
-    *data = nullptr;
-    *length = 0;
-    return true;
-  }
-  return get_array(env, value, napi_float32_array, data, length);
-}
-
-bool get_doubles(napi_env env, const Args& args, size_t first, size_t count, double* out) {
-  for (size_t i = 0; i < count; ++i)
-    if (throw_if(env, napi_get_value_double(env, args.values[first + i], &out[i]) != napi_ok,
-                 "diffprune native: expected a number"))
-      return false;
-  return true;
-}
-
 // gatedDiffForward(theta, z, base, w, logAlpha, expNegLogAlpha | null, u | null, seed, groupGate,
 //                  beta, left, right, uLow, uHigh): see gate.h.
 napi_value GatedDiffForward(napi_env env, napi_callback_info info) {
   Args args;
   if (!get_args(env, info, args, 14)) return nullptr;
   float* arrays[5];
-  size_t lengths[5];
-  for (int i = 0; i < 5; ++i)
-    if (!get_array(env, args.values[i], napi_float32_array, &arrays[i], &lengths[i])) return nullptr;
+  size_t length;
   float *exp_neg, *u;
   size_t exp_len, u_len;
   double numbers[7];
-  if (!get_optional_floats(env, args.values[5], &exp_neg, &exp_len) ||
+  if (!get_floats_of_one_length(env, args, 0, 5, "gatedDiffForward", arrays, &length) ||
+      !get_optional_floats(env, args.values[5], &exp_neg, &exp_len) ||
       !get_optional_floats(env, args.values[6], &u, &u_len) || !get_doubles(env, args, 7, 7, numbers))
     return nullptr;
-  bool valid = (exp_neg == nullptr || exp_len == lengths[0]) && (u == nullptr || u_len == lengths[0]) &&
-               numbers[0] >= 0 && numbers[0] <= 4294967295.0 && numbers[0] == std::floor(numbers[0]);
-  for (int i = 1; i < 5; ++i) valid = valid && lengths[i] == lengths[0];
-  if (throw_if(env, !valid, "diffprune native: gatedDiffForward arrays differ in length or the seed is not a uint32"))
+  if (throw_if(env, (exp_neg != nullptr && exp_len != length) || (u != nullptr && u_len != length),
+               "diffprune native: gatedDiffForward arrays differ in length") ||
+      throw_if(env, !(numbers[0] >= 0 && numbers[0] <= 4294967295.0 && numbers[0] == std::floor(numbers[0])),
+               "diffprune native: gatedDiffForward seed is not a uint32"))
     return nullptr;
   const diffprune::GateParams params{numbers[2], numbers[3], numbers[4], numbers[5], numbers[6]};
   diffprune::gated_diff_forward(arrays[0], arrays[1], arrays[2], arrays[3], arrays[4], exp_neg, u,
                                 static_cast<uint32_t>(numbers[0]), numbers[1], params,
-                                static_cast<std::ptrdiff_t>(lengths[0]));
+                                static_cast<std::ptrdiff_t>(length));
   return nullptr;
 }
 
@@ -488,19 +499,16 @@ napi_value GatedDiffBackward(napi_env env, napi_callback_info info) {
   Args args;
   if (!get_args(env, info, args, 9)) return nullptr;
   float* arrays[5];
-  size_t lengths[5];
-  for (int i = 0; i < 5; ++i)
-    if (!get_array(env, args.values[i], napi_float32_array, &arrays[i], &lengths[i])) return nullptr;
+  size_t length;
   double numbers[4];
-  if (!get_doubles(env, args, 5, 4, numbers)) return nullptr;
-  bool valid = true;
-  for (int i = 1; i < 5; ++i) valid = valid && lengths[i] == lengths[0];
-  if (throw_if(env, !valid, "diffprune native: gatedDiffBackward arrays differ in length")) return nullptr;
+  if (!get_floats_of_one_length(env, args, 0, 5, "gatedDiffBackward", arrays, &length) ||
+      !get_doubles(env, args, 5, 4, numbers))
+    return nullptr;
   const diffprune::GateParams params{numbers[1], numbers[2], numbers[3], 0, 1};
   napi_value out;
   napi_create_double(env,
                      diffprune::gated_diff_backward(arrays[0], arrays[1], arrays[2], arrays[3], arrays[4], numbers[0],
-                                                    params, static_cast<std::ptrdiff_t>(lengths[0])),
+                                                    params, static_cast<std::ptrdiff_t>(length)),
                      &out);
   return out;
 }

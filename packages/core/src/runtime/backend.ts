@@ -137,53 +137,51 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
   let info: BackendInfo | undefined;
   await registerGradients();
 
-  if (requested === 'auto' || requested === 'tensorflow') {
-    const failure = await tryTensorflow(options);
-    if (failure === undefined) {
-      info = {
-        backend: 'tensorflow',
-        reason: 'tfjs-node (libtensorflow) loaded',
-        fast: true,
-        threads: undefined,
-      };
-    } else if (requested === 'tensorflow') {
-      throw new BackendError({ backend: 'tensorflow', reason: failure });
-    } else {
-      reasons.push(failure);
-    }
-  }
-  if (!info && (requested === 'auto' || requested === 'native')) {
-    const started = await tryNative(options);
+  // The fast backends in order of preference: each either starts (and says how, given why it was
+  // chosen) or returns why not. A requested backend that fails is an error; under `auto` the next one
+  // is tried and the reasons are kept for the report.
+  type Started = { describe: (why: string) => string; threads: number | undefined };
+  const candidates: [Exclude<BackendName, 'cpu'>, () => Promise<Started | string>][] = [
+    [
+      'tensorflow',
+      async () =>
+        (await tryTensorflow(options)) ?? {
+          describe: () => 'tfjs-node (libtensorflow) loaded',
+          threads: undefined,
+        },
+    ],
+    [
+      'native',
+      async () => {
+        const started = await tryNative(options);
+        return typeof started === 'string'
+          ? started
+          : { describe: (why) => `@diffprune/native (${started.detail}): ${why}`, threads: started.threads };
+      },
+    ],
+    [
+      'wasm',
+      async () => {
+        const started = await tryWasm();
+        if (typeof started === 'string') return started;
+        const simd = started.simd ? 'SIMD' : 'no SIMD';
+        return {
+          describe: (why) => `tfjs-backend-wasm (${simd}, XNNPACK matmul, diffprune kernels): ${why}`,
+          threads: started.threads,
+        };
+      },
+    ],
+  ];
+  for (const [name, start] of candidates) {
+    if (requested !== 'auto' && requested !== name) continue;
+    const started = await start();
     if (typeof started !== 'string') {
-      const why = requested === 'native' ? 'requested' : reasons.join('; ');
-      info = {
-        backend: 'native',
-        reason: `@diffprune/native (${started.detail}): ${why}`,
-        fast: true,
-        threads: started.threads,
-      };
-    } else if (requested === 'native') {
-      throw new BackendError({ backend: 'native', reason: started });
-    } else {
-      reasons.push(started);
+      const why = requested === name ? 'requested' : reasons.join('; ');
+      info = { backend: name, reason: started.describe(why), fast: true, threads: started.threads };
+      break;
     }
-  }
-  if (!info && (requested === 'auto' || requested === 'wasm')) {
-    const started = await tryWasm();
-    if (typeof started !== 'string') {
-      const why = requested === 'wasm' ? 'requested' : reasons.join('; ');
-      const simd = started.simd ? 'SIMD' : 'no SIMD';
-      info = {
-        backend: 'wasm',
-        reason: `tfjs-backend-wasm (${simd}, XNNPACK matmul, diffprune kernels): ${why}`,
-        fast: true,
-        threads: started.threads,
-      };
-    } else if (requested === 'wasm') {
-      throw new BackendError({ backend: 'wasm', reason: started });
-    } else {
-      reasons.push(started);
-    }
+    if (requested === name) throw new BackendError({ backend: name, reason: started });
+    reasons.push(started);
   }
   if (!info) {
     await tryCpu();

@@ -1,12 +1,14 @@
 /**
  * Adam over BERT-Tiny's parameter count (4.4 M floats, 3.9 M of them the word embeddings): the
- * trainer's tfjs op sequence vs the fused `DiffpruneAdam` kernel, both on `native`, CPU ms per step.
+ * trainer's own `adamStep` (apps/trainer) with the `DiffpruneAdam` kernel unregistered (its tfjs op
+ * sequence) and registered (fused, in place), both on `native`, CPU ms per step.
  *
  *   pnpm bench:adam [--size 4386178] [--steps 5]
  */
 import { parseArgs } from 'node:util';
 import { initBackend } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
+import { adamStep, createAdamState, disposeAdamState } from '../../../apps/trainer/src/training/optimizer.js';
 import * as native from '../src/index.js';
 
 const { values: args } = parseArgs({
@@ -14,47 +16,30 @@ const { values: args } = parseArgs({
 });
 await initBackend({ backend: 'native', threads: 1, loadNative: async () => native });
 const size = Number(args.size);
-const [beta1, beta2, epsilon, stepSize, sqrtCorrection2] = [0.9, 0.999, 1e-8, 1e-3, 0.05];
-let p = tf.randomUniform([size]);
-let m = tf.zeros([size]);
-let v = tf.zeros([size]);
-const g = tf.randomUniform([size]);
+const grads = { p: tf.randomUniform([size]) };
 
-const opsStep = () => {
-  const [p1, m1, v1] = tf.tidy(() => {
-    const mNext = tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1));
-    const vNext = tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2));
-    const denominator = tf.add(tf.div(tf.sqrt(vNext), sqrtCorrection2), epsilon);
-    return [tf.sub(p, tf.mul(tf.div(mNext, denominator), stepSize)), mNext, vNext];
-  });
-  tf.dispose([p, m, v]);
-  [p, m, v] = [p1!, m1!, v1!];
-};
-const fusedStep = () => {
-  const [p1, m1, v1] = tf.engine().runKernel(native.adamKernelName, { p, m, v, g }, {
-    beta1,
-    beta2,
-    stepSize,
-    sqrtCorrection2,
-    epsilon,
-  } as unknown as tf.NamedAttrMap) as tf.Tensor[];
-  tf.dispose([p, m, v]);
-  [p, m, v] = [p1!, m1!, v1!];
-};
-const cpuMs = (step: () => void) => {
+const cpuMs = (fused: boolean) => {
+  const kernel = tf.getKernel(native.adamKernelName, 'native')!;
+  if (!fused) tf.unregisterKernel(native.adamKernelName, 'native');
+  const params = { p: tf.randomUniform([size]) };
+  const state = createAdamState(params);
+  const step = () => adamStep(params, grads, state, 1e-3, { betas: [0.9, 0.999], epsilon: 1e-8 });
   step();
   const times: number[] = [];
   for (let i = 0; i < Number(args.steps); i++) {
     const start = process.cpuUsage();
     step();
-    p.dataSync();
+    params.p.dataSync();
     const used = process.cpuUsage(start);
     times.push((used.user + used.system) / 1000);
   }
+  if (!fused) tf.registerKernel(kernel);
+  disposeAdamState(state);
+  params.p.dispose();
   return times.sort((a, b) => a - b)[Math.floor(times.length / 2)]!;
 };
-const ops = cpuMs(opsStep);
-const fused = cpuMs(fusedStep);
+const ops = cpuMs(false);
+const fused = cpuMs(true);
 console.log(
-  `Adam over ${size} floats, CPU ms per step: tfjs ops ${ops.toFixed(1)}, fused DiffpruneAdam ${fused.toFixed(1)} (${(ops / fused).toFixed(1)}×)`,
+  `Adam over ${size} floats, CPU ms per step: tfjs ops ${ops.toFixed(1)}, fused DiffpruneAdam in place ${fused.toFixed(1)} (${(ops / fused).toFixed(1)}×)`,
 );

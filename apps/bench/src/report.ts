@@ -181,7 +181,7 @@ export async function writeReport(options: {
   return summary;
 }
 
-/** The commits the runs were made with, shortest first-seen order (e.g. "diffprune f4ca6e0 (all 39 runs)"). */
+/** The commits the runs were made with, in first-seen order (e.g. "diffprune f4ca6e0 (all 39 runs)"). */
 function commitsOf(records: readonly { commit?: string | undefined }[]): string {
   const counts = new Map<string, number>();
   for (const r of records) {

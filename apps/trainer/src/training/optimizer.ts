@@ -138,13 +138,10 @@ export function clipCoefficient(
  * passes `clipCoefficient`'s scale to `adamStep` instead: the same values, one pass fewer.)
  */
 export function clipByGlobalNorm(grads: Record<string, tf.Tensor>, maxNorm: number): number {
-  const names = Object.keys(grads);
-  if (names.length === 0) return 0;
-  const norm = globalNorm(grads);
-  const coefficient = maxNorm / (norm + 1e-6);
-  if (coefficient < 1) {
-    for (const name of names) {
-      const scaled = tf.mul(grads[name]!, coefficient);
+  const { norm, scale } = clipCoefficient(grads, maxNorm);
+  if (scale < 1) {
+    for (const name of Object.keys(grads)) {
+      const scaled = tf.mul(grads[name]!, scale);
       grads[name]!.dispose();
       grads[name] = scaled;
     }

@@ -378,6 +378,91 @@ describe.skipIf(!built)('native backend', () => {
     }
   });
 
+  it('the fused Adam kernel over a list of parameters equals one call per parameter; in place only when no data is shared', async () => {
+    const previous = tf.getBackend();
+    await tf.setBackend('native');
+    try {
+      const before = tf.memory().numTensors;
+      const shapes = [[37, 129], [5], [300, 7]];
+      const attrs = {
+        beta1: 0.9,
+        beta2: 0.999,
+        stepSize: 0.02,
+        sqrtCorrection2: 0.03,
+        epsilon: 1e-8,
+        gradScale: 0.7,
+      };
+      const quadruples = tf.tidy(() =>
+        shapes.map((shape) => [random(shape), random(shape), tf.abs(random(shape)), random(shape)]),
+      );
+      // Copies with data of their own (a clone shares its source's data).
+      const copies = quadruples.map((q) => q.map((t) => tf.tensor(t.dataSync().slice(), t.shape)));
+      // One call for the list, new tensors (inPlace not asked).
+      const listed = tf
+        .engine()
+        .runKernel(
+          adamKernelName,
+          quadruples.flat() as unknown as tf.NamedTensorMap,
+          attrs as unknown as tf.NamedAttrMap,
+        ) as tf.Tensor[];
+      expect(listed.length).toBe(3 * shapes.length);
+      quadruples.forEach(([p, m, v, g], i) => {
+        const single = tf
+          .engine()
+          .runKernel(
+            adamKernelName,
+            { p: p!, m: m!, v: v!, g: g! },
+            attrs as unknown as tf.NamedAttrMap,
+          ) as tf.Tensor[];
+        single.forEach((t, k) => {
+          expect(Array.from(listed[3 * i + k]!.dataSync())).toEqual(Array.from(t.dataSync()));
+        });
+        tf.dispose(single);
+      });
+      // In place: every p, m, v updated where it is, nothing returned, equal to the listed result.
+      const fresh = copies;
+      const inPlace = tf
+        .engine()
+        .runKernel(
+          adamKernelName,
+          fresh.flat() as unknown as tf.NamedTensorMap,
+          { ...attrs, inPlace: true } as unknown as tf.NamedAttrMap,
+        ) as tf.Tensor[];
+      expect(inPlace).toEqual([]);
+      fresh.forEach(([p, m, v], i) => {
+        [p, m, v].forEach((t, k) => {
+          expect(Array.from(t!.dataSync())).toEqual(Array.from(listed[3 * i + k]!.dataSync()));
+        });
+      });
+      // One shared buffer (a clone of a p) makes the whole call return new tensors, and nothing moves.
+      const shared = fresh[1]![0]!.clone();
+      const sharedValues = Array.from(shared.dataSync());
+      const outputs = tf
+        .engine()
+        .runKernel(
+          adamKernelName,
+          fresh.flat() as unknown as tf.NamedTensorMap,
+          { ...attrs, inPlace: true } as unknown as tf.NamedAttrMap,
+        ) as tf.Tensor[];
+      expect(outputs.length).toBe(3 * shapes.length);
+      expect(Array.from(shared.dataSync())).toEqual(sharedValues);
+      expect(Array.from(fresh[1]![0]!.dataSync())).toEqual(sharedValues);
+      tf.dispose([...quadruples.flat(), ...listed, ...fresh.flat(), shared, ...outputs]);
+      expect(tf.memory().numTensors).toBe(before);
+      expect(() =>
+        tf
+          .engine()
+          .runKernel(
+            adamKernelName,
+            [random([2]), random([2]), random([2])] as unknown as tf.NamedTensorMap,
+            attrs as unknown as tf.NamedAttrMap,
+          ),
+      ).toThrow(/quadruples/);
+    } finally {
+      await tf.setBackend(previous);
+    }
+  });
+
   it('slice, pad and casts to float32', async () => {
     await expectSameAsCpu(() => tf.slice(random([4, 6, 5]), [1, 0, 2], [2, 6, 3]));
     await expectSameAsCpu(() => tf.slice(random([32, 64, 8]), [0, 0, 0], [32, 1, 8]));

@@ -13,8 +13,9 @@ export interface AdamState {
 }
 
 /**
- * The fused Adam kernel's name (registered by @diffprune/native): inputs p, m, v, g; outputs p', m', v',
- * or none when it could update p, m and v in place (attribute `inPlace`).
+ * The fused Adam kernel's name (registered by @diffprune/native): inputs p, m, v, g per parameter (a list
+ * of quadruples: one call per group); outputs p', m', v' per parameter, or none when it could update
+ * them all in place (attribute `inPlace`).
  */
 export const adamKernelName = 'DiffpruneAdam';
 /** The fused Σx² kernel's name (registered by @diffprune/native): any float32 inputs → a scalar. */
@@ -45,9 +46,9 @@ export function disposeAdamState(state: AdamState): void {
 }
 
 /**
- * One Adam step over a group, in place on `params` and `state`: with the fused kernel the tensors'
- * own data is updated where no other tensor shares it; otherwise new tensors replace the old ones
- * (which are disposed). Names with no gradient are skipped.
+ * One Adam step over a group, in place on `params` and `state`: with the fused kernel (one call for
+ * the whole group) the tensors' own data is updated where no other tensor shares it; otherwise new
+ * tensors replace the old ones (which are disposed). Names with no gradient are skipped.
  */
 export function adamStep(
   params: Record<string, tf.Tensor>,
@@ -62,43 +63,59 @@ export function adamStep(
   const correction2 = 1 - beta2 ** state.step;
   const stepSize = learningRate / correction1;
   const sqrtCorrection2 = Math.sqrt(correction2);
-  // Backends that have the fused kernel (@diffprune/native) do the update in one pass with the same
-  // float32 operations; elsewhere the same formula runs as tfjs ops.
+  // Backends that have the fused kernel (@diffprune/native) update the whole group in one call with the
+  // same float32 operations; elsewhere the same formula runs as tfjs ops, tensor by tensor.
   const gradScale = options.gradScale ?? 1;
-  const fused = tf.getKernel(adamKernelName, tf.getBackend()) !== undefined;
-  for (const [name, g] of Object.entries(grads)) {
+  const names = Object.keys(grads);
+  if (names.length === 0) return;
+  if (tf.getKernel(adamKernelName, tf.getBackend()) !== undefined) {
+    const inputs: tf.Tensor[] = names.flatMap((name) => [
+      params[name]!,
+      state.m[name]!,
+      state.v[name]!,
+      grads[name]!,
+    ]);
+    const outputs = tf.engine().runKernel(adamKernelName, inputs as unknown as tf.NamedTensorMap, {
+      beta1,
+      beta2,
+      stepSize,
+      sqrtCorrection2,
+      epsilon: options.epsilon,
+      gradScale,
+      inPlace: true,
+    }) as unknown as tf.Tensor[];
+    if (outputs.length === 0) return; // updated in place
+    for (const [i, name] of names.entries()) replace(params, state, name, outputs.slice(3 * i, 3 * i + 3));
+    return;
+  }
+  for (const name of names) {
+    const g = grads[name]!;
     const p = params[name]!;
     const m = state.m[name]!;
     const v = state.v[name]!;
-    const outputs = fused
-      ? (tf.engine().runKernel(
-          adamKernelName,
-          { p, m, v, g },
-          {
-            beta1,
-            beta2,
-            stepSize,
-            sqrtCorrection2,
-            epsilon: options.epsilon,
-            gradScale,
-            inPlace: true,
-          },
-        ) as unknown as tf.Tensor[])
-      : tf.tidy(() => {
-          const scaled = gradScale === 1 ? g : tf.mul(g, gradScale);
-          const m1 = tf.add(tf.mul(m, beta1), tf.mul(scaled, 1 - beta1));
-          const v1 = tf.add(tf.mul(v, beta2), tf.mul(tf.square(scaled), 1 - beta2));
-          const denominator = tf.add(tf.div(tf.sqrt(v1), sqrtCorrection2), options.epsilon);
-          const p1 = tf.sub(p, tf.mul(tf.div(m1, denominator), stepSize));
-          return [p1, m1, v1];
-        });
-    if (outputs.length === 0) continue; // updated in place
-    const [newP, newM, newV] = outputs;
-    tf.dispose([p, m, v]);
-    params[name] = newP!;
-    state.m[name] = newM!;
-    state.v[name] = newV!;
+    const outputs = tf.tidy(() => {
+      const scaled = gradScale === 1 ? g : tf.mul(g, gradScale);
+      const m1 = tf.add(tf.mul(m, beta1), tf.mul(scaled, 1 - beta1));
+      const v1 = tf.add(tf.mul(v, beta2), tf.mul(tf.square(scaled), 1 - beta2));
+      const denominator = tf.add(tf.div(tf.sqrt(v1), sqrtCorrection2), options.epsilon);
+      const p1 = tf.sub(p, tf.mul(tf.div(m1, denominator), stepSize));
+      return [p1, m1, v1];
+    });
+    replace(params, state, name, outputs);
   }
+}
+
+/** Puts a parameter's new p, m and v in place of the old ones (which are disposed). */
+function replace(
+  params: Record<string, tf.Tensor>,
+  state: AdamState,
+  name: string,
+  [p, m, v]: tf.Tensor[],
+): void {
+  tf.dispose([params[name]!, state.m[name]!, state.v[name]!]);
+  params[name] = p!;
+  state.m[name] = m!;
+  state.v[name] = v!;
 }
 
 /** The global L2 norm of a group's gradients (one fused pass with @diffprune/native's kernel). */

@@ -3,19 +3,21 @@ import type { TensorInfo } from '@tensorflow/tfjs-core';
 import { float32Values, type KernelArgs, type NativeKernelContext, outputFloat32 } from './shared.js';
 
 /**
- * `DiffpruneAdam`: one fused Adam step (PyTorch's formula, weight decay 0) for one parameter, the
- * same float32 operations in the same order as the tfjs ops it replaces:
+ * `DiffpruneAdam`: one fused Adam step (PyTorch's formula, weight decay 0) for one parameter or many,
+ * the same float32 operations in the same order as the tfjs ops it replaces:
  *   g' = g·gradScale;  m1 = β1·m + (1 − β1)·g';  v1 = β2·v + (1 − β2)·g'²;
  *   p1 = p − (m1 / (√v1 / √(1 − β2^t) + ε))·stepSize
  * with stepSize = lr / (1 − β1^t) and gradScale the global-norm clipping coefficient (1: none).
- * Inputs {p, m, v, g} (float32, one shape), attrs {beta1, beta2, stepSize, sqrtCorrection2, epsilon,
- * gradScale?, inPlace?}.
+ * Inputs: {p, m, v, g} (float32, one shape), or a list of such quadruples [p0, m0, v0, g0, p1, …] (one
+ * kernel call for a whole optimiser group: a step over BERT-Tiny's 200 tensors is then one call, not
+ * 200); attrs {beta1, beta2, stepSize, sqrtCorrection2, epsilon, gradScale?, inPlace?}.
  *
- * Outputs: [p1, m1, v1] as new tensors; or, with `inPlace: true` and p, m and v each the only
- * tensor on its data (backend reference count 1, so no other tensor can see the change), none:
- * p, m and v are updated where they are, nothing is allocated. A caller asking for in place gets
- * new tensors whenever that condition fails, so it handles both. Registered for `native` only:
- * callers check `tf.getKernel(adamKernelName, tf.getBackend())` and otherwise use tfjs ops.
+ * Outputs: [p1, m1, v1] per parameter as new tensors; or, with `inPlace: true` and every p, m and v
+ * the only tensor on its data (backend reference count 1, so no other tensor can see the change),
+ * none: each p, m and v is updated where it is, nothing is allocated. A caller asking for in place
+ * gets new tensors (for every parameter) whenever that condition fails, so it handles both.
+ * Registered for `native` only: callers check `tf.getKernel(adamKernelName, tf.getBackend())` and
+ * otherwise use tfjs ops.
  */
 export const adamKernelName = 'DiffpruneAdam';
 
@@ -38,44 +40,69 @@ function exclusiveFloat32(backend: MathBackendCPU, info: TensorInfo): boolean {
 export const adam =
   (context: NativeKernelContext) =>
   ({ inputs, backend, attrs }: KernelArgs & { backend: MathBackendCPU }): TensorInfo[] => {
-    const { p, m, v, g } = inputs as Record<'p' | 'm' | 'v' | 'g', TensorInfo>;
     const { beta1, beta2, stepSize, sqrtCorrection2, epsilon, gradScale, inPlace } =
       attrs as unknown as AdamKernelAttrs;
-    const values = [p, m, v, g].map((tensor) => float32Values(backend, tensor));
-    const size = values[0]?.length;
-    if (values.some((array) => !array || array.length !== size)) {
+    const list = Object.values(inputs) as TensorInfo[];
+    if (list.length === 0 || list.length % 4 !== 0) {
       throw new Error(
-        `${adamKernelName}: p, m, v and g must be float32 tensors of one size; found shapes ` +
-          `${[p, m, v, g].map((t) => `${t.dtype}[${t.shape}]`).join(', ')}`,
+        `${adamKernelName}: inputs must be (p, m, v, g) quadruples; found ${list.length} inputs`,
       );
     }
-    const [pValues, mValues, vValues, gValues] = values as Float32Array[];
-    const distinct = new Set([p.dataId, m.dataId, v.dataId]).size === 3;
-    const update =
-      inPlace === true && distinct && [p, m, v].every((tensor) => exclusiveFloat32(backend, tensor));
-    const outputs = update
-      ? ([pValues!, mValues!, vValues!] as const)
-      : ([
-          outputFloat32(backend, size!),
-          outputFloat32(backend, size!),
-          outputFloat32(backend, size!),
-        ] as const);
-    context.addon.adam(
-      pValues!,
-      mValues!,
-      vValues!,
-      gValues!,
-      ...outputs,
-      beta1,
-      1 - beta1,
-      beta2,
-      1 - beta2,
-      stepSize,
-      sqrtCorrection2,
-      epsilon,
-      gradScale ?? 1,
-    );
-    return update ? [] : outputs.map((array) => backend.makeTensorInfo(p.shape, 'float32', array));
+    const parameters: { p: TensorInfo; values: Float32Array[] }[] = [];
+    const seen = new Set<object>();
+    let exclusive = inPlace === true;
+    for (let k = 0; k < list.length; k += 4) {
+      const [p, m, v, g] = list.slice(k, k + 4) as [TensorInfo, TensorInfo, TensorInfo, TensorInfo];
+      const values = [p, m, v, g].map((tensor) => float32Values(backend, tensor));
+      const size = values[0]?.length;
+      if (values.some((array) => !array || array.length !== size)) {
+        throw new Error(
+          `${adamKernelName}: p, m, v and g must be float32 tensors of one size; found shapes ` +
+            `${[p, m, v, g].map((t) => `${t.dtype}[${t.shape}]`).join(', ')} (parameter ${k / 4})`,
+        );
+      }
+      // In place needs every p, m and v on data of its own (no tensor, and no other slot, shares it).
+      for (const tensor of [p, m, v]) {
+        exclusive &&= !seen.has(tensor.dataId) && exclusiveFloat32(backend, tensor);
+        seen.add(tensor.dataId);
+      }
+      parameters.push({ p, values: values as Float32Array[] });
+    }
+    const outputs: TensorInfo[] = [];
+    for (const { p, values } of parameters) {
+      const [pValues, mValues, vValues, gValues] = values as [
+        Float32Array,
+        Float32Array,
+        Float32Array,
+        Float32Array,
+      ];
+      const size = pValues.length;
+      const targets = exclusive
+        ? ([pValues, mValues, vValues] as const)
+        : ([
+            outputFloat32(backend, size),
+            outputFloat32(backend, size),
+            outputFloat32(backend, size),
+          ] as const);
+      context.addon.adam(
+        pValues,
+        mValues,
+        vValues,
+        gValues,
+        ...targets,
+        beta1,
+        1 - beta1,
+        beta2,
+        1 - beta2,
+        stepSize,
+        sqrtCorrection2,
+        epsilon,
+        gradScale ?? 1,
+      );
+      if (!exclusive)
+        outputs.push(...targets.map((array) => backend.makeTensorInfo(p.shape, 'float32', array)));
+    }
+    return outputs;
   };
 
 /**

@@ -14,7 +14,14 @@ import { parseArgs } from 'node:util';
 import { type BackendName, initBackend } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { gatedDiffParameterComposite, gatedDiffParameterWith } from '../src/gated-diff-parameter.js';
-import { expectedL0, gatedDiffParameterRows, groupExpectedL0, sampleUniform } from '../src/index.js';
+import {
+  expectedL0,
+  gatedDiffParameterRows,
+  gatedDiffParametersWith,
+  gatedDiffsKernelsAvailable,
+  groupExpectedL0,
+  sampleUniform,
+} from '../src/index.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -152,6 +159,34 @@ const variants: { name: string; run: () => void }[] = [
       });
     }),
   },
+  ...(['kernel', 'composite'] as const).map((implementation) => ({
+    name: `all tensors in one op, rows (${implementation})`,
+    // gatedDiffParameters over every tensor at once (the trainer's path): θ, penalty and all gradients.
+    run: () =>
+      tf.tidy(() => {
+        if (implementation === 'kernel' && !gatedDiffsKernelsAvailable()) return;
+        const all = shapes.map(inputsFor);
+        const dys = shapes.map((shape, t) =>
+          shape[0] === 30522 ? tf.slice(all[t]!.dy, [0, 0], [batchRows.length, shape[1]!]) : all[t]!.dy,
+        );
+        const n = shapes.length;
+        tf.grads((...xs: tf.Tensor[]) => {
+          const { parameters, penalty } = gatedDiffParametersWith(
+            shapes.map((shape, t) => ({
+              base: all[t]!.base,
+              w: xs[t]!,
+              logAlpha: xs[n + t]!,
+              u: all[t]!.u,
+              ...(structured ? { groupLogAlpha: xs[2 * n]!, groupU } : {}),
+              ...(shape[0] === 30522 ? { rows: batchRows } : {}),
+            })),
+            {},
+            implementation,
+          );
+          return tf.addN([...parameters.map((p, t) => tf.sum(tf.mul(p, dys[t]!))), penalty]);
+        })([...all.map((i) => i.w), ...all.map((i) => i.logAlpha), ...(structured ? [groupLogAlpha] : [])]);
+      }),
+  })),
   {
     name: 'fused forward + backward, no penalty',
     run: forEachTensor(({ base, w, logAlpha, u, dy }) =>

@@ -47,13 +47,15 @@ export interface GatedDiffParameterInputs extends GateOptions, UniformOptions {
 /** How the op is computed: fused kernels where the backend has them, else tfjs ops (same math). */
 export type GatedDiffImplementation = 'auto' | 'kernel' | 'ops';
 
-interface Resolved {
+/** The validated settings of one gated tensor's inputs. */
+export interface Resolved {
   gate: ResolvedGate;
   uniform: ResolvedUniform;
   grouped: boolean;
 }
 
-function validate(inputs: GatedDiffParameterInputs, context: string): Resolved {
+/** Checks one gated tensor's inputs (types, shapes, exactly one noise source, group pair). */
+export function validate(inputs: GatedDiffParameterInputs, context: string): Resolved {
   if (typeof inputs !== 'object' || inputs === null) {
     throw new InvalidArgumentError({ argument: 'inputs', expected: 'an object', found: inputs, context });
   }

@@ -12,6 +12,32 @@ export interface GatedDiffRowsInputs extends GatedDiffParameterInputs {
   rows: readonly number[] | Int32Array;
 }
 
+/** `rows` must be integers in [0, base.shape[0]). */
+export function checkRows(rows: unknown, base: tf.Tensor, context: string): void {
+  if (base.rank < 1) {
+    throw new InvalidArgumentError({
+      argument: 'base',
+      expected: 'a tensor of rank ≥ 1 (rows index its first axis)',
+      found: base.shape,
+      context,
+    });
+  }
+  const count = base.shape[0]!;
+  if (
+    !(Array.isArray(rows) || rows instanceof Int32Array) ||
+    !Array.from(rows as ArrayLike<unknown>).every(
+      (r) => Number.isInteger(r) && (r as number) >= 0 && (r as number) < count,
+    )
+  ) {
+    throw new InvalidArgumentError({
+      argument: 'rows',
+      expected: `an array of integers in [0, ${count})`,
+      found: Array.isArray(rows) ? rows : String(rows),
+      context,
+    });
+  }
+}
+
 /**
  * `gatedDiffParameter` for some rows only: θ[rows] = base[rows] + z[rows] ⊙ z_g ⊙ w[rows], equal (values
  * and gradients) to `tf.gather(gatedDiffParameter(inputs), rows)` with the same `u` or `seed` — with
@@ -24,14 +50,7 @@ export function gatedDiffParameterRows(inputs: GatedDiffRowsInputs): tf.Tensor {
   const context = 'gatedDiffParameterRows';
   const { rows, base, seed, u, ...rest } = inputs;
   checkFloat32(base, 'base', context);
-  if (base.rank < 1) {
-    throw new InvalidArgumentError({
-      argument: 'base',
-      expected: 'a tensor of rank ≥ 1',
-      found: base.shape,
-      context,
-    });
-  }
+  checkRows(rows, base, context);
   for (const [name, tensor] of [
     ['w', inputs.w],
     ['logAlpha', inputs.logAlpha],
@@ -39,18 +58,6 @@ export function gatedDiffParameterRows(inputs: GatedDiffRowsInputs): tf.Tensor {
   ] as const) {
     checkFloat32(tensor, name, context);
     checkSameShape(tensor, name, base, context);
-  }
-  const count = base.shape[0]!;
-  if (
-    !(Array.isArray(rows) || rows instanceof Int32Array) ||
-    !Array.from(rows).every((r) => Number.isInteger(r) && r >= 0 && r < count)
-  ) {
-    throw new InvalidArgumentError({
-      argument: 'rows',
-      expected: `an array of integers in [0, ${count})`,
-      found: Array.isArray(rows) ? rows : String(rows),
-      context,
-    });
   }
   if ((u === undefined) === (seed === undefined)) {
     throw new InvalidArgumentError({
@@ -60,6 +67,7 @@ export function gatedDiffParameterRows(inputs: GatedDiffRowsInputs): tf.Tensor {
       context,
     });
   }
+  const count = base.shape[0]!;
   const rowSize = base.size / Math.max(count, 1);
   const shape = [rows.length, ...base.shape.slice(1)];
   let rowNoise: tf.Tensor | undefined;

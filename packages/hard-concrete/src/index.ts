@@ -9,6 +9,20 @@ export {
 } from './expected-l0.js';
 export type { GatedDiffParameterInputs } from './gated-diff-parameter.js';
 export { gatedDiffParameter, gatedDiffParameterComposite } from './gated-diff-parameter.js';
+export type {
+  GatedDiffParametersImplementation,
+  GatedDiffParametersOptions,
+  GatedDiffParametersResult,
+  GatedDiffsAttributes,
+  GatedTensor,
+} from './gated-diff-parameters.js';
+export {
+  gatedDiffParameters,
+  gatedDiffParametersWith,
+  gatedDiffsGradKernelName,
+  gatedDiffsKernelName,
+  gatedDiffsKernelsAvailable,
+} from './gated-diff-parameters.js';
 export type { GatedDiffRowsInputs } from './gated-diff-rows.js';
 export { gatedDiffParameterRows } from './gated-diff-rows.js';
 export type { GroupUniformSource, SampleGroupedGateOptions } from './group-gate.js';

@@ -26,8 +26,8 @@ bool throw_if(napi_env env, bool failed, const char* message) {
 }
 
 struct Args {
-  napi_value values[16];
-  size_t count = 16;
+  napi_value values[24];
+  size_t count = 24;
 };
 
 bool get_args(napi_env env, napi_callback_info info, Args& args, size_t expected) {
@@ -513,6 +513,106 @@ napi_value GatedDiffBackward(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// The arguments both fused multi-tensor gate functions share, from args.values[first…]:
+//   w, logAlpha, u | null, rows | null, rowSize, seed, groupGate, beta, left, right, uLow, uHigh, shift
+// (base / theta / dy are read by the callers). Checks lengths and the rows' range.
+bool get_fused_gate(napi_env env, const Args& args, size_t first, const char* name, diffprune::FusedGateTensor& t,
+                    diffprune::GateParams& params, float& shift) {
+  float* arrays[2];
+  size_t length, u_len = 0, rows_len = 0;
+  float* u;
+  int32_t* rows = nullptr;
+  double numbers[9];
+  if (!get_floats_of_one_length(env, args, first, 2, name, arrays, &length) ||
+      !get_optional_floats(env, args.values[first + 2], &u, &u_len) || !get_doubles(env, args, first + 4, 9, numbers))
+    return false;
+  napi_valuetype rows_type;
+  napi_typeof(env, args.values[first + 3], &rows_type);
+  if (rows_type != napi_null && rows_type != napi_undefined &&
+      !get_array(env, args.values[first + 3], napi_int32_array, &rows, &rows_len))
+    return false;
+  const double row_size = numbers[0], seed = numbers[1];
+  const std::string prefix = std::string("diffprune native: ") + name;
+  if (throw_if(env, u != nullptr && u_len != length, (prefix + ": u differs in length from logAlpha").c_str()) ||
+      throw_if(env, !(seed >= 0 && seed <= 4294967295.0 && seed == std::floor(seed)), (prefix + ": seed is not a uint32").c_str()) ||
+      throw_if(env, !(row_size >= 1 && row_size == std::floor(row_size) && std::fmod(static_cast<double>(length), row_size) == 0),
+               (prefix + ": rowSize must be a positive divisor of the tensor's size").c_str()))
+    return false;
+  const auto row_total = static_cast<int64_t>(length / static_cast<size_t>(row_size));
+  for (size_t r = 0; r < rows_len; ++r)
+    if (throw_if(env, rows[r] < 0 || rows[r] >= row_total, (prefix + ": a row index is out of range").c_str())) return false;
+  t.w = arrays[0];
+  t.log_alpha = arrays[1];
+  t.u = u;
+  t.rows = rows;
+  t.size = static_cast<std::ptrdiff_t>(length);
+  t.row_count = static_cast<std::ptrdiff_t>(rows_len);
+  t.row_size = static_cast<std::ptrdiff_t>(row_size);
+  t.seed = static_cast<uint32_t>(seed);
+  t.group_gate = numbers[2];
+  params = diffprune::GateParams{numbers[3], numbers[4], numbers[5], numbers[6], numbers[7]};
+  shift = static_cast<float>(numbers[8]);
+  return true;
+}
+
+// The length θ (or dy) must have: the whole tensor, or rows × rowSize.
+size_t fused_output_length(const diffprune::FusedGateTensor& t) {
+  return static_cast<size_t>(t.rows == nullptr ? t.size : t.row_count * t.row_size);
+}
+
+// gatedDiffsForward(theta, base, w, logAlpha, u | null, rows | null, rowSize, seed, groupGate, beta, left,
+//                   right, uLow, uHigh, shift) → Σσ(logα − shift): see gate.h.
+napi_value GatedDiffsForward(napi_env env, napi_callback_info info) {
+  Args args;
+  if (!get_args(env, info, args, 15)) return nullptr;
+  diffprune::FusedGateTensor t{};
+  diffprune::GateParams params{};
+  float shift;
+  float *theta, *base;
+  size_t theta_len, base_len;
+  if (!get_array(env, args.values[0], napi_float32_array, &theta, &theta_len) ||
+      !get_array(env, args.values[1], napi_float32_array, &base, &base_len) ||
+      !get_fused_gate(env, args, 2, "gatedDiffsForward", t, params, shift))
+    return nullptr;
+  if (throw_if(env, base_len != static_cast<size_t>(t.size) || theta_len != fused_output_length(t),
+               "diffprune native: gatedDiffsForward base or theta has the wrong length"))
+    return nullptr;
+  t.base = base;
+  napi_value out;
+  napi_create_double(env, diffprune::gated_diffs_forward(t, theta, params, shift), &out);
+  return out;
+}
+
+// gatedDiffsBackward(dw, dLogAlpha, dy, w, logAlpha, u | null, rows | null, rowSize, seed, groupGate, beta,
+//                    left, right, uLow, uHigh, shift, penalty) → [Σ dy·w·z, Σσ]: see gate.h.
+napi_value GatedDiffsBackward(napi_env env, napi_callback_info info) {
+  Args args;
+  if (!get_args(env, info, args, 17)) return nullptr;
+  diffprune::FusedGateTensor t{};
+  diffprune::GateParams params{};
+  float shift;
+  float* outputs[2];
+  size_t outputs_len, dy_len;
+  float* dy;
+  double penalty;
+  if (!get_floats_of_one_length(env, args, 0, 2, "gatedDiffsBackward", outputs, &outputs_len) ||
+      !get_array(env, args.values[2], napi_float32_array, &dy, &dy_len) ||
+      !get_fused_gate(env, args, 3, "gatedDiffsBackward", t, params, shift) || !get_doubles(env, args, 16, 1, &penalty))
+    return nullptr;
+  if (throw_if(env, outputs_len != static_cast<size_t>(t.size) || dy_len != fused_output_length(t),
+               "diffprune native: gatedDiffsBackward dw, dLogAlpha or dy has the wrong length"))
+    return nullptr;
+  const diffprune::FusedGateSums sums =
+      diffprune::gated_diffs_backward(t, dy, outputs[0], outputs[1], params, shift, static_cast<float>(penalty));
+  napi_value out, group_dot, sigma_sum;
+  napi_create_array_with_length(env, 2, &out);
+  napi_create_double(env, sums.group_dot, &group_dot);
+  napi_create_double(env, sums.sigma_sum, &sigma_sum);
+  napi_set_element(env, out, 0, group_dot);
+  napi_set_element(env, out, 1, sigma_sum);
+  return out;
+}
+
 napi_value SetThreads(napi_env env, napi_callback_info info) {
   Args args;
   if (!get_args(env, info, args, 1)) return nullptr;
@@ -556,6 +656,8 @@ NAPI_MODULE_INIT() {
       {"sumSquares", nullptr, SumSquares, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"gatedDiffForward", nullptr, GatedDiffForward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"gatedDiffBackward", nullptr, GatedDiffBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"gatedDiffsForward", nullptr, GatedDiffsForward, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"gatedDiffsBackward", nullptr, GatedDiffsBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"scatterAdd", nullptr, ScatterAdd, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"sumSigmoid", nullptr, SumSigmoid, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"sumSigmoidGrad", nullptr, SumSigmoidGrad, nullptr, nullptr, nullptr, napi_default, nullptr},

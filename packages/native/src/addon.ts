@@ -127,6 +127,51 @@ export interface NativeAddon {
     left: number,
     right: number,
   ): number;
+  /**
+   * The fused multi-tensor gate op, one tensor (csrc/gate.h): θ = base + z·groupGate·w over every element
+   * (rows null) or over rows × rowSize elements (row r of θ is row rows[r] of the tensor); returns
+   * Σσ(logα − shift) over the whole tensor. Noise: u, or the counter-based uniforms of seed.
+   */
+  gatedDiffsForward(
+    theta: Float32Array,
+    base: Float32Array,
+    w: Float32Array,
+    logAlpha: Float32Array,
+    u: Float32Array | null,
+    rows: Int32Array | null,
+    rowSize: number,
+    seed: number,
+    groupGate: number,
+    beta: number,
+    left: number,
+    right: number,
+    uLow: number,
+    uHigh: number,
+    shift: number,
+  ): number;
+  /**
+   * Its gradient: dW and dLogAlpha over the whole tensor (dLogAlpha includes penalty·σ(1 − σ)); returns
+   * [Σ dy·w·z, Σσ(logα − shift)].
+   */
+  gatedDiffsBackward(
+    dW: Float32Array,
+    dLogAlpha: Float32Array,
+    dy: Float32Array,
+    w: Float32Array,
+    logAlpha: Float32Array,
+    u: Float32Array | null,
+    rows: Int32Array | null,
+    rowSize: number,
+    seed: number,
+    groupGate: number,
+    beta: number,
+    left: number,
+    right: number,
+    uLow: number,
+    uHigh: number,
+    shift: number,
+    penalty: number,
+  ): [groupDot: number, sigmaSum: number];
   /** dx = dy·σ(1 − σ). */
   sumSigmoidGrad(sigma: Float32Array, dx: Float32Array, dy: number): void;
   /** glibc: keep freed memory in the process (no page faults for the next tensor); false elsewhere. */

@@ -16,7 +16,16 @@ import {
   sumSquaresKernelName,
 } from './kernels/adam.js';
 import { elementwiseKernels } from './kernels/elementwise.js';
-import { gatedDiff, gatedDiffGrad, gatedDiffGradKernelName, gatedDiffKernelName } from './kernels/gate.js';
+import {
+  gatedDiff,
+  gatedDiffGrad,
+  gatedDiffGradKernelName,
+  gatedDiffKernelName,
+  gatedDiffs,
+  gatedDiffsGrad,
+  gatedDiffsGradKernelName,
+  gatedDiffsKernelName,
+} from './kernels/gate.js';
 import { batchMatMul, fusedMatMul } from './kernels/matmul.js';
 import { unsortedSegmentSum } from './kernels/segment-sum.js';
 import { backendName, type NativeKernelContext, nativeKernel } from './kernels/shared.js';
@@ -112,6 +121,8 @@ const nativeKernels: Record<string, (context: NativeKernelContext) => KernelFunc
   [sumSigmoidGradKernelName]: sumSigmoidGrad as never,
   [gatedDiffKernelName]: gatedDiff as never,
   [gatedDiffGradKernelName]: gatedDiffGrad as never,
+  [gatedDiffsKernelName]: gatedDiffs as never,
+  [gatedDiffsGradKernelName]: gatedDiffsGrad as never,
 };
 
 export interface RegisterNativeBackendOptions {

@@ -57,14 +57,18 @@ export function computeGradients(inputs: GradientInputs): GradientResult {
       keys.forEach((k, i) => {
         current[k] = xs[i]!;
       });
-      const params = inputs.model.parameters(current, inputs.gate, lookup);
+      const { params, penalty } = inputs.model.objective
+        ? inputs.model.objective(current, inputs.gate, lookup)
+        : {
+            params: inputs.model.parameters(current, inputs.gate, lookup),
+            penalty: inputs.model.penalty?.(current),
+          };
       const logits = inputs.backbone.classify(params, batch, {
         training: inputs.training,
         ...(inputs.seed !== undefined ? { seed: inputs.seed } : {}),
       });
       const lossTask = taskLoss(logits, inputs.labels, inputs.regression);
       taskLossOut = tf.keep(tf.clone(lossTask));
-      const penalty = inputs.model.penalty?.(current);
       if (!penalty) return lossTask;
       penaltyOut = tf.keep(tf.clone(penalty));
       return tf.add(lossTask, tf.mul(penalty, inputs.lambda));

@@ -2,8 +2,8 @@ import type { ParameterMap, Rng, TrainingStage } from '@diffprune/core';
 import {
   deterministicGate,
   expectedL0Penalty,
-  gatedDiffParameter,
-  gatedDiffParameterRows,
+  type GatedTensor,
+  gatedDiffParameters,
 } from '@diffprune/hard-concrete';
 import * as tf from '@tensorflow/tfjs-core';
 import type { GroupPenalty } from './settings.js';
@@ -61,6 +61,16 @@ export interface StageModel {
   readonly supportsRowLookup: boolean;
   /** The λ-free penalty (expected L0 in the chosen form), or undefined when the stage has none. */
   penalty?(trainables: Trainables): tf.Scalar;
+  /**
+   * θ and the penalty together, as training differentiates them: the search stage computes both with
+   * one fused op (`gatedDiffParameters`), so each logα's gradient — gate and penalty — is one pass.
+   * The same values as `parameters` and `penalty`. Call inside a tidy or gradient function.
+   */
+  objective?(
+    trainables: Trainables,
+    gate?: GateChoice,
+    lookup?: RowLookup,
+  ): { params: ParameterMap; penalty: tf.Scalar | undefined };
   /** δ = θ − θ0 per parameter name as float32 arrays, for projection and the diff file. */
   delta(trainables: Trainables, gate?: GateChoice): Promise<Record<string, Float32Array>>;
 }
@@ -115,61 +125,83 @@ export function searchStage(
   },
 ): StageModel {
   const gateOptions = { beta: options.beta, limits: options.limits };
-  const build = (trainables: Trainables, gate: GateChoice | undefined, lookup?: RowLookup): ParameterMap => {
-    const replaced: ParameterMap = {};
-    let gathered = false;
-    for (const name of options.gated) {
-      const w = trainables[`w/${name}`]!;
-      const logAlpha = trainables[`log_alpha/${name}`]!;
-      const groupLogAlpha = options.structured ? trainables[`group_log_alpha/${name}`] : undefined;
-      if (!gate || gate.kind === 'deterministic') {
-        const z = deterministicGate(logAlpha, gateOptions);
-        const zg = groupLogAlpha ? deterministicGate(groupLogAlpha, gateOptions) : undefined;
-        replaced[name] = tf.add(base[name]!, tf.mul(zg ? tf.mul(z, zg) : z, w));
-      } else {
-        const u = gate.noise.u[name];
-        const inputs = {
-          base: base[name]!,
-          w,
-          logAlpha,
-          ...(u ? { u } : { seed: gate.noise.seeds[name]! }),
-          ...(groupLogAlpha ? { groupLogAlpha, groupU: gate.noise.groupU[name]! } : {}),
-          ...gateOptions,
-        };
+  const penaltyOptions = { groupPenalty: options.groupPenalty, ...gateOptions };
+  const groupLogAlphaOf = (trainables: Trainables, name: string) =>
+    options.structured ? trainables[`group_log_alpha/${name}`] : undefined;
+  /** θ of every gated tensor with sampled gates, and the penalty, from the one fused op. */
+  const sampled = (trainables: Trainables, noise: GateNoise, lookup: RowLookup | undefined) => {
+    const tensors: GatedTensor[] = options.gated.map((name) => {
+      const u = noise.u[name];
+      const groupLogAlpha = groupLogAlphaOf(trainables, name);
+      return {
+        base: base[name]!,
+        w: trainables[`w/${name}`]!,
+        logAlpha: trainables[`log_alpha/${name}`]!,
+        ...(u ? { u } : { seed: noise.seeds[name]! }),
+        ...(groupLogAlpha ? { groupLogAlpha, groupU: noise.groupU[name]! } : {}),
         // The token embedding: gate only the rows this batch looks up (same values and gradients).
-        if (lookup?.name === name) {
-          replaced[name] = gatedDiffParameterRows({ ...inputs, rows: lookup.rows });
-          gathered = true;
-        } else replaced[name] = gatedDiffParameter(inputs);
+        ...(lookup?.name === name ? { rows: lookup.rows } : {}),
+      };
+    });
+    const { parameters, penalty } = gatedDiffParameters(tensors, penaltyOptions);
+    const replaced: ParameterMap = {};
+    options.gated.forEach((name, i) => {
+      replaced[name] = parameters[i]!;
+    });
+    return { replaced, penalty };
+  };
+  const build = (trainables: Trainables, gate: GateChoice | undefined, lookup?: RowLookup) => {
+    let replaced: ParameterMap = {};
+    let penalty: tf.Scalar | undefined;
+    if (gate?.kind === 'noise') ({ replaced, penalty } = sampled(trainables, gate.noise, lookup));
+    else {
+      for (const name of options.gated) {
+        const groupLogAlpha = groupLogAlphaOf(trainables, name);
+        const z = deterministicGate(trainables[`log_alpha/${name}`]!, gateOptions);
+        const zg = groupLogAlpha ? deterministicGate(groupLogAlpha, gateOptions) : undefined;
+        replaced[name] = tf.add(base[name]!, tf.mul(zg ? tf.mul(z, zg) : z, trainables[`w/${name}`]!));
       }
     }
     for (const name of options.dense) replaced[name] = tf.add(base[name]!, trainables[`w/${name}`]!);
-    if (lookup && !gathered) {
+    if (lookup && !(gate?.kind === 'noise' && options.gated.includes(lookup.name))) {
       // Rows not gated above (deterministic gate, or an ungated table) are gathered from θ.
       replaced[lookup.name] = tf.gather(replaced[lookup.name] ?? base[lookup.name]!, lookup.rows);
     }
-    return substitute(base, replaced);
+    return { params: substitute(base, replaced), penalty };
   };
+  const penalty = (trainables: Trainables) =>
+    expectedL0Penalty(
+      options.gated.map((name) => {
+        const groupLogAlpha = groupLogAlphaOf(trainables, name);
+        return { logAlpha: trainables[`log_alpha/${name}`]!, ...(groupLogAlpha ? { groupLogAlpha } : {}) };
+      }),
+      penaltyOptions,
+    );
   return {
     stage: 'search',
     base,
     supportsRowLookup: true,
-    parameters: build,
-    penalty(trainables) {
-      return expectedL0Penalty(
-        options.gated.map((name) => ({
-          logAlpha: trainables[`log_alpha/${name}`]!,
-          ...(options.structured ? { groupLogAlpha: trainables[`group_log_alpha/${name}`]! } : {}),
-        })),
-        { groupPenalty: options.groupPenalty, ...gateOptions },
-      );
+    parameters: (trainables, gate, lookup) => build(trainables, gate, lookup).params,
+    penalty,
+    objective(trainables, gate, lookup) {
+      const built = build(trainables, gate, lookup);
+      return { params: built.params, penalty: built.penalty ?? penalty(trainables) };
     },
     async delta(trainables, gate) {
+      // θ once (one fused op), then δ one tensor at a time (peak memory: θ plus one δ).
+      const built = tf.tidy(() => build(trainables, gate));
       const out: Record<string, Float32Array> = {};
-      for (const name of [...options.gated, ...options.dense]) {
-        const d = tf.tidy(() => tf.sub(build(trainables, gate)[name]!, base[name]!));
-        out[name] = (await d.data()) as Float32Array;
-        d.dispose();
+      try {
+        for (const name of [...options.gated, ...options.dense]) {
+          const d = tf.sub(built.params[name]!, base[name]!);
+          out[name] = (await d.data()) as Float32Array;
+          d.dispose();
+        }
+      } finally {
+        tf.dispose([
+          ...[...options.gated, ...options.dense].map((name) => built.params[name]!),
+          ...(built.penalty ? [built.penalty] : []),
+        ]);
       }
       return out;
     },

@@ -95,3 +95,151 @@ export const gatedDiffGrad =
       backend.makeTensorInfo([], 'float32', new Float32Array([groupDot])),
     ];
   };
+
+/**
+ * hard-concrete's fused multi-tensor op (`gatedDiffParameters`), compiled: every gated tensor's θ and the
+ * expected-L0 penalty in one kernel call, and every gradient in one more (contract in hard-concrete's
+ * src/gated-diff-parameters.ts, mirrored here by name: native does not depend on hard-concrete).
+ *   `DiffpruneGatedDiffs`:     [base, w, logAlpha, u?, rows?, groupLogAlpha? per tensor] → [θ<t>…, penalty]
+ *   `DiffpruneGatedDiffsGrad`: {dy<t>, w<t>, logAlpha<t>, u<t>?, rows<t>?, dPenalty} → [dW<t>, dLogAlpha<t>…, dGroup<t>…]
+ */
+export const gatedDiffsKernelName = 'DiffpruneGatedDiffs';
+export const gatedDiffsGradKernelName = 'DiffpruneGatedDiffsGrad';
+
+/** hard-concrete's `GatedDiffsAttributes`. */
+interface GatedDiffsAttrs extends GateAttrs {
+  layout: number[];
+  seeds: number[];
+  groupGates: number[];
+  groupSlopes: number[];
+  groupSigmas: number[];
+  groupPenalty: 'sum' | 'product';
+  shift: number;
+}
+
+const hasU = 1;
+const hasRows = 2;
+const hasGroup = 4;
+
+/** The int32 rows of a tensor (the input `info`). */
+function rowsOf(backend: MathBackendCPU, info: TensorInfo | undefined, t: number): Int32Array {
+  const values = info && backend.data.get(info.dataId)?.values;
+  if (info?.dtype !== 'int32' || !(values instanceof Int32Array))
+    throw new Error(`${gatedDiffsKernelName}: rows${t} must be int32, found ${info?.dtype}`);
+  return values;
+}
+
+/**
+ * The forward's list of inputs by name (`base<t>`, `w<t>`, …): per tensor base, w, logAlpha, then u, rows
+ * and groupLogAlpha where the layout says so (hard-concrete's `gatedDiffsInputRoles`).
+ */
+function namedInputs(inputs: KernelArgs['inputs'], layout: readonly number[]): Record<string, TensorInfo> {
+  const list = Object.values(inputs) as TensorInfo[];
+  const named: Record<string, TensorInfo> = {};
+  let position = 0;
+  layout.forEach((flags, t) => {
+    const roles = ['base', 'w', 'logAlpha'];
+    if (flags & hasU) roles.push('u');
+    if (flags & hasRows) roles.push('rows');
+    if (flags & hasGroup) roles.push('groupLogAlpha');
+    for (const role of roles) named[`${role}${t}`] = list[position++]!;
+  });
+  if (position !== list.length)
+    throw new Error(`${gatedDiffsKernelName}: the layout names ${position} inputs, found ${list.length}`);
+  return named;
+}
+
+/** The penalty term of one tensor from its Σσ: Σσ, Σσ + σ_g (sum) or Σσ·σ_g (product). */
+const penaltyTerm = (attrs: GatedDiffsAttrs, t: number, sigmaSum: number): number => {
+  if ((attrs.layout[t]! & hasGroup) === 0) return sigmaSum;
+  const groupSigma = attrs.groupSigmas[t]!;
+  return attrs.groupPenalty === 'product' ? sigmaSum * groupSigma : sigmaSum + groupSigma;
+};
+
+export const gatedDiffs =
+  (context: NativeKernelContext) =>
+  ({ inputs, backend, attrs }: KernelArgs & { backend: MathBackendCPU }): TensorInfo[] => {
+    const a = attrs as unknown as GatedDiffsAttrs;
+    const named = namedInputs(inputs, a.layout);
+    const read = reader(backend, named, gatedDiffsKernelName);
+    const outputs: TensorInfo[] = [];
+    let penalty = 0;
+    a.layout.forEach((flags, t) => {
+      const base = read(`base${t}`)!;
+      const rows = (flags & hasRows) === 0 ? null : rowsOf(backend, named[`rows${t}`], t);
+      const shape = named[`base${t}`]!.shape;
+      const rowSize = shape.length === 0 ? 1 : base.length / Math.max(shape[0]!, 1) || 1;
+      const outShape = rows ? [rows.length, ...shape.slice(1)] : shape;
+      const theta = outputFloat32(backend, rows ? rows.length * rowSize : base.length);
+      const sigmaSum = context.addon.gatedDiffsForward(
+        theta,
+        base,
+        read(`w${t}`)!,
+        read(`logAlpha${t}`)!,
+        (flags & hasU) === 0 ? null : read(`u${t}`),
+        rows,
+        rowSize,
+        a.seeds[t] ?? 0,
+        a.groupGates[t] ?? 1,
+        a.beta,
+        a.left,
+        a.right,
+        a.uLow,
+        a.uHigh,
+        a.shift,
+      );
+      penalty += penaltyTerm(a, t, sigmaSum);
+      outputs.push(backend.makeTensorInfo(outShape, 'float32', theta));
+    });
+    outputs.push(backend.makeTensorInfo([], 'float32', new Float32Array([penalty])));
+    return outputs;
+  };
+
+export const gatedDiffsGrad =
+  (context: NativeKernelContext) =>
+  ({ inputs, backend, attrs }: KernelArgs & { backend: MathBackendCPU }): TensorInfo[] => {
+    const a = attrs as unknown as GatedDiffsAttrs;
+    const read = reader(backend, inputs, gatedDiffsGradKernelName);
+    const dPenalty = read('dPenalty')![0]!;
+    const grads: TensorInfo[] = [];
+    const groupGrads: TensorInfo[] = [];
+    a.layout.forEach((flags, t) => {
+      const w = read(`w${t}`)!;
+      const shape = (inputs[`w${t}`] as TensorInfo).shape;
+      const rowSize = shape.length === 0 ? 1 : w.length / Math.max(shape[0]!, 1) || 1;
+      const grouped = (flags & hasGroup) !== 0;
+      const product = grouped && a.groupPenalty === 'product';
+      const groupSigma = a.groupSigmas[t] ?? 0;
+      const dW = outputFloat32(backend, w.length);
+      const dLogAlpha = outputFloat32(backend, w.length);
+      const [groupDot, sigmaSum] = context.addon.gatedDiffsBackward(
+        dW,
+        dLogAlpha,
+        read(`dy${t}`)!,
+        w,
+        read(`logAlpha${t}`)!,
+        (flags & hasU) === 0 ? null : read(`u${t}`),
+        (flags & hasRows) === 0 ? null : rowsOf(backend, inputs[`rows${t}`], t),
+        rowSize,
+        a.seeds[t] ?? 0,
+        a.groupGates[t] ?? 1,
+        a.beta,
+        a.left,
+        a.right,
+        a.uLow,
+        a.uHigh,
+        a.shift,
+        product ? Math.fround(dPenalty * groupSigma) : dPenalty,
+      );
+      grads.push(
+        backend.makeTensorInfo(shape, 'float32', dW),
+        backend.makeTensorInfo(shape, 'float32', dLogAlpha),
+      );
+      if (grouped) {
+        const fromPenalty = dPenalty * (product ? sigmaSum : 1) * groupSigma * (1 - groupSigma);
+        const value = groupDot * a.groupSlopes[t]! + fromPenalty;
+        groupGrads.push(backend.makeTensorInfo([], 'float32', new Float32Array([value])));
+      }
+    });
+    return [...grads, ...groupGrads];
+  };

@@ -1,0 +1,193 @@
+import { InvalidArgumentError, ShapeMismatchError } from '@diffprune/core';
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  type GatedDiffParametersImplementation,
+  type GatedDiffParametersOptions,
+  type GatedTensor,
+  gatedDiffParameters,
+  gatedDiffParametersWith,
+  gatedDiffsKernelsAvailable,
+  sampleUniform,
+} from './index.js';
+
+// Three tensors of different shapes (one large enough to be split over threads and blocks), the first
+// a "token embedding" used with rows.
+const shapes = [[40, 24], [3000], [70, 513]];
+const data = tf.tidy(() =>
+  shapes.map((shape, t) => ({
+    base: tf.keep(tf.randomNormal(shape, 0, 1, 'float32', 10 * t + 1)),
+    w: tf.keep(tf.randomNormal(shape, 0, 0.5, 'float32', 10 * t + 2)),
+    // Spread over the gate's clamped and open ranges, so every branch of dz/dlogα is exercised.
+    logAlpha: tf.keep(tf.randomNormal(shape, 0.5, 2, 'float32', 10 * t + 3)),
+    u: tf.keep(sampleUniform(shape, 10 * t + 4)),
+    groupLogAlpha: tf.keep(tf.tensor1d([0.3 * t - 0.2])),
+    groupU: tf.keep(tf.tensor1d([0.35 + 0.1 * t])),
+  })),
+);
+afterAll(() => tf.dispose(data.flatMap((d) => Object.values(d))));
+
+interface Case {
+  name: string;
+  structured: boolean;
+  noise: 'seed' | 'u';
+  rows?: number[];
+  options: GatedDiffParametersOptions;
+}
+
+const cases: Case[] = [
+  { name: 'unstructured, seeds', structured: false, noise: 'seed', options: {} },
+  {
+    name: 'structured sum, seeds, rows',
+    structured: true,
+    noise: 'seed',
+    rows: [7, 3, 39, 0, 21],
+    options: {},
+  },
+  {
+    name: 'structured product, u, rows with a duplicate',
+    structured: true,
+    noise: 'u',
+    rows: [5, 5, 12],
+    options: { groupPenalty: 'product' },
+  },
+  {
+    name: 'structured sum, other limits (shift ≠ 0) and u bounds',
+    structured: true,
+    noise: 'seed',
+    rows: [1, 2],
+    options: { limits: [-0.1, 1.1], uBounds: [0.01, 0.99] },
+  },
+  { name: 'unstructured, β = 2/3', structured: false, noise: 'u', rows: [4], options: { beta: 2 / 3 } },
+];
+
+/** θ, the penalty and the gradients of Σ_t Σ θ_t·r_t + 0.37·penalty w.r.t. every w, logα (and group logα). */
+function evaluate(c: Case, implementation: GatedDiffParametersImplementation) {
+  const before = tf.memory().numTensors;
+  const build = (xs: tf.Tensor[]) => {
+    const tensors: GatedTensor[] = data.map((d, t) => ({
+      base: d.base,
+      w: xs[t]!,
+      logAlpha: xs[data.length + t]!,
+      ...(c.noise === 'seed' ? { seed: 1000 + t } : { u: d.u }),
+      ...(c.structured ? { groupLogAlpha: xs[2 * data.length + t]!, groupU: d.groupU } : {}),
+      ...(t === 0 && c.rows ? { rows: c.rows } : {}),
+    }));
+    return gatedDiffParametersWith(tensors, c.options, implementation);
+  };
+  const xs = [
+    ...data.map((d) => d.w),
+    ...data.map((d) => d.logAlpha),
+    ...(c.structured ? data.map((d) => d.groupLogAlpha) : []),
+  ];
+  const { parameters, penalty } = build(xs);
+  const weights = parameters.map((p, t) => tf.randomNormal(p.shape, 0, 1, 'float32', 77 + t));
+  const grads = tf.grads((...inputs: tf.Tensor[]) => {
+    const out = build(inputs);
+    return tf.addN([
+      ...out.parameters.map((p, t) => tf.sum(tf.mul(p, weights[t]!))),
+      tf.mul(out.penalty, 0.37),
+    ]);
+  })(xs);
+  const result = {
+    shapes: parameters.map((p) => p.shape),
+    parameters: parameters.map((p) => p.dataSync() as Float32Array),
+    penalty: penalty.dataSync()[0]!,
+    grads: grads.map((g) => ({ shape: g.shape, values: g.dataSync() as Float32Array })),
+  };
+  tf.dispose([...parameters, penalty, ...weights, ...grads]);
+  expect(tf.memory().numTensors).toBe(before);
+  return result;
+}
+
+/** Largest |a − b| relative to the largest |b| (1 when b is all zero). */
+function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let error = 0;
+  let scale = 0;
+  for (let i = 0; i < b.length; i++) {
+    error = Math.max(error, Math.abs(a[i]! - b[i]!));
+    scale = Math.max(scale, Math.abs(b[i]!));
+  }
+  return error / (scale || 1);
+}
+
+const fused = gatedDiffsKernelsAvailable();
+
+describe('gatedDiffParameters: the fused kernels equal the per-tensor ops', () => {
+  if (!fused) {
+    it.skip(`skipped: backend ${tf.getBackend()} has no DiffpruneGatedDiffs kernel (only @diffprune/native does)`, () => {});
+    return;
+  }
+  for (const c of cases) {
+    it(c.name, () => {
+      const kernel = evaluate(c, 'kernel');
+      const composite = evaluate(c, 'composite');
+      expect(kernel.shapes).toEqual(composite.shapes);
+      if (c.rows) expect(kernel.shapes[0]).toEqual([c.rows.length, 24]);
+      kernel.parameters.forEach((p, t) => {
+        expect(relativeError(p, composite.parameters[t]!)).toBeLessThan(1e-6);
+      });
+      expect(Math.abs(kernel.penalty - composite.penalty) / composite.penalty).toBeLessThan(1e-6);
+      expect(kernel.grads.length).toBe(composite.grads.length);
+      kernel.grads.forEach((g, k) => {
+        expect(g.shape).toEqual(composite.grads[k]!.shape);
+        // The gate terms are the same float64 arithmetic; sums (group gates) differ in order only.
+        expect(relativeError(g.values, composite.grads[k]!.values)).toBeLessThan(2e-6);
+      });
+    });
+  }
+
+  it('every logα gradient carries the penalty term, even where θ is not computed (rows)', () => {
+    const c: Case = { name: '', structured: false, noise: 'seed', rows: [0], options: {} };
+    const { grads } = evaluate(c, 'kernel');
+    const logAlpha = data[0]!.logAlpha.dataSync();
+    const dLogAlpha = grads[data.length]!.values; // the rows tensor's logα
+    // Outside row 0 only the penalty reaches logα: 0.37·σ(1 − σ), a closed form.
+    for (const i of [24, 100, 959]) {
+      const sigma = 1 / (1 + Math.exp(-logAlpha[i]!));
+      expect(dLogAlpha[i]).toBeCloseTo(0.37 * sigma * (1 - sigma), 6);
+    }
+    // And no w gradient there.
+    expect(Array.from(grads[0]!.values.slice(24)).every((v) => v === 0)).toBe(true);
+  });
+});
+
+describe('gatedDiffParameters', () => {
+  it('runs on every backend (the composite ops where there is no fused kernel) with the same penalty as expectedL0Penalty', () => {
+    const result = tf.tidy(() => {
+      const { parameters, penalty } = gatedDiffParameters(
+        data.map((d, t) => ({ base: d.base, w: d.w, logAlpha: d.logAlpha, seed: t })),
+      );
+      const expected = tf.addN(data.map((d) => tf.sum(tf.sigmoid(d.logAlpha))));
+      return [parameters.length, penalty.dataSync()[0]!, expected.dataSync()[0]!];
+    });
+    expect(result[0]).toBe(3);
+    expect(Math.abs(result[1]! - result[2]!) / result[2]!).toBeLessThan(1e-6);
+  });
+
+  it('returns no parameters and a zero penalty for no tensors', () => {
+    const { parameters, penalty } = gatedDiffParameters([]);
+    expect(parameters).toEqual([]);
+    expect(penalty.dataSync()[0]).toBe(0);
+    penalty.dispose();
+  });
+
+  it('rejects bad input with typed errors naming the tensor', () => {
+    const d = data[0]!;
+    expect(() => gatedDiffParameters({} as never)).toThrow(InvalidArgumentError);
+    expect(() =>
+      gatedDiffParameters([{ base: d.base, w: data[1]!.w, logAlpha: d.logAlpha, seed: 1 }]),
+    ).toThrow(ShapeMismatchError);
+    expect(() => gatedDiffParameters([{ base: d.base, w: d.w, logAlpha: d.logAlpha }])).toThrow(
+      /tensors\[0\].*exactly one of u or seed|exactly one of u or seed/,
+    );
+    expect(() =>
+      gatedDiffParameters([{ base: d.base, w: d.w, logAlpha: d.logAlpha, seed: 1, rows: [0, 40] }]),
+    ).toThrow(/rows/);
+    expect(() =>
+      gatedDiffParameters([{ base: d.base, w: d.w, logAlpha: d.logAlpha, seed: 1 }], {
+        groupPenalty: 'mean' as never,
+      }),
+    ).toThrow(/groupPenalty/);
+  });
+});

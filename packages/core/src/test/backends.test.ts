@@ -79,6 +79,12 @@ describeEachBackend('describeEachBackend', (backend) => {
   });
 });
 
+describeEachBackend.skipIf(true)('skipped as a whole, as where a fixture is absent', (backend) => {
+  it('never runs', () => {
+    ran.push(`skipped block on ${backend}`); // would break the count below
+  });
+});
+
 describe('after describeEachBackend', () => {
   afterAll(() => {
     expect(tf.getBackend()).toBe(initial);

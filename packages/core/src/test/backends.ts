@@ -1,12 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe } from 'vitest';
-import {
-  activeBackend,
-  type BackendName,
-  backendNames,
-  type InitBackendOptions,
-  initBackend,
-} from '../runtime/backend.js';
+import { type BackendName, backendNames, type InitBackendOptions, initBackend } from '../runtime/backend.js';
 
 /**
  * Run a test suite on every backend the runtime can choose in this process, so that parity with a
@@ -124,9 +118,9 @@ export function describeEachBackend(
         continue;
       }
       describe(`on ${backend}`, () => {
-        let previous: BackendName | string | undefined;
+        let previous: string | undefined;
         beforeAll(async () => {
-          previous = activeBackend()?.backend ?? tf.getBackend();
+          previous = tf.getBackend();
           const info = await initBackend({ ...loaders, backend });
           if (info.backend !== backend) {
             throw new Error(`initBackend({ backend: '${backend}' }) started ${info.backend}`);
@@ -135,6 +129,7 @@ export function describeEachBackend(
         });
         afterAll(async () => {
           if (previous === undefined) return;
+          // Through initBackend where it can, so that `activeBackend()` says the same again.
           if ((backendNames as readonly string[]).includes(previous)) {
             await initBackend({ ...loaders, backend: previous as BackendName });
           } else {

@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { initBackend } from '@diffprune/core';
+import { setTestBackendLoaders } from '@diffprune/core/test';
 
 // Tests run on the backend a user would get (DIFFPRUNE_BACKEND overrides). tfjs-node is an optional
 // dependency of the apps, so it is resolved from there.
@@ -8,7 +9,11 @@ const requireFromApp = createRequire(new URL('./apps/trainer/package.json', impo
 // on zeroed output fails instead of passing by luck (DIFFPRUNE_NATIVE_POOL=on|off overrides).
 process.env.DIFFPRUNE_NATIVE_POOL ??= 'poison';
 // @diffprune/native resolves to its source through the vitest alias (its addon is in packages/native/build).
-await initBackend({
+const loaders = {
   loadTfjsNode: async () => requireFromApp('@tensorflow/tfjs-node'),
   loadNative: () => import('@diffprune/native'),
-});
+};
+// The same loaders for describeEachBackend (@diffprune/core/test), which runs the fixture parities on
+// every backend available in the process.
+setTestBackendLoaders(loaders);
+await initBackend(loaders);

@@ -1,8 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { disposeParameters, type ParameterMap, readSafetensors, toFloat32 } from '@diffprune/core';
+import { describeEachBackend } from '@diffprune/core/test';
 import * as tf from '@tensorflow/tfjs-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { readBertConfig } from './checkpoint.js';
 import { BertBackbone } from './model.js';
 import { toEncodedBatch, WordPieceTokenizer } from './tokenizer.js';
@@ -31,8 +32,9 @@ interface StepFixture {
 /**
  * The diff-pruning step from the fixture's tensors: θ = θ0 + z·w (structured: θ0 + z·z_g·w) for
  * gated parameters and θ0 + w for the head, with the hard-concrete gate of the fixtures README.
+ * On every backend available in the process (describeEachBackend); the tensors are loaded per backend.
  */
-describe.skipIf(missing)('the diffprune-step fixture through the BERT forward', () => {
+describeEachBackend.skipIf(missing)('the diffprune-step fixture through the BERT forward', (backend) => {
   let fixture: StepFixture;
   let tensors: Map<string, tf.Tensor>;
   let backbone: BertBackbone;
@@ -100,6 +102,7 @@ describe.skipIf(missing)('the diffprune-step fixture through the BERT forward', 
 
   for (const mode of ['unstructured', 'structured-product', 'structured-sum'] as const) {
     it(`${mode}: logits and task loss match the reference`, async () => {
+      expect(tf.getBackend()).toBe(backend);
       const before = tf.memory().numTensors;
       const z = gates(mode !== 'unstructured');
       const w = Object.fromEntries(
@@ -130,6 +133,7 @@ describe.skipIf(missing)('the diffprune-step fixture through the BERT forward', 
 
   for (const mode of ['unstructured', 'structured-sum'] as const) {
     it(`${mode}: gradients of the task loss with respect to w match the reference`, async () => {
+      expect(tf.getBackend()).toBe(backend);
       const z = gates(mode !== 'unstructured');
       const names = [...fixture.gated_parameters, ...fixture.dense_parameters];
       const batch = batchOf();

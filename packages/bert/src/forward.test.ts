@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { disposeParameters, type LoadedBackbone } from '@diffprune/core';
+import { describeEachBackend } from '@diffprune/core/test';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BertConfig } from './config.js';
@@ -37,7 +38,8 @@ const maxAbsDifference = (a: ArrayLike<number>, b: readonly number[]) => {
   return max;
 };
 
-describe.skipIf(missing)('forward parity with the PyTorch reference (forward.json)', () => {
+// On every backend available in the process (describeEachBackend); the model is loaded per backend.
+describeEachBackend.skipIf(missing)('forward parity with the PyTorch reference (forward.json)', (backend) => {
   let fixture: ForwardFixture;
   let loaded: LoadedBackbone<BertConfig>;
   const batchOf = () => {
@@ -64,12 +66,8 @@ describe.skipIf(missing)('forward parity with the PyTorch reference (forward.jso
   });
   afterAll(() => disposeParameters(loaded.params));
 
-  it('loads the classifier from the checkpoint (nothing created)', () => {
-    expect(loaded.created).toEqual([]);
-    expect(loaded.source).toEqual({ id: modelPath, revision: 'local', directory: expect.any(String) });
-  });
-
   it('matches pooled output and logits within 1e-4', async () => {
+    expect(tf.getBackend()).toBe(backend);
     const batch = batchOf();
     const before = tf.memory().numTensors;
     const pooled = loaded.backbone.forward(loaded.params, batch, { training: false });
@@ -83,6 +81,7 @@ describe.skipIf(missing)('forward parity with the PyTorch reference (forward.jso
   });
 
   it('matches the sequence output at [CLS] and at the last real token', async () => {
+    expect(tf.getBackend()).toBe(backend);
     const batch = batchOf();
     const sequence = (loaded.backbone as BertBackbone).sequenceOutput(loaded.params, batch, {
       training: false,
@@ -93,6 +92,22 @@ describe.skipIf(missing)('forward parity with the PyTorch reference (forward.jso
     expect(maxAbsDifference(cls.flat(), fixture.sequence_output_cls.flat())).toBeLessThan(1e-4);
     expect(maxAbsDifference(last.flat(), fixture.sequence_output_last_real_token.flat())).toBeLessThan(1e-4);
     tf.dispose([sequence, batch.inputIds, batch.tokenTypeIds, batch.attentionMask]);
+  });
+});
+
+// Loading and the tokenizer do not depend on the backend: once, on the process's backend.
+describe.skipIf(missing)('the forward fixture model and texts', () => {
+  let fixture: ForwardFixture;
+  let loaded: LoadedBackbone<BertConfig>;
+  beforeAll(async () => {
+    fixture = JSON.parse(readFileSync(fixturePath, 'utf8')) as ForwardFixture;
+    loaded = await loadBert(modelPath, { head: { numLabels: 3 } });
+  });
+  afterAll(() => disposeParameters(loaded.params));
+
+  it('loads the classifier from the checkpoint (nothing created)', () => {
+    expect(loaded.created).toEqual([]);
+    expect(loaded.source).toEqual({ id: modelPath, revision: 'local', directory: expect.any(String) });
   });
 
   it('encodes the fixture texts to the fixture ids', () => {

@@ -1,8 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { readSafetensors, toFloat32 } from '@diffprune/core';
+import { describeEachBackend } from '@diffprune/core/test';
 import * as tf from '@tensorflow/tfjs-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
   expectedL0,
   expectedL0Penalty,
@@ -23,6 +24,8 @@ import {
  * So with dθ recovered as grad_w/(z·z_g) where our gate is nonzero, our fused op's backward plus λ times
  * our penalty's gradient must reproduce PyTorch's grad_logα and grad_logα_g; and grad_w must be exactly
  * zero where our gate is zero.
+ * Checked on every backend available in the process (describeEachBackend): each backend runs the fused
+ * gate kernels registered for it, so the parity is per backend. The tolerances hold on all of them.
  */
 const shared = fileURLToPath(new URL('../../../../shared/', import.meta.url));
 const jsonPath = `${shared}fixtures/diffprune-step.json`;
@@ -47,7 +50,7 @@ const modes: { name: string; groupPenalty?: GroupPenalty }[] = [
   { name: 'structured-sum', groupPenalty: 'sum' },
 ];
 
-describe.skipIf(!available)('parity with ../shared/fixtures/diffprune-step (PyTorch)', () => {
+describeEachBackend.skipIf(!available)('parity with the PyTorch diffprune-step fixture', (backend) => {
   let fixture: Fixture;
   const tensors = new Map<string, tf.Tensor>();
   const get = (name: string): tf.Tensor => {
@@ -60,6 +63,7 @@ describe.skipIf(!available)('parity with ../shared/fixtures/diffprune-step (PyTo
   beforeAll(async () => {
     fixture = JSON.parse(readFileSync(jsonPath, 'utf8')) as Fixture;
     options = { beta: fixture.beta, limits: [fixture.l, fixture.r] };
+    // Created here, so they are stored by the backend under test.
     const file = await readSafetensors(tensorsPath);
     for (const entry of file.tensors)
       tensors.set(entry.name, tf.tensor(toFloat32(entry), entry.shape, 'float32'));
@@ -68,6 +72,7 @@ describe.skipIf(!available)('parity with ../shared/fixtures/diffprune-step (PyTo
   afterAll(() => tf.dispose([...tensors.values()]));
 
   it("nonzero gates: z from the fixture's log α and u, unstructured and structured", () => {
+    expect(tf.getBackend()).toBe(backend);
     const before = tf.memory().numTensors;
     let unstructured = 0;
     let structured = 0;
@@ -97,6 +102,7 @@ describe.skipIf(!available)('parity with ../shared/fixtures/diffprune-step (PyTo
 
   for (const mode of modes) {
     it(`expected_l0 (${mode.name}) equals the fixture's`, () => {
+      expect(tf.getBackend()).toBe(backend);
       const before = tf.memory().numTensors;
       const penalty = expectedL0Penalty(
         fixture.gated_parameters.map((name) => ({
@@ -113,6 +119,7 @@ describe.skipIf(!available)('parity with ../shared/fixtures/diffprune-step (PyTo
     });
 
     it(`gradients through the gate and the penalty reproduce PyTorch's (${mode.name})`, () => {
+      expect(tf.getBackend()).toBe(backend);
       const before = tf.memory().numTensors;
       const grouped = mode.groupPenalty !== undefined;
       let checkedInterior = 0;

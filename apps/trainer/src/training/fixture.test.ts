@@ -8,8 +8,9 @@ import {
   type TextPairEncoder,
   toFloat32,
 } from '@diffprune/core';
+import { describeEachBackend } from '@diffprune/core/test';
 import * as tf from '@tensorflow/tfjs-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { computeGradients } from './gradients.js';
 import { searchStage, type Trainables } from './stages.js';
 
@@ -54,7 +55,9 @@ const relativeError = (a: Float32Array, b: Float32Array) => {
   return diff / (scale + 1e-8);
 };
 
-describe.skipIf(!present)('one diff-pruning step against the PyTorch reference (../shared/fixtures)', () => {
+// On every backend available in the process (describeEachBackend): each runs its own kernels (fused
+// gate, scatter-add, matmuls); the base parameters are loaded per backend.
+describeEachBackend.skipIf(!present)('one diff-pruning step against the PyTorch reference', (backend) => {
   let fixture: Fixture;
   let file: SafetensorsFile;
   let backbone: BertBackbone;
@@ -85,6 +88,7 @@ describe.skipIf(!present)('one diff-pruning step against the PyTorch reference (
     ['structured-sum', false],
   ] as const) {
     it(`reproduces loss, logits and every gradient (${mode}, word embeddings: ${embeddingRows ? 'batch rows' : 'full table'})`, async () => {
+      expect(tf.getBackend()).toBe(backend);
       const structured = mode !== 'unstructured';
       const model = searchStage(base, {
         gated: fixture.gated_parameters,

@@ -38,4 +38,25 @@ describe('initBackend', () => {
     process.env.DIFFPRUNE_BACKEND = 'gpu';
     await expect(initBackend()).rejects.toThrow(InvalidArgumentError);
   });
+
+  it('forces wasm and cpu from a test, by option and by DIFFPRUNE_BACKEND, and computes on them', async () => {
+    for (const backend of ['wasm', 'cpu'] as const) {
+      for (const force of ['option', 'environment'] as const) {
+        await tf.setBackend(backend === 'wasm' ? 'cpu' : 'wasm'); // start from the other one
+        delete process.env.DIFFPRUNE_BACKEND;
+        if (force === 'environment') process.env.DIFFPRUNE_BACKEND = backend;
+        const info = await initBackend(force === 'option' ? { backend } : {});
+        expect(info.backend, force).toBe(backend);
+        expect(info.reason, force).toContain('requested');
+        expect(info.fast, force).toBe(backend === 'wasm');
+        expect(tf.getBackend(), force).toBe(backend);
+        const storage = tf.findBackend(backend)!;
+        const before = storage.numDataIds();
+        const product = tf.matMul(tf.tensor2d([1, 2, 3, 4], [2, 2]), tf.tensor2d([5, 6], [2, 1]));
+        expect(storage.numDataIds()).toBeGreaterThan(before); // stored by the forced backend
+        expect(Array.from(await product.data())).toEqual([17, 39]);
+        product.dispose();
+      }
+    }
+  });
 });

@@ -9,26 +9,10 @@
 #include <vector>
 
 #include "pool.h"
+#include "vectorise.h"
 
 namespace diffprune {
 namespace {
-
-constexpr std::ptrdiff_t kParallelThreshold = 1 << 15;  // elements
-
-// Splits [0, n) into chunks for the pool when n is large.
-template <typename F>
-void parallel_range(std::ptrdiff_t n, std::ptrdiff_t cost_per_item, F&& body) {
-  const int threads = get_threads();
-  if (threads == 1 || n * cost_per_item < kParallelThreshold || n < 2) {
-    body(0, n);
-    return;
-  }
-  const int tasks = static_cast<int>(std::min<std::ptrdiff_t>(n, threads * 4));
-  parallel_for(tasks, [&](int t) {
-    const std::ptrdiff_t begin = n * t / tasks, end = n * (t + 1) / tasks;
-    if (begin < end) body(begin, end);
-  });
-}
 
 template <typename T, typename Op>
 inline void binary_inner(const float* a, const float* b, T* out, std::ptrdiff_t n, std::ptrdiff_t sa,
@@ -95,12 +79,6 @@ void binary_run(const float* a, const float* b, T* out, const Collapsed& c, Op o
   });
 }
 
-#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__)
-// An AVX2 clone beside the baseline one, chosen by the loader (ifunc) from the CPU's features.
-#define DIFFPRUNE_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define DIFFPRUNE_CLONES
-#endif
 
 // e^x in float32 without a libm call (so loops vectorise): x = n·ln2 + r, e^r by Cephes' expf
 // polynomial, 2^n through the exponent bits. Relative error ≈ 2 ulp; 0 below −87.3, +inf above 88.7.

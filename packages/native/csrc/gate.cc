@@ -10,38 +10,24 @@
 #include <algorithm>
 #include <cmath>
 
+#include "counter_uniform.h"
 #include "pool.h"
 
 namespace diffprune {
 namespace {
-
-inline uint32_t fmix32(uint32_t h) {
-  h ^= h >> 16;
-  h *= 0x85ebca6bu;
-  h ^= h >> 13;
-  h *= 0xc2b2ae35u;
-  h ^= h >> 16;
-  return h;
-}
-
-// hard-concrete's uniformAt: u_i = ((fmix32(fmix32(i·φ ^ a) ^ b) >> 9) + 0.5)·2^−23.
-inline double uniform_at(uint32_t i, uint32_t a, uint32_t b) {
-  const uint32_t h = fmix32(fmix32((i * 0x9e3779b9u) ^ a) ^ b);
-  return (static_cast<double>(h >> 9) + 0.5) * (1.0 / 8388608.0);
-}
 
 // max(x, 0) as the JS kernel computes it: (x + |x|)·0.5.
 inline double relu(double x) { return (x + std::fabs(x)) * 0.5; }
 
 template <bool kGivenU, bool kGivenExp>
 void forward_range(float* theta, float* z, const float* base, const float* w, const float* log_alpha,
-                   const float* exp_neg_log_alpha, const float* u, uint32_t key_a, uint32_t key_b, double group_gate,
+                   const float* exp_neg_log_alpha, const float* u, UniformKey key, double group_gate,
                    const GateParams& p, std::ptrdiff_t begin, std::ptrdiff_t end) {
   const double scale = p.right - p.left;
   const bool unit_beta = p.beta == 1.0;
   const double inverse_beta = 1.0 / p.beta;
   for (std::ptrdiff_t i = begin; i < end; ++i) {
-    const double raw = kGivenU ? static_cast<double>(u[i]) : uniform_at(static_cast<uint32_t>(i), key_a, key_b);
+    const double raw = kGivenU ? static_cast<double>(u[i]) : uniform_at(static_cast<uint32_t>(i), key);
     const double ui = std::min(std::max(raw, p.u_low), p.u_high);
     double s;
     if (unit_beta) {
@@ -62,22 +48,20 @@ void forward_range(float* theta, float* z, const float* base, const float* w, co
 void gated_diff_forward(float* theta, float* z, const float* base, const float* w, const float* log_alpha,
                         const float* exp_neg_log_alpha, const float* u, uint32_t seed, double group_gate,
                         const GateParams& p, std::ptrdiff_t n) {
-  // hard-concrete's uniformKey(seed).
-  const uint32_t key_a = fmix32(seed ^ 0x9e3779b9u);
-  const uint32_t key_b = fmix32(seed + 0x6a09e667u);
+  const UniformKey key = uniform_key(seed);
   const bool given_u = u != nullptr;
   const bool given_exp = exp_neg_log_alpha != nullptr && p.beta == 1.0;
   const int threads = get_threads();
   const int tasks = (threads == 1 || n < (1 << 15)) ? 1 : threads * 4;
   auto run = [&](std::ptrdiff_t b, std::ptrdiff_t e) {
     if (given_u && given_exp)
-      forward_range<true, true>(theta, z, base, w, log_alpha, exp_neg_log_alpha, u, key_a, key_b, group_gate, p, b, e);
+      forward_range<true, true>(theta, z, base, w, log_alpha, exp_neg_log_alpha, u, key, group_gate, p, b, e);
     else if (given_u)
-      forward_range<true, false>(theta, z, base, w, log_alpha, exp_neg_log_alpha, u, key_a, key_b, group_gate, p, b, e);
+      forward_range<true, false>(theta, z, base, w, log_alpha, exp_neg_log_alpha, u, key, group_gate, p, b, e);
     else if (given_exp)
-      forward_range<false, true>(theta, z, base, w, log_alpha, exp_neg_log_alpha, u, key_a, key_b, group_gate, p, b, e);
+      forward_range<false, true>(theta, z, base, w, log_alpha, exp_neg_log_alpha, u, key, group_gate, p, b, e);
     else
-      forward_range<false, false>(theta, z, base, w, log_alpha, exp_neg_log_alpha, u, key_a, key_b, group_gate, p, b, e);
+      forward_range<false, false>(theta, z, base, w, log_alpha, exp_neg_log_alpha, u, key, group_gate, p, b, e);
   };
   if (tasks == 1) {
     run(0, n);

@@ -2,7 +2,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../errors.js';
-import { fillUniform, uniformKey } from './counter-uniform.js';
+import { fillUniform, uniformAt, uniformKey } from './counter-uniform.js';
 import { dropoutMask, dropoutMaskKernelName, fillDropoutMask } from './dropout-mask.js';
 
 /** The mask by its definition, from the uniforms themselves: 1/(1 − rate) where u ≥ rate, else 0. */
@@ -23,6 +23,17 @@ describe('fillDropoutMask', () => {
       expect(Array.from(fill(500, 7, rate, 2 ** 32 - 500))).toEqual(
         Array.from(byDefinition(500, 7, rate, 2 ** 32 - 500)),
       );
+    }
+  });
+
+  it('keeps an entry whose u equals the rate and drops it when the rate is a hair above (the ≥ boundary)', () => {
+    const { a, b } = uniformKey(5, 'test');
+    for (const i of [0, 3, 100, 4096]) {
+      const u = uniformAt(i, a, b);
+      for (const rate of [u, u - 2 ** -40, u + 2 ** -40]) {
+        expect(Array.from(fill(4097, 5, rate))).toEqual(Array.from(byDefinition(4097, 5, rate)));
+        expect(fill(4097, 5, rate)[i]).toBe(rate <= u ? Math.fround(1 / (1 - rate)) : 0);
+      }
     }
   });
 

@@ -80,6 +80,33 @@ describe('the native backend with its pool', () => {
   });
 });
 
+describe('the native backend with its pool: a tensor sharing another’s data', () => {
+  it('identity transpose: the output keeps its values when the input is disposed; recycled after both', async () => {
+    if (tf.getBackend() !== 'native') {
+      console.warn(`skipping: the active backend is ${tf.getBackend()}, not native`);
+      return;
+    }
+    const backend = tf.backend() as unknown as { data: { get(id: unknown): { values: Float32Array } } };
+    const values = (t: tf.Tensor) => backend.data.get(t.dataId).values;
+    const shape = [67, 129]; // a size no other test uses, above the pool's minimum
+    const a = tf.randomNormal(shape, 0, 1, 'float32', 5);
+    const expected = Array.from(a.dataSync(), (value) => Math.fround(value + value));
+    const x = tf.add(a, a); // a pool array
+    const buffer = values(x).buffer;
+    const y = tf.transpose(x, [0, 1]);
+    expect(values(y).buffer).toBe(buffer);
+    x.dispose();
+    // Were the array released with x (and poisoned, as under test), this would take it.
+    const other = tf.mul(a, a);
+    expect(values(other).buffer).not.toBe(buffer);
+    expect(Array.from(values(y))).toEqual(expected);
+    y.dispose();
+    const next = tf.sub(a, a); // the last reference is gone: recycled
+    expect(values(next).buffer).toBe(buffer);
+    tf.dispose([a, other, next]);
+  });
+});
+
 describe('pool settings', () => {
   it('a bad DIFFPRUNE_NATIVE_POOL or DIFFPRUNE_NATIVE_POOL_MB is a BackendError that names both', () => {
     if (!existsSync(addonPath)) return;

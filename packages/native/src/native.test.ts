@@ -378,6 +378,96 @@ describe.skipIf(!built)('native backend', () => {
     }
   });
 
+  it('transpose by a layout-keeping permutation shares the input’s data; values as on cpu, no leaks', async () => {
+    const cases: [number[], number[]][] = [
+      [
+        [300, 17],
+        [0, 1],
+      ],
+      [
+        [4, 5, 6],
+        [0, 1, 2],
+      ],
+      [
+        [3, 1, 4],
+        [1, 0, 2],
+      ],
+      [
+        [1, 7],
+        [1, 0],
+      ],
+      [
+        [2, 1, 1, 5],
+        [2, 0, 1, 3],
+      ],
+    ];
+    for (const [shape, perm] of cases) {
+      await expectSameAsCpu(() => tf.transpose(random(shape), perm));
+      await expectSameAsCpu(() => tf.transpose(tf.cast(tf.mul(random(shape), 100), 'int32'), perm));
+    }
+    const previous = tf.getBackend();
+    await tf.setBackend('native');
+    try {
+      const x = random([30, 17]);
+      const before = tf.memory().numTensors;
+      for (const [shape, perm, shared] of [
+        [[30, 17], [0, 1], true],
+        [[30, 1, 17], [1, 0, 2], true],
+        [[30, 17], [1, 0], false],
+      ] as const) {
+        const reshaped = tf.reshape(x, [...shape]); // a Reshape shares x's data too
+        const y = tf.transpose(reshaped, [...perm]);
+        expect(y.shape).toEqual(perm.map((d) => shape[d]));
+        expect(y.dataId === x.dataId).toBe(shared);
+        tf.dispose([reshaped, y]);
+      }
+      expect(tf.memory().numTensors).toBe(before);
+      x.dispose();
+    } finally {
+      await tf.setBackend(previous);
+    }
+  });
+
+  it('in-place Adam never writes through a tensor that shares its data (identity transpose)', async () => {
+    const previous = tf.getBackend();
+    await tf.setBackend('native');
+    try {
+      const shape = [64, 65];
+      const attrs = {
+        beta1: 0.9,
+        beta2: 0.999,
+        stepSize: 0.01,
+        sqrtCorrection2: 0.03,
+        epsilon: 1e-8,
+        inPlace: true,
+      };
+      const step = (p: tf.Tensor, m: tf.Tensor, v: tf.Tensor, g: tf.Tensor) =>
+        tf
+          .engine()
+          .runKernel(adamKernelName, { p, m, v, g }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+      const source = random(shape);
+      const sourceValues = Float32Array.from(source.dataSync());
+      const shared = tf.transpose(source, [0, 1]);
+      const [m, v, g] = [tf.zeros(shape), tf.zeros(shape), random(shape)];
+      // Either tensor as p: the kernel sees reference count 2 and returns new tensors.
+      for (const p of [shared, source]) {
+        const outputs = step(p, m, v, g);
+        expect(outputs).toHaveLength(3);
+        expect(Array.from(source.dataSync())).toEqual(Array.from(sourceValues));
+        expect(Array.from(shared.dataSync())).toEqual(Array.from(sourceValues));
+        expect(maxRelativeError(Float32Array.from(outputs[0]!.dataSync()), sourceValues)).toBeGreaterThan(0);
+        tf.dispose(outputs);
+      }
+      // Once the source is gone the transposed tensor is alone on the data: updated in place.
+      source.dispose();
+      expect(step(shared, m, v, g)).toHaveLength(0);
+      expect(maxRelativeError(Float32Array.from(shared.dataSync()), sourceValues)).toBeGreaterThan(0);
+      tf.dispose([shared, m, v, g]);
+    } finally {
+      await tf.setBackend(previous);
+    }
+  });
+
   it('slice, pad and casts to float32', async () => {
     await expectSameAsCpu(() => tf.slice(random([4, 6, 5]), [1, 0, 2], [2, 6, 3]));
     await expectSameAsCpu(() => tf.slice(random([32, 64, 8]), [0, 0, 0], [32, 1, 8]));

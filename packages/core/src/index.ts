@@ -58,7 +58,13 @@ export {
   float32ToFloat16Bits,
 } from './float16.js';
 export type { UniformKey } from './random/counter-uniform.js';
-export { fillUniform, uniformAt, uniformBitsAt, uniformKey } from './random/counter-uniform.js';
+export {
+  fillUniform,
+  uniformAt,
+  uniformBitsAt,
+  uniformKey,
+  uniformShapeSize,
+} from './random/counter-uniform.js';
 export type { DropoutMaskAttributes } from './random/dropout-mask.js';
 export {
   dropoutMask,

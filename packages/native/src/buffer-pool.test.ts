@@ -56,15 +56,21 @@ describe('BufferPool', () => {
   });
 });
 
+/** The backing array of a tensor on the active native backend; undefined (after a warning) elsewhere. */
+function nativeValues(): ((t: tf.Tensor) => Float32Array) | undefined {
+  if (tf.getBackend() !== 'native') {
+    console.warn(`skipping: the active backend is ${tf.getBackend()}, not native`);
+    return undefined;
+  }
+  const backend = tf.backend() as unknown as { data: { get(id: unknown): { values: Float32Array } } };
+  return (t) => backend.data.get(t.dataId).values;
+}
+
 describe('the native backend with its pool', () => {
   it('reuses the output array of a disposed tensor, but never one whose values were read', async () => {
-    if (tf.getBackend() !== 'native') {
-      console.warn(`skipping: the active backend is ${tf.getBackend()}, not native`);
-      return;
-    }
-    const backend = tf.backend() as unknown as { data: { get(id: unknown): { values: Float32Array } } };
+    const values = nativeValues();
+    if (!values) return;
     const x = tf.ones([64, 128]);
-    const values = (t: tf.Tensor) => backend.data.get(t.dataId).values;
     const first = tf.add(x, x);
     const firstBuffer = values(first).buffer;
     first.dispose();
@@ -78,16 +84,10 @@ describe('the native backend with its pool', () => {
     expect(read[0]).toBe(1);
     tf.dispose([x, third]);
   });
-});
 
-describe('the native backend with its pool: a tensor sharing another’s data', () => {
   it('identity transpose: the output keeps its values when the input is disposed; recycled after both', async () => {
-    if (tf.getBackend() !== 'native') {
-      console.warn(`skipping: the active backend is ${tf.getBackend()}, not native`);
-      return;
-    }
-    const backend = tf.backend() as unknown as { data: { get(id: unknown): { values: Float32Array } } };
-    const values = (t: tf.Tensor) => backend.data.get(t.dataId).values;
+    const values = nativeValues();
+    if (!values) return;
     const shape = [67, 129]; // a size no other test uses, above the pool's minimum
     const a = tf.randomNormal(shape, 0, 1, 'float32', 5);
     const expected = Array.from(a.dataSync(), (value) => Math.fround(value + value));

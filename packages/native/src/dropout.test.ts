@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { addonPath } from './addon.js';
 import { nativeAddon, registerNativeBackend } from './backend.js';
-import { runOn } from './test-helpers.js';
+import { onBackend, runOn } from './test-helpers.js';
 
 const built = existsSync(addonPath);
 
@@ -96,17 +96,13 @@ describe.skipIf(!built)('the compiled dropout mask (DiffpruneDropoutMask)', () =
       expect(differences(values, cpu[i]!)).toEqual([]);
       expect(differences(second[i]!, cpu[i]!)).toEqual([]);
     });
-    const previous = tf.getBackend();
-    await tf.setBackend('native');
-    try {
+    await onBackend('native', () => {
       const before = tf.memory().numTensors;
       tf.tidy(() => {
         const x = tf.ones([64, 128]);
         return tf.grad((t: tf.Tensor) => tf.sum(tf.mul(t, dropoutMask(t.shape, 0.2, 3))))(x);
       }).dispose();
       expect(tf.memory().numTensors).toBe(before);
-    } finally {
-      await tf.setBackend(previous);
-    }
+    });
   });
 });

@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { addonPath, loadAddonFrom } from './addon.js';
 import { nativeAddon, registerNativeBackend } from './backend.js';
 import { adamKernelName } from './kernels/adam.js';
-import { maxRelativeError, randomValues, runOn } from './test-helpers.js';
+import { maxRelativeError, onBackend, randomValues, runOn } from './test-helpers.js';
 
 const built = existsSync(addonPath);
 if (!built)
@@ -322,19 +322,13 @@ describe.skipIf(!built)('native backend', () => {
       tf.gather(random([30, 4]), tf.tensor2d([3, 0, 29, 3, 7, 7], [2, 3], 'int32')),
     );
     await expectSameAsCpu(() => tf.gather(random([5, 30, 4]), tf.tensor1d([3, 0, 29], 'int32'), 1));
-    const previous = tf.getBackend();
-    await tf.setBackend('native');
-    try {
+    await onBackend('native', () => {
       expect(() => tf.gather(tf.zeros([3, 2]), tf.tensor1d([3], 'int32'))).toThrow(/not in \[0, 2\]/);
-    } finally {
-      await tf.setBackend(previous);
-    }
+    });
   });
 
   it('the fused Adam kernel equals the tfjs op sequence it replaces, over several steps', async () => {
-    const previous = tf.getBackend();
-    await tf.setBackend('native');
-    try {
+    await onBackend('native', async () => {
       const shape = [37, 129];
       let [p, m, v] = [random(shape), tf.zeros(shape), tf.zeros(shape)];
       let [pRef, mRef, vRef] = [p.clone(), m.clone(), v.clone()];
@@ -373,9 +367,7 @@ describe.skipIf(!built)('native backend', () => {
       }
       tf.dispose([p, m, v, pRef, mRef, vRef]);
       expect(() => tf.engine().runKernel(adamKernelName, { p, m, v, g: tf.zeros([2]) }, {})).toThrow();
-    } finally {
-      await tf.setBackend(previous);
-    }
+    });
   });
 
   it('transpose by a layout-keeping permutation shares the input’s data; values as on cpu, no leaks', async () => {
@@ -405,9 +397,7 @@ describe.skipIf(!built)('native backend', () => {
       await expectSameAsCpu(() => tf.transpose(random(shape), perm));
       await expectSameAsCpu(() => tf.transpose(tf.cast(tf.mul(random(shape), 100), 'int32'), perm));
     }
-    const previous = tf.getBackend();
-    await tf.setBackend('native');
-    try {
+    await onBackend('native', () => {
       const x = random([30, 17]);
       const before = tf.memory().numTensors;
       for (const [shape, perm, shared] of [
@@ -423,15 +413,11 @@ describe.skipIf(!built)('native backend', () => {
       }
       expect(tf.memory().numTensors).toBe(before);
       x.dispose();
-    } finally {
-      await tf.setBackend(previous);
-    }
+    });
   });
 
   it('in-place Adam never writes through a tensor that shares its data (identity transpose)', async () => {
-    const previous = tf.getBackend();
-    await tf.setBackend('native');
-    try {
+    await onBackend('native', () => {
       const shape = [64, 65];
       const attrs = {
         beta1: 0.9,
@@ -463,9 +449,7 @@ describe.skipIf(!built)('native backend', () => {
       expect(step(shared, m, v, g)).toHaveLength(0);
       expect(maxRelativeError(Float32Array.from(shared.dataSync()), sourceValues)).toBeGreaterThan(0);
       tf.dispose([shared, m, v, g]);
-    } finally {
-      await tf.setBackend(previous);
-    }
+    });
   });
 
   it('slice, pad and casts to float32', async () => {
@@ -494,9 +478,7 @@ describe.skipIf(!built)('native backend', () => {
   });
 
   it('leaks no tensors', async () => {
-    const previous = tf.getBackend();
-    await tf.setBackend('native');
-    try {
+    await onBackend('native', () => {
       const a = random([3, 20, 30]);
       const b = random([30, 10]);
       const table = random([40, 10]);
@@ -510,8 +492,6 @@ describe.skipIf(!built)('native backend', () => {
       }
       expect(tf.memory().numTensors).toBe(before);
       tf.dispose([a, b, table]);
-    } finally {
-      await tf.setBackend(previous);
-    }
+    });
   });
 });

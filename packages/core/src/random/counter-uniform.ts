@@ -57,3 +57,29 @@ export function fillUniform(out: Float32Array, key: UniformKey, offset = 0): Flo
   for (let i = 0; i < out.length; i++) out[i] = uniformAt(i + offset, a, b);
   return out;
 }
+
+/**
+ * The element count of a shape to be filled with counter-based uniforms (or a mask drawn from them):
+ * an `InvalidArgumentError` naming `context` unless every dimension is a non-negative integer and
+ * there are at most 2^32 elements (u_i is indexed by a uint32).
+ */
+export function uniformShapeSize(shape: readonly number[], context: string): number {
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
+    throw new InvalidArgumentError({
+      argument: 'shape',
+      expected: 'an array of non-negative integers',
+      found: shape,
+      context,
+    });
+  }
+  const size = shape.reduce((n, d) => n * d, 1);
+  if (size > 2 ** 32) {
+    throw new InvalidArgumentError({
+      argument: 'shape',
+      expected: 'at most 2^32 elements (the counter-based uniforms are indexed by a uint32)',
+      found: shape,
+      context,
+    });
+  }
+  return size;
+}

@@ -1,7 +1,7 @@
 import type { Tensor } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
 import { InvalidArgumentError } from '../errors.js';
-import { type UniformKey, uniformBitsAt, uniformKey } from './counter-uniform.js';
+import { type UniformKey, uniformBitsAt, uniformKey, uniformShapeSize } from './counter-uniform.js';
 
 /**
  * The inverted-dropout mask as one kernel: m_i = 1/(1 − rate) where u_i ≥ rate, else 0, with u_i the
@@ -45,24 +45,14 @@ export function fillDropoutMask(out: Float32Array, key: UniformKey, rate: number
 
 const context = 'dropoutMask';
 
-function validate(shape: readonly number[], rate: number): void {
-  if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
-    throw new InvalidArgumentError({
-      argument: 'shape',
-      expected: 'an array of non-negative integers',
-      found: shape,
-      context,
-    });
-  }
-  const size = shape.reduce((n, d) => n * d, 1);
-  if (size > 2 ** 32) {
-    throw new InvalidArgumentError({
-      argument: 'shape',
-      expected: 'at most 2^32 elements (the counter-based uniforms are indexed by a uint32)',
-      found: shape,
-      context,
-    });
-  }
+/**
+ * The scaled dropout mask of `shape` (float32): each entry 1/(1 − rate) with probability 1 − rate,
+ * else 0, a pure function of `seed` (an integer in [0, 2^32)) — identical on every backend. Uses the
+ * active backend's `DiffpruneDropoutMask` kernel where registered, else fills it in JS. Throws an
+ * `InvalidArgumentError` naming the argument for a bad shape, rate or seed.
+ */
+export function dropoutMask(shape: readonly number[], rate: number, seed: number): Tensor {
+  const size = uniformShapeSize(shape, context);
   if (typeof rate !== 'number' || !(rate >= 0 && rate < 1)) {
     throw new InvalidArgumentError({
       argument: 'rate',
@@ -71,21 +61,10 @@ function validate(shape: readonly number[], rate: number): void {
       context,
     });
   }
-}
-
-/**
- * The scaled dropout mask of `shape` (float32): each entry 1/(1 − rate) with probability 1 − rate,
- * else 0, a pure function of `seed` (an integer in [0, 2^32)) — identical on every backend. Uses the
- * active backend's `DiffpruneDropoutMask` kernel where registered, else fills it in JS. Throws an
- * `InvalidArgumentError` naming the argument for a bad shape, rate or seed.
- */
-export function dropoutMask(shape: readonly number[], rate: number, seed: number): Tensor {
-  validate(shape, rate);
   const key = uniformKey(seed, context);
   if (tf.getKernel(dropoutMaskKernelName, tf.getBackend()) !== undefined) {
     const attrs: DropoutMaskAttributes = { shape: [...shape], rate, seed };
     return tf.engine().runKernel(dropoutMaskKernelName, {}, attrs as never) as Tensor;
   }
-  const size = shape.reduce((n, d) => n * d, 1);
   return tf.tensor(fillDropoutMask(new Float32Array(size), key, rate), [...shape], 'float32');
 }

@@ -1,3 +1,4 @@
+import { dropoutMask } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { additiveAttentionMask, dropout, gelu, layerNorm, linear, multiHeadAttention } from './ops.js';
@@ -113,6 +114,13 @@ describe('ops', () => {
     expect(Array.from(a)).toEqual(Array.from(b));
     expect(Array.from(a)).not.toEqual(Array.from(c));
     expect(dropout(x, 0, 1)).toBe(x);
+    // The mask is core's counter-based one (the same on every backend).
+    const y = tf.randomNormal([30, 70], 0, 1, 'float32', 3);
+    const [dropped, masked] = await Promise.all([
+      dropout(y, 0.3, 11).data(),
+      tf.mul(y, dropoutMask(y.shape, 0.3, 11)).data(),
+    ]);
+    expect(Array.from(dropped)).toEqual(Array.from(masked));
   });
 
   it('leaks nothing inside tidy', () => {

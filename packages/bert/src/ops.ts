@@ -1,4 +1,4 @@
-import { ShapeMismatchError } from '@diffprune/core';
+import { dropoutMask, ShapeMismatchError } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { BertActivation } from './config.js';
 
@@ -206,14 +206,14 @@ export function multiHeadAttention(
   return tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [batch, length, hidden]);
 }
 
-/** x ⊙ mask/(1 − rate) with a seeded Bernoulli mask; backprop keeps the scaled mask only. */
+/**
+ * x ⊙ mask/(1 − rate) with a seeded Bernoulli mask (core's `dropoutMask`: counter-based uniforms, one
+ * kernel, the same mask on every backend); backprop keeps the scaled mask only.
+ */
 const dropoutWithGradient = (rate: number, seed: number) =>
   tf.customGrad((...inputs: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [x, save] = inputs as [tf.Tensor, tf.GradSaveFunc];
-    const scaledMask = tf.mul(
-      tf.cast(tf.greaterEqual(tf.randomUniform(x.shape, 0, 1, 'float32', seed), rate), 'float32'),
-      1 / (1 - rate),
-    );
+    const scaledMask = dropoutMask(x.shape, rate, seed);
     save([scaledMask]);
     return {
       value: tf.mul(x, scaledMask),
@@ -223,7 +223,7 @@ const dropoutWithGradient = (rate: number, seed: number) =>
 
 /**
  * Inverted dropout with a fixed seed: zeroes each entry with probability `rate` and scales the rest
- * by 1/(1 − rate). The same seed gives the same mask.
+ * by 1/(1 − rate). The same seed (an integer in [0, 2^32)) gives the same mask, on every backend.
  */
 export function dropout(x: tf.Tensor, rate: number, seed: number): tf.Tensor {
   if (rate <= 0) return x;

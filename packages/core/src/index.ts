@@ -57,6 +57,22 @@ export {
   float32ToBfloat16Bits,
   float32ToFloat16Bits,
 } from './float16.js';
+export type { UniformKey } from './random/counter-uniform.js';
+export {
+  fillUniform,
+  uniformAt,
+  uniformBitsAt,
+  uniformKey,
+  uniformShapeSize,
+} from './random/counter-uniform.js';
+export type { DropoutMaskAttributes } from './random/dropout-mask.js';
+export {
+  dropoutMask,
+  dropoutMaskKernelName,
+  dropoutScale,
+  dropoutThreshold,
+  fillDropoutMask,
+} from './random/dropout-mask.js';
 export type { Rng } from './rng.js';
 export { createRng } from './rng.js';
 export type { BackendInfo, BackendName, InitBackendOptions, NativeBackendModule } from './runtime/backend.js';

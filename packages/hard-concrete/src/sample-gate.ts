@@ -10,7 +10,7 @@ import {
   resolveUniform,
   type UniformOptions,
 } from './options.js';
-import { fillUniform, uniformKey } from './uniform.js';
+import { fillUniform, uniformKey, uniformShapeSize } from './uniform.js';
 
 /** Where the uniform noise u comes from: a seed, or an explicit tensor (exactly one of the two). */
 export type UniformSource = { seed: number; u?: undefined } | { u: tf.Tensor; seed?: undefined };
@@ -60,16 +60,8 @@ export function gateFromUniform(
  */
 export function sampleUniform(shape: readonly number[], seed: number): tf.Tensor {
   const context = 'sampleUniform';
-  if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
-    throw new InvalidArgumentError({
-      argument: 'shape',
-      expected: 'an array of non-negative integers',
-      found: shape,
-      context,
-    });
-  }
+  const size = uniformShapeSize(shape, context);
   const key = uniformKey(seed, context);
-  const size = shape.reduce((a, b) => a * b, 1);
   return tf.tensor(fillUniform(new Float32Array(size), key), [...shape], 'float32');
 }
 

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "dropout.h"
 #include "elementwise.h"
 #include "gate.h"
 #include "gemm.h"
@@ -613,6 +614,27 @@ napi_value GatedDiffsBackward(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// dropoutMask(out, seed, rate): out[i] = u_i ≥ rate ? float(1/(1 − rate)) : 0, u_i the counter-based
+// uniforms of seed (see dropout.h): core's fillDropoutMask.
+napi_value DropoutMask(napi_env env, napi_callback_info info) {
+  Args args;
+  if (!get_args(env, info, args, 3)) return nullptr;
+  float* out;
+  size_t length;
+  double numbers[2];
+  if (!get_array(env, args.values[0], napi_float32_array, &out, &length) || !get_doubles(env, args, 1, 2, numbers))
+    return nullptr;
+  const double seed = numbers[0], rate = numbers[1];
+  if (throw_if(env, !(seed >= 0 && seed <= 4294967295.0 && seed == std::floor(seed)),
+               "diffprune native: dropoutMask seed is not a uint32") ||
+      throw_if(env, !(rate >= 0 && rate < 1), "diffprune native: dropoutMask rate is not in [0, 1)") ||
+      throw_if(env, length > (size_t{1} << 32), "diffprune native: dropoutMask has more than 2^32 elements"))
+    return nullptr;
+  diffprune::dropout_mask(out, static_cast<std::ptrdiff_t>(length), static_cast<uint32_t>(seed),
+                          diffprune::dropout_threshold(rate), static_cast<float>(1.0 / (1.0 - rate)));
+  return nullptr;
+}
+
 napi_value SetThreads(napi_env env, napi_callback_info info) {
   Args args;
   if (!get_args(env, info, args, 1)) return nullptr;
@@ -661,6 +683,7 @@ NAPI_MODULE_INIT() {
       {"scatterAdd", nullptr, ScatterAdd, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"sumSigmoid", nullptr, SumSigmoid, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"sumSigmoidGrad", nullptr, SumSigmoidGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"dropoutMask", nullptr, DropoutMask, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"tuneAllocator", nullptr, TuneAllocator, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"threads", nullptr, Threads, nullptr, nullptr, nullptr, napi_default, nullptr},

@@ -14,23 +14,6 @@
 namespace diffprune {
 namespace {
 
-constexpr std::ptrdiff_t kParallelThreshold = 1 << 15;  // elements
-
-// Splits [0, n) into chunks for the pool when n is large.
-template <typename F>
-void parallel_range(std::ptrdiff_t n, std::ptrdiff_t cost_per_item, F&& body) {
-  const int threads = get_threads();
-  if (threads == 1 || n * cost_per_item < kParallelThreshold || n < 2) {
-    body(0, n);
-    return;
-  }
-  const int tasks = static_cast<int>(std::min<std::ptrdiff_t>(n, threads * 4));
-  parallel_for(tasks, [&](int t) {
-    const std::ptrdiff_t begin = n * t / tasks, end = n * (t + 1) / tasks;
-    if (begin < end) body(begin, end);
-  });
-}
-
 template <typename T, typename Op>
 inline void binary_inner(const float* a, const float* b, T* out, std::ptrdiff_t n, std::ptrdiff_t sa,
                          std::ptrdiff_t sb, Op op) {

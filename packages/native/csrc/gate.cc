@@ -9,42 +9,27 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
+#include "counter_uniform.h"
 #include "pool.h"
 #include "vector_math.h"
 
-#include <vector>
-
 namespace diffprune {
 namespace {
-
-inline uint32_t fmix32(uint32_t h) {
-  h ^= h >> 16;
-  h *= 0x85ebca6bu;
-  h ^= h >> 13;
-  h *= 0xc2b2ae35u;
-  h ^= h >> 16;
-  return h;
-}
-
-// hard-concrete's uniformAt: u_i = ((fmix32(fmix32(i·φ ^ a) ^ b) >> 9) + 0.5)·2^−23.
-inline double uniform_at(uint32_t i, uint32_t a, uint32_t b) {
-  const uint32_t h = fmix32(fmix32((i * 0x9e3779b9u) ^ a) ^ b);
-  return (static_cast<double>(h >> 9) + 0.5) * (1.0 / 8388608.0);
-}
 
 // max(x, 0) as the JS kernel computes it: (x + |x|)·0.5.
 inline double relu(double x) { return (x + std::fabs(x)) * 0.5; }
 
 template <bool kGivenU, bool kGivenExp>
 void forward_range(float* theta, float* z, const float* base, const float* w, const float* log_alpha,
-                   const float* exp_neg_log_alpha, const float* u, uint32_t key_a, uint32_t key_b, double group_gate,
+                   const float* exp_neg_log_alpha, const float* u, UniformKey key, double group_gate,
                    const GateParams& p, std::ptrdiff_t begin, std::ptrdiff_t end) {
   const double scale = p.right - p.left;
   const bool unit_beta = p.beta == 1.0;
   const double inverse_beta = 1.0 / p.beta;
   for (std::ptrdiff_t i = begin; i < end; ++i) {
-    const double raw = kGivenU ? static_cast<double>(u[i]) : uniform_at(static_cast<uint32_t>(i), key_a, key_b);
+    const double raw = kGivenU ? static_cast<double>(u[i]) : uniform_at(static_cast<uint32_t>(i), key);
     const double ui = std::min(std::max(raw, p.u_low), p.u_high);
     double s;
     if (unit_beta) {
@@ -65,22 +50,20 @@ void forward_range(float* theta, float* z, const float* base, const float* w, co
 void gated_diff_forward(float* theta, float* z, const float* base, const float* w, const float* log_alpha,
                         const float* exp_neg_log_alpha, const float* u, uint32_t seed, double group_gate,
                         const GateParams& p, std::ptrdiff_t n) {
-  // hard-concrete's uniformKey(seed).
-  const uint32_t key_a = fmix32(seed ^ 0x9e3779b9u);
-  const uint32_t key_b = fmix32(seed + 0x6a09e667u);
+  const UniformKey key = uniform_key(seed);
   const bool given_u = u != nullptr;
   const bool given_exp = exp_neg_log_alpha != nullptr && p.beta == 1.0;
   const int threads = get_threads();
   const int tasks = (threads == 1 || n < (1 << 15)) ? 1 : threads * 4;
   auto run = [&](std::ptrdiff_t b, std::ptrdiff_t e) {
     if (given_u && given_exp)
-      forward_range<true, true>(theta, z, base, w, log_alpha, exp_neg_log_alpha, u, key_a, key_b, group_gate, p, b, e);
+      forward_range<true, true>(theta, z, base, w, log_alpha, exp_neg_log_alpha, u, key, group_gate, p, b, e);
     else if (given_u)
-      forward_range<true, false>(theta, z, base, w, log_alpha, exp_neg_log_alpha, u, key_a, key_b, group_gate, p, b, e);
+      forward_range<true, false>(theta, z, base, w, log_alpha, exp_neg_log_alpha, u, key, group_gate, p, b, e);
     else if (given_exp)
-      forward_range<false, true>(theta, z, base, w, log_alpha, exp_neg_log_alpha, u, key_a, key_b, group_gate, p, b, e);
+      forward_range<false, true>(theta, z, base, w, log_alpha, exp_neg_log_alpha, u, key, group_gate, p, b, e);
     else
-      forward_range<false, false>(theta, z, base, w, log_alpha, exp_neg_log_alpha, u, key_a, key_b, group_gate, p, b, e);
+      forward_range<false, false>(theta, z, base, w, log_alpha, exp_neg_log_alpha, u, key, group_gate, p, b, e);
   };
   if (tasks == 1) {
     run(0, n);
@@ -115,13 +98,13 @@ namespace {
 constexpr std::ptrdiff_t kBlock = 1024;
 
 // The block's noise, clamped, in double (as uniform_at / the JS kernels compute it): from u or the seed.
-DIFFPRUNE_CLONES void noise_block(double* out, const float* u, std::ptrdiff_t first, std::ptrdiff_t n, uint32_t key_a,
-                                  uint32_t key_b, double low, double high) {
+DIFFPRUNE_CLONES void noise_block(double* out, const float* u, std::ptrdiff_t first, std::ptrdiff_t n, UniformKey key,
+                                  double low, double high) {
   if (u != nullptr) {
     for (std::ptrdiff_t k = 0; k < n; ++k) out[k] = std::min(std::max(static_cast<double>(u[first + k]), low), high);
   } else {
     for (std::ptrdiff_t k = 0; k < n; ++k)
-      out[k] = std::min(std::max(uniform_at(static_cast<uint32_t>(first + k), key_a, key_b), low), high);
+      out[k] = std::min(std::max(uniform_at(static_cast<uint32_t>(first + k), key), low), high);
   }
 }
 
@@ -241,14 +224,12 @@ BlockSums total(const std::vector<BlockSums>& sums) {
   return out;
 }
 
-uint32_t key_a_of(uint32_t seed) { return fmix32(seed ^ 0x9e3779b9u); }
-uint32_t key_b_of(uint32_t seed) { return fmix32(seed + 0x6a09e667u); }
 
 }  // namespace
 
 double gated_diffs_forward(const FusedGateTensor& t, float* theta, const GateParams& p, float shift) {
   const double scale = p.right - p.left;
-  const uint32_t a = key_a_of(t.seed), b = key_b_of(t.seed);
+  const UniformKey key = uniform_key(t.seed);
   const bool unit_beta = p.beta == 1.0;
   // Every element: σ for the penalty; θ too unless only some rows are asked for.
   const auto sums = for_blocks(t.size, [&](std::ptrdiff_t begin, std::ptrdiff_t end) {
@@ -257,7 +238,7 @@ double gated_diffs_forward(const FusedGateTensor& t, float* theta, const GatePar
     exp_block(e, sigma, t.log_alpha + begin, n, shift);
     if (t.rows == nullptr) {
       double ui[kBlock];
-      noise_block(ui, t.u, begin, n, a, b, p.u_low, p.u_high);
+      noise_block(ui, t.u, begin, n, key, p.u_low, p.u_high);
       if (unit_beta) {
         theta_block(theta + begin, t.base + begin, t.w + begin, ui, e, n, t.group_gate, scale, p.left);
       } else {
@@ -278,7 +259,7 @@ double gated_diffs_forward(const FusedGateTensor& t, float* theta, const GatePar
         float e[kBlock], sigma[kBlock];
         double ui[kBlock];
         exp_block(e, sigma, t.log_alpha + i, n, shift);
-        noise_block(ui, t.u, i, n, a, b, p.u_low, p.u_high);
+        noise_block(ui, t.u, i, n, key, p.u_low, p.u_high);
         float* out = theta + r * t.row_size + c;
         if (unit_beta) {
           theta_block(out, t.base + i, t.w + i, ui, e, n, t.group_gate, scale, p.left);
@@ -298,7 +279,7 @@ FusedGateSums gated_diffs_backward(const FusedGateTensor& t, const float* dy, fl
                                    const GateParams& p, float shift, float penalty) {
   const double scale = p.right - p.left;
   const double factor = (t.group_gate * scale) / p.beta;
-  const uint32_t a = key_a_of(t.seed), b = key_b_of(t.seed);
+  const UniformKey key = uniform_key(t.seed);
   const bool dense = t.rows == nullptr;
   const auto sums = for_blocks(t.size, [&](std::ptrdiff_t begin, std::ptrdiff_t end) {
     const std::ptrdiff_t n = end - begin;
@@ -310,13 +291,13 @@ FusedGateSums gated_diffs_backward(const FusedGateTensor& t, const float* dy, fl
       std::fill(dw + begin, dw + end, 0.0f);
     } else if (p.beta == 1.0) {
       double ui[kBlock], dot[kBlock];
-      noise_block(ui, t.u, begin, n, a, b, p.u_low, p.u_high);
+      noise_block(ui, t.u, begin, n, key, p.u_low, p.u_high);
       grad_block(dw + begin, dlog_alpha + begin, dot, dy + begin, t.w + begin, ui, e, sigma, n, t.group_gate, scale,
                  p.left, factor, penalty);
       group_dot = sum_doubles(dot, n);
     } else {
       double ui[kBlock];
-      noise_block(ui, t.u, begin, n, a, b, p.u_low, p.u_high);
+      noise_block(ui, t.u, begin, n, key, p.u_low, p.u_high);
       const double inverse_scale = 1 / scale;
       for (std::ptrdiff_t k = 0; k < n; ++k) {
         const std::ptrdiff_t i = begin + k;
@@ -342,7 +323,7 @@ FusedGateSums gated_diffs_backward(const FusedGateTensor& t, const float* dy, fl
         float e[kBlock], sigma[kBlock];
         double ui[kBlock];
         exp_block(e, sigma, t.log_alpha + i0, n, shift);
-        noise_block(ui, t.u, i0, n, a, b, p.u_low, p.u_high);
+        noise_block(ui, t.u, i0, n, key, p.u_low, p.u_high);
         const float* dy_row = dy + r * t.row_size + c;
         if (p.beta == 1.0) {
           float row_dw[kBlock], row_dlog_alpha[kBlock];

@@ -14,7 +14,7 @@ struct GateParams {
 };
 
 // theta = base + z·group_gate·w and z, the element gate, from u (or, when u is null, the
-// counter-based uniforms of seed: hard-concrete's uniformAt) and e^(−log α) (exp_neg_log_alpha;
+// counter-based uniforms of seed: @diffprune/core's uniformAt, see counter_uniform.h) and e^(−log α) (exp_neg_log_alpha;
 // when null, computed from log_alpha).
 void gated_diff_forward(float* theta, float* z, const float* base, const float* w, const float* log_alpha,
                         const float* exp_neg_log_alpha, const float* u, uint32_t seed, double group_gate,

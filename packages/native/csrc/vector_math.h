@@ -1,5 +1,5 @@
-// Helpers shared by the elementwise and gate kernels: the AVX2 clone attribute and a float32 exp
-// that loops vectorise.
+// A float32 exp that loops vectorise, shared by the elementwise and gate kernels (with vectorise.h's
+// AVX2 clone attribute).
 #pragma once
 
 #include <algorithm>
@@ -7,14 +7,9 @@
 #include <cstdint>
 #include <cstring>
 
-namespace diffprune {
+#include "vectorise.h"
 
-#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__)
-// An AVX2 clone beside the baseline one, chosen by the loader (ifunc) from the CPU's features.
-#define DIFFPRUNE_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define DIFFPRUNE_CLONES
-#endif
+namespace diffprune {
 
 // e^x in float32 without a libm call (so loops vectorise): x = n·ln2 + r, e^r by Cephes' expf
 // polynomial, 2^n through the exponent bits. Relative error ≈ 2 ulp; 0 below −87.3, +inf above 88.7.

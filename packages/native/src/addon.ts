@@ -174,6 +174,11 @@ export interface NativeAddon {
   ): [groupDot: number, sigmaSum: number];
   /** dx = dy·σ(1 − σ). */
   sumSigmoidGrad(sigma: Float32Array, dx: Float32Array, dy: number): void;
+  /**
+   * @diffprune/core's dropout mask (csrc/dropout.h): out[i] = u_i ≥ rate ? float32(1/(1 − rate)) : 0
+   * with u_i the counter-based uniforms of seed (a uint32); rate in [0, 1). Throws otherwise.
+   */
+  dropoutMask(out: Float32Array, seed: number, rate: number): void;
   /** glibc: keep freed memory in the process (no page faults for the next tensor); false elsewhere. */
   tuneAllocator(): boolean;
   setThreads(threads: number): number;

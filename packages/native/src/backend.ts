@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { BackendError } from '@diffprune/core';
+import { BackendError, dropoutMaskKernelName } from '@diffprune/core';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type { BackendValues, DataId, DataType, KernelConfig, KernelFunc } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
@@ -15,6 +15,7 @@ import {
   sumSquares,
   sumSquaresKernelName,
 } from './kernels/adam.js';
+import { dropoutMask } from './kernels/dropout.js';
 import { elementwiseKernels } from './kernels/elementwise.js';
 import {
   gatedDiff,
@@ -123,6 +124,7 @@ const nativeKernels: Record<string, (context: NativeKernelContext) => KernelFunc
   [gatedDiffGradKernelName]: gatedDiffGrad as never,
   [gatedDiffsKernelName]: gatedDiffs as never,
   [gatedDiffsGradKernelName]: gatedDiffsGrad as never,
+  [dropoutMaskKernelName]: dropoutMask as never,
 };
 
 export interface RegisterNativeBackendOptions {

@@ -56,15 +56,21 @@ describe('BufferPool', () => {
   });
 });
 
+/** The backing array of a tensor on the active native backend; undefined (after a warning) elsewhere. */
+function nativeValues(): ((t: tf.Tensor) => Float32Array) | undefined {
+  if (tf.getBackend() !== 'native') {
+    console.warn(`skipping: the active backend is ${tf.getBackend()}, not native`);
+    return undefined;
+  }
+  const backend = tf.backend() as unknown as { data: { get(id: unknown): { values: Float32Array } } };
+  return (t) => backend.data.get(t.dataId).values;
+}
+
 describe('the native backend with its pool', () => {
   it('reuses the output array of a disposed tensor, but never one whose values were read', async () => {
-    if (tf.getBackend() !== 'native') {
-      console.warn(`skipping: the active backend is ${tf.getBackend()}, not native`);
-      return;
-    }
-    const backend = tf.backend() as unknown as { data: { get(id: unknown): { values: Float32Array } } };
+    const values = nativeValues();
+    if (!values) return;
     const x = tf.ones([64, 128]);
-    const values = (t: tf.Tensor) => backend.data.get(t.dataId).values;
     const first = tf.add(x, x);
     const firstBuffer = values(first).buffer;
     first.dispose();
@@ -77,6 +83,27 @@ describe('the native backend with its pool', () => {
     expect(values(third).buffer).not.toBe(read.buffer);
     expect(read[0]).toBe(1);
     tf.dispose([x, third]);
+  });
+
+  it('identity transpose: the output keeps its values when the input is disposed; recycled after both', async () => {
+    const values = nativeValues();
+    if (!values) return;
+    const shape = [67, 129]; // a size no other test uses, above the pool's minimum
+    const a = tf.randomNormal(shape, 0, 1, 'float32', 5);
+    const expected = Array.from(a.dataSync(), (value) => Math.fround(value + value));
+    const x = tf.add(a, a); // a pool array
+    const buffer = values(x).buffer;
+    const y = tf.transpose(x, [0, 1]);
+    expect(values(y).buffer).toBe(buffer);
+    x.dispose();
+    // Were the array released with x (and poisoned, as under test), this would take it.
+    const other = tf.mul(a, a);
+    expect(values(other).buffer).not.toBe(buffer);
+    expect(Array.from(values(y))).toEqual(expected);
+    y.dispose();
+    const next = tf.sub(a, a); // the last reference is gone: recycled
+    expect(values(next).buffer).toBe(buffer);
+    tf.dispose([a, other, next]);
   });
 });
 

@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { addonPath, loadAddonFrom } from './addon.js';
 import { nativeAddon, registerNativeBackend } from './backend.js';
 import { adamKernelName } from './kernels/adam.js';
-import { maxRelativeError, randomValues, runOn } from './test-helpers.js';
+import { maxRelativeError, onBackend, randomValues, runOn } from './test-helpers.js';
 
 const built = existsSync(addonPath);
 if (!built)
@@ -322,19 +322,13 @@ describe.skipIf(!built)('native backend', () => {
       tf.gather(random([30, 4]), tf.tensor2d([3, 0, 29, 3, 7, 7], [2, 3], 'int32')),
     );
     await expectSameAsCpu(() => tf.gather(random([5, 30, 4]), tf.tensor1d([3, 0, 29], 'int32'), 1));
-    const previous = tf.getBackend();
-    await tf.setBackend('native');
-    try {
+    await onBackend('native', () => {
       expect(() => tf.gather(tf.zeros([3, 2]), tf.tensor1d([3], 'int32'))).toThrow(/not in \[0, 2\]/);
-    } finally {
-      await tf.setBackend(previous);
-    }
+    });
   });
 
   it('the fused Adam kernel equals the tfjs op sequence it replaces, over several steps', async () => {
-    const previous = tf.getBackend();
-    await tf.setBackend('native');
-    try {
+    await onBackend('native', async () => {
       const shape = [37, 129];
       let [p, m, v] = [random(shape), tf.zeros(shape), tf.zeros(shape)];
       let [pRef, mRef, vRef] = [p.clone(), m.clone(), v.clone()];
@@ -373,9 +367,89 @@ describe.skipIf(!built)('native backend', () => {
       }
       tf.dispose([p, m, v, pRef, mRef, vRef]);
       expect(() => tf.engine().runKernel(adamKernelName, { p, m, v, g: tf.zeros([2]) }, {})).toThrow();
-    } finally {
-      await tf.setBackend(previous);
+    });
+  });
+
+  it('transpose by a layout-keeping permutation shares the input’s data; values as on cpu, no leaks', async () => {
+    const cases: [number[], number[]][] = [
+      [
+        [300, 17],
+        [0, 1],
+      ],
+      [
+        [4, 5, 6],
+        [0, 1, 2],
+      ],
+      [
+        [3, 1, 4],
+        [1, 0, 2],
+      ],
+      [
+        [1, 7],
+        [1, 0],
+      ],
+      [
+        [2, 1, 1, 5],
+        [2, 0, 1, 3],
+      ],
+    ];
+    for (const [shape, perm] of cases) {
+      await expectSameAsCpu(() => tf.transpose(random(shape), perm));
+      await expectSameAsCpu(() => tf.transpose(tf.cast(tf.mul(random(shape), 100), 'int32'), perm));
     }
+    await onBackend('native', () => {
+      const x = random([30, 17]);
+      const before = tf.memory().numTensors;
+      for (const [shape, perm, shared] of [
+        [[30, 17], [0, 1], true],
+        [[30, 1, 17], [1, 0, 2], true],
+        [[30, 17], [1, 0], false],
+      ] as const) {
+        const reshaped = tf.reshape(x, [...shape]); // a Reshape shares x's data too
+        const y = tf.transpose(reshaped, [...perm]);
+        expect(y.shape).toEqual(perm.map((d) => shape[d]));
+        expect(y.dataId === x.dataId).toBe(shared);
+        tf.dispose([reshaped, y]);
+      }
+      expect(tf.memory().numTensors).toBe(before);
+      x.dispose();
+    });
+  });
+
+  it('in-place Adam never writes through a tensor that shares its data (identity transpose)', async () => {
+    await onBackend('native', () => {
+      const shape = [64, 65];
+      const attrs = {
+        beta1: 0.9,
+        beta2: 0.999,
+        stepSize: 0.01,
+        sqrtCorrection2: 0.03,
+        epsilon: 1e-8,
+        inPlace: true,
+      };
+      const step = (p: tf.Tensor, m: tf.Tensor, v: tf.Tensor, g: tf.Tensor) =>
+        tf
+          .engine()
+          .runKernel(adamKernelName, { p, m, v, g }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+      const source = random(shape);
+      const sourceValues = Float32Array.from(source.dataSync());
+      const shared = tf.transpose(source, [0, 1]);
+      const [m, v, g] = [tf.zeros(shape), tf.zeros(shape), random(shape)];
+      // Either tensor as p: the kernel sees reference count 2 and returns new tensors.
+      for (const p of [shared, source]) {
+        const outputs = step(p, m, v, g);
+        expect(outputs).toHaveLength(3);
+        expect(Array.from(source.dataSync())).toEqual(Array.from(sourceValues));
+        expect(Array.from(shared.dataSync())).toEqual(Array.from(sourceValues));
+        expect(maxRelativeError(Float32Array.from(outputs[0]!.dataSync()), sourceValues)).toBeGreaterThan(0);
+        tf.dispose(outputs);
+      }
+      // Once the source is gone the transposed tensor is alone on the data: updated in place.
+      source.dispose();
+      expect(step(shared, m, v, g)).toHaveLength(0);
+      expect(maxRelativeError(Float32Array.from(shared.dataSync()), sourceValues)).toBeGreaterThan(0);
+      tf.dispose([shared, m, v, g]);
+    });
   });
 
   it('the fused Adam kernel over a list of parameters equals one call per parameter; in place only when no data is shared', async () => {
@@ -489,9 +563,7 @@ describe.skipIf(!built)('native backend', () => {
   });
 
   it('leaks no tensors', async () => {
-    const previous = tf.getBackend();
-    await tf.setBackend('native');
-    try {
+    await onBackend('native', () => {
       const a = random([3, 20, 30]);
       const b = random([30, 10]);
       const table = random([40, 10]);
@@ -505,8 +577,6 @@ describe.skipIf(!built)('native backend', () => {
       }
       expect(tf.memory().numTensors).toBe(before);
       tf.dispose([a, b, table]);
-    } finally {
-      await tf.setBackend(previous);
-    }
+    });
   });
 });

@@ -1,10 +1,19 @@
 import * as tf from '@tensorflow/tfjs-core';
 
-/** Runs fn on a backend and returns its outputs as plain arrays; restores the active backend. */
-export async function runOn(backend: string, fn: () => tf.Tensor | tf.Tensor[]): Promise<Float32Array[]> {
+/** Runs fn with `backend` active, then restores the active backend (also when fn throws). */
+export async function onBackend<T>(backend: string, fn: () => T | Promise<T>): Promise<T> {
   const previous = tf.getBackend();
   await tf.setBackend(backend);
   try {
+    return await fn();
+  } finally {
+    await tf.setBackend(previous);
+  }
+}
+
+/** Runs fn on a backend and returns its outputs as plain arrays; restores the active backend. */
+export function runOn(backend: string, fn: () => tf.Tensor | tf.Tensor[]): Promise<Float32Array[]> {
+  return onBackend(backend, () => {
     const outputs = tf.tidy(() => {
       const result = fn();
       return Array.isArray(result) ? result : [result];
@@ -12,9 +21,7 @@ export async function runOn(backend: string, fn: () => tf.Tensor | tf.Tensor[]):
     const values = outputs.map((output) => Float32Array.from(output.dataSync()));
     tf.dispose(outputs);
     return values;
-  } finally {
-    await tf.setBackend(previous);
-  }
+  });
 }
 
 /**

@@ -162,14 +162,36 @@ function wordValues(backend: MathBackendCPU, info: TensorInfo): Float32Array | I
   return undefined;
 }
 
+/** True when `perm` moves only size-1 dimensions: the row-major data is the same before and after. */
+function keepsLayout(shape: readonly number[], perm: readonly number[]): boolean {
+  let previous = -1;
+  for (const d of perm) {
+    if (shape[d] === 1) continue;
+    if (d < previous) return false;
+    previous = d;
+  }
+  return true;
+}
+
+/**
+ * Transpose. A permutation that keeps the data's layout (the identity, which tfjs's gather gradient
+ * applies to the whole [vocabulary, hidden] embedding gradient, or one moving only size-1 dimensions)
+ * returns a tensor on the input's data, as tfjs cpu's Reshape does: the backend's reference count goes
+ * up, so the buffer pool recycles the array only after both tensors are gone, and DiffpruneAdam's
+ * `inPlace` (reference count 1) never writes through it.
+ */
 const transpose: NativeKernel =
   (context) =>
   ({ inputs, backend, attrs }) => {
     const { x } = inputs as { x: TensorInfo };
     const { perm } = attrs as unknown as { perm: number[] };
+    const outShape = perm.map((d) => x.shape[d]!);
+    if (keepsLayout(x.shape, perm)) {
+      backend.incRef(x.dataId);
+      return { dataId: x.dataId, shape: outShape, dtype: x.dtype };
+    }
     const values = wordValues(backend, x);
     if (!values) return context.cpu('Transpose')({ inputs, backend, attrs }) as TensorInfo;
-    const outShape = perm.map((d) => x.shape[d]!);
     const out = wordArray(backend, x.dtype, values.length);
     if (values.length > 0) context.addon.transpose(values, out, x.shape, perm);
     return backend.makeTensorInfo(outShape, x.dtype, out);

@@ -98,7 +98,7 @@ namespace {
 constexpr std::ptrdiff_t kBlock = 1024;
 
 // The block's noise, clamped, in double (as uniform_at / the JS kernels compute it): from u or the seed.
-DIFFPRUNE_CLONES void noise_block(double* out, const float* u, std::ptrdiff_t first, std::ptrdiff_t n, UniformKey key,
+DIFFPRUNE_WIDE_CLONES void noise_block(double* out, const float* u, std::ptrdiff_t first, std::ptrdiff_t n, UniformKey key,
                                   double low, double high) {
   if (u != nullptr) {
     for (std::ptrdiff_t k = 0; k < n; ++k) out[k] = std::min(std::max(static_cast<double>(u[first + k]), low), high);
@@ -109,7 +109,7 @@ DIFFPRUNE_CLONES void noise_block(double* out, const float* u, std::ptrdiff_t fi
 }
 
 // e^(−logα) (the native Exp kernel's float32 value) and σ(logα − shift) = 1/(1 + e^(shift − logα)).
-DIFFPRUNE_CLONES void exp_block(float* e, float* sigma, const float* log_alpha, std::ptrdiff_t n, float shift) {
+DIFFPRUNE_WIDE_CLONES void exp_block(float* e, float* sigma, const float* log_alpha, std::ptrdiff_t n, float shift) {
   for (std::ptrdiff_t k = 0; k < n; ++k) e[k] = fast_exp(-log_alpha[k]);
   if (shift == 0.0f) {
     for (std::ptrdiff_t k = 0; k < n; ++k) sigma[k] = 1.0f / (1.0f + e[k]);
@@ -119,7 +119,7 @@ DIFFPRUNE_CLONES void exp_block(float* e, float* sigma, const float* log_alpha, 
 }
 
 // Σ of a block of σ: eight float partial sums, then double (sum_sigmoid's order within a block).
-DIFFPRUNE_CLONES double sum_block(const float* sigma, std::ptrdiff_t n) {
+DIFFPRUNE_WIDE_CLONES double sum_block(const float* sigma, std::ptrdiff_t n) {
   float partial[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   std::ptrdiff_t k = 0;
   for (; k + 8 <= n; k += 8)
@@ -142,7 +142,7 @@ inline double gate_value(double ui, float e, float log_alpha, const GateParams& 
   return positive - relu(positive - 1);
 }
 
-DIFFPRUNE_CLONES void theta_block(float* theta, const float* base, const float* w, const double* ui, const float* e,
+DIFFPRUNE_WIDE_CLONES void theta_block(float* theta, const float* base, const float* w, const double* ui, const float* e,
                                   std::ptrdiff_t n, double group_gate, double scale, double left) {
   // β = 1 (vectorised): gate_value inlined.
   for (std::ptrdiff_t k = 0; k < n; ++k) {
@@ -161,7 +161,7 @@ struct BlockSums {
 // dw, dlogα (+ penalty·σ(1 − σ)) and the products dy·w·z (into dot) for β = 1, vectorised: z recomputed
 // as the forward computes it, rounded to float32 as the unfused backward read it. (`__restrict__`: with
 // eight arrays the compiler would otherwise give up on proving them apart at run time.)
-DIFFPRUNE_CLONES void grad_block(float* __restrict__ dw, float* __restrict__ dlog_alpha, double* __restrict__ dot,
+DIFFPRUNE_WIDE_CLONES void grad_block(float* __restrict__ dw, float* __restrict__ dlog_alpha, double* __restrict__ dot,
                                  const float* __restrict__ dy, const float* __restrict__ w,
                                  const double* __restrict__ ui, const float* __restrict__ e,
                                  const float* __restrict__ sigma, std::ptrdiff_t n,
@@ -182,7 +182,7 @@ DIFFPRUNE_CLONES void grad_block(float* __restrict__ dw, float* __restrict__ dlo
 }
 
 // Σ of n doubles with four interleaved partial sums (vectorised; a fixed order, so deterministic).
-DIFFPRUNE_CLONES double sum_doubles(const double* x, std::ptrdiff_t n) {
+DIFFPRUNE_WIDE_CLONES double sum_doubles(const double* x, std::ptrdiff_t n) {
   double partial[4] = {0, 0, 0, 0};
   std::ptrdiff_t k = 0;
   for (; k + 4 <= n; k += 4)
@@ -192,7 +192,7 @@ DIFFPRUNE_CLONES double sum_doubles(const double* x, std::ptrdiff_t n) {
   return total;
 }
 
-DIFFPRUNE_CLONES void penalty_grad_block(float* dlog_alpha, const float* sigma, std::ptrdiff_t n, float penalty) {
+DIFFPRUNE_WIDE_CLONES void penalty_grad_block(float* dlog_alpha, const float* sigma, std::ptrdiff_t n, float penalty) {
   for (std::ptrdiff_t k = 0; k < n; ++k) dlog_alpha[k] = penalty * sigma[k] * (1.0f - sigma[k]);
 }
 

@@ -8,6 +8,16 @@ import {
   validate,
 } from './gated-diff-parameter.js';
 import { checkRows, gatedDiffParameterRows } from './gated-diff-rows.js';
+import {
+  ensureGatedDiffsKernels,
+  type GatedDiffsAttributes,
+  gatedDiffsGradKernelName,
+  gatedDiffsInputRoles,
+  gatedDiffsKernelName,
+  layoutHasGroup,
+  layoutHasRows,
+  layoutHasU,
+} from './gated-diffs-kernels.js';
 import type { GateOptions, ResolvedGate, ResolvedUniform, UniformOptions } from './options.js';
 
 /**
@@ -39,61 +49,30 @@ export interface GatedDiffParametersResult {
 /** How the op is computed: the backend's fused kernel where it has one, else the per-tensor ops. */
 export type GatedDiffParametersImplementation = 'auto' | 'kernel' | 'composite';
 
+// The fused kernels' contract (`DiffpruneGatedDiffs`, `DiffpruneGatedDiffsGrad`) is documented, and
+// implemented in JS for cpu and wasm, in gated-diffs-kernels.ts; @diffprune/native compiles it.
+export type { GatedDiffsAttributes } from './gated-diffs-kernels.js';
+export {
+  gatedDiffsGradKernelName,
+  gatedDiffsInputRoles,
+  gatedDiffsKernelName,
+} from './gated-diffs-kernels.js';
+
 /**
- * The fused kernels' contract (implemented by @diffprune/native; other backends compose the per-tensor
- * ops instead). The forward's inputs are a list (tfjs saves a list whole for the gradient): per tensor
- * t = 0…n−1, in this order, base, w, logAlpha, then u (explicit noise), rows (int32) and groupLogAlpha
- * where `layout[t]` says so. The backward's inputs are named: `dy<t>`, `w<t>`, `logAlpha<t>`, `u<t>`?,
- * `rows<t>`?, `dPenalty`.
- *
- * Forward  `DiffpruneGatedDiffs`     → [θ_0 … θ_{n−1}, penalty]
- *   θ_t = base_t + z_t·z_g,t·w_t (or its rows); penalty = Σ_t P_t with S_t = Σ_i σ(logα_t,i − shift) and
- *   P_t = S_t (no group gate), S_t + σ_g,t (`sum`) or S_t·σ_g,t (`product`).
- * Backward `DiffpruneGatedDiffsGrad`
- *   → [dW_0, dLogAlpha_0, …, dW_{n−1}, dLogAlpha_{n−1}, dGroup_t for each t with a group gate (scalars)]
- *   dW = dy·z·z_g;  dLogAlpha = dy·w·z_g·dz/dlogα + dPenalty·(σ_g,t if product else 1)·σ(1 − σ);
- *   dGroup = Σ(dy·w·z)·groupSlopes[t] + dPenalty·(S_t if product else 1)·σ_g(1 − σ_g).
- * z is recomputed from logα and the noise in the backward pass (nothing but the inputs is saved).
+ * Whether the active backend has the fused kernels: its own (@diffprune/native's), else ours in JS,
+ * registered here on first use where they pay off (see gated-diffs-kernels.ts); registers their
+ * gradient on first use too.
  */
-export const gatedDiffsKernelName = 'DiffpruneGatedDiffs';
-export const gatedDiffsGradKernelName = 'DiffpruneGatedDiffsGrad';
-
-export interface GatedDiffsAttributes {
-  /** Per tensor: 1 = has `u<t>`, 2 = has `rows<t>`, 4 = has `groupLogAlpha<t>`. */
-  layout: number[];
-  /** Per tensor: the noise's seed (0 where u is given). */
-  seeds: number[];
-  /** Per tensor: z_g, its dz_g/dlogα_g and σ(logα_g − shift), computed in float64 (1, 0, 0 without one). */
-  groupGates: number[];
-  groupSlopes: number[];
-  groupSigmas: number[];
-  groupPenalty: GroupPenalty;
-  beta: number;
-  left: number;
-  right: number;
-  uLow: number;
-  uHigh: number;
-  /** β·log(−l/r), the expected-L0 sigmoid's shift. */
-  shift: number;
-}
-
-export const layoutHasU = 1;
-export const layoutHasRows = 2;
-export const layoutHasGroup = 4;
-
-/** Whether the active backend has the fused kernels (registering their gradient on first use). */
 export function gatedDiffsKernelsAvailable(): boolean {
-  const backend = tf.getBackend();
-  const available =
-    tf.getKernel(gatedDiffsKernelName, backend) !== undefined &&
-    tf.getKernel(gatedDiffsGradKernelName, backend) !== undefined;
+  const available = ensureGatedDiffsKernels();
   if (available && tf.getGradient(gatedDiffsKernelName) === undefined) tf.registerGradient(gradConfig);
   return available;
 }
 
 /**
  * θ_t = base_t + z_t ⊙ z_g,t ⊙ w_t for every gated tensor t, and the expected-L0 penalty over all of
- * them, as ONE op: on backends with the fused kernels (@diffprune/native) one kernel call forward and
+ * them, as ONE op: on backends with the fused kernels (@diffprune/native's compiled ones; ours in JS on
+ * the backends where they pay off) one kernel call forward and
  * one backward for the whole model, whose backward writes each logα's gradient — the gate's term and
  * the penalty's — in one pass; elsewhere the same values from `gatedDiffParameter` /
  * `gatedDiffParameterRows` per tensor and `expectedL0Penalty` (their gradients add up to the same).
@@ -147,7 +126,7 @@ export function gatedDiffParametersWith(
   if (implementation === 'kernel' && !useKernel) {
     throw new InvalidArgumentError({
       argument: 'implementation',
-      expected: `a backend with the ${gatedDiffsKernelName} kernels (native)`,
+      expected: `a backend with the ${gatedDiffsKernelName} kernels`,
       found: tf.getBackend(),
       context,
     });
@@ -247,19 +226,6 @@ function fused(
     // The tape keeps its own references to saved inputs; the caller never sees the rows tensors.
     tf.dispose(created);
   }
-}
-
-/** What each position of the forward's input list holds (the tape saves and keys them by position). */
-export function gatedDiffsInputRoles(layout: readonly number[]): { t: number; role: string }[] {
-  const roles: { t: number; role: string }[] = [];
-  layout.forEach((flags, t) => {
-    const names = ['base', 'w', 'logAlpha'];
-    if (flags & layoutHasU) names.push('u');
-    if (flags & layoutHasRows) names.push('rows');
-    if (flags & layoutHasGroup) names.push('groupLogAlpha');
-    for (const role of names) roles.push({ t, role });
-  });
-  return roles;
 }
 
 const gradConfig: tf.GradConfig = {

@@ -30,7 +30,7 @@ export interface GatedDiffAttributes {
 }
 
 /** max(x, 0) without a branch (x + |x| = 2x or 0 exactly), so random signs cost no mispredictions. */
-const relu = (x: number): number => (x + Math.abs(x)) * 0.5;
+export const relu = (x: number): number => (x + Math.abs(x)) * 0.5;
 
 /**
  * Writes θ and z (the element gate) for every entry; `groupGate` is z_g (1 when unstructured). The noise
@@ -128,7 +128,7 @@ export function gatedDiffBackwardInto(
 }
 
 /** How a kernel allocates outputs and reads tensors on one kind of backend. */
-interface Memory {
+export interface Memory {
   /** Allocates every output first (allocation may move the wasm heap), then returns views of all. */
   run(
     backend: unknown,
@@ -149,7 +149,7 @@ interface WasmLikeBackend {
   typedArrayFromHeap(info: TensorInfo): TypedArray;
 }
 
-const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+export const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
 const cpuMemory: Memory = {
   run(backend, outputShapes, inputs) {
@@ -186,7 +186,11 @@ export const hasVectorisedExp = (backendName: string): boolean =>
   backendName === 'wasm' || backendName === 'native';
 
 /** `native` (@diffprune/native) extends tfjs-backend-cpu's MathBackendCPU: the same data store. */
-const memories: Record<string, Memory> = { cpu: cpuMemory, native: cpuMemory, wasm: wasmMemory };
+export const memories: Readonly<Record<string, Memory>> = {
+  cpu: cpuMemory,
+  native: cpuMemory,
+  wasm: wasmMemory,
+};
 
 const forwardKernel = (backendName: string, memory: Memory): KernelConfig => ({
   kernelName: gatedDiffKernelName,

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { progressRenderer, startBackend, stopOnInterrupt } from '@diffprune/trainer';
 import type { Command } from 'commander';
 import { getPreset } from '../presets.js';
@@ -61,7 +62,7 @@ export function registerRunCommand(program: Command): void {
       });
       await writeReport({ preset, outputDirectory: out, records, missingTasks });
       process.stderr.write(
-        `${records.length} runs; report: ${out}REPORT.md (${((Date.now() - started) / 60000).toFixed(1)} min)\n`,
+        `${records.length} runs; report: ${join(out, 'REPORT.md')} (${((Date.now() - started) / 60000).toFixed(1)} min)\n`,
       );
     });
 }

@@ -90,7 +90,11 @@ export interface GroupPenaltyOptions extends GateOptions {
   groupPenalty?: GroupPenalty;
 }
 
-const resolveGroupPenalty = (options: GroupPenaltyOptions | undefined, context: string): GroupPenalty => {
+/** `options.groupPenalty`, defaulted and checked (an `InvalidArgumentError` naming `context` otherwise). */
+export const resolveGroupPenalty = (
+  options: GroupPenaltyOptions | undefined,
+  context: string,
+): GroupPenalty => {
   const mode = options?.groupPenalty ?? defaultGroupPenalty;
   if (!groupPenalties.includes(mode)) {
     throw new InvalidArgumentError({

@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { expectedL0Penalty, type GroupPenalty, groupPenalties } from './expected-l0.js';
+import { expectedL0Penalty, type GroupPenalty, resolveGroupPenalty } from './expected-l0.js';
 import {
   type GatedDiffParameterInputs,
   gatedDiffParameter,
@@ -100,15 +100,7 @@ export function gatedDiffParametersWith(
       context,
     });
   }
-  const groupPenalty = options?.groupPenalty ?? 'sum';
-  if (!groupPenalties.includes(groupPenalty)) {
-    throw new InvalidArgumentError({
-      argument: 'groupPenalty',
-      expected: `one of ${groupPenalties.map((m) => JSON.stringify(m)).join(', ')}`,
-      found: groupPenalty,
-      context,
-    });
-  }
+  const groupPenalty = resolveGroupPenalty(options, context);
   const resolved = tensors.map((tensor, t) => {
     if (typeof tensor !== 'object' || tensor === null) {
       throw new InvalidArgumentError({

@@ -149,6 +149,24 @@ function namedInputs(inputs: KernelArgs['inputs'], layout: readonly number[]): R
   return named;
 }
 
+/** Elements per row (index along the first axis) of a tensor of `shape` with `length` elements. */
+const rowSizeOf = (shape: readonly number[], length: number): number =>
+  shape.length === 0 ? 1 : length / Math.max(shape[0]!, 1) || 1;
+
+/** The arguments both addon calls take after the arrays: rowSize, seed, z_g, β, l, r, u bounds, shift. */
+const scalarArguments = (a: GatedDiffsAttrs, t: number, rowSize: number) =>
+  [
+    rowSize,
+    a.seeds[t] ?? 0,
+    a.groupGates[t] ?? 1,
+    a.beta,
+    a.left,
+    a.right,
+    a.uLow,
+    a.uHigh,
+    a.shift,
+  ] as const;
+
 /** The penalty term of one tensor from its Σσ: Σσ, Σσ + σ_g (sum) or Σσ·σ_g (product). */
 const penaltyTerm = (attrs: GatedDiffsAttrs, t: number, sigmaSum: number): number => {
   if ((attrs.layout[t]! & hasGroup) === 0) return sigmaSum;
@@ -168,7 +186,7 @@ export const gatedDiffs =
       const base = read(`base${t}`)!;
       const rows = (flags & hasRows) === 0 ? null : rowsOf(backend, named[`rows${t}`], t);
       const shape = named[`base${t}`]!.shape;
-      const rowSize = shape.length === 0 ? 1 : base.length / Math.max(shape[0]!, 1) || 1;
+      const rowSize = rowSizeOf(shape, base.length);
       const outShape = rows ? [rows.length, ...shape.slice(1)] : shape;
       const theta = outputFloat32(backend, rows ? rows.length * rowSize : base.length);
       const sigmaSum = context.addon.gatedDiffsForward(
@@ -178,15 +196,7 @@ export const gatedDiffs =
         read(`logAlpha${t}`)!,
         (flags & hasU) === 0 ? null : read(`u${t}`),
         rows,
-        rowSize,
-        a.seeds[t] ?? 0,
-        a.groupGates[t] ?? 1,
-        a.beta,
-        a.left,
-        a.right,
-        a.uLow,
-        a.uHigh,
-        a.shift,
+        ...scalarArguments(a, t, rowSize),
       );
       penalty += penaltyTerm(a, t, sigmaSum);
       outputs.push(backend.makeTensorInfo(outShape, 'float32', theta));
@@ -206,7 +216,7 @@ export const gatedDiffsGrad =
     a.layout.forEach((flags, t) => {
       const w = read(`w${t}`)!;
       const shape = (inputs[`w${t}`] as TensorInfo).shape;
-      const rowSize = shape.length === 0 ? 1 : w.length / Math.max(shape[0]!, 1) || 1;
+      const rowSize = rowSizeOf(shape, w.length);
       const grouped = (flags & hasGroup) !== 0;
       const product = grouped && a.groupPenalty === 'product';
       const groupSigma = a.groupSigmas[t] ?? 0;
@@ -220,15 +230,7 @@ export const gatedDiffsGrad =
         read(`logAlpha${t}`)!,
         (flags & hasU) === 0 ? null : read(`u${t}`),
         (flags & hasRows) === 0 ? null : rowsOf(backend, inputs[`rows${t}`], t),
-        rowSize,
-        a.seeds[t] ?? 0,
-        a.groupGates[t] ?? 1,
-        a.beta,
-        a.left,
-        a.right,
-        a.uLow,
-        a.uHigh,
-        a.shift,
+        ...scalarArguments(a, t, rowSize),
         product ? Math.fround(dPenalty * groupSigma) : dPenalty,
       );
       grads.push(

@@ -232,7 +232,7 @@ const gradConfig: tf.GradConfig = {
     const inputs: tf.NamedTensorMap = {};
     for (let t = 0; t < count; t++) {
       inputs[`dy${t}`] = dys[t]!;
-      for (const role of ['w', 'logAlpha', 'u', 'rows']) {
+      for (const role of ['w', 'logAlpha', 'u', 'rows', 'groupLogAlpha']) {
         const tensor = savedByName.get(`${role}${t}`);
         if (tensor) inputs[`${role}${t}`] = tensor;
       }
@@ -248,7 +248,7 @@ const gradConfig: tf.GradConfig = {
       else if (role === 'logAlpha') map[name] = () => grads[2 * t + 1]!;
       else if (role === 'groupLogAlpha') {
         const dGroup = grads[group++]!;
-        map[name] = () => tf.reshape(dGroup, input.shape);
+        map[name] = () => dGroup;
       } else if (role === 'base') {
         // θ = base + …: dθ flows to base unchanged (scattered back for rows-only tensors).
         const rows = savedByName.get(`rows${t}`);

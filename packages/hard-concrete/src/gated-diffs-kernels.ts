@@ -10,13 +10,15 @@ import { type UniformKey, uniformAt, uniformKey } from './uniform.js';
  * and in JS below for the backends whose tensors JS can address). The forward's inputs are a list (tfjs
  * saves a list whole for the gradient): per tensor t = 0…n−1, in this order, base, w, logAlpha, then u
  * (explicit noise), rows (int32) and groupLogAlpha where `layout[t]` says so. The backward's inputs are
- * named: `dy<t>`, `w<t>`, `logAlpha<t>`, `u<t>`?, `rows<t>`?, `dPenalty`.
+ * named: `dy<t>`, `w<t>`, `logAlpha<t>`, `u<t>`?, `rows<t>`?, `groupLogAlpha<t>`? (for its shape only),
+ * `dPenalty`.
  *
  * Forward  `DiffpruneGatedDiffs`     → [θ_0 … θ_{n−1}, penalty]
  *   θ_t = base_t + z_t·z_g,t·w_t (or its rows); penalty = Σ_t P_t with S_t = Σ_i σ(logα_t,i − shift) and
  *   P_t = S_t (no group gate), S_t + σ_g,t (`sum`) or S_t·σ_g,t (`product`).
  * Backward `DiffpruneGatedDiffsGrad`
- *   → [dW_0, dLogAlpha_0, …, dW_{n−1}, dLogAlpha_{n−1}, dGroup_t for each t with a group gate (scalars)]
+ *   → [dW_0, dLogAlpha_0, …, dW_{n−1}, dLogAlpha_{n−1}, dGroup_t for each t with a group gate (shaped as
+ *      groupLogAlpha<t>, so no reshape follows)]
  *   dW = dy·z·z_g;  dLogAlpha = dy·w·z_g·dz/dlogα + dPenalty·(σ_g,t if product else 1)·σ(1 − σ);
  *   dGroup = Σ(dy·w·z)·groupSlopes[t] + dPenalty·(S_t if product else 1)·σ_g(1 − σ_g).
  * z is recomputed from logα and the noise in the backward pass (nothing but the inputs is saved).
@@ -405,7 +407,7 @@ const backwardKernel = (backendName: string, memory: Memory): KernelConfig => ({
       outputShapes.push(w.shape, w.shape);
     }
     const grouped = attributes.layout.flatMap((flags, t) => ((flags & layoutHasGroup) === 0 ? [] : [t]));
-    for (const _ of grouped) outputShapes.push([]);
+    for (const t of grouped) outputShapes.push(named[`groupLogAlpha${t}`]?.shape ?? []);
     const { outputs, outputViews, inputViews } = memory.run(backend, outputShapes, list);
     const view = (name: string) => {
       const k = position.get(name);

@@ -101,7 +101,8 @@ export const gatedDiffGrad =
  * expected-L0 penalty in one kernel call, and every gradient in one more (contract in hard-concrete's
  * src/gated-diff-parameters.ts, mirrored here by name: native does not depend on hard-concrete).
  *   `DiffpruneGatedDiffs`:     [base, w, logAlpha, u?, rows?, groupLogAlpha? per tensor] → [θ<t>…, penalty]
- *   `DiffpruneGatedDiffsGrad`: {dy<t>, w<t>, logAlpha<t>, u<t>?, rows<t>?, dPenalty} → [dW<t>, dLogAlpha<t>…, dGroup<t>…]
+ *   `DiffpruneGatedDiffsGrad`: {dy<t>, w<t>, logAlpha<t>, u<t>?, rows<t>?, groupLogAlpha<t>?, dPenalty}
+ *                              → [dW<t>, dLogAlpha<t>…, dGroup<t>… (shaped as groupLogAlpha<t>)]
  */
 export const gatedDiffsKernelName = 'DiffpruneGatedDiffs';
 export const gatedDiffsGradKernelName = 'DiffpruneGatedDiffsGrad';
@@ -240,7 +241,8 @@ export const gatedDiffsGrad =
       if (grouped) {
         const fromPenalty = dPenalty * (product ? sigmaSum : 1) * groupSigma * (1 - groupSigma);
         const value = groupDot * a.groupSlopes[t]! + fromPenalty;
-        groupGrads.push(backend.makeTensorInfo([], 'float32', new Float32Array([value])));
+        const groupShape = (inputs[`groupLogAlpha${t}`] as TensorInfo | undefined)?.shape ?? [];
+        groupGrads.push(backend.makeTensorInfo(groupShape, 'float32', new Float32Array([value])));
       }
     });
     return [...grads, ...groupGrads];

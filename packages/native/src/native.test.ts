@@ -147,6 +147,59 @@ describe.skipIf(!built)('native backend', () => {
     }
   });
 
+  it('the whole-model gate kernels give the same bits for any thread count (sums in block order)', () => {
+    const addon = nativeAddon();
+    const n = 300 * 257; // above the parallel threshold, not a multiple of the 1,024-entry block
+    const values = (offset: number, scale: number, shift = 0) =>
+      Float32Array.from(randomValues(n, 4000 + offset), (x) => x * scale + shift);
+    const [base, w, logAlpha, dy] = [values(1, 1), values(2, 0.1), values(3, 3, 0.5), values(4, 1)];
+    const rows = Int32Array.from([299, 0, 17, 17, 150]);
+    const run = (threads: number) => {
+      addon.setThreads(threads);
+      const theta = new Float32Array(n);
+      const thetaRows = new Float32Array(rows.length * 257);
+      const dW = new Float32Array(n);
+      const dLogAlpha = new Float32Array(n);
+      const dWRows = new Float32Array(n);
+      const dLogAlphaRows = new Float32Array(n);
+      // rowSize, seed, z_g, β, l, r, u bounds, shift
+      const scalars = [257, 12345, 0.8, 1, -1.5, 1.5, 1e-4, 0.9999, 0] as const;
+      const sums = [
+        addon.gatedDiffsForward(theta, base, w, logAlpha, null, null, ...scalars),
+        addon.gatedDiffsForward(thetaRows, base, w, logAlpha, null, rows, ...scalars),
+        ...addon.gatedDiffsBackward(dW, dLogAlpha, dy, w, logAlpha, null, null, ...scalars, 1e-3),
+        ...addon.gatedDiffsBackward(
+          dWRows,
+          dLogAlphaRows,
+          dy.subarray(0, rows.length * 257),
+          w,
+          logAlpha,
+          null,
+          rows,
+          ...scalars,
+          1e-3,
+        ),
+      ];
+      return { arrays: [theta, thetaRows, dW, dLogAlpha, dWRows, dLogAlphaRows], sums };
+    };
+    try {
+      const one = run(1);
+      // The outputs are not trivial: θ moved, gates open and closed, the rows' gradients landed.
+      expect(one.arrays[0]!.some((x, i) => x !== base[i])).toBe(true);
+      expect(one.arrays[4]!.slice(17 * 257, 18 * 257).some((x) => x !== 0)).toBe(true);
+      expect(one.arrays[4]!.slice(18 * 257, 19 * 257).every((x) => x === 0)).toBe(true);
+      for (const threads of [2, 3]) {
+        const other = run(threads);
+        expect(other.sums).toEqual(one.sums);
+        other.arrays.forEach((array, k) => {
+          expect(Array.from(array)).toEqual(Array.from(one.arrays[k]!));
+        });
+      }
+    } finally {
+      addon.setThreads(2);
+    }
+  });
+
   it('fused matMul with bias and every activation', async () => {
     for (const activation of ['linear', 'relu', 'relu6', 'elu', 'sigmoid', 'leakyrelu', 'prelu'] as const) {
       await expectSameAsCpu(() =>

@@ -1,3 +1,4 @@
+import { describeEachBackend } from '@diffprune/core/test';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import {
@@ -62,55 +63,52 @@ describe('clipByGlobalNorm', () => {
   });
 });
 
-describe('adamStep with a fused kernel', () => {
-  it('gives the same update through the backend kernel as through tfjs ops, where the backend has one', () => {
-    const fused = tf.getKernel('DiffpruneAdam', tf.getBackend()) !== undefined;
-    if (!fused) {
-      console.warn(`skipping: backend ${tf.getBackend()} has no DiffpruneAdam kernel`);
+// Where the backend has the fused Adam kernel (native: compiled; wasm: JS over the heap), on each.
+describeEachBackend('adamStep with a fused kernel', (backend) => {
+  const hasKernel = () => tf.getKernel('DiffpruneAdam', tf.getBackend()) !== undefined;
+
+  it('gives the same update through the backend kernel as through tfjs ops (two parameters, one call)', () => {
+    if (!hasKernel()) {
+      console.warn(`skipping: backend ${backend} has no DiffpruneAdam kernel`);
       return;
     }
     const run = (unregister: boolean) => {
       const saved = tf.getKernel('DiffpruneAdam', tf.getBackend())!;
       if (unregister) tf.unregisterKernel('DiffpruneAdam', tf.getBackend());
-      const params = { p: tf.tensor1d([1, -2, 0.5, 3]) };
-      const state = createAdamState(params);
-      const before = tf.memory().numTensors;
-      const steps: [number[], number][] = [
-        [[0.1, -0.3, 2, 0], 1],
-        [[0.2, 0.1, -1, 5], 0.3],
-      ];
-      for (const [g, gradScale] of steps) {
-        const grads = { p: tf.tensor1d(g) };
-        adamStep(params, grads, state, 0.01, { betas: [0.9, 0.999], epsilon: 1e-8, gradScale });
-        tf.dispose(grads.p);
+      try {
+        const params = { p: tf.tensor1d([1, -2, 0.5, 3]), q: tf.tensor2d([0.25, -7, 1e-3, 2, 0, 9], [2, 3]) };
+        const state = createAdamState(params);
+        const before = tf.memory().numTensors;
+        const steps: [number[], number[], number][] = [
+          [[0.1, -0.3, 2, 0], [1, 2, 3, -4, 5e-4, 0], 1],
+          [[0.2, 0.1, -1, 5], [-1, 0, 0.5, 0.25, 7, -3], 0.3],
+        ];
+        for (const [g, h, gradScale] of steps) {
+          const grads = { p: tf.tensor1d(g), q: tf.tensor2d(h, [2, 3]) };
+          adamStep(params, grads, state, 0.01, { betas: [0.9, 0.999], epsilon: 1e-8, gradScale });
+          tf.dispose(Object.values(grads));
+        }
+        expect(tf.memory().numTensors).toBe(before);
+        const out = [params.p, params.q, state.m.p!, state.m.q!, state.v.p!, state.v.q!].map((t) =>
+          Array.from(t.dataSync()),
+        );
+        disposeAdamState(state);
+        tf.dispose(Object.values(params));
+        return out;
+      } finally {
+        if (unregister) tf.registerKernel(saved);
       }
-      expect(tf.memory().numTensors).toBe(before);
-      if (unregister) tf.registerKernel(saved);
-      const out = [
-        Array.from(params.p.dataSync()),
-        Array.from(state.m.p!.dataSync()),
-        Array.from(state.v.p!.dataSync()),
-      ];
-      disposeAdamState(state);
-      params.p.dispose();
-      return out;
     };
     const [withKernel, withOps] = [run(false), run(true)];
-    for (let i = 0; i < 3; i++)
-      for (let j = 0; j < 4; j++) expect(withKernel[i]![j]).toBeCloseTo(withOps[i]![j]!, 6);
+    withKernel.forEach((values, i) => {
+      values.forEach((x, j) => {
+        expect(x).toBeCloseTo(withOps[i]![j]!, 6);
+      });
+    });
   });
-});
-
-describe('the fused optimiser path (in place, clipping folded into Adam)', () => {
-  const fusedAvailable = () =>
-    tf.getKernel('DiffpruneAdam', tf.getBackend()) !== undefined &&
-    tf.getKernel('DiffpruneSumSquares', tf.getBackend()) !== undefined;
 
   it('updates p, m and v where they are, without new tensors, when nothing else shares them', () => {
-    if (!fusedAvailable()) {
-      console.warn(`skipping: backend ${tf.getBackend()} has no fused optimiser kernels`);
-      return;
-    }
+    if (!hasKernel()) return;
     const params = { p: tf.tensor1d([1, -2, 0.5, 3]) };
     const state = createAdamState(params);
     const [p, m, v] = [params.p, state.m.p, state.v.p];
@@ -127,7 +125,7 @@ describe('the fused optimiser path (in place, clipping folded into Adam)', () =>
   });
 
   it('leaves a tensor that shares the parameter’s data untouched (new tensors instead)', () => {
-    if (!fusedAvailable()) return;
+    if (!hasKernel()) return;
     const params = { p: tf.tensor1d([1, -2, 0.5, 3]) };
     const alias = tf.clone(params.p); // shares the data
     const state = createAdamState(params);
@@ -139,9 +137,16 @@ describe('the fused optimiser path (in place, clipping folded into Adam)', () =>
     tf.dispose([grads.p, params.p, alias]);
     disposeAdamState(state);
   });
+});
+
+describe('the fused global norm', () => {
+  const fusedAvailable = () => tf.getKernel('DiffpruneSumSquares', tf.getBackend()) !== undefined;
 
   it('computes the global norm with the fused kernel as tfjs ops do, and the same coefficient', () => {
-    if (!fusedAvailable()) return;
+    if (!fusedAvailable()) {
+      console.warn(`skipping: backend ${tf.getBackend()} has no DiffpruneSumSquares kernel`);
+      return;
+    }
     const grads = {
       a: tf.randomNormal([300, 700], 0, 0.1, 'float32', 1),
       b: tf.tensor1d([3, 4]),

@@ -1,4 +1,4 @@
-import { availableParallelism } from 'node:os';
+import { availableParallelism, totalmem } from 'node:os';
 import { BackendError, dropoutMaskKernelName } from '@diffprune/core';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type { BackendValues, DataId, DataType, KernelConfig, KernelFunc } from '@tensorflow/tfjs-core';
@@ -39,7 +39,8 @@ import { backendName, type NativeKernelContext, nativeKernel } from './kernels/s
 export class NativeBackend extends MathBackendCPU {
   /**
    * Output arrays of disposed tensors, recycled for the next outputs of the same size (see
-   * buffer-pool.ts), at most `DIFFPRUNE_NATIVE_POOL_MB` (default 1024) held. `DIFFPRUNE_NATIVE_POOL=off`
+   * buffer-pool.ts), at most `DIFFPRUNE_NATIVE_POOL_MB` held (default `defaultPoolMegabytes()`: a quarter
+   * of the machine's memory, at most 4,096). `DIFFPRUNE_NATIVE_POOL=off`
    * disables it; `=poison` fills recycled arrays with NaN (the test suite runs that way, so a kernel
    * relying on zeroed output fails).
    */
@@ -95,10 +96,21 @@ interface PoolSettings {
   megabytes: number;
 }
 
+/**
+ * The pool's default cap: a quarter of the machine's memory, at most 4,096 MB. A training step frees and
+ * re-allocates the same arrays every step; when they outgrow the cap, the rest are allocated fresh each
+ * time (page faults, garbage collection). Measured: BERT-Mini, batch 32, seq 128, one thread, diff
+ * pruning 1,170 → 1,000 ms a step and full finetuning 1,100 → 992 ms with 4,096 instead of 1,024 MB,
+ * peak RSS unchanged (2.7 GiB); no change at seq 64.
+ */
+export function defaultPoolMegabytes(): number {
+  return Math.min(4096, Math.floor(totalmem() / 4 / 2 ** 20));
+}
+
 /** The pool's settings from DIFFPRUNE_NATIVE_POOL and DIFFPRUNE_NATIVE_POOL_MB (a BackendError if invalid). */
 function poolSettings(): PoolSettings {
   const mode = process.env.DIFFPRUNE_NATIVE_POOL ?? 'on';
-  const megabytes = Number(process.env.DIFFPRUNE_NATIVE_POOL_MB ?? 1024);
+  const megabytes = Number(process.env.DIFFPRUNE_NATIVE_POOL_MB ?? defaultPoolMegabytes());
   if ((mode !== 'on' && mode !== 'off' && mode !== 'poison') || !(megabytes >= 0)) {
     throw new BackendError({
       backend: 'native',

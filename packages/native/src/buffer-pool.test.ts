@@ -1,9 +1,10 @@
 import { existsSync } from 'node:fs';
+import { totalmem } from 'node:os';
 import { BackendError } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { addonPath } from './addon.js';
-import { registerNativeBackend } from './backend.js';
+import { defaultPoolMegabytes, registerNativeBackend } from './backend.js';
 import { BufferPool } from './buffer-pool.js';
 
 const pool = (poison = false) => new BufferPool({ minElements: 16, maxFreeBytes: 1 << 20, poison });
@@ -108,6 +109,12 @@ describe('the native backend with its pool', () => {
 });
 
 describe('pool settings', () => {
+  it('the default cap is a quarter of the machine’s memory, at most 4,096 MB', () => {
+    const quarter = Math.floor(totalmem() / 4 / 2 ** 20);
+    expect(defaultPoolMegabytes()).toBe(Math.min(4096, quarter));
+    expect(defaultPoolMegabytes()).toBeGreaterThan(0);
+  });
+
   it('a bad DIFFPRUNE_NATIVE_POOL or DIFFPRUNE_NATIVE_POOL_MB is a BackendError that names both', () => {
     if (!existsSync(addonPath)) return;
     const saved = { mode: process.env.DIFFPRUNE_NATIVE_POOL, mb: process.env.DIFFPRUNE_NATIVE_POOL_MB };

@@ -1,6 +1,6 @@
 export type { NativeAddon } from './addon.js';
 export type { NativeBackendRegistration, RegisterNativeBackendOptions } from './backend.js';
-export { NativeBackend, nativeAddon, registerNativeBackend } from './backend.js';
+export { defaultPoolMegabytes, NativeBackend, nativeAddon, registerNativeBackend } from './backend.js';
 export type { AdamKernelAttrs } from './kernels/adam.js';
 export {
   adamKernelName,
@@ -8,6 +8,11 @@ export {
   sumSigmoidKernelName,
   sumSquaresKernelName,
 } from './kernels/adam.js';
-export { gatedDiffGradKernelName, gatedDiffKernelName } from './kernels/gate.js';
+export {
+  gatedDiffGradKernelName,
+  gatedDiffKernelName,
+  gatedDiffsGradKernelName,
+  gatedDiffsKernelName,
+} from './kernels/gate.js';
 export type { NativeScatterAdd } from './scatter.js';
 export { nativeScatterAdd } from './scatter.js';

@@ -7,6 +7,7 @@ import {
   sumSigmoidKernelsAvailable,
 } from './kernels.js';
 import {
+  checkArray,
   checkFloat32,
   checkSingleElement,
   type GateOptions,
@@ -152,14 +153,7 @@ export function expectedL0Penalty(
   options?: GroupPenaltyOptions,
 ): tf.Scalar {
   const context = 'expectedL0Penalty';
-  if (!Array.isArray(tensors)) {
-    throw new InvalidArgumentError({
-      argument: 'tensors',
-      expected: 'an array',
-      found: typeof tensors,
-      context,
-    });
-  }
+  checkArray(tensors, 'tensors', context);
   tensors.forEach((entry, i) => {
     checkFloat32(entry?.logAlpha, `tensors[${i}].logAlpha`, context);
     if (entry.groupLogAlpha !== undefined) {

@@ -18,7 +18,13 @@ import {
   layoutHasRows,
   layoutHasU,
 } from './gated-diffs-kernels.js';
-import type { GateOptions, ResolvedGate, ResolvedUniform, UniformOptions } from './options.js';
+import {
+  checkArray,
+  type GateOptions,
+  type ResolvedGate,
+  type ResolvedUniform,
+  type UniformOptions,
+} from './options.js';
 
 /**
  * One gated tensor of `gatedDiffParameters`: base, w, logα and its noise (u or seed), optionally a group
@@ -92,14 +98,7 @@ export function gatedDiffParametersWith(
   implementation: GatedDiffParametersImplementation,
 ): GatedDiffParametersResult {
   const context = 'gatedDiffParameters';
-  if (!Array.isArray(tensors)) {
-    throw new InvalidArgumentError({
-      argument: 'tensors',
-      expected: 'an array',
-      found: typeof tensors,
-      context,
-    });
-  }
+  checkArray(tensors, 'tensors', context);
   const groupPenalty = resolveGroupPenalty(options, context);
   const resolved = tensors.map((tensor, t) => {
     if (typeof tensor !== 'object' || tensor === null) {

@@ -103,6 +103,13 @@ export function resolveUniform(options: UniformOptions | undefined, context: str
   return { uLow, uHigh };
 }
 
+/** An array argument (an `InvalidArgumentError` naming it otherwise). */
+export function checkArray(value: unknown, argument: string, context: string): asserts value is unknown[] {
+  if (!Array.isArray(value)) {
+    throw new InvalidArgumentError({ argument, expected: 'an array', found: typeof value, context });
+  }
+}
+
 /** A float32 tensor (the gates' parameters and noise are float32 throughout). */
 export function checkFloat32(
   tensor: unknown,

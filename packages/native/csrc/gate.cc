@@ -196,6 +196,44 @@ DIFFPRUNE_WIDE_CLONES void penalty_grad_block(float* dlog_alpha, const float* si
   for (std::ptrdiff_t k = 0; k < n; ++k) dlog_alpha[k] = penalty * sigma[k] * (1.0f - sigma[k]);
 }
 
+// θ of n consecutive entries from their clamped noise and e^(−logα): vectorised for β = 1, the scalar
+// formula otherwise. Serves the dense blocks and the rows alike.
+void theta_range(float* theta, const float* base, const float* w, const float* log_alpha, const double* ui,
+                 const float* e, std::ptrdiff_t n, double group_gate, const GateParams& p, double scale) {
+  if (p.beta == 1.0) {
+    theta_block(theta, base, w, ui, e, n, group_gate, scale, p.left);
+    return;
+  }
+  for (std::ptrdiff_t k = 0; k < n; ++k) {
+    const double zi = gate_value(ui[k], e[k], log_alpha[k], p, scale);
+    theta[k] = static_cast<float>(static_cast<double>(base[k]) + zi * group_gate * static_cast<double>(w[k]));
+  }
+}
+
+// dw and dlogα (+ penalty·σ(1 − σ)) of n consecutive entries, and Σ dy·w·z: vectorised for β = 1, the
+// scalar formula otherwise. Serves the dense blocks and the rows alike.
+double grad_range(float* dw, float* dlog_alpha, const float* dy, const float* w, const float* log_alpha,
+                  const double* ui, const float* e, const float* sigma, std::ptrdiff_t n, double group_gate,
+                  const GateParams& p, double scale, double factor, float penalty) {
+  if (p.beta == 1.0) {
+    double dot[kBlock];
+    grad_block(dw, dlog_alpha, dot, dy, w, ui, e, sigma, n, group_gate, scale, p.left, factor, penalty);
+    return sum_doubles(dot, n);
+  }
+  const double inverse_scale = 1 / scale;
+  double group_dot = 0;
+  for (std::ptrdiff_t k = 0; k < n; ++k) {
+    const double zi = static_cast<float>(gate_value(ui[k], e[k], log_alpha[k], p, scale));
+    const double dyi = dy[k], dyw = dyi * static_cast<double>(w[k]);
+    dw[k] = static_cast<float>(dyi * zi * group_gate);
+    group_dot += dyw * zi;
+    const double s = (zi - p.left) * inverse_scale;
+    const double inside = (zi > 0 && zi < 1) ? 1.0 : 0.0;
+    dlog_alpha[k] = static_cast<float>(inside * dyw * factor * s * (1 - s)) + penalty * sigma[k] * (1.0f - sigma[k]);
+  }
+  return group_dot;
+}
+
 // Runs body(block) for every block of 1024 of [0, n), over the pool for large n; returns the per-block
 // results added in block order (so sums do not depend on the thread count).
 template <typename F>
@@ -215,6 +253,24 @@ std::vector<BlockSums> for_blocks(std::ptrdiff_t n, F&& body) {
   return sums;
 }
 
+// body(offset, i, n, e, sigma, ui) for every chunk (≤ 1,024 entries) of every requested row, in order, on
+// this thread: i is the chunk's first entry in the whole tensor, offset its place in the rows-only θ / dy;
+// e, σ and the clamped noise are the chunk's.
+template <typename F>
+void for_row_chunks(const FusedGateTensor& t, const GateParams& p, float shift, UniformKey key, F&& body) {
+  for (std::ptrdiff_t r = 0; r < t.row_count; ++r) {
+    const std::ptrdiff_t first = static_cast<std::ptrdiff_t>(t.rows[r]) * t.row_size;
+    for (std::ptrdiff_t c = 0; c < t.row_size; c += kBlock) {
+      const std::ptrdiff_t n = std::min(kBlock, t.row_size - c), i = first + c;
+      float e[kBlock], sigma[kBlock];
+      double ui[kBlock];
+      exp_block(e, sigma, t.log_alpha + i, n, shift);
+      noise_block(ui, t.u, i, n, key, p.u_low, p.u_high);
+      body(r * t.row_size + c, i, n, e, sigma, ui);
+    }
+  }
+}
+
 BlockSums total(const std::vector<BlockSums>& sums) {
   BlockSums out{0, 0};
   for (const BlockSums& s : sums) {
@@ -230,7 +286,6 @@ BlockSums total(const std::vector<BlockSums>& sums) {
 double gated_diffs_forward(const FusedGateTensor& t, float* theta, const GateParams& p, float shift) {
   const double scale = p.right - p.left;
   const UniformKey key = uniform_key(t.seed);
-  const bool unit_beta = p.beta == 1.0;
   // Every element: σ for the penalty; θ too unless only some rows are asked for.
   const auto sums = for_blocks(t.size, [&](std::ptrdiff_t begin, std::ptrdiff_t end) {
     const std::ptrdiff_t n = end - begin;
@@ -239,38 +294,15 @@ double gated_diffs_forward(const FusedGateTensor& t, float* theta, const GatePar
     if (t.rows == nullptr) {
       double ui[kBlock];
       noise_block(ui, t.u, begin, n, key, p.u_low, p.u_high);
-      if (unit_beta) {
-        theta_block(theta + begin, t.base + begin, t.w + begin, ui, e, n, t.group_gate, scale, p.left);
-      } else {
-        for (std::ptrdiff_t k = 0; k < n; ++k) {
-          const double zi = gate_value(ui[k], e[k], t.log_alpha[begin + k], p, scale);
-          theta[begin + k] = static_cast<float>(static_cast<double>(t.base[begin + k]) +
-                                                zi * t.group_gate * static_cast<double>(t.w[begin + k]));
-        }
-      }
+      theta_range(theta + begin, t.base + begin, t.w + begin, t.log_alpha + begin, ui, e, n, t.group_gate, p, scale);
     }
     return BlockSums{0, sum_block(sigma, n)};
   });
   if (t.rows != nullptr) {
-    for (std::ptrdiff_t r = 0; r < t.row_count; ++r) {
-      const std::ptrdiff_t first = static_cast<std::ptrdiff_t>(t.rows[r]) * t.row_size;
-      for (std::ptrdiff_t c = 0; c < t.row_size; c += kBlock) {
-        const std::ptrdiff_t n = std::min(kBlock, t.row_size - c), i = first + c;
-        float e[kBlock], sigma[kBlock];
-        double ui[kBlock];
-        exp_block(e, sigma, t.log_alpha + i, n, shift);
-        noise_block(ui, t.u, i, n, key, p.u_low, p.u_high);
-        float* out = theta + r * t.row_size + c;
-        if (unit_beta) {
-          theta_block(out, t.base + i, t.w + i, ui, e, n, t.group_gate, scale, p.left);
-          continue;
-        }
-        for (std::ptrdiff_t k = 0; k < n; ++k) {
-          const double zi = gate_value(ui[k], e[k], t.log_alpha[i + k], p, scale);
-          out[k] = static_cast<float>(static_cast<double>(t.base[i + k]) + zi * t.group_gate * static_cast<double>(t.w[i + k]));
-        }
-      }
-    }
+    for_row_chunks(t, p, shift, key, [&](std::ptrdiff_t offset, std::ptrdiff_t i, std::ptrdiff_t n, const float* e,
+                                         const float*, const double* ui) {
+      theta_range(theta + offset, t.base + i, t.w + i, t.log_alpha + i, ui, e, n, t.group_gate, p, scale);
+    });
   }
   return total(sums).sigma_sum;
 }
@@ -289,66 +321,28 @@ FusedGateSums gated_diffs_backward(const FusedGateTensor& t, const float* dy, fl
     if (!dense) {
       penalty_grad_block(dlog_alpha + begin, sigma, n, penalty);
       std::fill(dw + begin, dw + end, 0.0f);
-    } else if (p.beta == 1.0) {
-      double ui[kBlock], dot[kBlock];
-      noise_block(ui, t.u, begin, n, key, p.u_low, p.u_high);
-      grad_block(dw + begin, dlog_alpha + begin, dot, dy + begin, t.w + begin, ui, e, sigma, n, t.group_gate, scale,
-                 p.left, factor, penalty);
-      group_dot = sum_doubles(dot, n);
     } else {
       double ui[kBlock];
       noise_block(ui, t.u, begin, n, key, p.u_low, p.u_high);
-      const double inverse_scale = 1 / scale;
-      for (std::ptrdiff_t k = 0; k < n; ++k) {
-        const std::ptrdiff_t i = begin + k;
-        const double zi = static_cast<float>(gate_value(ui[k], e[k], t.log_alpha[i], p, scale));
-        const double dyi = dy[i], dyw = dyi * static_cast<double>(t.w[i]);
-        dw[i] = static_cast<float>(dyi * zi * t.group_gate);
-        group_dot += dyw * zi;
-        const double s = (zi - p.left) * inverse_scale;
-        const double inside = (zi > 0 && zi < 1) ? 1.0 : 0.0;
-        dlog_alpha[i] = static_cast<float>(inside * dyw * factor * s * (1 - s)) + penalty * sigma[k] * (1.0f - sigma[k]);
-      }
+      group_dot = grad_range(dw + begin, dlog_alpha + begin, dy + begin, t.w + begin, t.log_alpha + begin, ui, e, sigma, n,
+                             t.group_gate, p, scale, factor, penalty);
     }
     return BlockSums{group_dot, sum_block(sigma, n)};
   });
   BlockSums out = total(sums);
   if (!dense) {
-    // The rows: one thread, in order (rows may repeat; their gradients add up).
-    const double inverse_scale = 1 / scale;
-    for (std::ptrdiff_t r = 0; r < t.row_count; ++r) {
-      const std::ptrdiff_t first = static_cast<std::ptrdiff_t>(t.rows[r]) * t.row_size;
-      for (std::ptrdiff_t c = 0; c < t.row_size; c += kBlock) {
-        const std::ptrdiff_t n = std::min(kBlock, t.row_size - c), i0 = first + c;
-        float e[kBlock], sigma[kBlock];
-        double ui[kBlock];
-        exp_block(e, sigma, t.log_alpha + i0, n, shift);
-        noise_block(ui, t.u, i0, n, key, p.u_low, p.u_high);
-        const float* dy_row = dy + r * t.row_size + c;
-        if (p.beta == 1.0) {
-          float row_dw[kBlock], row_dlog_alpha[kBlock];
-          double dot[kBlock];
-          grad_block(row_dw, row_dlog_alpha, dot, dy_row, t.w + i0, ui, e, sigma, n, t.group_gate, scale, p.left, factor,
-                     0.0f);
-          for (std::ptrdiff_t k = 0; k < n; ++k) {
-            dw[i0 + k] += row_dw[k];
-            dlog_alpha[i0 + k] += row_dlog_alpha[k];
-          }
-          out.group_dot += sum_doubles(dot, n);
-          continue;
-        }
-        for (std::ptrdiff_t k = 0; k < n; ++k) {
-          const std::ptrdiff_t i = i0 + k;
-          const double zi = static_cast<float>(gate_value(ui[k], e[k], t.log_alpha[i], p, scale));
-          const double dyi = dy_row[k], dyw = dyi * static_cast<double>(t.w[i]);
-          dw[i] += static_cast<float>(dyi * zi * t.group_gate);
-          out.group_dot += dyw * zi;
-          const double s = (zi - p.left) * inverse_scale;
-          const double inside = (zi > 0 && zi < 1) ? 1.0 : 0.0;
-          dlog_alpha[i] += static_cast<float>(inside * dyw * factor * s * (1 - s));
-        }
+    // The rows, in order (rows may repeat; their gradients add up): the gate terms (penalty 0: each entry's
+    // penalty term is already in dlogα) added onto the row's entries.
+    for_row_chunks(t, p, shift, key, [&](std::ptrdiff_t offset, std::ptrdiff_t i, std::ptrdiff_t n, const float* e,
+                                         const float* sigma, const double* ui) {
+      float row_dw[kBlock], row_dlog_alpha[kBlock];
+      out.group_dot += grad_range(row_dw, row_dlog_alpha, dy + offset, t.w + i, t.log_alpha + i, ui, e, sigma, n,
+                                  t.group_gate, p, scale, factor, 0.0f);
+      for (std::ptrdiff_t k = 0; k < n; ++k) {
+        dw[i + k] += row_dw[k];
+        dlog_alpha[i + k] += row_dlog_alpha[k];
       }
-    }
+    });
   }
   return FusedGateSums{out.group_dot, out.sigma_sum};
 }

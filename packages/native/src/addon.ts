@@ -2,6 +2,19 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
+/** The numbers both whole-model gate calls take after their arrays (one tensor's row size, noise and gate). */
+export type FusedGateScalars = readonly [
+  rowSize: number,
+  seed: number,
+  groupGate: number,
+  beta: number,
+  left: number,
+  right: number,
+  uLow: number,
+  uHigh: number,
+  shift: number,
+];
+
 /** The functions the compiled addon exports (csrc/addon.cc). Arrays are read and written in place. */
 export interface NativeAddon {
   /** tfjs BatchMatMul: out[bi] = op(a[bi % batchA]) · op(b[bi % batchB]), out is [batch, m, n]. */
@@ -139,15 +152,7 @@ export interface NativeAddon {
     logAlpha: Float32Array,
     u: Float32Array | null,
     rows: Int32Array | null,
-    rowSize: number,
-    seed: number,
-    groupGate: number,
-    beta: number,
-    left: number,
-    right: number,
-    uLow: number,
-    uHigh: number,
-    shift: number,
+    ...scalars: FusedGateScalars
   ): number;
   /**
    * Its gradient: dW and dLogAlpha over the whole tensor (dLogAlpha includes penalty·σ(1 − σ)); returns
@@ -161,16 +166,7 @@ export interface NativeAddon {
     logAlpha: Float32Array,
     u: Float32Array | null,
     rows: Int32Array | null,
-    rowSize: number,
-    seed: number,
-    groupGate: number,
-    beta: number,
-    left: number,
-    right: number,
-    uLow: number,
-    uHigh: number,
-    shift: number,
-    penalty: number,
+    ...scalarsAndPenalty: [...FusedGateScalars, penalty: number]
   ): [groupDot: number, sigmaSum: number];
   /** dx = dy·σ(1 − σ). */
   sumSigmoidGrad(sigma: Float32Array, dx: Float32Array, dy: number): void;

@@ -1,5 +1,6 @@
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type { TensorInfo } from '@tensorflow/tfjs-core';
+import type { FusedGateScalars } from '../addon.js';
 import { float32Values, type KernelArgs, type NativeKernelContext, outputFloat32 } from './shared.js';
 
 /**
@@ -154,19 +155,18 @@ function namedInputs(inputs: KernelArgs['inputs'], layout: readonly number[]): R
 const rowSizeOf = (shape: readonly number[], length: number): number =>
   shape.length === 0 ? 1 : length / Math.max(shape[0]!, 1) || 1;
 
-/** The arguments both addon calls take after the arrays: rowSize, seed, z_g, β, l, r, u bounds, shift. */
-const scalarArguments = (a: GatedDiffsAttrs, t: number, rowSize: number) =>
-  [
-    rowSize,
-    a.seeds[t] ?? 0,
-    a.groupGates[t] ?? 1,
-    a.beta,
-    a.left,
-    a.right,
-    a.uLow,
-    a.uHigh,
-    a.shift,
-  ] as const;
+/** The numbers both addon calls take after the arrays: rowSize, seed, z_g, β, l, r, u bounds, shift. */
+const scalarArguments = (a: GatedDiffsAttrs, t: number, rowSize: number): FusedGateScalars => [
+  rowSize,
+  a.seeds[t] ?? 0,
+  a.groupGates[t] ?? 1,
+  a.beta,
+  a.left,
+  a.right,
+  a.uLow,
+  a.uHigh,
+  a.shift,
+];
 
 /** The penalty term of one tensor from its Σσ: Σσ, Σσ + σ_g (sum) or Σσ·σ_g (product). */
 const penaltyTerm = (attrs: GatedDiffsAttrs, t: number, sigmaSum: number): number => {

@@ -17,9 +17,9 @@ const alias = {
 const project = (directory: string) => ({
   extends: true as const,
   test: {
-    name: `@diffprune/${directory.split('/')[1]}`,
+    name: directory.includes('/') ? `@diffprune/${directory.split('/')[1]}` : directory,
     root: source(`./${directory}`),
-    include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+    include: ['src/**/*.test.ts', 'test/**/*.test.ts', '*.test.ts'],
   },
 });
 
@@ -42,6 +42,8 @@ export default defineConfig({
       'packages/native',
       'apps/trainer',
       'apps/bench',
+      // Repository-wide checks: the README's commands, the layer rule.
+      'tools',
     ].map(project),
   },
 });

@@ -91,7 +91,9 @@ describe('the README’s commands', () => {
     expect(marker).toBeGreaterThan(0);
     const block = readmeCommands(readme.slice(marker)).filter((c) => c.line === 2 || c.line === 3);
     expect(block.map((c) => splitPnpmCommand(c.text)?.script)).toEqual(['install', 'test']);
-    expect(readFileSync(join(root, '.ci', 'run'), 'utf8')).toContain('.ci\\/run runs the next block verbatim');
+    expect(readFileSync(join(root, '.ci', 'run'), 'utf8')).toContain(
+      '.ci\\/run runs the next block verbatim',
+    );
   });
 
   it.each(commands.map((c) => [c.text, c] as const))('%s runs with Node.js and npm only', (_, command) => {

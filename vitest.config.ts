@@ -6,6 +6,8 @@ const source = (path: string) => fileURLToPath(new URL(path, import.meta.url));
 const alias = {
   '@diffprune/core/test': source('./packages/core/src/test/index.ts'),
   '@diffprune/core': source('./packages/core/src/index.ts'),
+  '@diffprune/runtime/test': source('./packages/runtime/src/test/index.ts'),
+  '@diffprune/runtime': source('./packages/runtime/src/index.ts'),
   '@diffprune/hard-concrete': source('./packages/hard-concrete/src/index.ts'),
   '@diffprune/sparse-diff': source('./packages/sparse-diff/src/index.ts'),
   '@diffprune/bert': source('./packages/bert/src/index.ts'),
@@ -35,6 +37,7 @@ export default defineConfig({
     setupFiles: [source('./vitest.setup.ts')],
     projects: [
       'packages/core',
+      'packages/runtime',
       'packages/hard-concrete',
       'packages/sparse-diff',
       'packages/bert',

@@ -57,6 +57,32 @@ export {
   float32ToBfloat16Bits,
   float32ToFloat16Bits,
 } from './float16.js';
+export type {
+  AdamKernelAttributes,
+  DiffpruneKernelName,
+  DropoutMaskAttributes,
+  GatedDiffAttributes,
+  GatedDiffsAttributes,
+  GatedDiffsInputRole,
+  GroupPenalty,
+  SumSigmoidAttributes,
+} from './kernel-names.js';
+export {
+  adamKernelName,
+  diffpruneKernelNames,
+  dropoutMaskKernelName,
+  gatedDiffGradKernelName,
+  gatedDiffKernelName,
+  gatedDiffsGradKernelName,
+  gatedDiffsInputRoles,
+  gatedDiffsKernelName,
+  layoutHasGroup,
+  layoutHasRows,
+  layoutHasU,
+  sumSigmoidGradKernelName,
+  sumSigmoidKernelName,
+  sumSquaresKernelName,
+} from './kernel-names.js';
 export type { UniformKey } from './random/counter-uniform.js';
 export {
   fillUniform,
@@ -65,19 +91,14 @@ export {
   uniformKey,
   uniformShapeSize,
 } from './random/counter-uniform.js';
-export type { DropoutMaskAttributes } from './random/dropout-mask.js';
 export {
   dropoutMask,
-  dropoutMaskKernelName,
   dropoutScale,
   dropoutThreshold,
   fillDropoutMask,
 } from './random/dropout-mask.js';
 export type { Rng } from './rng.js';
 export { createRng } from './rng.js';
-export type { BackendInfo, BackendName, InitBackendOptions, NativeBackendModule } from './runtime/backend.js';
-export { activeBackend, backendNames, initBackend } from './runtime/backend.js';
-export { scatterAddSegments } from './runtime/scatter-add.js';
 export type { SafetensorsDtype, SafetensorsFile, SafetensorsTensor } from './safetensors.js';
 export {
   fromFloat32,

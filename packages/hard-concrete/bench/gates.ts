@@ -11,7 +11,7 @@
  */
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
-import { type BackendName, initBackend } from '@diffprune/core';
+import { type BackendName, initBackend } from '@diffprune/runtime';
 import * as tf from '@tensorflow/tfjs-core';
 import { gatedDiffParameterComposite, gatedDiffParameterWith } from '../src/gated-diff-parameter.js';
 import {

@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from '@diffprune/core';
+import { type GroupPenalty, InvalidArgumentError } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
 import {
   fusedKernelsAvailable,
@@ -77,12 +77,13 @@ export function expectedL0(logAlpha: tf.Tensor, options?: GateOptions): tf.Scala
 }
 
 /**
- * How the group (structured) penalty combines a group's element gates with its group gate:
+ * How the group (structured) penalty combines a group's element gates with its group gate (the type is
+ * core's, part of the kernel contract):
  * - `sum` (the authors' code, `--per_params_alpha 1`; the DEFAULT): Σ_i σ_i + σ_g
  * - `product` (the paper, §3.3): Σ_i σ_i·σ_g
  * with σ = σ(logα − β·log(−l/r)) (the shift is 0 for the default l = −r).
  */
-export type GroupPenalty = 'sum' | 'product';
+export type { GroupPenalty };
 export const groupPenalties: readonly GroupPenalty[] = ['sum', 'product'];
 export const defaultGroupPenalty: GroupPenalty = 'sum';
 

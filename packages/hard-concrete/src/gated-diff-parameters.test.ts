@@ -1,5 +1,5 @@
 import { InvalidArgumentError, ShapeMismatchError } from '@diffprune/core';
-import { describeEachBackend } from '@diffprune/core/test';
+import { describeEachBackend } from '@diffprune/runtime/test';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatedDiffsJsBackends } from './gated-diffs-kernels.js';

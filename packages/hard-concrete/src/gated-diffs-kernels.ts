@@ -1,7 +1,15 @@
-import { InvalidArgumentError } from '@diffprune/core';
+import {
+  type GatedDiffsAttributes,
+  gatedDiffsGradKernelName,
+  gatedDiffsInputRoles,
+  gatedDiffsKernelName,
+  InvalidArgumentError,
+  layoutHasGroup,
+  layoutHasRows,
+  layoutHasU,
+} from '@diffprune/core';
 import type { KernelConfig, TensorInfo } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
-import type { GroupPenalty } from './expected-l0.js';
 import { type Memory, memories, relu, size } from './kernels.js';
 import { type UniformKey, uniformAt, uniformKey } from './uniform.js';
 
@@ -23,44 +31,15 @@ import { type UniformKey, uniformAt, uniformKey } from './uniform.js';
  *   dGroup = Σ(dy·w·z)·groupSlopes[t] + dPenalty·(S_t if product else 1)·σ_g(1 − σ_g).
  * z is recomputed from logα and the noise in the backward pass (nothing but the inputs is saved).
  */
-export const gatedDiffsKernelName = 'DiffpruneGatedDiffs';
-export const gatedDiffsGradKernelName = 'DiffpruneGatedDiffsGrad';
-
-export interface GatedDiffsAttributes {
-  /** Per tensor: 1 = has `u<t>`, 2 = has `rows<t>`, 4 = has `groupLogAlpha<t>`. */
-  layout: number[];
-  /** Per tensor: the noise's seed (0 where u is given). */
-  seeds: number[];
-  /** Per tensor: z_g, its dz_g/dlogα_g and σ(logα_g − shift), computed in float64 (1, 0, 0 without one). */
-  groupGates: number[];
-  groupSlopes: number[];
-  groupSigmas: number[];
-  groupPenalty: GroupPenalty;
-  beta: number;
-  left: number;
-  right: number;
-  uLow: number;
-  uHigh: number;
-  /** β·log(−l/r), the expected-L0 sigmoid's shift. */
-  shift: number;
-}
-
-export const layoutHasU = 1;
-export const layoutHasRows = 2;
-export const layoutHasGroup = 4;
-
-/** What each position of the forward's input list holds (the tape saves and keys them by position). */
-export function gatedDiffsInputRoles(layout: readonly number[]): { t: number; role: string }[] {
-  const roles: { t: number; role: string }[] = [];
-  layout.forEach((flags, t) => {
-    const names = ['base', 'w', 'logAlpha'];
-    if (flags & layoutHasU) names.push('u');
-    if (flags & layoutHasRows) names.push('rows');
-    if (flags & layoutHasGroup) names.push('groupLogAlpha');
-    for (const role of names) roles.push({ t, role });
-  });
-  return roles;
-}
+export type { GatedDiffsAttributes };
+export {
+  gatedDiffsGradKernelName,
+  gatedDiffsInputRoles,
+  gatedDiffsKernelName,
+  layoutHasGroup,
+  layoutHasRows,
+  layoutHasU,
+};
 
 /** The attributes every pass reads: the gate's stretch and temperature, the noise's clamp, the shift. */
 export type GateConstants = Pick<

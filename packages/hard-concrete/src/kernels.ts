@@ -1,6 +1,16 @@
+import {
+  type GatedDiffAttributes,
+  gatedDiffGradKernelName,
+  gatedDiffKernelName,
+  sumSigmoidGradKernelName,
+  sumSigmoidKernelName,
+} from '@diffprune/core';
 import type { DataType, KernelConfig, TensorInfo, TypedArray } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
 import { type UniformKey, uniformAt, uniformKey } from './uniform.js';
+
+export type { GatedDiffAttributes };
+export { gatedDiffGradKernelName, gatedDiffKernelName, sumSigmoidGradKernelName, sumSigmoidKernelName };
 
 /**
  * Fused kernels behind `gatedDiffParameter` for backends whose tensors JS can address directly (tfjs
@@ -16,18 +26,6 @@ import { type UniformKey, uniformAt, uniformKey } from './uniform.js';
  * attrs: {beta, left, right, uLow, uHigh}. z is the element gate (before the group gate); groupDot is
  * Σ dy·w·z (the group gate's upstream gradient), accumulated in float64.
  */
-export const gatedDiffKernelName = 'DiffpruneGatedDiff';
-export const gatedDiffGradKernelName = 'DiffpruneGatedDiffGrad';
-
-export interface GatedDiffAttributes {
-  beta: number;
-  left: number;
-  right: number;
-  uLow: number;
-  uHigh: number;
-  /** The noise's seed when no u input is given. */
-  seed?: number;
-}
 
 /** max(x, 0) without a branch (x + |x| = 2x or 0 exactly), so random signs cost no mispredictions. */
 export const relu = (x: number): number => (x + Math.abs(x)) * 0.5;
@@ -257,8 +255,6 @@ const backwardKernel = (backendName: string, memory: Memory): KernelConfig => ({
 //   Backward `DiffpruneSumSigmoidGrad`: {dy (scalar), sigma} → [dx]
 // The forward is used where the backend's own Sigmoid is not faster than a JS exp (tfjs cpu); the
 // backward, one pass with no transcendental, on every JS-addressable backend.
-export const sumSigmoidKernelName = 'DiffpruneSumSigmoid';
-export const sumSigmoidGradKernelName = 'DiffpruneSumSigmoidGrad';
 
 export function sumSigmoidInto(sigma: Float32Array, x: Float32Array, shift: number): number {
   let sum = 0;

@@ -6,7 +6,7 @@
  *   pnpm bench:profile [--method full|diff-pruning] [--size tiny|mini] [--batch 32] [--seq 64] [--steps 3]
  */
 import { parseArgs } from 'node:util';
-import { initBackend } from '@diffprune/core';
+import { initBackend } from '@diffprune/runtime';
 import { measureStep } from '../../../apps/bench/src/step/measure.js';
 import * as native from '../src/index.js';
 import { wrapKernels } from './kernel-timer.js';

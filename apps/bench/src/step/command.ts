@@ -1,4 +1,5 @@
-import { type BackendInfo, backendNames, InvalidArgumentError } from '@diffprune/core';
+import { InvalidArgumentError } from '@diffprune/core';
+import { type BackendInfo, backendNames } from '@diffprune/runtime';
 import { startBackend } from '@diffprune/trainer';
 import type { Command } from 'commander';
 import { measureStep, median, type StepMethod, type StepOptions, type StepTiming } from './measure.js';

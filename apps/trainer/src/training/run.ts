@@ -1,7 +1,6 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  activeBackend,
   countParameters,
   type EventListener,
   type LoadBackboneOptions,
@@ -9,6 +8,7 @@ import {
   writeFileAtomic,
 } from '@diffprune/core';
 import { computeMetrics, type GlueTask, getTask, readSplit, resolveDataDirectory } from '@diffprune/glue';
+import { activeBackend } from '@diffprune/runtime';
 import {
   createDiffFromMask,
   fingerprintCheckpoint,

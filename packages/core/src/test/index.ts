@@ -3,9 +3,6 @@ import { describe, expect, it } from 'vitest';
 import type { EncodedBatch, HeadSpec, LoadedBackbone } from '../backbone.js';
 import { backboneSpecificationVersion } from '../backbone.js';
 
-export type { BackendAvailability, DescribeEachBackendOptions, TestBackendLoaders } from './backends.js';
-export { availableBackends, describeEachBackend, setTestBackendLoaders } from './backends.js';
-
 export interface BackboneConformanceOptions {
   /** Loads the backbone under test (a small checkpoint). */
   load: () => Promise<LoadedBackbone>;

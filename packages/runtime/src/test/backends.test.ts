@@ -1,26 +1,28 @@
-import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { activeBackend } from '../runtime/backend.js';
-import { availableBackends, describeEachBackend, setTestBackendLoaders } from './backends.js';
+import { activeBackend, tfjsNodeNotInstalled } from '../backend.js';
+import {
+  availableBackends,
+  describeEachBackend,
+  setTestBackendLoaders,
+  testBackendLoaders,
+} from './backends.js';
 
 // The process's backend, chosen by vitest.setup before this file was collected.
 const initial = tf.getBackend();
 const ran: string[] = [];
 
-// A second look at tfjs-node: its JS may be installed with no libtensorflow binding (as offline).
-const requireFromApp = createRequire(new URL('../../../../apps/trainer/package.json', import.meta.url));
-const tfjsNodeLoads = (() => {
-  try {
-    requireFromApp('@tensorflow/tfjs-node');
-    return true;
-  } catch {
-    return false;
-  }
-})();
+// The loaders vitest.setup gave (the apps' tfjs-node and @diffprune/native): the runtime depends on
+// neither, so they come from the setup, and a second look at tfjs-node goes through its loader (its JS
+// may be installed with no libtensorflow binding, as offline).
+const setupLoaders = testBackendLoaders();
+const tfjsNodeLoads = await (setupLoaders.loadTfjsNode?.().then(
+  () => Boolean(tf.findBackendFactory('tensorflow')),
+  () => false,
+) ?? false);
 
 describe('availableBackends', () => {
-  it('always has cpu and wasm (dependencies of core), and tensorflow exactly where tfjs-node loads', async () => {
+  it('always has cpu and wasm (dependencies of the runtime), and tensorflow exactly where tfjs-node loads', async () => {
     const found = await availableBackends();
     expect(found.map((b) => b.backend)).toEqual(['tensorflow', 'native', 'wasm', 'cpu']);
     const byName = Object.fromEntries(found.map((b) => [b.backend, b]));
@@ -49,17 +51,12 @@ describe('availableBackends', () => {
         {
           backend: 'tensorflow',
           available: false,
-          reason:
-            "@tensorflow/tfjs-node is not installed or did not load (Cannot find module '@tensorflow/tfjs-node')",
+          reason: tfjsNodeNotInstalled,
         },
         { backend: 'native', available: false, reason: '@diffprune/native did not load (addon not built)' },
       ]);
     } finally {
-      // Back to vitest.setup's loaders.
-      setTestBackendLoaders({
-        loadTfjsNode: async () => requireFromApp('@tensorflow/tfjs-node'),
-        loadNative: () => import('@diffprune/native'),
-      });
+      setTestBackendLoaders(setupLoaders); // back to vitest.setup's loaders
     }
   });
 });

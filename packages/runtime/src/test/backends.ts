@@ -1,6 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe } from 'vitest';
-import { type BackendName, backendNames, type InitBackendOptions, initBackend } from '../runtime/backend.js';
+import {
+  type BackendName,
+  backendNames,
+  type InitBackendOptions,
+  initBackend,
+  shortMessage,
+  tfjsNodeFailure,
+} from '../backend.js';
 
 /**
  * Run a test suite on every backend the runtime can choose in this process, so that parity with a
@@ -22,6 +29,11 @@ export function setTestBackendLoaders(options: TestBackendLoaders): void {
   loaders = { ...options };
 }
 
+/** The loaders set by `setTestBackendLoaders` (to restore them after changing them). */
+export function testBackendLoaders(): TestBackendLoaders {
+  return { ...loaders };
+}
+
 export interface BackendAvailability {
   backend: BackendName;
   available: boolean;
@@ -29,16 +41,13 @@ export interface BackendAvailability {
   reason: string;
 }
 
-const firstLine = (error: unknown): string =>
-  (((error as Error)?.message ?? String(error)).split('\n')[0] ?? '').trim();
-
 const probes: Record<BackendName, () => Promise<string | undefined>> = {
   tensorflow: async () => {
     if (!loaders.loadTfjsNode) return 'no tfjs-node loader was set (setTestBackendLoaders)';
     try {
       await loaders.loadTfjsNode();
     } catch (error) {
-      return `@tensorflow/tfjs-node is not installed or did not load (${firstLine(error)})`;
+      return tfjsNodeFailure(error);
     }
     return tf.findBackendFactory('tensorflow') ? undefined : '@tensorflow/tfjs-node registered no backend';
   },
@@ -49,7 +58,7 @@ const probes: Record<BackendName, () => Promise<string | undefined>> = {
       (await loaders.loadNative()).registerNativeBackend({});
       return undefined;
     } catch (error) {
-      return `@diffprune/native did not load (${firstLine(error)})`;
+      return `@diffprune/native did not load (${shortMessage(error)})`;
     }
   },
   wasm: async () => {
@@ -57,7 +66,7 @@ const probes: Record<BackendName, () => Promise<string | undefined>> = {
       await import('@tensorflow/tfjs-backend-wasm');
       return undefined;
     } catch (error) {
-      return `@tensorflow/tfjs-backend-wasm did not load (${firstLine(error)})`;
+      return `@tensorflow/tfjs-backend-wasm did not load (${shortMessage(error)})`;
     }
   },
   cpu: async () => undefined,

@@ -1,6 +1,5 @@
+import { BackendError, type EventListener, InvalidArgumentError } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { BackendError, InvalidArgumentError } from '../errors.js';
-import type { EventListener } from '../events.js';
 import { unsortedSegmentSumKernel } from './scatter-add.js';
 import { startWasmBackend, type WasmStartInfo } from './wasm.js';
 
@@ -11,8 +10,14 @@ export type BackendName = (typeof backendNames)[number];
 export interface BackendInfo {
   /** The active tfjs backend. */
   backend: BackendName;
-  /** Why it was chosen (and why faster ones were not). */
+  /**
+   * One short line: why it was chosen — `requested`, or why each faster backend was not used and how
+   * to get it (e.g. `tfjs-node is not installed: its install downloads libtensorflow; install
+   * @tensorflow/tfjs-node where that works`).
+   */
   reason: string;
+  /** What the backend reports about itself (addon build, SIMD, its kernels): for logs, not for a status line. */
+  detail: string;
   /** False on a known slow path (plain tfjs `cpu`). */
   fast: boolean;
   /** Threads the backend uses, where it tells. */
@@ -20,8 +25,12 @@ export interface BackendInfo {
 }
 
 export interface InitBackendOptions {
-  /** Force a backend; default: `DIFFPRUNE_BACKEND`, else the fastest that loads. */
-  backend?: BackendName | 'auto';
+  /**
+   * Force a backend (`auto` or one of `backendNames`; `node`/`tfjs-node` mean `tensorflow`), as an app's
+   * `--backend` gives it: any other name is an `InvalidArgumentError` listing the valid ones. Default:
+   * `DIFFPRUNE_BACKEND` (checked the same way), else the fastest that loads.
+   */
+  backend?: BackendName | 'auto' | (string & {});
   /**
    * Loads `@tensorflow/tfjs-node`. Apps pass `() => import('@tensorflow/tfjs-node')`: tfjs-node is an
    * optional dependency of the apps, never of the libraries.
@@ -64,16 +73,37 @@ const registerGradients = async (): Promise<void> => {
   await import('@tensorflow/tfjs');
 };
 
+/** The first line of an error's message, at most `limit` characters (the reason is one short line). */
+export const shortMessage = (error: unknown, limit = 80): string => {
+  const line = ((error as Error)?.message ?? String(error)).split('\n')[0]?.trim() ?? '';
+  return line.length > limit ? `${line.slice(0, limit - 1)}…` : line;
+};
+
+/** Why tfjs-node was not used, and how to get it. */
+export const tfjsNodeNotInstalled =
+  'tfjs-node is not installed: its install downloads libtensorflow; install @tensorflow/tfjs-node where that works';
+
+/**
+ * A failed tfjs-node load, in one line: "not installed" for a missing package or binding (its JS installs
+ * without the libtensorflow binding where the download fails), else the error's first line, shortened.
+ */
+export function tfjsNodeFailure(error: unknown): string {
+  const message = (error as Error)?.message ?? String(error);
+  if (/tfjs_binding\.node|Cannot find (module|package) '@tensorflow\/tfjs-node'/.test(message)) {
+    return tfjsNodeNotInstalled;
+  }
+  return `tfjs-node did not load (${shortMessage(error)})`;
+}
+
 const tryTensorflow = async (options: InitBackendOptions): Promise<string | undefined> => {
   if (!options.loadTfjsNode) return 'no tfjs-node loader was given';
   try {
     await options.loadTfjsNode();
   } catch (error) {
-    const message = (error as Error).message.split('\n')[0] ?? '';
-    return `@tensorflow/tfjs-node did not load (${message})`;
+    return tfjsNodeFailure(error);
   }
-  if (!tf.findBackend('tensorflow')) return '@tensorflow/tfjs-node loaded but registered no backend';
-  if (!(await tf.setBackend('tensorflow'))) return 'tensorflow backend failed to initialise';
+  if (!tf.findBackend('tensorflow')) return 'tfjs-node loaded but registered no backend';
+  if (!(await tf.setBackend('tensorflow'))) return 'the tensorflow backend failed to initialise';
   return undefined;
 };
 
@@ -89,8 +119,7 @@ const tryNative = async (
     if (!(await tf.setBackend(registration.name))) return 'the native backend failed to initialise';
     return registration;
   } catch (error) {
-    const message = (error as Error).message?.split('\n')[0] ?? String(error);
-    return `@diffprune/native did not load (${message})`;
+    return `@diffprune/native did not load (${shortMessage(error)})`;
   }
 };
 
@@ -98,8 +127,7 @@ const tryWasm = async (): Promise<WasmStartInfo | string> => {
   try {
     return await startWasmBackend();
   } catch (error) {
-    const message = (error as Error).message?.split('\n')[0] ?? String(error);
-    return `tfjs-backend-wasm did not start (${message})`;
+    return `tfjs-backend-wasm did not start (${shortMessage(error)})`;
   }
 };
 
@@ -113,17 +141,28 @@ const tryCpu = async (): Promise<void> => {
     throw new BackendError({ backend: 'cpu', reason: 'failed to initialise' });
 };
 
-const parseBackend = (value: string | undefined): BackendName | 'auto' | undefined => {
-  if (value === undefined || value === '') return undefined;
+/**
+ * A backend name as given by `DIFFPRUNE_BACKEND` or an app's `--backend`: `auto`, one of `backendNames`,
+ * or `node` / `tfjs-node` for `tensorflow`; anything else is an `InvalidArgumentError` listing the valid
+ * names (never a silent fallback). `argument` names where the value came from.
+ */
+export function parseBackendName(value: string, argument: string): BackendName | 'auto' {
   const normalised = value === 'node' || value === 'tfjs-node' ? 'tensorflow' : value;
   if (normalised === 'auto' || (backendNames as readonly string[]).includes(normalised)) {
     return normalised as BackendName | 'auto';
   }
   throw new InvalidArgumentError({
-    argument: 'DIFFPRUNE_BACKEND',
+    argument,
     expected: `one of auto, ${backendNames.join(', ')}`,
     found: value,
   });
+}
+
+const requestedBackend = (options: InitBackendOptions): BackendName | 'auto' => {
+  if (options.backend !== undefined) return parseBackendName(options.backend, 'backend');
+  const fromEnvironment = process.env.DIFFPRUNE_BACKEND;
+  if (fromEnvironment === undefined || fromEnvironment === '') return 'auto';
+  return parseBackendName(fromEnvironment, 'DIFFPRUNE_BACKEND');
 };
 
 /**
@@ -132,7 +171,7 @@ const parseBackend = (value: string | undefined): BackendName | 'auto' | undefin
  * `cpu`. `DIFFPRUNE_BACKEND` (or `options.backend`) forces one. Returns which backend is active and why; emits `backend-select`.
  */
 export async function initBackend(options: InitBackendOptions = {}): Promise<BackendInfo> {
-  const requested = options.backend ?? parseBackend(process.env.DIFFPRUNE_BACKEND) ?? 'auto';
+  const requested = requestedBackend(options);
   const reasons: string[] = [];
   let info: BackendInfo | undefined;
   await registerGradients();
@@ -140,15 +179,12 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
   // The fast backends in order of preference: each either starts (and says how, given why it was
   // chosen) or returns why not. A requested backend that fails is an error; under `auto` the next one
   // is tried and the reasons are kept for the report.
-  type Started = { describe: (why: string) => string; threads: number | undefined };
+  type Started = { detail: string; threads: number | undefined };
   const candidates: [Exclude<BackendName, 'cpu'>, () => Promise<Started | string>][] = [
     [
       'tensorflow',
       async () =>
-        (await tryTensorflow(options)) ?? {
-          describe: () => 'tfjs-node (libtensorflow) loaded',
-          threads: undefined,
-        },
+        (await tryTensorflow(options)) ?? { detail: 'tfjs-node (libtensorflow)', threads: undefined },
     ],
     [
       'native',
@@ -156,7 +192,7 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
         const started = await tryNative(options);
         return typeof started === 'string'
           ? started
-          : { describe: (why) => `@diffprune/native (${started.detail}): ${why}`, threads: started.threads };
+          : { detail: `@diffprune/native (${started.detail})`, threads: started.threads };
       },
     ],
     [
@@ -166,7 +202,7 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
         if (typeof started === 'string') return started;
         const simd = started.simd ? 'SIMD' : 'no SIMD';
         return {
-          describe: (why) => `tfjs-backend-wasm (${simd}, XNNPACK matmul, diffprune kernels): ${why}`,
+          detail: `tfjs-backend-wasm (${simd}, XNNPACK matmul, diffprune kernels)`,
           threads: started.threads,
         };
       },
@@ -176,8 +212,9 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
     if (requested !== 'auto' && requested !== name) continue;
     const started = await start();
     if (typeof started !== 'string') {
-      const why = requested === name ? 'requested' : reasons.join('; ');
-      info = { backend: name, reason: started.describe(why), fast: true, threads: started.threads };
+      const why =
+        requested === name ? 'requested' : reasons.length === 0 ? 'the fastest' : reasons.join('; ');
+      info = { backend: name, reason: why, detail: started.detail, fast: true, threads: started.threads };
       break;
     }
     if (requested === name) throw new BackendError({ backend: name, reason: started });
@@ -186,7 +223,7 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
   if (!info) {
     await tryCpu();
     const why = requested === 'cpu' ? 'requested' : reasons.join('; ');
-    info = { backend: 'cpu', reason: `tfjs cpu (slow path): ${why}`, fast: false, threads: 1 };
+    info = { backend: 'cpu', reason: why, detail: 'tfjs-backend-cpu (slow path)', fast: false, threads: 1 };
   }
   active = info;
   options.onEvent?.({ type: 'backend-select', backend: info.backend, reason: info.reason, fast: info.fast });

@@ -7,8 +7,8 @@
  */
 import { parseArgs } from 'node:util';
 import { initBackend } from '@diffprune/core';
+import { adamStep, createAdamState, disposeAdamState } from '@diffprune/training';
 import * as tf from '@tensorflow/tfjs-core';
-import { adamStep, createAdamState, disposeAdamState } from '../../../apps/trainer/src/training/optimizer.js';
 import * as native from '../src/index.js';
 
 const { values: args } = parseArgs({

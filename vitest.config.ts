@@ -12,6 +12,7 @@ const alias = {
   '@diffprune/sparse-diff': source('./packages/sparse-diff/src/index.ts'),
   '@diffprune/bert': source('./packages/bert/src/index.ts'),
   '@diffprune/glue': source('./packages/glue/src/index.ts'),
+  '@diffprune/training': source('./packages/training/src/index.ts'),
   '@diffprune/native': source('./packages/native/src/index.ts'),
   '@diffprune/trainer': source('./apps/trainer/src/index.ts'),
 };
@@ -42,6 +43,7 @@ export default defineConfig({
       'packages/sparse-diff',
       'packages/bert',
       'packages/glue',
+      'packages/training',
       'packages/native',
       'apps/trainer',
       'apps/bench',

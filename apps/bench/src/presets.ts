@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { InvalidArgumentError } from '@diffprune/core';
-import type { TrainSettings } from '@diffprune/trainer';
+import type { TrainSettings } from '@diffprune/training';
 
 /** The five methods of the comparison (the paper's Table 1 rows that we run). */
 export const benchMethods = [

@@ -1,7 +1,7 @@
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { defaultSettings } from '@diffprune/trainer';
+import { defaultSettings } from '@diffprune/training';
 import { describe, expect, it } from 'vitest';
 import { compareRecords } from './compare.js';
 import { getPreset, planRuns } from './presets.js';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { type EventListener, writeFileAtomic } from '@diffprune/core';
 import { downloadTask, getTask, resolveDataDirectory, splitPath } from '@diffprune/glue';
 import { readDiff } from '@diffprune/sparse-diff';
-import { defaultSettings, type RunSummary, runTraining } from '@diffprune/trainer';
+import { defaultSettings, type RunSummary, runTraining } from '@diffprune/training';
 import { type DiffStructure, diffStructure } from './diff-structure.js';
 import { type MachineInfo, machineInfo } from './machine.js';
 import { type BenchMethod, type BenchPreset, type PlannedRun, planRuns } from './presets.js';

@@ -8,8 +8,8 @@
 import { parseArgs } from 'node:util';
 import { adamKernelName } from '@diffprune/core';
 import { initBackend } from '@diffprune/runtime';
+import { adamStep, createAdamState, disposeAdamState } from '@diffprune/training';
 import * as tf from '@tensorflow/tfjs-core';
-import { adamStep, createAdamState, disposeAdamState } from '../../../apps/trainer/src/training/optimizer.js';
 import * as native from '../src/index.js';
 
 const { values: args } = parseArgs({

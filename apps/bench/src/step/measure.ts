@@ -1,4 +1,4 @@
-import { createTrainingState, trainStep } from '@diffprune/trainer';
+import { createTrainingState, trainStep } from '@diffprune/training';
 import * as tf from '@tensorflow/tfjs-core';
 import { randomBatch, randomBert, type StepSize, stepConfigJson, stepVocabularySize } from './model.js';
 
@@ -51,7 +51,7 @@ export function median(values: readonly number[]): number {
 }
 
 /**
- * Times the trainer's own training step (`createTrainingState` + `trainStep` from @diffprune/trainer,
+ * Times the trainer's own training step (`createTrainingState` + `trainStep` from @diffprune/training,
  * the function the training loop runs) on a random BERT and a random token batch.
  */
 export async function measureStep(options: StepOptions): Promise<StepTiming> {

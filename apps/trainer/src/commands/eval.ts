@@ -1,12 +1,10 @@
-import { computeMetrics, getTask, readSplit, resolveDataDirectory } from '@diffprune/glue';
+import { getTask, resolveDataDirectory } from '@diffprune/glue';
+import { evaluateTask, loadWithDiff } from '@diffprune/training';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Command } from 'commander';
-import { startBackend } from '../backend.js';
+import { fastScatterAdd, startBackend } from '../backend.js';
 import { action, printJson } from '../cli-support.js';
 import { progressRenderer } from '../progress.js';
-import { encodeExamples } from '../training/data.js';
-import { predict } from '../training/evaluate.js';
-import { loadWithDiff } from '../with-diff.js';
 
 interface EvalOptions {
   model: string;
@@ -48,22 +46,14 @@ export function registerEvalCommand(program: Command): void {
           numLabels: task.numLabels,
           ...(options.offline ? { offline: true } : {}),
           ...(options.cache ? { cacheDirectory: options.cache } : {}),
+          scatterAdd: await fastScatterAdd(),
         });
         try {
-          const results: Record<string, Record<string, number>> = {};
-          for (const split of task.devSplits) {
-            const { examples } = await readSplit(task, split, { dataDirectory });
-            const encoded = encodeExamples(loaded.backbone.encoder, examples, Number(options.maxLength));
-            const { predictions, labels } = await predict({
-              backbone: loaded.backbone,
-              parameters: () => loaded.params,
-              examples: encoded,
-              numLabels: task.numLabels,
-              regression: task.kind === 'regression',
-              batchSize: Number(options.batchSize),
-            });
-            results[split] = computeMetrics(task, predictions, labels);
-          }
+          const results = await evaluateTask(loaded, task, {
+            dataDirectory,
+            maxLength: Number(options.maxLength),
+            batchSize: Number(options.batchSize),
+          });
           const output = {
             task: task.name,
             diff: options.diff,

@@ -1,21 +1,17 @@
-import { createReadStream, existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { createReadStream, existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { padEncoded, resolveModelSource, toEncodedBatch } from '@diffprune/bert';
 import {
   type EventListener,
   InvalidArgumentError,
-  type LoadedBackbone,
   MissingResourceError,
   writeFileAtomic,
 } from '@diffprune/core';
+import { classifierOutputs, loadClassifier, type Prediction, predictTexts } from '@diffprune/training';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Command } from 'commander';
-import { loadBackbone } from '../backbones.js';
-import { startBackend } from '../backend.js';
+import { fastScatterAdd, startBackend } from '../backend.js';
 import { action } from '../cli-support.js';
 import { progressRenderer } from '../progress.js';
-import { loadWithDiff } from '../with-diff.js';
 
 export interface PredictOptions {
   /** A model directory or hub id (a finetuned model, or the base of `diff`). */
@@ -34,13 +30,7 @@ export interface PredictOptions {
   onEvent?: EventListener;
 }
 
-/** One output line: logits, and probabilities and the argmax label (classification) or score (regression). */
-export interface Prediction {
-  logits: number[];
-  probabilities?: number[];
-  label?: number | string;
-  score?: number;
-}
+export type { Prediction };
 
 interface Example {
   line: number;
@@ -89,50 +79,6 @@ async function readExamples(path: string): Promise<Example[]> {
   return examples;
 }
 
-/** The head size a checkpoint's config.json declares (`num_labels`, else the size of `id2label`). */
-function configuredLabels(directory: string): number | undefined {
-  const path = join(directory, 'config.json');
-  if (!existsSync(path)) return undefined;
-  const config = JSON.parse(readFileSync(path, 'utf8')) as { num_labels?: unknown; id2label?: unknown };
-  if (typeof config.num_labels === 'number') return config.num_labels;
-  if (typeof config.id2label === 'object' && config.id2label !== null)
-    return Object.keys(config.id2label).length;
-  return undefined;
-}
-
-/** Loads the model, applying the diff when given (the diff names the head size). */
-async function loadModel(options: PredictOptions): Promise<LoadedBackbone> {
-  const hub = {
-    ...(options.revision ? { revision: options.revision } : {}),
-    ...(options.offline ? { offline: true } : {}),
-    ...(options.cache ? { cacheDirectory: options.cache } : {}),
-    ...(options.onEvent ? { onEvent: options.onEvent } : {}),
-  };
-  // Hub ids are downloaded (or found in the cache) first, so the config can be read.
-  const { directory } = await resolveModelSource(options.model, hub);
-  if (!options.diff) {
-    const numLabels = configuredLabels(directory);
-    if (numLabels === undefined) {
-      throw new InvalidArgumentError({
-        argument: '--model',
-        expected: 'a finetuned model with a classifier (config.json num_labels), or --diff with a task diff',
-        found: options.model,
-      });
-    }
-    const loaded = await loadBackbone(directory, { head: { numLabels } });
-    if (loaded.created.length > 0) {
-      tf.dispose(Object.values(loaded.params));
-      throw new InvalidArgumentError({
-        argument: '--model',
-        expected: 'a checkpoint with classifier.weight and classifier.bias (or --diff with a task diff)',
-        found: `${options.model} without a classifier`,
-      });
-    }
-    return loaded;
-  }
-  return (await loadWithDiff(directory, options.diff, hub)).loaded;
-}
-
 /**
  * Predicts every example of a JSONL file and writes one JSON line per example, in input order:
  * `logits`, and `probabilities` + `label` (classification) or `score` (regression, one output).
@@ -148,57 +94,25 @@ export async function predict(options: PredictOptions): Promise<{ examples: numb
     });
   }
   const examples = await readExamples(options.input);
-  const loaded = await loadModel(options);
+  const scatterAdd = options.diff ? await fastScatterAdd() : undefined;
+  const loaded = await loadClassifier(options.model, {
+    ...(options.diff ? { diff: options.diff } : {}),
+    ...(options.revision ? { revision: options.revision } : {}),
+    ...(options.offline ? { offline: true } : {}),
+    ...(options.cache ? { cacheDirectory: options.cache } : {}),
+    ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+    ...(scatterAdd ? { scatterAdd } : {}),
+  });
   try {
-    const { backbone, params } = loaded;
-    const config = backbone.config as { maxPositionEmbeddings?: number; labels?: string[] };
-    // Default 128 tokens (the paper's), or fewer when the model has fewer positions.
-    const maxLength = options.maxLength ?? Math.min(128, config.maxPositionEmbeddings ?? 128);
-    if (config.maxPositionEmbeddings !== undefined && maxLength > config.maxPositionEmbeddings) {
-      throw new InvalidArgumentError({
-        argument: '--max-length',
-        expected: `at most the model's max_position_embeddings (${config.maxPositionEmbeddings})`,
-        found: maxLength,
-      });
-    }
-    const numLabels = params['classifier.bias']?.shape[0] ?? 1;
-    const encoded = examples.map((e) => backbone.encoder.encode(e.textA, e.textB, { maxLength }));
-    const order = encoded
-      .map((_, i) => i)
-      .sort((a, b) => encoded[a]!.inputIds.length - encoded[b]!.inputIds.length);
-    const predictions: Prediction[] = new Array(examples.length);
-    for (let start = 0; start < order.length; start += batchSize) {
-      const indices = order.slice(start, start + batchSize);
-      const batch = toEncodedBatch(
-        padEncoded(
-          indices.map((i) => encoded[i]!),
-          backbone.encoder.padId,
-        ),
-      );
-      const logits = backbone.classify(params, batch, { training: false });
-      const rows = (await logits.array()) as number[][];
-      tf.dispose([logits, batch.inputIds, batch.tokenTypeIds, batch.attentionMask]);
-      indices.forEach((exampleIndex, row) => {
-        predictions[exampleIndex] = toPrediction(rows[row]!, config.labels);
-      });
-    }
+    const predictions = await predictTexts(loaded, examples, {
+      batchSize,
+      ...(options.maxLength !== undefined ? { maxLength: options.maxLength } : {}),
+    });
     await writeFileAtomic(options.output, predictions.map((p) => `${JSON.stringify(p)}\n`).join(''));
-    return { examples: examples.length, numLabels };
+    return { examples: examples.length, numLabels: classifierOutputs(loaded) };
   } finally {
     tf.dispose(Object.values(loaded.params));
   }
-}
-
-function toPrediction(logits: number[], labels: string[] | undefined): Prediction {
-  if (logits.length === 1) return { logits, score: logits[0]! };
-  const max = Math.max(...logits);
-  const exps = logits.map((x) => Math.exp(x - max));
-  const sum = exps.reduce((a, b) => a + b, 0);
-  const probabilities = exps.map((x) => x / sum);
-  const best = logits.indexOf(max);
-  const named =
-    labels?.length === logits.length && !/^LABEL_\d+$/.test(labels[best] ?? '') ? labels[best] : undefined;
-  return { logits, probabilities, label: named ?? best };
 }
 
 const positiveInteger = (name: string) => (value: string) => {

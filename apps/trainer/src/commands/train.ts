@@ -1,17 +1,17 @@
 import { join } from 'node:path';
 import { InvalidArgumentError } from '@diffprune/core';
+import {
+  defaultSettings,
+  runTraining,
+  type TrainingMethod,
+  type TrainSettings,
+  trainingMethods,
+} from '@diffprune/training';
 import { type Command, Option } from 'commander';
 import { startBackend } from '../backend.js';
 import { action, printJson, stopOnInterrupt } from '../cli-support.js';
 import { fanOut, jsonlEventLog } from '../events-log.js';
 import { progressRenderer } from '../progress.js';
-import { runTraining } from '../training/run.js';
-import {
-  defaultSettings,
-  type TrainingMethod,
-  type TrainSettings,
-  trainingMethods,
-} from '../training/settings.js';
 
 const number = (name: string) => (value: string) => {
   const parsed = Number(value);

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { computeGradients } from './gradients.js';
 import { searchStage, type Trainables } from './stages.js';
 
-const fixtures = fileURLToPath(new URL('../../../../../shared/fixtures/', import.meta.url));
+const fixtures = fileURLToPath(new URL('../../../../shared/fixtures/', import.meta.url));
 const present = existsSync(`${fixtures}diffprune-step.json`);
 if (!present) console.warn(`skipping the diff-pruning fixture test: ${fixtures} is absent`);
 

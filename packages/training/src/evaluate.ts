@@ -1,13 +1,14 @@
-import type { ParameterMap } from '@diffprune/core';
+import type { LoadedBackbone, ParameterMap } from '@diffprune/core';
+import { computeMetrics, type GlueTask, readSplit } from '@diffprune/glue';
 import * as tf from '@tensorflow/tfjs-core';
-import { disposeBatch, type EncodedExample, makeBatch } from './data.js';
+import { disposeBatch, type EncodedExample, encodeExamples, makeBatch } from './data.js';
 
 /**
  * Predictions over encoded examples in batches (input order): class indices (argmax, first maximum
  * wins) or, for regression, the score. `parameters` is called inside a tidy for every batch, so a
  * stage can build θ on the fly without keeping it.
  */
-export async function predict(options: {
+export async function predictExamples(options: {
   backbone: {
     classify: (
       p: ParameterMap,
@@ -45,4 +46,30 @@ export async function predict(options: {
     disposeBatch(batch, labelTensor);
   }
   return { predictions, labels };
+}
+
+/**
+ * A loaded classifier's official GLUE metrics on each of a task's dev splits (MNLI: matched and
+ * mismatched), read from `dataDirectory` and encoded with the backbone's own encoder.
+ */
+export async function evaluateTask(
+  loaded: LoadedBackbone,
+  task: GlueTask,
+  options: { dataDirectory: string; maxLength?: number; batchSize?: number },
+): Promise<Record<string, Record<string, number>>> {
+  const results: Record<string, Record<string, number>> = {};
+  for (const split of task.devSplits) {
+    const { examples } = await readSplit(task, split, { dataDirectory: options.dataDirectory });
+    const encoded = encodeExamples(loaded.backbone.encoder, examples, options.maxLength ?? 128);
+    const { predictions, labels } = await predictExamples({
+      backbone: loaded.backbone,
+      parameters: () => loaded.params,
+      examples: encoded,
+      numLabels: task.numLabels,
+      regression: task.kind === 'regression',
+      ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
+    });
+    results[split] = computeMetrics(task, predictions, labels);
+  }
+  return results;
 }

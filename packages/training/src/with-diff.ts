@@ -3,19 +3,31 @@ import {
   applyDiff,
   fingerprintCheckpoint,
   readDiff,
+  type ScatterAdd,
   type SparseDiff,
   type TensorArrays,
 } from '@diffprune/sparse-diff';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadBackbone } from './backbones.js';
-import { fastScatterAdd } from './backend.js';
-import { parameterArrays } from './training/data.js';
+import { parameterArrays } from './data.js';
 
 /** The number of head outputs a diff carries (its `classifier.weight` rows), if it has a head. */
 export function headSizeOf(diff: SparseDiff): number | undefined {
   const head = diff.tensors.find((t) => t.name === 'classifier.weight');
   return head?.shape[0];
 }
+
+/** Options of {@link loadWithDiff}: hub options for the base, the expected head size, a scatter-add. */
+export type LoadWithDiffOptions = Partial<LoadBackboneOptions> & {
+  /** The head size the caller expects (the task's labels); a diff with another head is refused. */
+  numLabels?: number;
+  /**
+   * A faster scatter-add for applying δ (e.g. @diffprune/native's `nativeScatterAdd()`, which the app
+   * passes where the addon loads: a library never picks a backend); default applyDiff's JS loop.
+   * The results are identical.
+   */
+  scatterAdd?: ScatterAdd;
+};
 
 /**
  * Loads a base model and applies a task diff to it: checks that the diff was made for this base
@@ -24,7 +36,7 @@ export function headSizeOf(diff: SparseDiff): number | undefined {
 export async function loadWithDiff(
   model: string,
   diffPath: string,
-  options: Partial<LoadBackboneOptions> & { numLabels?: number } = {},
+  options: LoadWithDiffOptions = {},
 ): Promise<{ loaded: LoadedBackbone; diff: SparseDiff }> {
   const diff = await readDiff(diffPath);
   const numLabels = headSizeOf(diff) ?? options.numLabels;
@@ -42,7 +54,8 @@ export async function loadWithDiff(
       found: `${numLabels} outputs in ${diffPath}`,
     });
   }
-  const loaded = await loadBackbone(model, { ...options, head: { numLabels } });
+  const { scatterAdd, numLabels: _expected, ...hub } = options;
+  const loaded = await loadBackbone(model, { ...hub, head: { numLabels } });
   const fingerprint = await fingerprintCheckpoint(loaded.source.directory);
   const created = new Set(loaded.created);
   // Created heads are not part of the base; the diff adds them.
@@ -60,7 +73,7 @@ export async function loadWithDiff(
   };
   const tuned = applyDiff(base, relevant, {
     baseFingerprint: fingerprint,
-    scatterAdd: await fastScatterAdd(),
+    ...(scatterAdd ? { scatterAdd } : {}),
   });
   const params: LoadedBackbone['params'] = {};
   for (const [name, tensor] of Object.entries(loaded.params)) {

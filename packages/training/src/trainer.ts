@@ -11,7 +11,7 @@ import { selectSubset } from '@diffprune/glue';
 import * as tf from '@tensorflow/tfjs-core';
 import { type CheckpointState, loadCheckpoint, saveCheckpoint, type TensorGroups } from './checkpoint.js';
 import { disposeBatch, encodeExamples, type LabeledExample, makeBatch } from './data.js';
-import { predict } from './evaluate.js';
+import { predictExamples } from './evaluate.js';
 import { projectTopK } from './projection.js';
 import { defaultFixedMaskEpochs, type TrainSettings, validateSettings } from './settings.js';
 import {
@@ -283,7 +283,7 @@ export async function trainMethod(options: TrainRunOptions): Promise<TrainOutcom
     model: StageModel,
     gate: GateChoice | undefined,
   ): Promise<Record<string, number>> => {
-    const { predictions, labels } = await predict({
+    const { predictions, labels } = await predictExamples({
       backbone,
       parameters: () => model.parameters(trainables, gate),
       examples: devExamples,

@@ -8,13 +8,13 @@ import { computeMetrics, readSplit, selectSubset } from '@diffprune/glue';
 import { readDiff } from '@diffprune/sparse-diff';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { loadWithDiff } from '../with-diff.js';
 import { encodeExamples } from './data.js';
-import { predict } from './evaluate.js';
+import { predictExamples } from './evaluate.js';
 import { runTraining } from './run.js';
 import { defaultSettings, type TrainingMethod, type TrainSettings } from './settings.js';
+import { loadWithDiff } from './with-diff.js';
 
-const shared = fileURLToPath(new URL('../../../../../shared/', import.meta.url));
+const shared = fileURLToPath(new URL('../../../../shared/', import.meta.url));
 const model = join(shared, 'models/bert-tiny-mlm-offline');
 const glue = join(shared, 'data/glue');
 const present = existsSync(join(model, 'model.safetensors')) && existsSync(join(glue, 'SST-2/train.tsv'));
@@ -113,7 +113,7 @@ describe.skipIf(!present)('runTraining on slices of real GLUE data with the offl
     const { loaded } = await loadWithDiff(model, summary.diffPath, { numLabels: 2 });
     const { examples } = await readSplit('sst2', 'dev', { dataDirectory: glue });
     const chosen = selectSubset(examples.length, 32, 42 + 1).map((i) => examples[i]!);
-    const { predictions, labels } = await predict({
+    const { predictions, labels } = await predictExamples({
       backbone: loaded.backbone,
       parameters: () => loaded.params,
       examples: encodeExamples(loaded.backbone.encoder, chosen, 32),

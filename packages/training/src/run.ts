@@ -16,7 +16,7 @@ import {
   writeDiff,
 } from '@diffprune/sparse-diff';
 import * as tf from '@tensorflow/tfjs-core';
-import { loadBackbone } from '../backbones.js';
+import { loadBackbone } from './backbones.js';
 import { parameterArrays } from './data.js';
 import { type TrainSettings, validateSettings } from './settings.js';
 import { type TrainOutcome, trainMethod } from './trainer.js';

@@ -1,0 +1,41 @@
+// Models: the backbone registry, a base plus a task diff, prediction (what a serving process needs).
+export { backboneLoaders, loadBackbone } from './backbones.js';
+// Training: settings, the run, the method's stages, one step, the optimiser, the projection.
+export type { CheckpointState } from './checkpoint.js';
+// Data: encoding with a backbone's encoder, batches, the task loss.
+export type { EncodedExample, LabeledExample } from './data.js';
+export { disposeBatch, encodeExamples, makeBatch, parameterArrays, taskLoss } from './data.js';
+export { evaluateTask, predictExamples } from './evaluate.js';
+export type { GradientInputs, GradientResult } from './gradients.js';
+export { computeGradients } from './gradients.js';
+export type { AdamOptions, AdamState } from './optimizer.js';
+export {
+  adamStep,
+  clipByGlobalNorm,
+  clipCoefficient,
+  createAdamState,
+  disposeAdamState,
+  globalNorm,
+  linearDecay,
+} from './optimizer.js';
+export type { LoadClassifierOptions, Prediction, TextPair } from './predict.js';
+export { classifierOutputs, loadClassifier, predictTexts, toPrediction } from './predict.js';
+export type { Projection } from './projection.js';
+export { projectTopK } from './projection.js';
+export type { RunSummary, RunTrainingOptions } from './run.js';
+export { runTraining } from './run.js';
+export type { EvalGate, GroupPenalty, TrainingMethod, TrainSettings } from './settings.js';
+export {
+  defaultFixedMaskEpochs,
+  defaultSettings,
+  trainingMethods,
+  validateSettings,
+} from './settings.js';
+export type { GateChoice, GateNoise, StageModel, Trainables } from './stages.js';
+export { finetuneStage, fixedMaskStage, searchStage } from './stages.js';
+export type { OptimizerStates, StepContext, StepOutput, TrainingState } from './step.js';
+export { createTrainingState, trainingStep, trainStep } from './step.js';
+export type { TaskInfo, TrainOutcome, TrainRunOptions } from './trainer.js';
+export { epochBatches, trainedParameterNames, trainMethod } from './trainer.js';
+export type { LoadWithDiffOptions } from './with-diff.js';
+export { headSizeOf, loadWithDiff } from './with-diff.js';

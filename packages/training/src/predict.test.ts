@@ -1,0 +1,59 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { disposeParameters } from '@diffprune/core';
+import * as tf from '@tensorflow/tfjs-core';
+import { describe, expect, it } from 'vitest';
+import { classifierOutputs, loadClassifier, predictTexts, toPrediction } from './predict.js';
+
+const shared = fileURLToPath(new URL('../../../../shared/', import.meta.url));
+const forwardModel = `${shared}fixtures/forward-model`;
+const forwardFixture = `${shared}fixtures/forward.json`;
+const missing = ![forwardModel, forwardFixture].every(existsSync);
+if (missing) process.stderr.write(`skipping predictTexts tests: ${shared}fixtures is absent\n`);
+
+describe.skipIf(missing)('loadClassifier + predictTexts', () => {
+  it('reproduce the PyTorch reference logits of a finetuned model, in input order, without leaks', async () => {
+    const fixture = JSON.parse(readFileSync(forwardFixture, 'utf8')) as {
+      cases: { text_a: string; text_b: string | null }[];
+      logits: number[][];
+    };
+    const loaded = await loadClassifier(forwardModel);
+    expect(classifierOutputs(loaded)).toBe(3);
+    const before = tf.memory().numTensors;
+    // Batches of 3 sorted by length: the order inside a batch differs from the input order.
+    const predictions = await predictTexts(
+      loaded,
+      fixture.cases.map((c) => ({ textA: c.text_a, textB: c.text_b })),
+      { maxLength: 32, batchSize: 3 },
+    );
+    expect(tf.memory().numTensors).toBe(before);
+    disposeParameters(loaded.params);
+    expect(predictions.length).toBe(fixture.cases.length);
+    predictions.forEach((p, i) => {
+      for (let j = 0; j < 3; j++) expect(Math.abs(p.logits[j]! - fixture.logits[i]![j]!)).toBeLessThan(1e-4);
+    });
+  });
+
+  it('refuse a batch size that is not a positive integer', async () => {
+    const loaded = await loadClassifier(forwardModel);
+    await expect(predictTexts(loaded, [{ textA: 'x' }], { batchSize: 0 })).rejects.toThrow(
+      /--batch-size must be a positive integer/,
+    );
+    disposeParameters(loaded.params);
+  });
+});
+
+describe('toPrediction', () => {
+  it('gives softmax probabilities and the argmax (named unless LABEL_n), or the score', () => {
+    const logits = [0.5, 2, -1];
+    const exps = logits.map(Math.exp);
+    const sum = exps.reduce((a, b) => a + b, 0);
+    const p = toPrediction(logits, ['neg', 'pos', 'neutral']);
+    p.probabilities!.forEach((q, i) => {
+      expect(q).toBeCloseTo(exps[i]! / sum, 12);
+    });
+    expect(p.label).toBe('pos');
+    expect(toPrediction(logits, ['LABEL_0', 'LABEL_1', 'LABEL_2']).label).toBe(1);
+    expect(toPrediction([0.25], undefined)).toEqual({ logits: [0.25], score: 0.25 });
+  });
+});

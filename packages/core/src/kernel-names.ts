@@ -11,8 +11,8 @@
  */
 
 // ---------------------------------------------------------------------------------------------
-// The whole-model gate: θ_t = base_t + z_t ⊙ z_g,t ⊙ w_t for every gated tensor t, and the expected-L0
-// penalty, in one call each way (`gatedDiffParameters` in @diffprune/hard-concrete).
+// The gate: θ_t = base_t + z_t ⊙ z_g,t ⊙ w_t for every gated tensor t, and the expected-L0 penalty, in
+// one call each way (`gatedDiffParameters` in @diffprune/hard-concrete; one tensor is the per-tensor case).
 
 /**
  * Forward `DiffpruneGatedDiffs`: inputs a list (tfjs saves a list whole for the gradient): per tensor
@@ -85,27 +85,6 @@ export function gatedDiffsInputRoles(layout: readonly number[]): { t: number; ro
   return roles;
 }
 
-/**
- * The per-tensor gate (`gatedDiffParameter` in @diffprune/hard-concrete, one tensor at a time).
- * Forward  `DiffpruneGatedDiff`:     {base, w, logAlpha, u?, groupGate?, expNegLogAlpha?} attrs
- *   `GatedDiffAttributes` → [θ, z] (without u, the noise is the counter-based uniforms of `seed`; with
- *   β = 1 and expNegLogAlpha = e^(−logα) given, no exp is evaluated by the kernel)
- * Backward `DiffpruneGatedDiffGrad`: {dy, w, z, groupGate?} → [dW, dLogAlpha, Σ dy·w·z (float64-accumulated)]
- * z is the element gate (before the group gate).
- */
-export const gatedDiffKernelName = 'DiffpruneGatedDiff';
-export const gatedDiffGradKernelName = 'DiffpruneGatedDiffGrad';
-
-export interface GatedDiffAttributes {
-  beta: number;
-  left: number;
-  right: number;
-  uLow: number;
-  uHigh: number;
-  /** The noise's seed when no u input is given. */
-  seed?: number;
-}
-
 // ---------------------------------------------------------------------------------------------
 // The expected-L0 sum Σ σ(x − shift) and its gradient (`expectedL0` in @diffprune/hard-concrete).
 
@@ -166,8 +145,6 @@ export interface DropoutMaskAttributes {
 export const diffpruneKernelNames = [
   gatedDiffsKernelName,
   gatedDiffsGradKernelName,
-  gatedDiffKernelName,
-  gatedDiffGradKernelName,
   sumSigmoidKernelName,
   sumSigmoidGradKernelName,
   adamKernelName,

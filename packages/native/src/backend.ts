@@ -3,8 +3,6 @@ import {
   adamKernelName,
   BackendError,
   dropoutMaskKernelName,
-  gatedDiffGradKernelName,
-  gatedDiffKernelName,
   gatedDiffsGradKernelName,
   gatedDiffsKernelName,
   sumSigmoidGradKernelName,
@@ -19,7 +17,7 @@ import { BufferPool } from './buffer-pool.js';
 import { adam, sumSigmoid, sumSigmoidGrad, sumSquares } from './kernels/adam.js';
 import { dropoutMask } from './kernels/dropout.js';
 import { elementwiseKernels } from './kernels/elementwise.js';
-import { gatedDiff, gatedDiffGrad, gatedDiffs, gatedDiffsGrad } from './kernels/gate.js';
+import { gatedDiffs, gatedDiffsGrad } from './kernels/gate.js';
 import { batchMatMul, fusedMatMul } from './kernels/matmul.js';
 import { unsortedSegmentSum } from './kernels/segment-sum.js';
 import { backendName, type NativeKernelContext, nativeKernel } from './kernels/shared.js';
@@ -125,8 +123,6 @@ const nativeKernels: Record<string, (context: NativeKernelContext) => KernelFunc
   [sumSquaresKernelName]: sumSquares as never,
   [sumSigmoidKernelName]: sumSigmoid as never,
   [sumSigmoidGradKernelName]: sumSigmoidGrad as never,
-  [gatedDiffKernelName]: gatedDiff as never,
-  [gatedDiffGradKernelName]: gatedDiffGrad as never,
   [gatedDiffsKernelName]: gatedDiffs as never,
   [gatedDiffsGradKernelName]: gatedDiffsGrad as never,
   [dropoutMaskKernelName]: dropoutMask as never,

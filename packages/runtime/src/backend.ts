@@ -1,6 +1,6 @@
 import { BackendError, type EventListener, InvalidArgumentError } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { unsortedSegmentSumKernel } from './scatter-add.js';
+import { registerJsKernels } from './kernels/register.js';
 import { startWasmBackend, type WasmStartInfo } from './wasm.js';
 
 /** Backends the runtime can choose, fastest first. */
@@ -52,16 +52,6 @@ export interface NativeBackendModule {
 }
 
 let active: BackendInfo | undefined;
-let cpuKernelsRegistered = false;
-
-const registerCpuKernels = (): void => {
-  if (cpuKernelsRegistered) return;
-  cpuKernelsRegistered = true;
-  // Replace tfjs-backend-cpu's O(vocabulary·n) UnsortedSegmentSum (the embedding gradient).
-  tf.unregisterKernel('UnsortedSegmentSum', 'cpu');
-  tf.registerKernel(unsortedSegmentSumKernel('cpu'));
-};
-
 /**
  * tfjs-core registers no gradients (nor the chained tensor methods) by itself: the `@tensorflow/tfjs`
  * bundle does. Without it every `tf.grad` fails with "gradient function not found" on any backend;
@@ -125,7 +115,9 @@ const tryNative = async (
 
 const tryWasm = async (): Promise<WasmStartInfo | string> => {
   try {
-    return await startWasmBackend();
+    const started = await startWasmBackend();
+    registerJsKernels('wasm');
+    return started;
   } catch (error) {
     return `tfjs-backend-wasm did not start (${shortMessage(error)})`;
   }
@@ -136,7 +128,7 @@ const tryCpu = async (): Promise<void> => {
   // tfjs-backend-cpu prints an advert for tfjs-node on first use unless PROD is set; the runtime
   // already reports the slow path through `backend-select`, and libraries never print.
   tf.env().set('PROD', true);
-  registerCpuKernels();
+  registerJsKernels('cpu');
   if (!(await tf.setBackend('cpu')))
     throw new BackendError({ backend: 'cpu', reason: 'failed to initialise' });
 };

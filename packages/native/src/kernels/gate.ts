@@ -1,8 +1,5 @@
 import {
-  type GatedDiffAttributes,
   type GatedDiffsAttributes,
-  gatedDiffGradKernelName,
-  gatedDiffKernelName,
   gatedDiffsGradKernelName,
   gatedDiffsInputRoles,
   gatedDiffsKernelName,
@@ -14,16 +11,6 @@ import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import type { FusedGateScalars } from '../addon.js';
 import { float32Values, type KernelArgs, type NativeKernelContext, outputFloat32 } from './shared.js';
-
-/**
- * @diffprune/hard-concrete's fused gate kernels, compiled (hard-concrete uses a backend's own
- * registration under these names before its JS loops):
- *   `DiffpruneGatedDiff`:     {base, w, logAlpha, u?, groupGate?, expNegLogAlpha?} attrs {beta, left,
- *                             right, uLow, uHigh, seed?} → [θ, z]
- *   `DiffpruneGatedDiffGrad`: {dy, w, z, groupGate?} → [dW, dLogAlpha, Σ dy·w·z]
- * Same arithmetic as the JS loops (double, same order, no FMA): with β = 1 and expNegLogAlpha given
- * — the trainer's case on this backend — the outputs are bit-identical to theirs (tested).
- */
 
 /** Reads a kernel's named float32 inputs (null where absent; an error naming the input if not float32). */
 function reader(backend: MathBackendCPU, inputs: KernelArgs['inputs'], kernel: string) {
@@ -37,70 +24,10 @@ function reader(backend: MathBackendCPU, inputs: KernelArgs['inputs'], kernel: s
   };
 }
 
-export const gatedDiff =
-  (context: NativeKernelContext) =>
-  ({ inputs, backend, attrs }: KernelArgs & { backend: MathBackendCPU }): TensorInfo[] => {
-    const read = reader(backend, inputs, gatedDiffKernelName);
-    const [base, w, logAlpha] = [read('base')!, read('w')!, read('logAlpha')!];
-    const { beta, left, right, uLow, uHigh, seed } = attrs as unknown as GatedDiffAttributes;
-    const u = read('u');
-    if (u === null && seed === undefined)
-      throw new Error(`${gatedDiffKernelName}: either a u input or a seed attribute is needed`);
-    const groupGate = read('groupGate');
-    const theta = outputFloat32(backend, base.length);
-    const z = outputFloat32(backend, base.length);
-    context.addon.gatedDiffForward(
-      theta,
-      z,
-      base,
-      w,
-      logAlpha,
-      read('expNegLogAlpha'),
-      u,
-      seed ?? 0,
-      groupGate === null ? 1 : groupGate[0]!,
-      beta,
-      left,
-      right,
-      uLow,
-      uHigh,
-    );
-    const shape = (inputs.base as TensorInfo).shape;
-    return [backend.makeTensorInfo(shape, 'float32', theta), backend.makeTensorInfo(shape, 'float32', z)];
-  };
-
-export const gatedDiffGrad =
-  (context: NativeKernelContext) =>
-  ({ inputs, backend, attrs }: KernelArgs & { backend: MathBackendCPU }): TensorInfo[] => {
-    const read = reader(backend, inputs, gatedDiffGradKernelName);
-    const [dy, w, z] = [read('dy')!, read('w')!, read('z')!];
-    const groupGate = read('groupGate');
-    const { beta, left, right } = attrs as unknown as GatedDiffAttributes;
-    const dW = outputFloat32(backend, dy.length);
-    const dLogAlpha = outputFloat32(backend, dy.length);
-    const groupDot = context.addon.gatedDiffBackward(
-      dW,
-      dLogAlpha,
-      dy,
-      w,
-      z,
-      groupGate === null ? 1 : groupGate[0]!,
-      beta,
-      left,
-      right,
-    );
-    const shape = (inputs.dy as TensorInfo).shape;
-    return [
-      backend.makeTensorInfo(shape, 'float32', dW),
-      backend.makeTensorInfo(shape, 'float32', dLogAlpha),
-      backend.makeTensorInfo([], 'float32', new Float32Array([groupDot])),
-    ];
-  };
-
 /**
- * hard-concrete's fused multi-tensor op (`gatedDiffParameters`), compiled: every gated tensor's θ and the
- * expected-L0 penalty in one kernel call, and every gradient in one more (contract in hard-concrete's
- * src/gated-diff-parameters.ts, mirrored here by name: native does not depend on hard-concrete).
+ * The whole-model gate (hard-concrete's `gatedDiffParameters`), compiled: every gated tensor's θ and the
+ * expected-L0 penalty in one kernel call, and every gradient in one more (contract in @diffprune/core's
+ * kernel-names.ts; the JS kernels of the same contract are @diffprune/runtime's).
  *   `DiffpruneGatedDiffs`:     [base, w, logAlpha, u?, rows?, groupLogAlpha? per tensor] → [θ<t>…, penalty]
  *   `DiffpruneGatedDiffsGrad`: {dy<t>, w<t>, logAlpha<t>, u<t>?, rows<t>?, groupLogAlpha<t>?, dPenalty}
  *                              → [dW<t>, dLogAlpha<t>…, dGroup<t>… (shaped as groupLogAlpha<t>)]

@@ -7,39 +7,25 @@ import {
   layoutHasGroup,
   layoutHasRows,
   layoutHasU,
+  type UniformKey,
+  uniformAt,
+  uniformKey,
 } from '@diffprune/core';
 import type { KernelConfig, TensorInfo } from '@tensorflow/tfjs-core';
-import * as tf from '@tensorflow/tfjs-core';
-import { type Memory, memories, relu, size } from './kernels.js';
-import { type UniformKey, uniformAt, uniformKey } from './uniform.js';
+import { type Memory, sizeOf } from './memory.js';
 
 /**
- * The fused kernels' contract behind `gatedDiffParameters` (implemented compiled by @diffprune/native,
- * and in JS below for the backends whose tensors JS can address). The forward's inputs are a list (tfjs
- * saves a list whole for the gradient): per tensor t = 0…n−1, in this order, base, w, logAlpha, then u
- * (explicit noise), rows (int32) and groupLogAlpha where `layout[t]` says so. The backward's inputs are
- * named: `dy<t>`, `w<t>`, `logAlpha<t>`, `u<t>`?, `rows<t>`?, `groupLogAlpha<t>`? (for its shape only),
- * `dPenalty`.
- *
- * Forward  `DiffpruneGatedDiffs`     → [θ_0 … θ_{n−1}, penalty]
- *   θ_t = base_t + z_t·z_g,t·w_t (or its rows); penalty = Σ_t P_t with S_t = Σ_i σ(logα_t,i − shift) and
- *   P_t = S_t (no group gate), S_t + σ_g,t (`sum`) or S_t·σ_g,t (`product`).
- * Backward `DiffpruneGatedDiffsGrad`
- *   → [dW_0, dLogAlpha_0, …, dW_{n−1}, dLogAlpha_{n−1}, dGroup_t for each t with a group gate (shaped as
- *      groupLogAlpha<t>, so no reshape follows)]
- *   dW = dy·z·z_g;  dLogAlpha = dy·w·z_g·dz/dlogα + dPenalty·(σ_g,t if product else 1)·σ(1 − σ);
- *   dGroup = Σ(dy·w·z)·groupSlopes[t] + dPenalty·(S_t if product else 1)·σ_g(1 − σ_g).
- * z is recomputed from logα and the noise in the backward pass (nothing but the inputs is saved).
+ * The whole-model gate in JS — `DiffpruneGatedDiffs` / `DiffpruneGatedDiffsGrad`, contract (inputs,
+ * attributes, outputs, formulas) in @diffprune/core's kernel-names.ts — for backends whose tensors JS
+ * can address (`Memory`). Registered by the runtime on `cpu`, where it makes the whole training step
+ * faster than @diffprune/hard-concrete's composite. Not on `wasm`: there the composite takes σ and
+ * e^(−logα) from the backend's vectorised Sigmoid/Exp, whereas these loops pay a JS `Math.exp`
+ * (~10 ns) per entry of every tensor in each pass (a BERT-Tiny step measured ~340 → ~420 ms).
+ * @diffprune/native compiles the same arithmetic (double, same order) for `native`.
  */
-export type { GatedDiffsAttributes };
-export {
-  gatedDiffsGradKernelName,
-  gatedDiffsInputRoles,
-  gatedDiffsKernelName,
-  layoutHasGroup,
-  layoutHasRows,
-  layoutHasU,
-};
+
+/** max(x, 0) without a branch (x + |x| = 2x or 0 exactly), so random signs cost no mispredictions. */
+const relu = (x: number): number => (x + Math.abs(x)) * 0.5;
 
 /** The attributes every pass reads: the gate's stretch and temperature, the noise's clamp, the shift. */
 export type GateConstants = Pick<
@@ -53,16 +39,10 @@ export interface Noise {
   key: UniformKey;
 }
 
-/** The clamped noise of entry i. */
-const noiseAt = (noise: Noise, i: number, uLow: number, uHigh: number): number =>
-  Math.min(
-    Math.max(noise.u === undefined ? uniformAt(i, noise.key.a, noise.key.b) : noise.u[i]!, uLow),
-    uHigh,
-  );
-
 /**
- * z of one entry from its clamped noise: gatedDiffForwardInto's formula, with e = e^(−logα) for β = 1
- * (s = u/(u + (1 − u)·e)) and logα itself otherwise.
+ * z of one entry from its clamped noise u: min(1, max(0, s·(r − l) + l)) with s = σ((logit u + logα)/β).
+ * For β = 1, s = u/(u + (1 − u)·e) with e = e^(−logα) (shared with the penalty's σ: one exp per entry);
+ * otherwise from logα itself. The clamp relu(s̄) − relu(relu(s̄) − 1) is exact and branch-free.
  */
 function gateOf(ui: number, logAlpha: number, e: number, constants: GateConstants): number {
   const s =
@@ -73,17 +53,46 @@ function gateOf(ui: number, logAlpha: number, e: number, constants: GateConstant
   return positive - relu(positive - 1);
 }
 
-/** Σ_i σ(x_i − shift) in float64, one exp per entry. */
-function sigmaSumOf(logAlpha: Float32Array, shift: number): number {
-  let sum = 0;
-  for (let i = 0; i < logAlpha.length; i++) sum += 1 / (1 + Math.exp(shift - logAlpha[i]!));
-  return sum;
+/** σ(logα − shift) from e = e^(−logα) when the shift is 0 (the default limits), else with its own exp. */
+const sigmaOf = (logAlpha: number, e: number, shift: number): number =>
+  shift === 0 ? 1 / (1 + e) : 1 / (1 + Math.exp(shift - logAlpha));
+
+/**
+ * dlogα's gate term of one entry from its z (as float32, as a saved z would be):
+ * dy·w·z_g·1[0 < z < 1]·(r − l)·s(1 − s)/β with s = (z − l)/(r − l); `factor` = z_g·(r − l)/β.
+ */
+const gateTerm = (zi: number, dyw: number, factor: number, left: number, inverseScale: number): number => {
+  const s = (zi - left) * inverseScale;
+  // 1[0 < z < 1] as a number, without a branch (`&` of two comparisons).
+  return (+(zi > 0) & +(zi < 1)) * dyw * factor * s * (1 - s);
+};
+
+/** The clamped noise of entry i (for the rows paths, which touch few entries). */
+const noiseAt = (noise: Noise, i: number, uLow: number, uHigh: number): number =>
+  Math.min(
+    Math.max(noise.u === undefined ? uniformAt(i, noise.key.a, noise.key.b) : noise.u[i]!, uLow),
+    uHigh,
+  );
+
+let scratch = new Float32Array(0);
+
+/**
+ * Every entry's noise as one array: u itself, or the key's uniforms drawn into a reused buffer. The
+ * full-tensor loops then have one shape for both sources (a per-entry `=== undefined` test in the loop
+ * costs ~3 ns/entry; drawing first costs one store and one load).
+ */
+function noiseArray(noise: Noise, n: number): Float32Array {
+  if (noise.u !== undefined) return noise.u;
+  if (scratch.length < n) scratch = new Float32Array(n);
+  const out = scratch.subarray(0, n);
+  const { a, b } = noise.key;
+  for (let i = 0; i < n; i++) out[i] = uniformAt(i, a, b);
+  return out;
 }
 
 /**
  * One tensor's forward: writes θ (every entry, or the entries of `rows` only, row by row) and returns
- * S = Σ_i σ(logα_i − shift) over every entry (float64). For β = 1 and shift = 0 — the default limits —
- * σ and the gate share e^(−logα): one `Math.exp` per entry.
+ * S = Σ_i σ(logα_i − shift) over every entry (float64).
  */
 export function gatedDiffsForwardInto(
   theta: Float32Array,
@@ -95,9 +104,9 @@ export function gatedDiffsForwardInto(
   groupGate: number,
   constants: GateConstants,
 ): number {
-  const { beta, left, right, uLow, uHigh, shift } = constants;
-  const scale = right - left;
+  const { beta, uLow, uHigh, shift } = constants;
   const n = logAlpha.length;
+  let sum = 0;
   if (rows !== undefined) {
     const rowSize = rows.length === 0 ? 0 : theta.length / rows.length;
     for (let r = 0; r < rows.length; r++) {
@@ -109,49 +118,19 @@ export function gatedDiffsForwardInto(
         theta[r * rowSize + j] = base[i]! + zi * groupGate * w[i]!;
       }
     }
-    return sigmaSumOf(logAlpha, shift);
-  }
-  let sum = 0;
-  if (beta === 1 && shift === 0) {
-    // The hot path, a loop per noise source (a per-entry `=== undefined` test costs ~3 ns/entry).
-    const { u } = noise;
-    if (u !== undefined) {
-      for (let i = 0; i < n; i++) {
-        const e = Math.exp(-logAlpha[i]!);
-        sum += 1 / (1 + e);
-        const ui = Math.min(Math.max(u[i]!, uLow), uHigh);
-        const positive = relu((ui / (ui + (1 - ui) * e)) * scale + left);
-        theta[i] = base[i]! + (positive - relu(positive - 1)) * groupGate * w[i]!;
-      }
-    } else {
-      const { a, b } = noise.key;
-      for (let i = 0; i < n; i++) {
-        const e = Math.exp(-logAlpha[i]!);
-        sum += 1 / (1 + e);
-        const ui = Math.min(Math.max(uniformAt(i, a, b), uLow), uHigh);
-        const positive = relu((ui / (ui + (1 - ui) * e)) * scale + left);
-        theta[i] = base[i]! + (positive - relu(positive - 1)) * groupGate * w[i]!;
-      }
-    }
+    for (let i = 0; i < n; i++) sum += 1 / (1 + Math.exp(shift - logAlpha[i]!));
     return sum;
   }
+  const u = noiseArray(noise, n);
   for (let i = 0; i < n; i++) {
     const x = logAlpha[i]!;
-    sum += 1 / (1 + Math.exp(shift - x));
-    const zi = gateOf(noiseAt(noise, i, uLow, uHigh), x, beta === 1 ? Math.exp(-x) : 0, constants);
+    const e = Math.exp(-x);
+    sum += sigmaOf(x, e, shift);
+    const zi = gateOf(Math.min(Math.max(u[i]!, uLow), uHigh), x, e, constants);
     theta[i] = base[i]! + zi * groupGate * w[i]!;
   }
   return sum;
 }
-
-/**
- * dlogα's gate term of one entry from its z (as float32, as the unfused backward reads the saved z):
- * gatedDiffBackwardInto's formula; `factor` = z_g·(r − l)/β.
- */
-const gateTerm = (zi: number, dyw: number, factor: number, left: number, inverseScale: number): number => {
-  const s = (zi - left) * inverseScale;
-  return (+(zi > 0) & +(zi < 1)) * dyw * factor * s * (1 - s);
-};
 
 /**
  * One tensor's backward: writes dW and dlogα for every entry (dlogα = the gate's term + `penaltyScale`·
@@ -203,53 +182,13 @@ export function gatedDiffsBackwardInto(
     }
     return { groupDot, sigmaSum };
   }
-  if (beta === 1 && shift === 0) {
-    const { u } = noise;
-    const { a, b } = noise.key;
-    // One loop per noise source, as in the forward.
-    if (u !== undefined) {
-      for (let i = 0; i < n; i++) {
-        const e = Math.exp(-logAlpha[i]!);
-        const sigma = 1 / (1 + e);
-        sigmaSum += sigma;
-        const ui = Math.min(Math.max(u[i]!, uLow), uHigh);
-        const positive = relu((ui / (ui + (1 - ui) * e)) * scale + left);
-        const zi = Math.fround(positive - relu(positive - 1));
-        const dyi = dy[i]!;
-        const dyw = dyi * w[i]!;
-        dW[i] = dyi * zi * groupGate;
-        groupDot += dyw * zi;
-        const s = (zi - left) * inverseScale;
-        dLogAlpha[i] =
-          Math.fround((+(zi > 0) & +(zi < 1)) * dyw * factor * s * (1 - s)) +
-          penaltyScale * sigma * (1 - sigma);
-      }
-    } else {
-      for (let i = 0; i < n; i++) {
-        const e = Math.exp(-logAlpha[i]!);
-        const sigma = 1 / (1 + e);
-        sigmaSum += sigma;
-        const ui = Math.min(Math.max(uniformAt(i, a, b), uLow), uHigh);
-        const positive = relu((ui / (ui + (1 - ui) * e)) * scale + left);
-        const zi = Math.fround(positive - relu(positive - 1));
-        const dyi = dy[i]!;
-        const dyw = dyi * w[i]!;
-        dW[i] = dyi * zi * groupGate;
-        groupDot += dyw * zi;
-        const s = (zi - left) * inverseScale;
-        dLogAlpha[i] =
-          Math.fround((+(zi > 0) & +(zi < 1)) * dyw * factor * s * (1 - s)) +
-          penaltyScale * sigma * (1 - sigma);
-      }
-    }
-    return { groupDot, sigmaSum };
-  }
+  const u = noiseArray(noise, n);
   for (let i = 0; i < n; i++) {
     const x = logAlpha[i]!;
-    const sigma = 1 / (1 + Math.exp(shift - x));
+    const e = Math.exp(-x);
+    const sigma = sigmaOf(x, e, shift);
     sigmaSum += sigma;
-    const ui = noiseAt(noise, i, uLow, uHigh);
-    const zi = Math.fround(gateOf(ui, x, beta === 1 ? Math.exp(-x) : 0, constants));
+    const zi = Math.fround(gateOf(Math.min(Math.max(u[i]!, uLow), uHigh), x, e, constants));
     const dyi = dy[i]!;
     const dyw = dyi * w[i]!;
     dW[i] = dyi * zi * groupGate;
@@ -305,7 +244,7 @@ const noiseOf = (u: Float32Array | undefined, seed: number, kernel: string): Noi
   key: uniformKey(u === undefined ? seed : 0, kernel),
 });
 
-const forwardKernel = (backendName: string, memory: Memory): KernelConfig => ({
+export const gatedDiffsKernel = (backendName: string, memory: Memory): KernelConfig => ({
   kernelName: gatedDiffsKernelName,
   backendName,
   kernelFunc: ({ inputs, backend, attrs }) => {
@@ -324,7 +263,7 @@ const forwardKernel = (backendName: string, memory: Memory): KernelConfig => ({
     const outputShapes = attributes.layout.map((flags, t) => {
       const baseShape = list[named.get(`base${t}`)!]!.shape;
       if ((flags & layoutHasRows) === 0) return baseShape;
-      return rowsShape(baseShape, size(list[named.get(`rows${t}`)!]!.shape));
+      return rowsShape(baseShape, sizeOf(list[named.get(`rows${t}`)!]!.shape));
     });
     // Every output first (on wasm an allocation may move the heap), then every view.
     const { outputs, outputViews, inputViews } = memory.run(backend, [...outputShapes, []], list);
@@ -362,7 +301,7 @@ const forwardKernel = (backendName: string, memory: Memory): KernelConfig => ({
   },
 });
 
-const backwardKernel = (backendName: string, memory: Memory): KernelConfig => ({
+export const gatedDiffsGradKernel = (backendName: string, memory: Memory): KernelConfig => ({
   kernelName: gatedDiffsGradKernelName,
   backendName,
   kernelFunc: ({ inputs, backend, attrs }) => {
@@ -429,31 +368,3 @@ const backwardKernel = (backendName: string, memory: Memory): KernelConfig => ({
     return outputs;
   },
 });
-
-/**
- * The backends on which our JS kernels are registered: those where they made the whole training step
- * faster than the per-tensor ops (measured, see the README). Any backend's own registration under the
- * same names (e.g. @diffprune/native's compiled kernels) is used instead, everywhere.
- *
- * `cpu` only. On `wasm` they made a BERT-Tiny diff-pruning step slower (~340 → ~420 ms): the per-tensor
- * ops take the penalty's σ of every entry from the backend's vectorised Sigmoid and touch only the
- * batch's rows of the token embedding with JS loops, whereas these loops pay a JS `Math.exp` (~10 ns)
- * per entry of every tensor in each pass. The loops are written against `Memory`, so they run on wasm's
- * heap views as they are, should a faster exp make them pay off there.
- */
-export const gatedDiffsJsBackends: readonly string[] = ['cpu'];
-
-/**
- * True when the active backend has both fused kernels; registers ours first (lazily, never at import)
- * on the backends of `gatedDiffsJsBackends` that lack them.
- */
-export function ensureGatedDiffsKernels(): boolean {
-  const backendName = tf.getBackend();
-  const memory = memories[backendName];
-  const has = (name: string) => tf.getKernel(name, backendName) !== undefined;
-  if (memory !== undefined && gatedDiffsJsBackends.includes(backendName)) {
-    if (!has(gatedDiffsKernelName)) tf.registerKernel(forwardKernel(backendName, memory));
-    if (!has(gatedDiffsGradKernelName)) tf.registerKernel(backwardKernel(backendName, memory));
-  }
-  return has(gatedDiffsKernelName) && has(gatedDiffsGradKernelName);
-}

@@ -7,9 +7,9 @@
  */
 import { parseArgs } from 'node:util';
 import { initBackend } from '@diffprune/core';
+import * as native from '@diffprune/native';
 import { adamStep, createAdamState, disposeAdamState } from '@diffprune/training';
 import * as tf from '@tensorflow/tfjs-core';
-import * as native from '../src/index.js';
 
 const { values: args } = parseArgs({
   options: { size: { type: 'string', default: '4386178' }, steps: { type: 'string', default: '5' } },

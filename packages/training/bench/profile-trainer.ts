@@ -7,8 +7,8 @@
  */
 import { parseArgs } from 'node:util';
 import { initBackend } from '@diffprune/core';
-import { measureStep } from '../../../apps/bench/src/step/measure.js';
-import * as native from '../src/index.js';
+import * as native from '@diffprune/native';
+import { measureStep } from '@diffprune/training/test';
 import { wrapKernels } from './kernel-timer.js';
 
 const { values: args } = parseArgs({

@@ -33,10 +33,11 @@ const shapes = {
   base: { num_hidden_layers: 12, hidden_size: 768, num_attention_heads: 12, intermediate_size: 3072 },
 } as const;
 
-const requireFromApp = createRequire(new URL('../../../apps/trainer/package.json', import.meta.url));
+// tfjs-node is the workspace's optional dependency (a bench never reaches into an app to find it).
+const requireFromWorkspace = createRequire(new URL('../../../package.json', import.meta.url));
 const info = await initBackend({
   ...(args.backend ? { backend: args.backend as BackendName } : {}),
-  loadTfjsNode: async () => requireFromApp('@tensorflow/tfjs-node'),
+  loadTfjsNode: async () => requireFromWorkspace('@tensorflow/tfjs-node'),
 });
 const batchSize = Number(args.batch);
 const length = Number(args.length);

@@ -63,10 +63,11 @@ function bertShapes({
   return shapes;
 }
 
-const requireFromApp = createRequire(new URL('../../../apps/trainer/package.json', import.meta.url));
+// tfjs-node is the workspace's optional dependency (a bench never reaches into an app to find it).
+const requireFromWorkspace = createRequire(new URL('../../../package.json', import.meta.url));
 const info = await initBackend({
   ...(args.backend ? { backend: args.backend as BackendName } : {}),
-  loadTfjsNode: async () => requireFromApp('@tensorflow/tfjs-node'),
+  loadTfjsNode: async () => requireFromWorkspace('@tensorflow/tfjs-node'),
   // The apps' optional fast path; resolved through the workspace tsconfig paths, where present.
   loadNative: () => import('@diffprune/native'),
 });

@@ -1,9 +1,15 @@
+import { type StepSize, stepSizes } from '@diffprune/bert/test';
 import { InvalidArgumentError } from '@diffprune/core';
 import { type BackendInfo, backendNames } from '@diffprune/runtime';
 import { startBackend } from '@diffprune/trainer';
+import {
+  measureStep,
+  median,
+  type StepMethod,
+  type StepOptions,
+  type StepTiming,
+} from '@diffprune/training/test';
 import type { Command } from 'commander';
-import { measureStep, median, type StepMethod, type StepOptions, type StepTiming } from './measure.js';
-import { type StepSize, stepSizes } from './model.js';
 import { findTorchPython, runTorchStep, type TorchTiming } from './pytorch.js';
 
 export interface StepCommandOptions {

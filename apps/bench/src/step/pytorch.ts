@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { StepOptions } from './measure.js';
+import type { StepOptions } from '@diffprune/training/test';
 
 /** What apps/bench/scripts/torch_step.py prints. */
 export interface TorchTiming {

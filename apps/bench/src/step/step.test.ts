@@ -1,9 +1,9 @@
+import { randomBatch, randomBert, stepConfigJson } from '@diffprune/bert/test';
 import { InvalidArgumentError } from '@diffprune/core';
+import { measureStep, median } from '@diffprune/training/test';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { formatStepReport, parseStepOptions, runStepCommand, type StepReport } from './command.js';
-import { measureStep, median } from './measure.js';
-import { randomBatch, randomBert, stepConfigJson } from './model.js';
 import { findTorchPython, runTorchStep } from './pytorch.js';
 
 // A model small enough for a unit test; the command itself runs the named sizes.

@@ -7,10 +7,10 @@
  */
 import { parseArgs } from 'node:util';
 import { adamKernelName } from '@diffprune/core';
+import * as native from '@diffprune/native';
 import { initBackend } from '@diffprune/runtime';
 import { adamStep, createAdamState, disposeAdamState } from '@diffprune/training';
 import * as tf from '@tensorflow/tfjs-core';
-import * as native from '../src/index.js';
 
 const { values: args } = parseArgs({
   options: { size: { type: 'string', default: '4386178' }, steps: { type: 'string', default: '5' } },

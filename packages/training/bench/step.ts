@@ -2,7 +2,7 @@
  * One BERT training step (forward + backward with respect to every parameter, training mode with
  * dropout, full finetuning) on `native` and on tfjs `cpu` (or other backends), ms per step, and with
  * --profile the time per kernel name on the first backend (kernels wrapped with a timer).
- * Parameters are random (shapes are what matters): apps/bench's seeded random BERT and batch, the
+ * Parameters are random (shapes are what matters): @diffprune/bert/test's seeded random BERT and batch, the
  * ones `diffprune-bench step` uses.
  *
  *   pnpm bench:step [--size tiny|mini] [--batch 32] [--seq 64] [--backends native,cpu] [--threads 1]
@@ -13,9 +13,9 @@ import type { ParameterMap } from '@diffprune/core';
 import { initBackend } from '@diffprune/runtime';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { median } from '../../../apps/bench/src/step/measure.js';
-import { randomBatch, randomBert, stepConfigJson, stepSizes } from '../../../apps/bench/src/step/model.js';
-import * as native from '../src/index.js';
+import { randomBatch, randomBert, stepConfigJson, stepSizes } from '@diffprune/bert/test';
+import * as native from '@diffprune/native';
+import { median } from '@diffprune/training/test';
 import { type KernelTimer, wrapKernels } from './kernel-timer.js';
 
 const { values: args } = parseArgs({

@@ -6,9 +6,9 @@
  *   pnpm bench:profile [--method full|diff-pruning] [--size tiny|mini] [--batch 32] [--seq 64] [--steps 3]
  */
 import { parseArgs } from 'node:util';
+import * as native from '@diffprune/native';
 import { initBackend } from '@diffprune/runtime';
-import { measureStep } from '../../../apps/bench/src/step/measure.js';
-import * as native from '../src/index.js';
+import { measureStep } from '@diffprune/training/test';
 import { wrapKernels } from './kernel-timer.js';
 
 const { values: args } = parseArgs({

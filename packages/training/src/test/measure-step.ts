@@ -1,6 +1,12 @@
+import {
+  randomBatch,
+  randomBert,
+  type StepSize,
+  stepConfigJson,
+  stepVocabularySize,
+} from '@diffprune/bert/test';
 import { createTrainingState, trainStep } from '@diffprune/training';
 import * as tf from '@tensorflow/tfjs-core';
-import { randomBatch, randomBert, type StepSize, stepConfigJson, stepVocabularySize } from './model.js';
 
 export type StepMethod = 'full' | 'diff-pruning';
 

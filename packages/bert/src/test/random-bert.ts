@@ -20,7 +20,7 @@ export const stepVocabularySize = 30522;
 export const stepMaxPositions = 512;
 export const stepNumLabels = 2;
 
-/** The HF `config.json` of a benchmark model (what apps/bench/scripts/torch_step.py builds too). */
+/** The HF `config.json` of a benchmark model (what apps/bench/scripts/torch_step.py builds too: keep the two in step). */
 export function stepConfigJson(
   size: StepSize,
   vocabularySize = stepVocabularySize,

@@ -21,12 +21,14 @@ export type { KeyShapeMismatch } from './errors.js';
 export {
   BackendError,
   CheckpointMismatchError,
+  checkFinite,
   DiffpruneError,
   DownloadError,
   FormatError,
   InterruptedError,
   InvalidArgumentError,
   MissingResourceError,
+  NonFiniteValueError,
   ShapeMismatchError,
 } from './errors.js';
 export type {
@@ -51,6 +53,7 @@ export type {
   WarningEvent,
 } from './events.js';
 export { emitTo } from './events.js';
+export { checkShardFileName, readLocalFile, readShardIndex, shardPaths, typedFileError } from './files.js';
 export {
   bfloat16BitsToFloat32,
   float16BitsToFloat32,
@@ -81,7 +84,11 @@ export { scatterAddSegments } from './runtime/scatter-add.js';
 export type { SafetensorsDtype, SafetensorsFile, SafetensorsTensor } from './safetensors.js';
 export {
   fromFloat32,
+  jsonDepth,
+  maxJsonDepth,
   maxSafetensorsHeaderBytes,
+  maxSafetensorsTensors,
+  parseJsonBounded,
   parseSafetensors,
   readSafetensors,
   safetensorsDtypes,

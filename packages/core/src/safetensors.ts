@@ -106,25 +106,36 @@ function scanJson(text: string, limit: number): { depth: number; entries: number
 }
 
 /**
- * `JSON.parse` with the nesting bounded first (a hostile 200k-deep value would otherwise exhaust
+ * `JSON.parse` with the nesting (and optionally the outermost entry count) bounded first (a hostile 200k-deep value would otherwise exhaust
  * the stack in later recursive code); errors are `FormatError`s naming the file and the field.
  */
 export function parseJsonBounded(
   text: string,
-  where: { path?: string; what: string; maxDepth?: number },
+  where: { path?: string; what: string; maxDepth?: number; maxEntries?: number; expected?: string },
 ): unknown {
   const limit = where.maxDepth ?? maxJsonDepth;
   const context = { ...(where.path ? { path: where.path } : {}), what: where.what };
-  if (jsonDepth(text, limit) > limit)
+  const scanned = scanJson(text, limit);
+  if (scanned.depth > limit)
     throw new FormatError({
       ...context,
       expected: `JSON nested at most ${limit} deep`,
-      found: `deeper nesting`,
+      found: 'deeper nesting',
+    });
+  if (where.maxEntries !== undefined && scanned.entries > where.maxEntries)
+    throw new FormatError({
+      ...context,
+      expected: `at most ${where.maxEntries} entries (pass maxTensors to allow more)`,
+      found: `${scanned.entries}`,
     });
   try {
     return JSON.parse(text);
   } catch (error) {
-    throw new FormatError({ ...context, expected: 'valid JSON', found: (error as Error).message });
+    throw new FormatError({
+      ...context,
+      expected: where.expected ?? 'valid JSON',
+      found: (error as Error).message,
+    });
   }
 }
 

@@ -16,7 +16,13 @@ export type {
 } from './backbone.js';
 export { backboneSpecificationVersion, countParameters, disposeParameters } from './backbone.js';
 export type { DownloadOptions, DownloadResult } from './download.js';
-export { defaultCacheDirectory, downloadFile } from './download.js';
+export {
+  defaultCacheDirectory,
+  defaultMaxDownloadBytes,
+  defaultReadTimeoutMs,
+  downloadFile,
+  fetchWithRedirects,
+} from './download.js';
 export type { KeyShapeMismatch } from './errors.js';
 export {
   BackendError,

@@ -117,10 +117,10 @@ describe.skipIf(pythonStatus !== null)(
       const run = (path: string) => promisify(execFile)('python3', [script, path]);
       await expect(run(file)).resolves.toMatchObject({ stdout: expect.stringMatching(/task unit/) });
       const bytes = await readFile(file);
-      bytes[bytes.length - 3] ^= 0x10;
+      bytes[bytes.length - 3]! ^= 0x10;
       await writeFile(file, bytes);
       await expect(run(file)).rejects.toThrow(/does not match data_sha256/);
-      bytes[bytes.length - 3] ^= 0x10;
+      bytes[bytes.length - 3]! ^= 0x10;
       await writeFile(file, Buffer.concat([bytes, Buffer.of(0)]));
       await expect(run(file)).rejects.toThrow(/trailing bytes/);
     });

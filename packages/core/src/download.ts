@@ -184,7 +184,10 @@ async function receive(
   const tooLarge = (bytes: number, how: string) =>
     new DownloadError({
       url,
-      reason: `${how} ${bytes} bytes, more than ${options.size !== undefined && options.size <= maxBytes ? `the expected size (${options.size} bytes)` : `the limit (maxBytes ${maxBytes})`}; refusing it`,
+      reason:
+        options.size !== undefined && options.size <= maxBytes
+          ? `expected ${options.size} bytes (the known size); ${how} ${bytes} bytes, so it is refused`
+          : `${how} ${bytes} bytes, more than the limit (maxBytes ${maxBytes}); refusing it`,
       status: response.status,
     });
   if (totalBytes !== undefined && totalBytes > limit) {

@@ -7,9 +7,15 @@ export {
   readShardIndex,
 } from './checkpoint.js';
 export type { BertActivation, BertConfig } from './config.js';
-export { bertConfigToJson, parseBertConfig } from './config.js';
+export { bertConfigLimits, bertConfigToJson, bertParameterCount, parseBertConfig } from './config.js';
 export type { HubOptions } from './hub.js';
-export { defaultHubEndpoint, hubModelCacheDirectory, isHubId, resolveHubModel } from './hub.js';
+export {
+  checkRevision,
+  defaultHubEndpoint,
+  hubModelCacheDirectory,
+  isHubId,
+  resolveHubModel,
+} from './hub.js';
 export { bertLoader, isLocalModel, loadBert, loadBertTokenizer, resolveModelSource } from './load.js';
 export { BertBackbone } from './model.js';
 export {

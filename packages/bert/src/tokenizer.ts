@@ -1,5 +1,4 @@
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   type EncodedBatch,
@@ -7,6 +6,7 @@ import {
   FormatError,
   InvalidArgumentError,
   MissingResourceError,
+  readLocalFile,
   type TextPairEncoder,
 } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
@@ -125,7 +125,10 @@ export class WordPieceTokenizer implements TextPairEncoder {
         resource: path,
         hint: 'BERT models ship their WordPiece vocabulary as vocab.txt',
       });
-    return WordPieceTokenizer.fromVocabularyText(await readFile(path, 'utf8'), options);
+    return WordPieceTokenizer.fromVocabularyText(
+      (await readLocalFile(path, { what: 'vocab.txt' })).toString('utf8'),
+      options,
+    );
   }
 
   /** The basic tokenizer: clean, split CJK, whitespace split, lowercase/strip accents, split punctuation. */
@@ -309,7 +312,10 @@ export async function readTokenizerOptions(directory: string, name = directory):
     const path = join(directory, file);
     if (!existsSync(path)) return undefined;
     try {
-      return JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
+      return JSON.parse((await readLocalFile(path, { what: file })).toString('utf8')) as Record<
+        string,
+        unknown
+      >;
     } catch (error) {
       throw new FormatError({ path, expected: 'valid JSON', found: (error as Error).message });
     }

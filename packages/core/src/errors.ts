@@ -167,3 +167,51 @@ export class InterruptedError extends DiffpruneError {
     super('interrupted', message);
   }
 }
+
+/** A tensor holds NaN or ±Infinity where finite values are required (diffs, base checkpoints). */
+export class NonFiniteValueError extends DiffpruneError {
+  /** The file, when the values were read from one. */
+  readonly path: string | undefined;
+  readonly tensor: string;
+  /** The flat (row-major) position of the first non-finite value. */
+  readonly position: number;
+  readonly value: number;
+  /** How many values are non-finite. */
+  readonly count: number;
+
+  constructor(options: { path?: string; tensor: string; position: number; value: number; count: number }) {
+    const where = options.path ? `${options.path}: ` : '';
+    super(
+      'non-finite',
+      `${where}${options.tensor} must hold finite values; found ${options.value} at position ${options.position}` +
+        `${options.count > 1 ? ` (${options.count} non-finite values in all)` : ''}. The file is corrupt or was written from a diverged run: regenerate it`,
+    );
+    this.path = options.path;
+    this.tensor = options.tensor;
+    this.position = options.position;
+    this.value = options.value;
+    this.count = options.count;
+  }
+}
+
+/** Throws `NonFiniteValueError` (naming the tensor, the first position and the count) unless every value is finite. */
+export function checkFinite(values: ArrayLike<number>, where: { tensor: string; path?: string }): void {
+  let first = -1;
+  let count = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    // v - v is 0 for finite v and NaN for NaN and ±Infinity: one comparison on the hot path.
+    if (v - v !== 0) {
+      if (first < 0) first = i;
+      count++;
+    }
+  }
+  if (first >= 0)
+    throw new NonFiniteValueError({
+      ...(where.path ? { path: where.path } : {}),
+      tensor: where.tensor,
+      position: first,
+      value: values[first]!,
+      count,
+    });
+}

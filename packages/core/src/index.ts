@@ -16,17 +16,25 @@ export type {
 } from './backbone.js';
 export { backboneSpecificationVersion, countParameters, disposeParameters } from './backbone.js';
 export type { DownloadOptions, DownloadResult } from './download.js';
-export { defaultCacheDirectory, downloadFile } from './download.js';
+export {
+  defaultCacheDirectory,
+  defaultMaxDownloadBytes,
+  defaultReadTimeoutMs,
+  downloadFile,
+  fetchWithRedirects,
+} from './download.js';
 export type { KeyShapeMismatch } from './errors.js';
 export {
   BackendError,
   CheckpointMismatchError,
+  checkFinite,
   DiffpruneError,
   DownloadError,
   FormatError,
   InterruptedError,
   InvalidArgumentError,
   MissingResourceError,
+  NonFiniteValueError,
   ShapeMismatchError,
 } from './errors.js';
 export type {
@@ -51,6 +59,7 @@ export type {
   WarningEvent,
 } from './events.js';
 export { emitTo } from './events.js';
+export { checkShardFileName, readLocalFile, readShardIndex, shardPaths, typedFileError } from './files.js';
 export {
   bfloat16BitsToFloat32,
   float16BitsToFloat32,
@@ -99,7 +108,11 @@ export { createRng } from './rng.js';
 export type { SafetensorsDtype, SafetensorsFile, SafetensorsTensor } from './safetensors.js';
 export {
   fromFloat32,
+  jsonDepth,
+  maxJsonDepth,
   maxSafetensorsHeaderBytes,
+  maxSafetensorsTensors,
+  parseJsonBounded,
   parseSafetensors,
   readSafetensors,
   safetensorsDtypes,

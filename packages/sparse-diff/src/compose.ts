@@ -1,5 +1,5 @@
 import { InvalidArgumentError, ShapeMismatchError } from '@diffprune/core';
-import { compareNames, sameShape } from './checks.js';
+import { compareNames, own, sameShape } from './checks.js';
 import { provenanceRecord } from './create.js';
 import { BaseMismatchError } from './errors.js';
 import type {
@@ -129,7 +129,7 @@ export function composeDiffs(
       if (added.length === 1) values = added[0]!.values.slice();
       else if (replaced.length === 1) values = replaced[0]!.values.slice();
       else {
-        const base = options.base?.[name];
+        const base = options.base ? own(options.base, name) : undefined;
         if (!base)
           throw new InvalidArgumentError({
             argument: 'options.base',

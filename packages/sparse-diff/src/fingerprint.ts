@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
-import { access, readFile } from 'node:fs/promises';
+import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  FormatError,
   fromFloat32,
   InvalidArgumentError,
   MissingResourceError,
   readSafetensors,
+  readShardIndex,
   type SafetensorsTensor,
 } from '@diffprune/core';
 import { compareNames } from './checks.js';
@@ -70,27 +70,16 @@ const exists = (path: string) =>
     () => false,
   );
 
-/** The safetensors files of an HF-layout checkpoint: `model.safetensors`, or the shards of its index. */
+/**
+ * The safetensors files of an HF-layout checkpoint: `model.safetensors`, or the shards of its index
+ * (each name checked by core's `readShardIndex`: no `..`, separators, absolute paths or non-strings).
+ */
 export async function checkpointWeightFiles(directory: string): Promise<string[]> {
   const single = join(directory, 'model.safetensors');
   if (await exists(single)) return [single];
   const indexPath = join(directory, 'model.safetensors.index.json');
-  if (await exists(indexPath)) {
-    let index: { weight_map?: Record<string, string> };
-    try {
-      index = JSON.parse(await readFile(indexPath, 'utf8'));
-    } catch (error) {
-      throw new FormatError({ path: indexPath, expected: 'JSON', found: (error as Error).message });
-    }
-    if (typeof index.weight_map !== 'object' || index.weight_map === null)
-      throw new FormatError({
-        path: indexPath,
-        what: 'weight_map',
-        expected: 'an object',
-        found: typeof index.weight_map,
-      });
-    return [...new Set(Object.values(index.weight_map))].sort().map((file) => join(directory, file));
-  }
+  if (await exists(indexPath))
+    return (await readShardIndex(indexPath)).sort().map((file) => join(directory, file));
   throw new MissingResourceError({
     resource: `${single} (or model.safetensors.index.json)`,
     hint: 'A base directory is an HF-layout checkpoint: config.json + model.safetensors',

@@ -9,11 +9,11 @@ import {
   type ModelSource,
   type TextPairEncoder,
 } from '@diffprune/core';
+import { loadTokenizer, type WordPieceTokenizer } from '@diffprune/tokenizers';
 import { bertParametersFromCheckpoint, readBertConfig, readCheckpointTensors } from './checkpoint.js';
 import type { BertConfig } from './config.js';
 import { resolveHubModel } from './hub.js';
 import { BertBackbone } from './model.js';
-import { readTokenizerOptions, WordPieceTokenizer } from './tokenizer.js';
 
 /** True when `source` names an existing local directory (else it is taken as a hub id). */
 export function isLocalModel(source: string): boolean {
@@ -49,17 +49,17 @@ class MissingVocabularyEncoder implements TextPairEncoder {
   }
 }
 
-/** Reads the tokenizer of a model directory (vocab.txt + tokenizer settings). */
+/**
+ * Reads the WordPiece tokenizer of a model directory: tokenizer.json (what transformers ≥ 5 saves)
+ * or vocab.txt, with the settings of tokenizer_config.json.
+ */
 export async function loadBertTokenizer(directory: string, name = directory): Promise<WordPieceTokenizer> {
-  return WordPieceTokenizer.fromVocabularyFile(
-    join(directory, 'vocab.txt'),
-    await readTokenizerOptions(directory, name),
-  );
+  return (await loadTokenizer(directory, { expected: 'word-piece', name })) as WordPieceTokenizer;
 }
 
 /**
  * Loads a BERT checkpoint from a directory or a hub id: config.json, model.safetensors (or shards)
- * and vocab.txt. Parameters are float32 tensors under HF `BertForSequenceClassification` names; a
+ * and tokenizer.json or vocab.txt. Parameters are float32 tensors under HF `BertForSequenceClassification` names; a
  * missing classifier is created (listed in `created`). The caller owns (and disposes) `params`.
  */
 export async function loadBert(
@@ -70,9 +70,10 @@ export async function loadBert(
   const { directory } = resolved;
   const config = await readBertConfig(directory);
   const vocabulary = join(directory, 'vocab.txt');
-  const encoder = existsSync(vocabulary)
-    ? await loadBertTokenizer(directory, resolved.id)
-    : new MissingVocabularyEncoder(vocabulary, config.padTokenId);
+  const encoder =
+    existsSync(vocabulary) || existsSync(join(directory, 'tokenizer.json'))
+      ? await loadBertTokenizer(directory, resolved.id)
+      : new MissingVocabularyEncoder(vocabulary, config.padTokenId);
   const tensors = await readCheckpointTensors(directory);
   const { params, created } = bertParametersFromCheckpoint(tensors, config, {
     head: options.head,

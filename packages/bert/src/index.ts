@@ -8,6 +8,14 @@ export {
 } from './checkpoint.js';
 export type { BertActivation, BertConfig } from './config.js';
 export { bertConfigToJson, parseBertConfig } from './config.js';
+export type { DropoutSite, EncoderLayerNames, EncoderLayerSettings } from './encoder-layer.js';
+export {
+  bertLayerNames,
+  checkEncodedBatch,
+  dropoutSites,
+  encoderLayer,
+  requireParameter,
+} from './encoder-layer.js';
 export type { HubOptions } from './hub.js';
 export { defaultHubEndpoint, hubModelCacheDirectory, isHubId, resolveHubModel } from './hub.js';
 export { bertLoader, isLocalModel, loadBert, loadBertTokenizer, resolveModelSource } from './load.js';

@@ -129,7 +129,7 @@ describe('WordPieceTokenizer on a toy vocabulary', () => {
       { maxLength: 8 },
     );
     expect(direct.inputIds.arraySync()).toEqual(padded.inputIds);
-    expect(direct.tokenTypeIds.arraySync()).toEqual(padded.tokenTypeIds);
+    expect(direct.tokenTypeIds!.arraySync()).toEqual(padded.tokenTypeIds);
     expect(direct.attentionMask.arraySync()).toEqual(padded.attentionMask);
     tf.dispose([batch.inputIds, batch.tokenTypeIds, batch.attentionMask]);
     tf.dispose([direct.inputIds, direct.tokenTypeIds, direct.attentionMask]);

@@ -72,6 +72,8 @@ export interface EncoderLayerSettings {
   hiddenDropoutProb: number;
   attentionProbsDropoutProb: number;
   layerNormEps: number;
+  /** Dropout after the attention output projection (BERT: yes; DistilBERT: no). Default true. */
+  attentionOutputDropout?: boolean;
   /** Used in error messages. */
   context: string;
 }
@@ -101,11 +103,11 @@ export function encoderLayer(
     (probabilities) =>
       drop(probabilities, settings.attentionProbsDropoutProb, `layer.${index}.attention.probabilities`),
   );
-  const attended = drop(
-    dense(names.attentionOutput, context),
-    settings.hiddenDropoutProb,
-    `layer.${index}.attention.output`,
-  );
+  const projected = dense(names.attentionOutput, context);
+  const attended =
+    settings.attentionOutputDropout === false
+      ? projected
+      : drop(projected, settings.hiddenDropoutProb, `layer.${index}.attention.output`);
   const hidden = layerNorm(
     attended,
     p(`${names.attentionNorm}.weight`),

@@ -17,7 +17,13 @@ export {
   requireParameter,
 } from './encoder-layer.js';
 export type { HubOptions } from './hub.js';
-export { defaultHubEndpoint, hubModelCacheDirectory, isHubId, resolveHubModel } from './hub.js';
+export {
+  bertModelFiles,
+  defaultHubEndpoint,
+  hubModelCacheDirectory,
+  isHubId,
+  resolveHubModel,
+} from './hub.js';
 export { bertLoader, isLocalModel, loadBert, loadBertTokenizer, resolveModelSource } from './load.js';
 export { BertBackbone } from './model.js';
 export {

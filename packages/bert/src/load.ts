@@ -6,13 +6,14 @@ import {
   type LoadBackboneOptions,
   type LoadedBackbone,
   MissingResourceError,
+  type ModelFiles,
   type ModelSource,
   type TextPairEncoder,
 } from '@diffprune/core';
 import { loadTokenizer, type WordPieceTokenizer } from '@diffprune/tokenizers';
 import { bertParametersFromCheckpoint, readBertConfig, readCheckpointTensors } from './checkpoint.js';
 import type { BertConfig } from './config.js';
-import { resolveHubModel } from './hub.js';
+import { bertModelFiles, resolveHubModel } from './hub.js';
 import { BertBackbone } from './model.js';
 
 /** True when `source` names an existing local directory (else it is taken as a hub id). */
@@ -26,7 +27,7 @@ export function isLocalModel(source: string): boolean {
  */
 export async function resolveModelSource(
   source: string,
-  options: Omit<LoadBackboneOptions, 'head'> = {},
+  options: Omit<LoadBackboneOptions, 'head'> & { files?: ModelFiles } = {},
 ): Promise<ModelSource> {
   if (isLocalModel(source)) return { id: source, revision: 'local', directory: resolve(source) };
   return resolveHubModel(source, options);
@@ -86,5 +87,6 @@ export async function loadBert(
 /** The BERT entry of the trainer's backbone registry (keyed by config.json `model_type`). */
 export const bertLoader: BackboneLoader<BertConfig> = {
   modelType: 'bert',
+  files: bertModelFiles,
   load: loadBert,
 };

@@ -6,7 +6,7 @@ export type { ElectraConfig } from './electra/config.js';
 export { parseElectraConfig } from './electra/config.js';
 export { electraLoader } from './electra/load.js';
 export { ElectraBackbone, electraParameterSpecs } from './electra/model.js';
-export { backboneLoaders, loadBackbone, readModelType } from './registry.js';
+export { backboneLoaders, headSizeOf, loadBackbone, readModelType } from './registry.js';
 export type { RobertaConfig } from './roberta/config.js';
 export { parseRobertaConfig } from './roberta/config.js';
 export { robertaLoader } from './roberta/load.js';

@@ -8,9 +8,10 @@ import {
   backboneSpecificationVersion,
   CheckpointMismatchError,
   disposeParameters,
+  readSafetensors,
 } from '@diffprune/core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { backboneLoaders, loadBackbone } from './registry.js';
+import { backboneLoaders, headSizeOf, loadBackbone } from './registry.js';
 import { parametersFromCheckpoint } from './shared/checkpoint-parameters.js';
 
 const fixtures = fileURLToPath(new URL('../../../fixtures/', import.meta.url));
@@ -23,6 +24,20 @@ describe('the backbone registry', () => {
     for (const [modelType, loader] of Object.entries(backboneLoaders)) {
       expect(loader.modelType).toBe(modelType);
       expect(loader.files?.required).toContain('config.json');
+    }
+  });
+
+  it('reads the head size of each family from its output tensor', async () => {
+    for (const family of Object.keys(backboneLoaders)) {
+      const { tensors } = await readSafetensors(`${fixtures}models/${family}/model.safetensors`);
+      expect(headSizeOf(family, tensors), family).toBe(3);
+      expect(
+        headSizeOf(
+          family,
+          tensors.filter((t) => !t.name.includes('classifier')),
+        ),
+        family,
+      ).toBeUndefined();
     }
   });
 

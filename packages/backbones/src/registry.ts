@@ -22,6 +22,19 @@ export const backboneLoaders: Readonly<Record<string, BackboneLoader>> = {
   electra: electraLoader as BackboneLoader,
 };
 
+/**
+ * The label count a set of tensors (a diff's, a checkpoint's) gives a family's head: the first
+ * dimension of its `headOutput` parameter; undefined when the tensors have no head.
+ */
+export function headSizeOf(
+  modelType: string,
+  tensors: readonly { name: string; shape: readonly number[] }[],
+  loaders: Readonly<Record<string, BackboneLoader>> = backboneLoaders,
+): number | undefined {
+  const output = loaders[modelType]?.headOutput ?? 'classifier.bias';
+  return tensors.find((t) => t.name === output)?.shape[0];
+}
+
 /** The `model_type` of a model directory's config.json (absent: `bert`, as older BERT checkpoints). */
 export async function readModelType(directory: string): Promise<string> {
   const { json, path } = await readConfigJson(directory);

@@ -88,5 +88,6 @@ export async function loadBert(
 export const bertLoader: BackboneLoader<BertConfig> = {
   modelType: 'bert',
   files: bertModelFiles,
+  headOutput: 'classifier.bias',
   load: loadBert,
 };

@@ -217,5 +217,11 @@ export interface BackboneLoader<Config = unknown> {
   readonly modelType: string;
   /** v2: the files a model directory (or hub snapshot) needs. v1 loaders: WordPiece BERT's. */
   readonly files?: ModelFiles;
+  /**
+   * v2: the head parameter whose first dimension is the label count (BERT `classifier.bias`,
+   * RoBERTa `classifier.out_proj.bias`), so a diff's or checkpoint's head size can be read before
+   * loading. v1 loaders: `classifier.bias`.
+   */
+  readonly headOutput?: string;
   load(source: string, options: LoadBackboneOptions): Promise<LoadedBackbone<Config>>;
 }

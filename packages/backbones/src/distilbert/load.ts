@@ -11,6 +11,7 @@ import { DistilbertBackbone } from './model.js';
 export const distilbertLoader = familyLoader<DistilbertConfig>({
   modelType: 'distilbert',
   files: wordPieceFiles,
+  headOutput: 'classifier.bias',
   tokenizer: 'word-piece',
   parseConfig: parseDistilbertConfig,
   create: (config, encoder) => new DistilbertBackbone(config, encoder),

@@ -11,6 +11,7 @@ import { ElectraBackbone } from './model.js';
 export const electraLoader = familyLoader<ElectraConfig>({
   modelType: 'electra',
   files: wordPieceFiles,
+  headOutput: 'classifier.out_proj.bias',
   tokenizer: 'word-piece',
   parseConfig: parseElectraConfig,
   create: (config, encoder) => new ElectraBackbone(config, encoder),

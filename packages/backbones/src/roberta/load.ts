@@ -11,6 +11,7 @@ import { RobertaBackbone } from './model.js';
 export const robertaLoader = familyLoader<RobertaConfig>({
   modelType: 'roberta',
   files: byteLevelBpeFiles,
+  headOutput: 'classifier.out_proj.bias',
   tokenizer: 'byte-level-bpe',
   parseConfig: parseRobertaConfig,
   create: (config, encoder) => new RobertaBackbone(config, encoder),

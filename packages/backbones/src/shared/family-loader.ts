@@ -21,6 +21,8 @@ export interface FamilyDefinition<Config> {
   modelType: string;
   files: ModelFiles;
   tokenizer: TokenizerKind;
+  /** The head parameter whose first dimension is the label count. */
+  headOutput: string;
   /** Parses and validates config.json (FormatError naming the field on bad input). */
   parseConfig(json: unknown, path: string): Config;
   create(config: Config, encoder: TextPairEncoder): Backbone<Config>;
@@ -54,6 +56,7 @@ export function familyLoader<Config>(family: FamilyDefinition<Config>): Backbone
   return {
     modelType: family.modelType,
     files: family.files,
+    headOutput: family.headOutput,
     async load(source: string, options: LoadBackboneOptions): Promise<LoadedBackbone<Config>> {
       const resolved = await resolveModelSource(source, { ...options, files: family.files });
       const { directory } = resolved;

@@ -10,6 +10,7 @@ import {
   type EventListener,
   InvalidArgumentError,
   MissingResourceError,
+  type ModelFiles,
   type ModelSource,
   readShardIndex,
   writeFileAtomic,
@@ -48,6 +49,8 @@ export interface HubOptions {
   signal?: AbortSignal;
   /** Give up on a request that sends nothing for this long (ms); default 30 s (see `downloadFile`). */
   readTimeoutMs?: number;
+  /** The files the model family needs besides the weights; default `bertModelFiles`. */
+  files?: ModelFiles;
 }
 
 /** What a file's HEAD says. */
@@ -80,9 +83,15 @@ export function checkRevision(revision: unknown, argument = 'revision'): string 
     });
   return revision;
 }
-/** Files a BERT model needs; the weights are `model.safetensors` or an index with shards. */
-const requiredFiles = ['config.json', 'vocab.txt'] as const;
-const optionalFiles = ['tokenizer_config.json', 'tokenizer.json', 'special_tokens_map.json'] as const;
+/**
+ * Files a BERT model needs besides the weights (`model.safetensors` or an index with shards): its
+ * WordPiece vocabulary as vocab.txt or tokenizer.json (transformers ≥ 5 saves only the latter).
+ */
+export const bertModelFiles: ModelFiles = {
+  required: ['config.json'],
+  oneOf: [['vocab.txt', 'tokenizer.json']],
+  optional: ['tokenizer_config.json', 'special_tokens_map.json'],
+};
 
 /** True when `source` looks like a hub id (`name` or `org/name`) rather than a path. */
 export function isHubId(source: string): boolean {
@@ -122,9 +131,10 @@ export async function resolveHubModel(id: string, options: HubOptions = {}): Pro
   const repository = hubModelCacheDirectory(id, options.cacheDirectory);
   const offline =
     options.offline ?? ['1', 'true', 'yes'].includes((process.env.HF_HUB_OFFLINE ?? '').toLowerCase());
-  if (offline) return cachedSnapshot(id, revision, repository, endpoint);
+  const files = options.files ?? bertModelFiles;
+  if (offline) return cachedSnapshot(id, revision, repository, endpoint, files);
   try {
-    return await downloadSnapshot(id, revision, repository, endpoint, options);
+    return await downloadSnapshot(id, revision, repository, endpoint, { ...options, files });
   } catch (error) {
     // Unreachable network (no HTTP status): fall back to a complete cached snapshot, if any.
     if (
@@ -133,7 +143,7 @@ export async function resolveHubModel(id: string, options: HubOptions = {}): Pro
       !options.signal?.aborted
     ) {
       try {
-        const cached = await cachedSnapshot(id, revision, repository, endpoint);
+        const cached = await cachedSnapshot(id, revision, repository, endpoint, files);
         options.onEvent?.({
           type: 'warning-raise',
           message: `${endpoint} is unreachable (${(error as Error).message}); using the cached ${id}@${cached.revision}`,
@@ -155,6 +165,7 @@ async function cachedSnapshot(
   revision: string,
   repository: string,
   endpoint: string,
+  files: ModelFiles,
 ): Promise<ModelSource> {
   let commit = revision;
   if (!commitPattern.test(revision)) {
@@ -168,7 +179,7 @@ async function cachedSnapshot(
     commit = checkRevision((await readFile(ref, 'utf8')).trim(), `the commit in ${ref}`);
   }
   const directory = join(repository, 'snapshots', commit);
-  const needed: string[] = [...requiredFiles];
+  const needed: string[] = [...files.required];
   if (existsSync(join(directory, 'model.safetensors'))) needed.push('model.safetensors');
   else if (existsSync(join(directory, 'model.safetensors.index.json'))) {
     needed.push(...(await readShardIndex(join(directory, 'model.safetensors.index.json'))));
@@ -178,6 +189,14 @@ async function cachedSnapshot(
       throw new MissingResourceError({
         resource: `${id}@${revision}: ${file} (looked in ${directory})`,
         hint: offlineHint(id, revision, hubUrl(endpoint, id, commit, file)),
+      });
+    }
+  }
+  for (const group of files.oneOf) {
+    if (!group.some((file) => existsSync(join(directory, file)))) {
+      throw new MissingResourceError({
+        resource: `${id}@${revision}: ${group.join(' or ')} (looked in ${directory})`,
+        hint: offlineHint(id, revision, hubUrl(endpoint, id, commit, group[0]!)),
       });
     }
   }
@@ -244,9 +263,9 @@ async function downloadSnapshot(
   revision: string,
   repository: string,
   endpoint: string,
-  options: HubOptions,
+  options: HubOptions & { files: ModelFiles },
 ): Promise<ModelSource> {
-  const { signal, onEvent } = options;
+  const { signal, onEvent, files } = options;
   const timeoutMs = options.readTimeoutMs ?? defaultReadTimeoutMs;
   const head = (url: string) => headRequest(url, signal, timeoutMs);
   // 1. Resolve the revision to a commit with config.json's HEAD.
@@ -329,8 +348,20 @@ async function downloadSnapshot(
     for (const shard of await readShardIndex(join(directory, 'model.safetensors.index.json')))
       await fetchFile(shard, true);
   }
-  for (const file of requiredFiles) if (file !== 'config.json') await fetchFile(file, true);
-  for (const file of optionalFiles) await fetchFile(file, false);
+  for (const file of files.required) if (file !== 'config.json') await fetchFile(file, true);
+  for (const group of files.oneOf) {
+    let found = false;
+    for (const file of group) found = (await fetchFile(file, false)) || found;
+    if (!found) {
+      const url = hubUrl(endpoint, id, commit, group[0]!);
+      throw new DownloadError({
+        url,
+        reason: `HTTP 404: ${id}@${commit} has none of ${group.join(', ')}`,
+        status: 404,
+      });
+    }
+  }
+  for (const file of files.optional) await fetchFile(file, false);
   // Always for a branch or tag, also when the server sent no X-Repo-Commit (then commit = revision),
   // so offline use finds the snapshot through refs/{revision}.
   if (!commitPattern.test(revision)) await writeFileAtomic(join(repository, 'refs', revision), commit);

@@ -8,8 +8,17 @@ export {
 } from './checkpoint.js';
 export type { BertActivation, BertConfig } from './config.js';
 export { bertConfigLimits, bertConfigToJson, bertParameterCount, parseBertConfig } from './config.js';
+export type { DropoutSite, EncoderLayerNames, EncoderLayerSettings } from './encoder-layer.js';
+export {
+  bertLayerNames,
+  checkEncodedBatch,
+  dropoutSites,
+  encoderLayer,
+  requireParameter,
+} from './encoder-layer.js';
 export type { HubOptions } from './hub.js';
 export {
+  bertModelFiles,
   checkRevision,
   defaultHubEndpoint,
   hubModelCacheDirectory,

@@ -2,19 +2,29 @@ export { temporaryPathFor, writeDirectoryAtomic, writeFileAtomic } from './atomi
 export type {
   Backbone,
   BackboneLoader,
+  BackboneSpecificationVersion,
+  BackboneV1,
   EncodedBatch,
   EncodedText,
   ForwardOptions,
   HeadSpec,
   LoadBackboneOptions,
   LoadedBackbone,
+  ModelFiles,
   ModelSource,
   ParameterKind,
   ParameterMap,
   ParameterSpec,
   TextPairEncoder,
+  TokenizerKind,
 } from './backbone.js';
-export { backboneSpecificationVersion, countParameters, disposeParameters } from './backbone.js';
+export {
+  backboneSpecificationVersion,
+  countParameters,
+  disposeParameters,
+  headParameterNames,
+  upgradeBackbone,
+} from './backbone.js';
 export type { DownloadOptions, DownloadResult } from './download.js';
 export {
   defaultCacheDirectory,

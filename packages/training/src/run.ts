@@ -8,7 +8,6 @@ import {
   writeFileAtomic,
 } from '@diffprune/core';
 import { computeMetrics, type GlueTask, getTask, readSplit, resolveDataDirectory } from '@diffprune/glue';
-import { activeBackend } from '@diffprune/runtime';
 import {
   createDiffFromMask,
   fingerprintCheckpoint,
@@ -99,7 +98,7 @@ export async function runTraining(options: RunTrainingOptions): Promise<RunSumma
     ...(options.onEvent ? { onEvent: options.onEvent } : {}),
   });
   try {
-    const backend = activeBackend()?.backend ?? tf.getBackend();
+    const backend = tf.getBackend();
     options.onEvent?.({
       type: 'run-start',
       task: task.name,

@@ -5,6 +5,8 @@ import { backboneSpecificationVersion } from '../backbone.js';
 
 export type { BackendAvailability, DescribeEachBackendOptions, TestBackendLoaders } from './backends.js';
 export { availableBackends, describeEachBackend, setTestBackendLoaders } from './backends.js';
+export type { LocalHubRepository } from './hub-server.js';
+export { LocalHub } from './hub-server.js';
 
 export interface BackboneConformanceOptions {
   /** Loads the backbone under test (a small checkpoint). */

@@ -87,11 +87,7 @@ describe('the backbone registry', () => {
     for (const file of ['model.safetensors', 'tokenizer.json', 'tokenizer_config.json'])
       await copyFile(`${fixtures}models/roberta/${file}`, join(directory, file));
     // One more layer than the checkpoint has, and 4 labels for a 3-label head.
-    const config = JSON.parse(
-      await import('node:fs/promises').then((fs) =>
-        fs.readFile(`${fixtures}models/roberta/config.json`, 'utf8'),
-      ),
-    );
+    const config = JSON.parse(await readFile(`${fixtures}models/roberta/config.json`, 'utf8'));
     await writeFile(join(directory, 'config.json'), JSON.stringify({ ...config, num_hidden_layers: 3 }));
     const error = await loadBackbone(directory, { head: { numLabels: 4 } }).catch((e) => e);
     expect(CheckpointMismatchError.isInstance(error)).toBe(true);

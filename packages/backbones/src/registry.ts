@@ -60,7 +60,11 @@ export async function loadBackbone(
   options: LoadBackboneOptions,
   loaders: Readonly<Record<string, BackboneLoader>> = backboneLoaders,
 ): Promise<LoadedBackbone> {
-  const { directory } = await resolveModelSource(source, options);
+  // config.json and the weights first (the family's loader then fetches the tokenizer files it needs).
+  const { directory } = await resolveModelSource(source, {
+    ...options,
+    files: { required: ['config.json'], oneOf: [], optional: [] },
+  });
   const modelType = await readModelType(directory);
   const loader = loaders[modelType];
   if (!loader) {

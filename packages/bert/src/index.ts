@@ -6,6 +6,8 @@ export {
   readCheckpointTensors,
   readShardIndex,
 } from './checkpoint.js';
+export type { ClassificationConfig } from './classification-backbone.js';
+export { ClassificationBackbone, firstToken } from './classification-backbone.js';
 export type { BertActivation, BertConfig } from './config.js';
 export { bertConfigLimits, bertConfigToJson, bertParameterCount, parseBertConfig } from './config.js';
 export type { DropoutSite, EncoderLayerNames, EncoderLayerSettings } from './encoder-layer.js';

@@ -1,20 +1,11 @@
-import {
-  type Backbone,
-  backboneSpecificationVersion,
-  type EncodedBatch,
-  type ForwardOptions,
-  type HeadSpec,
-  type ParameterMap,
-  type ParameterSpec,
-  type TextPairEncoder,
-} from '@diffprune/core';
+import type { EncodedBatch, HeadSpec, ParameterMap, ParameterSpec } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
+import { ClassificationBackbone, firstToken } from './classification-backbone.js';
 import type { BertConfig } from './config.js';
 import {
   bertLayerNames,
   checkEncodedBatch,
   type DropoutSite,
-  dropoutSites,
   encoderLayer,
   requireParameter,
 } from './encoder-layer.js';
@@ -26,84 +17,42 @@ import { bertParameterSpecs } from './parameters.js';
  * pooler over [CLS], and a sequence classification / regression head. `forward` and `classify` are
  * pure functions of the parameter map (keyed by HF names), so θ0 + z ⊙ w can be passed in directly.
  */
-export class BertBackbone implements Backbone<BertConfig> {
-  readonly specificationVersion = backboneSpecificationVersion;
+export class BertBackbone extends ClassificationBackbone<BertConfig> {
   readonly modelType = 'bert';
   /** Looked up by input ids only (no tied output layer here), so trainers may pass just the batch's rows. */
   readonly tokenEmbedding = 'bert.embeddings.word_embeddings.weight';
-  readonly config: BertConfig;
-  readonly encoder: TextPairEncoder;
   readonly tokenTypes = true;
   readonly tokenizer = 'word-piece' as const;
 
-  constructor(config: BertConfig, encoder: TextPairEncoder) {
-    this.config = config;
-    this.encoder = encoder;
-  }
-
-  get hiddenSize(): number {
-    return this.config.hiddenSize;
-  }
-
   get maxPositions(): number {
     return this.config.maxPositionEmbeddings;
-  }
-
-  get configuredLabels(): number | undefined {
-    return this.config.numLabels;
-  }
-
-  headParameterNames(head: HeadSpec): string[] {
-    return this.parameterSpecs(head)
-      .filter((spec) => spec.head)
-      .map((spec) => spec.name);
   }
 
   parameterSpecs(head: HeadSpec): ParameterSpec[] {
     return bertParameterSpecs(this.config, head);
   }
 
-  gatedParameterNames(head: HeadSpec): string[] {
-    return this.parameterSpecs(head)
-      .filter((spec) => !spec.head)
-      .map((spec) => spec.name);
+  protected override head(params: ParameterMap, pooled: tf.Tensor2D, drop: DropoutSite): tf.Tensor2D {
+    const hidden = drop(pooled, this.config.hiddenDropoutProb, 'classifier');
+    return linear(
+      hidden,
+      parameter(params, 'classifier.weight'),
+      parameter(params, 'classifier.bias'),
+    ) as tf.Tensor2D;
   }
 
-  /** The last encoder layer's output [batch, length, hidden]. */
-  sequenceOutput(params: ParameterMap, batch: EncodedBatch, options: ForwardOptions): tf.Tensor3D {
-    return tf.tidy(() => this.encode(params, batch, dropoutSites(options)));
-  }
-
-  forward(params: ParameterMap, batch: EncodedBatch, options: ForwardOptions): tf.Tensor2D {
-    return tf.tidy(() => this.pool(params, this.encode(params, batch, dropoutSites(options))));
-  }
-
-  classify(params: ParameterMap, batch: EncodedBatch, options: ForwardOptions): tf.Tensor2D {
-    return tf.tidy(() => {
-      const drop = dropoutSites(options);
-      const pooled = this.pool(params, this.encode(params, batch, drop));
-      const hidden = drop(pooled, this.config.hiddenDropoutProb, 'classifier');
-      return linear(
-        hidden,
-        parameter(params, 'classifier.weight'),
-        parameter(params, 'classifier.bias'),
-      ) as tf.Tensor2D;
-    });
-  }
-
-  private pool(params: ParameterMap, sequence: tf.Tensor3D): tf.Tensor2D {
-    const [batch, , hidden] = sequence.shape;
-    const first = tf.reshape(tf.slice(sequence, [0, 0, 0], [batch, 1, hidden]), [batch, hidden]);
+  /** BERT's pooler: tanh(dense([CLS])). */
+  protected override pool(params: ParameterMap, sequence: tf.Tensor3D): tf.Tensor2D {
     return tf.tanh(
       linear(
-        first,
+        firstToken(sequence),
         parameter(params, 'bert.pooler.dense.weight'),
         parameter(params, 'bert.pooler.dense.bias'),
       ),
     ) as tf.Tensor2D;
   }
 
-  private encode(params: ParameterMap, batch: EncodedBatch, drop: DropoutSite): tf.Tensor3D {
+  protected encode(params: ParameterMap, batch: EncodedBatch, drop: DropoutSite): tf.Tensor3D {
     const c = this.config;
     const p = (name: string) => parameter(params, name);
     checkEncodedBatch(batch, c.maxPositionEmbeddings, 'BertBackbone');

@@ -1,5 +1,6 @@
 import { type BertConfig, parseBertConfig } from '@diffprune/bert';
 import { FormatError } from '@diffprune/core';
+import { configObject } from '../shared/config-fields.js';
 
 /**
  * A DistilBERT `config.json` in BERT's terms (dim → hiddenSize, n_layers → numHiddenLayers,
@@ -24,18 +25,7 @@ const renamed: Record<string, string> = {
 
 /** Parses a DistilBERT config.json; errors name DistilBERT's own fields. */
 export function parseDistilbertConfig(json: unknown, path = 'config.json'): DistilbertConfig {
-  const raw = (typeof json === 'object' && json !== null && !Array.isArray(json) ? json : {}) as Record<
-    string,
-    unknown
-  >;
-  if (raw.model_type !== 'distilbert') {
-    throw new FormatError({
-      path,
-      what: 'model_type',
-      expected: '"distilbert"',
-      found: JSON.stringify(raw.model_type) ?? String(json),
-    });
-  }
+  const raw = configObject(json, 'distilbert', path);
   const bertFields: Record<string, unknown> = {
     vocab_size: 30522,
     max_position_embeddings: 512,

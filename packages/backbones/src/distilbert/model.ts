@@ -1,7 +1,8 @@
 import {
   additiveAttentionMask,
+  ClassificationBackbone,
   checkEncodedBatch,
-  dropoutSites,
+  type DropoutSite,
   type EncoderLayerNames,
   embedding,
   encoderLayer,
@@ -9,18 +10,8 @@ import {
   linear,
   requireParameter,
 } from '@diffprune/bert';
-import {
-  type Backbone,
-  backboneSpecificationVersion,
-  type EncodedBatch,
-  type ForwardOptions,
-  type HeadSpec,
-  type ParameterMap,
-  type ParameterSpec,
-  type TextPairEncoder,
-} from '@diffprune/core';
+import type { EncodedBatch, HeadSpec, ParameterMap, ParameterSpec } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { firstToken } from '../shared/bert-style-encoder.js';
 import { specList } from '../shared/specs.js';
 import type { DistilbertConfig } from './config.js';
 
@@ -75,76 +66,32 @@ export function distilbertParameterSpecs(config: DistilbertConfig, head: HeadSpe
  * and the head `pre_classifier` → ReLU → dropout → `classifier` over [CLS]. The head's two layers
  * are new at fine-tuning (not in the pre-trained model), so both are the dense head.
  */
-export class DistilbertBackbone implements Backbone<DistilbertConfig> {
-  readonly specificationVersion = backboneSpecificationVersion;
+export class DistilbertBackbone extends ClassificationBackbone<DistilbertConfig> {
   readonly modelType = 'distilbert';
   readonly tokenEmbedding = 'distilbert.embeddings.word_embeddings.weight';
   readonly tokenTypes = false;
   readonly tokenizer = 'word-piece' as const;
-  readonly config: DistilbertConfig;
-  readonly encoder: TextPairEncoder;
-
-  constructor(config: DistilbertConfig, encoder: TextPairEncoder) {
-    this.config = config;
-    this.encoder = encoder;
-  }
-
-  get hiddenSize(): number {
-    return this.config.hiddenSize;
-  }
 
   get maxPositions(): number {
     return this.config.maxPositionEmbeddings;
-  }
-
-  get configuredLabels(): number | undefined {
-    return this.config.numLabels;
   }
 
   parameterSpecs(head: HeadSpec): ParameterSpec[] {
     return distilbertParameterSpecs(this.config, head);
   }
 
-  headParameterNames(head: HeadSpec): string[] {
-    return this.parameterSpecs(head)
-      .filter((spec) => spec.head)
-      .map((spec) => spec.name);
+  /** HF DistilBertForSequenceClassification: pre_classifier, ReLU, dropout, classifier. */
+  protected head(params: ParameterMap, first: tf.Tensor2D, drop: DropoutSite): tf.Tensor2D {
+    const p = (name: string) => requireParameter(params, name, context);
+    const pooled = tf.relu(linear(first, p('pre_classifier.weight'), p('pre_classifier.bias')));
+    return linear(
+      drop(pooled, this.config.seqClassifDropout, 'classifier'),
+      p('classifier.weight'),
+      p('classifier.bias'),
+    ) as tf.Tensor2D;
   }
 
-  gatedParameterNames(head: HeadSpec): string[] {
-    return this.parameterSpecs(head)
-      .filter((spec) => !spec.head)
-      .map((spec) => spec.name);
-  }
-
-  sequenceOutput(params: ParameterMap, batch: EncodedBatch, options: ForwardOptions): tf.Tensor3D {
-    return tf.tidy(() => this.encode(params, batch, dropoutSites(options)));
-  }
-
-  /** The [CLS] token's hidden state (DistilBERT has no pooler). */
-  forward(params: ParameterMap, batch: EncodedBatch, options: ForwardOptions): tf.Tensor2D {
-    return tf.tidy(() => firstToken(this.encode(params, batch, dropoutSites(options))));
-  }
-
-  classify(params: ParameterMap, batch: EncodedBatch, options: ForwardOptions): tf.Tensor2D {
-    return tf.tidy(() => {
-      const drop = dropoutSites(options);
-      const p = (name: string) => requireParameter(params, name, context);
-      const first = firstToken(this.encode(params, batch, drop));
-      const pooled = tf.relu(linear(first, p('pre_classifier.weight'), p('pre_classifier.bias')));
-      return linear(
-        drop(pooled, this.config.seqClassifDropout, 'classifier'),
-        p('classifier.weight'),
-        p('classifier.bias'),
-      ) as tf.Tensor2D;
-    });
-  }
-
-  private encode(
-    params: ParameterMap,
-    batch: EncodedBatch,
-    drop: ReturnType<typeof dropoutSites>,
-  ): tf.Tensor3D {
+  protected encode(params: ParameterMap, batch: EncodedBatch, drop: DropoutSite): tf.Tensor3D {
     const c = this.config;
     const p = (name: string) => requireParameter(params, name, context);
     checkEncodedBatch(batch, c.maxPositionEmbeddings, context);

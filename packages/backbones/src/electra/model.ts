@@ -1,16 +1,7 @@
-import { activation, checkEncodedBatch, dropoutSites, linear, requireParameter } from '@diffprune/bert';
-import {
-  type Backbone,
-  backboneSpecificationVersion,
-  type EncodedBatch,
-  type ForwardOptions,
-  type HeadSpec,
-  type ParameterMap,
-  type ParameterSpec,
-  type TextPairEncoder,
-} from '@diffprune/core';
+import { activation, ClassificationBackbone, checkEncodedBatch, type DropoutSite } from '@diffprune/bert';
+import type { EncodedBatch, HeadSpec, ParameterMap, ParameterSpec } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { bertStyleEncode, firstToken } from '../shared/bert-style-encoder.js';
+import { bertStyleEncode, twoLayerHead } from '../shared/bert-style-encoder.js';
 import { addBertStyleLayers, specList } from '../shared/specs.js';
 import type { ElectraConfig } from './config.js';
 
@@ -47,85 +38,33 @@ export function electraParameterSpecs(config: ElectraConfig, head: HeadSpec): Pa
  * a projection to the hidden size when they differ, BERT's encoder, and the head
  * `classifier.dense` → GELU → `classifier.out_proj` over [CLS] (no pooler).
  */
-export class ElectraBackbone implements Backbone<ElectraConfig> {
-  readonly specificationVersion = backboneSpecificationVersion;
+export class ElectraBackbone extends ClassificationBackbone<ElectraConfig> {
   readonly modelType = 'electra';
   readonly tokenEmbedding = 'electra.embeddings.word_embeddings.weight';
   readonly tokenTypes = true;
   readonly tokenizer = 'word-piece' as const;
-  readonly config: ElectraConfig;
-  readonly encoder: TextPairEncoder;
-
-  constructor(config: ElectraConfig, encoder: TextPairEncoder) {
-    this.config = config;
-    this.encoder = encoder;
-  }
-
-  get hiddenSize(): number {
-    return this.config.hiddenSize;
-  }
 
   get maxPositions(): number {
     return this.config.maxPositionEmbeddings;
-  }
-
-  get configuredLabels(): number | undefined {
-    return this.config.numLabels;
   }
 
   parameterSpecs(head: HeadSpec): ParameterSpec[] {
     return electraParameterSpecs(this.config, head);
   }
 
-  headParameterNames(head: HeadSpec): string[] {
-    return this.parameterSpecs(head)
-      .filter((spec) => spec.head)
-      .map((spec) => spec.name);
+  /** HF ElectraClassificationHead: dropout, dense, get_activation("gelu") (exact erf GELU), dropout, out_proj. */
+  protected head(params: ParameterMap, first: tf.Tensor2D, drop: DropoutSite): tf.Tensor2D {
+    return twoLayerHead(
+      params,
+      first,
+      drop,
+      this.config.classifierDropout,
+      (x) => activation('gelu', x),
+      context,
+    );
   }
 
-  gatedParameterNames(head: HeadSpec): string[] {
-    return this.parameterSpecs(head)
-      .filter((spec) => !spec.head)
-      .map((spec) => spec.name);
-  }
-
-  sequenceOutput(params: ParameterMap, batch: EncodedBatch, options: ForwardOptions): tf.Tensor3D {
-    return tf.tidy(() => this.encode(params, batch, dropoutSites(options)));
-  }
-
-  /** The [CLS] token's hidden state (ELECTRA has no pooler). */
-  forward(params: ParameterMap, batch: EncodedBatch, options: ForwardOptions): tf.Tensor2D {
-    return tf.tidy(() => firstToken(this.encode(params, batch, dropoutSites(options))));
-  }
-
-  classify(params: ParameterMap, batch: EncodedBatch, options: ForwardOptions): tf.Tensor2D {
-    return tf.tidy(() => {
-      const drop = dropoutSites(options);
-      const p = (name: string) => requireParameter(params, name, context);
-      const first = firstToken(this.encode(params, batch, drop));
-      const rate = this.config.classifierDropout;
-      // HF ElectraClassificationHead: get_activation("gelu"), the exact (erf) GELU.
-      const hidden = activation(
-        'gelu',
-        linear(
-          drop(first, rate, 'classifier.dense'),
-          p('classifier.dense.weight'),
-          p('classifier.dense.bias'),
-        ),
-      );
-      return linear(
-        drop(hidden, rate, 'classifier.out_proj'),
-        p('classifier.out_proj.weight'),
-        p('classifier.out_proj.bias'),
-      ) as tf.Tensor2D;
-    });
-  }
-
-  private encode(
-    params: ParameterMap,
-    batch: EncodedBatch,
-    drop: ReturnType<typeof dropoutSites>,
-  ): tf.Tensor3D {
+  protected encode(params: ParameterMap, batch: EncodedBatch, drop: DropoutSite): tf.Tensor3D {
     checkEncodedBatch(batch, this.maxPositions, context);
     return bertStyleEncode(params, batch, {
       prefix: 'electra',

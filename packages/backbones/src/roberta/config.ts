@@ -1,5 +1,5 @@
 import { type BertConfig, parseBertConfig } from '@diffprune/bert';
-import { FormatError } from '@diffprune/core';
+import { classifierDropout, configObject } from '../shared/config-fields.js';
 
 /** A RoBERTa `config.json`: BERT's fields (RoBERTa's defaults), plus the classifier dropout. */
 export interface RobertaConfig extends Omit<BertConfig, 'modelType'> {
@@ -13,15 +13,7 @@ export interface RobertaConfig extends Omit<BertConfig, 'modelType'> {
  * RoBERTa's defaults: pad 1, 514 positions, one token type, LayerNorm eps 1e-5.
  */
 export function parseRobertaConfig(json: unknown, path = 'config.json'): RobertaConfig {
-  const raw = (typeof json === 'object' && json !== null ? json : {}) as Record<string, unknown>;
-  if (typeof json !== 'object' || json === null || Array.isArray(json) || raw.model_type !== 'roberta') {
-    throw new FormatError({
-      path,
-      what: 'model_type',
-      expected: '"roberta"',
-      found: JSON.stringify(raw.model_type) ?? String(json),
-    });
-  }
+  const raw = configObject(json, 'roberta', path);
   const bert = parseBertConfig(
     {
       vocab_size: 50265,
@@ -34,22 +26,9 @@ export function parseRobertaConfig(json: unknown, path = 'config.json'): Roberta
     },
     path,
   );
-  const dropout = raw.classifier_dropout;
-  if (
-    dropout !== undefined &&
-    dropout !== null &&
-    (typeof dropout !== 'number' || !(dropout >= 0 && dropout < 1))
-  ) {
-    throw new FormatError({
-      path,
-      what: 'classifier_dropout',
-      expected: 'null or a number in [0, 1)',
-      found: JSON.stringify(dropout),
-    });
-  }
   return {
     ...bert,
     modelType: 'roberta',
-    classifierDropout: (dropout as number | null | undefined) ?? bert.hiddenDropoutProb,
+    classifierDropout: classifierDropout(raw, bert.hiddenDropoutProb, path),
   };
 }

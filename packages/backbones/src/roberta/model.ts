@@ -1,16 +1,7 @@
-import { checkEncodedBatch, dropoutSites, linear, requireParameter } from '@diffprune/bert';
-import {
-  type Backbone,
-  backboneSpecificationVersion,
-  type EncodedBatch,
-  type ForwardOptions,
-  type HeadSpec,
-  type ParameterMap,
-  type ParameterSpec,
-  type TextPairEncoder,
-} from '@diffprune/core';
+import { ClassificationBackbone, checkEncodedBatch, type DropoutSite } from '@diffprune/bert';
+import type { EncodedBatch, HeadSpec, ParameterMap, ParameterSpec } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { bertStyleEncode, firstToken } from '../shared/bert-style-encoder.js';
+import { bertStyleEncode, twoLayerHead } from '../shared/bert-style-encoder.js';
 import { addBertStyleLayers, specList } from '../shared/specs.js';
 import type { RobertaConfig } from './config.js';
 
@@ -56,87 +47,28 @@ export function robertaPositions(inputIds: tf.Tensor2D, padId: number): tf.Tenso
  * pad_token_id + 1, one token type, and the two-layer head `classifier.dense` → tanh →
  * `classifier.out_proj` over <s>. Pure functions of the parameter map.
  */
-export class RobertaBackbone implements Backbone<RobertaConfig> {
-  readonly specificationVersion = backboneSpecificationVersion;
+export class RobertaBackbone extends ClassificationBackbone<RobertaConfig> {
   readonly modelType = 'roberta';
   readonly tokenEmbedding = 'roberta.embeddings.word_embeddings.weight';
   /** RoBERTa has one token type; batches' token types are ignored (type 0). */
   readonly tokenTypes = false;
   readonly tokenizer = 'byte-level-bpe' as const;
-  readonly config: RobertaConfig;
-  readonly encoder: TextPairEncoder;
-
-  constructor(config: RobertaConfig, encoder: TextPairEncoder) {
-    this.config = config;
-    this.encoder = encoder;
-  }
-
-  get hiddenSize(): number {
-    return this.config.hiddenSize;
-  }
 
   /** Positions start after padding_idx: 514 embeddings hold 512 tokens. */
   get maxPositions(): number {
     return this.config.maxPositionEmbeddings - this.config.padTokenId - 1;
   }
 
-  get configuredLabels(): number | undefined {
-    return this.config.numLabels;
-  }
-
   parameterSpecs(head: HeadSpec): ParameterSpec[] {
     return robertaParameterSpecs(this.config, head);
   }
 
-  headParameterNames(head: HeadSpec): string[] {
-    return this.parameterSpecs(head)
-      .filter((spec) => spec.head)
-      .map((spec) => spec.name);
+  /** HF RobertaClassificationHead: dropout, dense, tanh, dropout, out_proj. */
+  protected head(params: ParameterMap, first: tf.Tensor2D, drop: DropoutSite): tf.Tensor2D {
+    return twoLayerHead(params, first, drop, this.config.classifierDropout, tf.tanh, context);
   }
 
-  gatedParameterNames(head: HeadSpec): string[] {
-    return this.parameterSpecs(head)
-      .filter((spec) => !spec.head)
-      .map((spec) => spec.name);
-  }
-
-  /** The last layer's output [batch, length, hidden]. */
-  sequenceOutput(params: ParameterMap, batch: EncodedBatch, options: ForwardOptions): tf.Tensor3D {
-    return tf.tidy(() => this.encode(params, batch, options, dropoutSites(options)));
-  }
-
-  /** The <s> token's hidden state (RoBERTa has no pooler). */
-  forward(params: ParameterMap, batch: EncodedBatch, options: ForwardOptions): tf.Tensor2D {
-    return tf.tidy(() => firstToken(this.encode(params, batch, options, dropoutSites(options))));
-  }
-
-  classify(params: ParameterMap, batch: EncodedBatch, options: ForwardOptions): tf.Tensor2D {
-    return tf.tidy(() => {
-      const drop = dropoutSites(options);
-      const p = (name: string) => requireParameter(params, name, context);
-      const first = firstToken(this.encode(params, batch, options, drop));
-      const rate = this.config.classifierDropout;
-      const hidden = tf.tanh(
-        linear(
-          drop(first, rate, 'classifier.dense'),
-          p('classifier.dense.weight'),
-          p('classifier.dense.bias'),
-        ),
-      );
-      return linear(
-        drop(hidden, rate, 'classifier.out_proj'),
-        p('classifier.out_proj.weight'),
-        p('classifier.out_proj.bias'),
-      ) as tf.Tensor2D;
-    });
-  }
-
-  private encode(
-    params: ParameterMap,
-    batch: EncodedBatch,
-    _options: ForwardOptions,
-    drop: ReturnType<typeof dropoutSites>,
-  ): tf.Tensor3D {
+  protected encode(params: ParameterMap, batch: EncodedBatch, drop: DropoutSite): tf.Tensor3D {
     checkEncodedBatch(batch, this.maxPositions, context);
     return bertStyleEncode(params, batch, {
       prefix: 'roberta',

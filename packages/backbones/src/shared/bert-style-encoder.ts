@@ -79,8 +79,25 @@ export function bertStyleEncode(
   return tf.reshape(x, [size, length, c.hiddenSize]);
 }
 
-/** The first token's hidden state [batch, hidden] (<s> / [CLS]), what the heads read. */
-export function firstToken(sequence: tf.Tensor3D): tf.Tensor2D {
-  const [batch, , hidden] = sequence.shape;
-  return tf.reshape(tf.slice(sequence, [0, 0, 0], [batch, 1, hidden]), [batch, hidden]);
+/**
+ * The two-layer head of RoBERTa and ELECTRA (`classifier.dense` → activation → `classifier.out_proj`,
+ * dropout before each): HF `RobertaClassificationHead` / `ElectraClassificationHead`.
+ */
+export function twoLayerHead(
+  params: ParameterMap,
+  first: tf.Tensor2D,
+  drop: DropoutSite,
+  rate: number,
+  activate: (x: tf.Tensor) => tf.Tensor,
+  context: string,
+): tf.Tensor2D {
+  const p = (name: string) => requireParameter(params, name, context);
+  const hidden = activate(
+    linear(drop(first, rate, 'classifier.dense'), p('classifier.dense.weight'), p('classifier.dense.bias')),
+  );
+  return linear(
+    drop(hidden, rate, 'classifier.out_proj'),
+    p('classifier.out_proj.weight'),
+    p('classifier.out_proj.bias'),
+  ) as tf.Tensor2D;
 }

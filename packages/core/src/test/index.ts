@@ -3,6 +3,9 @@ import { describe, expect, it } from 'vitest';
 import type { EncodedBatch, HeadSpec, LoadedBackbone } from '../backbone.js';
 import { backboneSpecificationVersion } from '../backbone.js';
 
+export type { LocalHubRepository } from './hub-server.js';
+export { LocalHub } from './hub-server.js';
+
 export interface BackboneConformanceOptions {
   /** Loads the backbone under test (a small checkpoint). */
   load: () => Promise<LoadedBackbone>;

@@ -2,12 +2,14 @@ import { createHash } from 'node:crypto';
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
+  checkFinite,
   fromFloat32,
   InvalidArgumentError,
   MissingResourceError,
   readSafetensors,
   readShardIndex,
   type SafetensorsTensor,
+  toFloat32,
 } from '@diffprune/core';
 import { compareNames } from './checks.js';
 import type { TensorArrays } from './types.js';
@@ -86,17 +88,30 @@ export async function checkpointWeightFiles(directory: string): Promise<string[]
   });
 }
 
-/** Every tensor of an HF-layout checkpoint's safetensors file(s), with raw bytes. */
-export async function readCheckpointTensors(directory: string): Promise<SafetensorsTensor[]> {
+const floatDtypes = new Set(['F32', 'F16', 'BF16', 'F64']);
+
+/**
+ * Every tensor of an HF-layout checkpoint's safetensors file(s), with raw bytes. Float tensors
+ * holding NaN or ±Infinity are refused (`NonFiniteValueError` naming tensor, file and position)
+ * unless `finite: false` (as `fingerprintCheckpoint` does: a fingerprint is identity, not use).
+ */
+export async function readCheckpointTensors(
+  directory: string,
+  options: { finite?: boolean } = {},
+): Promise<SafetensorsTensor[]> {
   const tensors: SafetensorsTensor[] = [];
   for (const file of await checkpointWeightFiles(directory)) {
     if (!(await exists(file))) throw new MissingResourceError({ resource: file });
-    tensors.push(...(await readSafetensors(file)).tensors);
+    const read = (await readSafetensors(file)).tensors;
+    if (options.finite !== false)
+      for (const t of read)
+        if (floatDtypes.has(t.dtype)) checkFinite(toFloat32(t), { tensor: t.name, path: file });
+    tensors.push(...read);
   }
   return tensors;
 }
 
 /** `fingerprintTensors` over every tensor of the checkpoint in `directory`. */
 export async function fingerprintCheckpoint(directory: string): Promise<string> {
-  return fingerprintTensors(await readCheckpointTensors(directory));
+  return fingerprintTensors(await readCheckpointTensors(directory, { finite: false }));
 }

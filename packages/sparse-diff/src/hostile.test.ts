@@ -18,7 +18,12 @@ import { composeDiffs } from './compose.js';
 import { createDiff } from './create.js';
 import { describeDiff, escapeControlCharacters } from './describe.js';
 import { encodeDiff, readDiff } from './file.js';
-import { checkpointWeightFiles, fingerprintTensorArrays } from './fingerprint.js';
+import {
+  checkpointWeightFiles,
+  fingerprintCheckpoint,
+  fingerprintTensorArrays,
+  readCheckpointTensors,
+} from './fingerprint.js';
 import { concat, createRng, perturb, randomTensors, testProvenance } from './test-helpers.js';
 import type { TensorArrays } from './types.js';
 import { verifyDiff } from './verify.js';
@@ -261,6 +266,20 @@ describe('files: shard names, directories, missing files (issue #15)', () => {
       join(dir, 'a.safetensors'),
       join(dir, 'b.safetensors'),
     ]);
+  });
+
+  it('readCheckpointTensors refuses a base holding NaN or Infinity; fingerprintCheckpoint still identifies it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dp-nan-base-'));
+    const values = Float32Array.of(0.5, Number.NaN, Number.POSITIVE_INFINITY, 1);
+    await writeFile(
+      join(dir, 'model.safetensors'),
+      concat(
+        serializeSafetensors([{ name: 'w', dtype: 'F32', shape: [4], data: new Uint8Array(values.buffer) }]),
+      ),
+    );
+    await expect(readCheckpointTensors(dir)).rejects.toMatchObject({ tensor: 'w', position: 1, count: 2 });
+    await expect(readCheckpointTensors(dir)).rejects.toThrow(NonFiniteValueError);
+    expect(await fingerprintCheckpoint(dir)).toMatch(/^[0-9a-f]{64}$/);
   });
 
   it('readDiff of a directory or a missing file is a typed error', async () => {

@@ -14,6 +14,7 @@ import {
   createDiff,
   type DiffStats,
   diffStats,
+  escapeControlCharacters,
   fingerprintTensors,
   type IndexEncoding,
   indexEncodings,
@@ -101,7 +102,8 @@ function printInspection(path: string, fileBytes: number, diff: SparseDiff, stat
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
   for (const r of rows)
     out.push(r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  '));
-  process.stdout.write(`${out.join('\n')}\n`);
+  // Names and provenance come from the file: escape control characters (issue #15).
+  process.stdout.write(`${out.map(escapeControlCharacters).join('\n')}\n`);
 }
 
 interface CreateOptions {

@@ -140,7 +140,7 @@ const sigmaSum = () =>
 /** The backends with the kernels: @diffprune/native's compiled ones, @diffprune/runtime's JS ones on cpu and wasm. */
 const hasKernel = (backend: string) => backend !== 'tensorflow';
 
-describeEachBackend('gatedDiffParameters: the fused kernels equal the per-tensor ops', (backend) => {
+describeEachBackend('gatedDiffParameters: the kernels equal the composite reference', (backend) => {
   withData();
   it(`the kernels are available exactly where expected (${hasKernel(backend) ? 'here' : 'not here'})`, () => {
     expect(gatedDiffsKernelsRegistered()).toBe(hasKernel(backend));

@@ -217,17 +217,18 @@ export function gatedDiffsBackwardInto(
   return { groupDot, sigmaSum };
 }
 
-/** A float32 input's view (an `InvalidArgumentError` naming the kernel and input otherwise). */
-function float32View(
+/** An input's view as `type` (float32 data, int32 rows): an `InvalidArgumentError` naming the kernel and input otherwise. */
+function typedView<T extends Float32Array | Int32Array>(
   view: unknown,
+  type: { new (length: number): T; name: string },
   info: TensorInfo | undefined,
   name: string,
   kernel: string,
-): Float32Array {
-  if (!(view instanceof Float32Array)) {
+): T {
+  if (!(view instanceof type)) {
     throw new InvalidArgumentError({
       argument: name,
-      expected: 'a float32 tensor',
+      expected: type === (Int32Array as unknown) ? 'an int32 tensor' : 'a float32 tensor',
       found: info?.dtype ?? 'nothing',
       context: kernel,
     });
@@ -235,18 +236,10 @@ function float32View(
   return view;
 }
 
-/** An int32 input's view (rows). */
-function int32View(view: unknown, info: TensorInfo | undefined, name: string, kernel: string): Int32Array {
-  if (!(view instanceof Int32Array)) {
-    throw new InvalidArgumentError({
-      argument: name,
-      expected: 'an int32 tensor',
-      found: info?.dtype ?? 'nothing',
-      context: kernel,
-    });
-  }
-  return view;
-}
+const float32View = (view: unknown, info: TensorInfo | undefined, name: string, kernel: string) =>
+  typedView(view, Float32Array, info, name, kernel);
+const int32View = (view: unknown, info: TensorInfo | undefined, name: string, kernel: string) =>
+  typedView(view, Int32Array, info, name, kernel);
 
 const rowsShape = (shape: number[], rows: number) => [rows, ...shape.slice(1)];
 

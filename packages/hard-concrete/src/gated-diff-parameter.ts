@@ -12,7 +12,6 @@ import {
   resolveUniform,
   type UniformOptions,
 } from './options.js';
-import { gateFromUniform, sampleUniform } from './sample-gate.js';
 import { uniformKey } from './uniform.js';
 
 /** The inputs of one gated parameter tensor for one step. */

@@ -17,10 +17,10 @@ import { type Memory, sizeOf } from './memory.js';
 /**
  * The whole-model gate in JS — `DiffpruneGatedDiffs` / `DiffpruneGatedDiffsGrad`, contract (inputs,
  * attributes, outputs, formulas) in @diffprune/core's kernel-names.ts — for backends whose tensors JS
- * can address (`Memory`). Registered by the runtime on `cpu`, where it makes the whole training step
- * faster than @diffprune/hard-concrete's composite. Not on `wasm`: there the composite takes σ and
- * e^(−logα) from the backend's vectorised Sigmoid/Exp, whereas these loops pay a JS `Math.exp`
- * (~10 ns) per entry of every tensor in each pass (a BERT-Tiny step measured ~340 → ~420 ms).
+ * can address (`Memory`). Registered by the runtime on `cpu` and `wasm`, where they make the training step
+ * faster than @diffprune/hard-concrete's composite. On wasm e^(−logα) comes from the backend's vectorised
+ * Neg/Exp (`Memory.expNegative`): a JS `Math.exp` (~10 ns) per entry of every tensor in each pass made
+ * an earlier version slower than the per-tensor ops there (a BERT-Tiny step measured ~340 → ~420 ms).
  * @diffprune/native compiles the same arithmetic (double, same order) for `native`.
  */
 
@@ -75,7 +75,6 @@ const noiseAt = (noise: Noise, i: number, uLow: number, uHigh: number): number =
   );
 
 let scratch = new Float32Array(0);
-
 /**
  * Every entry's noise as one array: u itself, or the key's uniforms drawn into a reused buffer. The
  * full-tensor loops then have one shape for both sources (a per-entry `=== undefined` test in the loop
@@ -87,6 +86,23 @@ function noiseArray(noise: Noise, n: number): Float32Array {
   const out = scratch.subarray(0, n);
   const { a, b } = noise.key;
   for (let i = 0; i < n; i++) out[i] = uniformAt(i, a, b);
+  return out;
+}
+
+let exponentials = new Float32Array(0);
+
+/**
+ * e^(−logα) of every entry as one float32 array (as @diffprune/native's kernels take it from their
+ * vectorised exp): the backend's own when given (wasm's Neg/Exp, see `Memory.expNegative`), else
+ * `Math.exp` into a reused buffer. The loops then read e for the gate (β = 1: s = u/(u + (1 − u)·e)) and
+ * for σ = 1/(1 + e) (shift 0), with no exp of their own.
+ */
+function exponentialArray(logAlpha: Float32Array, given: Float32Array | undefined): Float32Array {
+  if (given !== undefined) return given;
+  const n = logAlpha.length;
+  if (exponentials.length < n) exponentials = new Float32Array(n);
+  const out = exponentials.subarray(0, n);
+  for (let i = 0; i < n; i++) out[i] = Math.exp(-logAlpha[i]!);
   return out;
 }
 
@@ -103,9 +119,11 @@ export function gatedDiffsForwardInto(
   rows: Int32Array | undefined,
   groupGate: number,
   constants: GateConstants,
+  expNegative?: Float32Array,
 ): number {
-  const { beta, uLow, uHigh, shift } = constants;
+  const { uLow, uHigh, shift } = constants;
   const n = logAlpha.length;
+  const e = exponentialArray(logAlpha, expNegative);
   let sum = 0;
   if (rows !== undefined) {
     const rowSize = rows.length === 0 ? 0 : theta.length / rows.length;
@@ -113,20 +131,19 @@ export function gatedDiffsForwardInto(
       const first = rows[r]! * rowSize;
       for (let j = 0; j < rowSize; j++) {
         const i = first + j;
-        const x = logAlpha[i]!;
-        const zi = gateOf(noiseAt(noise, i, uLow, uHigh), x, beta === 1 ? Math.exp(-x) : 0, constants);
+        const zi = gateOf(noiseAt(noise, i, uLow, uHigh), logAlpha[i]!, e[i]!, constants);
         theta[r * rowSize + j] = base[i]! + zi * groupGate * w[i]!;
       }
     }
-    for (let i = 0; i < n; i++) sum += 1 / (1 + Math.exp(shift - logAlpha[i]!));
+    for (let i = 0; i < n; i++) sum += sigmaOf(logAlpha[i]!, e[i]!, shift);
     return sum;
   }
   const u = noiseArray(noise, n);
   for (let i = 0; i < n; i++) {
     const x = logAlpha[i]!;
-    const e = Math.exp(-x);
-    sum += sigmaOf(x, e, shift);
-    const zi = gateOf(Math.min(Math.max(u[i]!, uLow), uHigh), x, e, constants);
+    const ei = e[i]!;
+    sum += sigmaOf(x, ei, shift);
+    const zi = gateOf(Math.min(Math.max(u[i]!, uLow), uHigh), x, ei, constants);
     theta[i] = base[i]! + zi * groupGate * w[i]!;
   }
   return sum;
@@ -150,8 +167,10 @@ export function gatedDiffsBackwardInto(
   groupGate: number,
   penaltyScale: number,
   constants: GateConstants,
+  expNegative?: Float32Array,
 ): { groupDot: number; sigmaSum: number } {
   const { beta, left, right, uLow, uHigh, shift } = constants;
+  const e = exponentialArray(logAlpha, expNegative);
   const scale = right - left;
   const inverseScale = 1 / scale;
   const factor = (groupGate * scale) / beta;
@@ -160,7 +179,7 @@ export function gatedDiffsBackwardInto(
   let sigmaSum = 0;
   if (rows !== undefined) {
     for (let i = 0; i < n; i++) {
-      const sigma = 1 / (1 + Math.exp(shift - logAlpha[i]!));
+      const sigma = sigmaOf(logAlpha[i]!, e[i]!, shift);
       sigmaSum += sigma;
       dLogAlpha[i] = penaltyScale * sigma * (1 - sigma);
       dW[i] = 0;
@@ -170,9 +189,8 @@ export function gatedDiffsBackwardInto(
       const first = rows[r]! * rowSize;
       for (let j = 0; j < rowSize; j++) {
         const i = first + j;
-        const x = logAlpha[i]!;
         const ui = noiseAt(noise, i, uLow, uHigh);
-        const zi = Math.fround(gateOf(ui, x, beta === 1 ? Math.exp(-x) : 0, constants));
+        const zi = Math.fround(gateOf(ui, logAlpha[i]!, e[i]!, constants));
         const dyi = dy[r * rowSize + j]!;
         const dyw = dyi * w[i]!;
         dW[i] = dW[i]! + dyi * zi * groupGate;
@@ -185,10 +203,10 @@ export function gatedDiffsBackwardInto(
   const u = noiseArray(noise, n);
   for (let i = 0; i < n; i++) {
     const x = logAlpha[i]!;
-    const e = Math.exp(-x);
-    const sigma = sigmaOf(x, e, shift);
+    const ei = e[i]!;
+    const sigma = sigmaOf(x, ei, shift);
     sigmaSum += sigma;
-    const zi = Math.fround(gateOf(Math.min(Math.max(u[i]!, uLow), uHigh), x, e, constants));
+    const zi = Math.fround(gateOf(Math.min(Math.max(u[i]!, uLow), uHigh), x, ei, constants));
     const dyi = dy[i]!;
     const dyw = dyi * w[i]!;
     dW[i] = dyi * zi * groupGate;
@@ -199,17 +217,18 @@ export function gatedDiffsBackwardInto(
   return { groupDot, sigmaSum };
 }
 
-/** A float32 input's view (an `InvalidArgumentError` naming the kernel and input otherwise). */
-function float32View(
+/** An input's view as `type` (float32 data, int32 rows): an `InvalidArgumentError` naming the kernel and input otherwise. */
+function typedView<T extends Float32Array | Int32Array>(
   view: unknown,
+  type: { new (length: number): T; name: string },
   info: TensorInfo | undefined,
   name: string,
   kernel: string,
-): Float32Array {
-  if (!(view instanceof Float32Array)) {
+): T {
+  if (!(view instanceof type)) {
     throw new InvalidArgumentError({
       argument: name,
-      expected: 'a float32 tensor',
+      expected: type === (Int32Array as unknown) ? 'an int32 tensor' : 'a float32 tensor',
       found: info?.dtype ?? 'nothing',
       context: kernel,
     });
@@ -217,18 +236,10 @@ function float32View(
   return view;
 }
 
-/** An int32 input's view (rows). */
-function int32View(view: unknown, info: TensorInfo | undefined, name: string, kernel: string): Int32Array {
-  if (!(view instanceof Int32Array)) {
-    throw new InvalidArgumentError({
-      argument: name,
-      expected: 'an int32 tensor',
-      found: info?.dtype ?? 'nothing',
-      context: kernel,
-    });
-  }
-  return view;
-}
+const float32View = (view: unknown, info: TensorInfo | undefined, name: string, kernel: string) =>
+  typedView(view, Float32Array, info, name, kernel);
+const int32View = (view: unknown, info: TensorInfo | undefined, name: string, kernel: string) =>
+  typedView(view, Int32Array, info, name, kernel);
 
 const rowsShape = (shape: number[], rows: number) => [rows, ...shape.slice(1)];
 
@@ -265,8 +276,22 @@ export const gatedDiffsKernel = (backendName: string, memory: Memory): KernelCon
       if ((flags & layoutHasRows) === 0) return baseShape;
       return rowsShape(baseShape, sizeOf(list[named.get(`rows${t}`)!]!.shape));
     });
-    // Every output first (on wasm an allocation may move the heap), then every view.
-    const { outputs, outputViews, inputViews } = memory.run(backend, [...outputShapes, []], list);
+    // e^(−logα) by the backend where it is faster (temporaries), then every output (on wasm an
+    // allocation may move the heap), then every view.
+    const exponentials = attributes.layout.map((_, t) =>
+      memory.expNegative?.(backend, list[named.get(`logAlpha${t}`)!]!),
+    );
+    const { outputs, outputViews, inputViews } = memory.run(
+      backend,
+      [...outputShapes, []],
+      [...list, ...exponentials],
+    );
+    const exponentialOf = (t: number) => {
+      const view = inputViews[list.length + t];
+      return view === undefined
+        ? undefined
+        : float32View(view, exponentials[t], `e${t}`, gatedDiffsKernelName);
+    };
     const view = (name: string, t: number) => {
       const k = named.get(`${name}${t}`);
       return k === undefined
@@ -293,10 +318,12 @@ export const gatedDiffsKernel = (backendName: string, memory: Memory): KernelCon
         rows,
         attributes.groupGates[t] ?? 1,
         attributes,
+        exponentialOf(t),
       );
       penalty += penaltyTerm(attributes, t, sigmaSum);
     });
     outputViews[attributes.layout.length]![0] = penalty;
+    for (const info of exponentials) if (info) memory.release?.(backend, info);
     return outputs;
   },
 });
@@ -326,7 +353,20 @@ export const gatedDiffsGradKernel = (backendName: string, memory: Memory): Kerne
     }
     const grouped = attributes.layout.flatMap((flags, t) => ((flags & layoutHasGroup) === 0 ? [] : [t]));
     for (const t of grouped) outputShapes.push(named[`groupLogAlpha${t}`]?.shape ?? []);
-    const { outputs, outputViews, inputViews } = memory.run(backend, outputShapes, list);
+    const exponentials = attributes.layout.map((_, t) => {
+      const logAlpha = named[`logAlpha${t}`];
+      return logAlpha === undefined ? undefined : memory.expNegative?.(backend, logAlpha);
+    });
+    const { outputs, outputViews, inputViews } = memory.run(backend, outputShapes, [
+      ...list,
+      ...exponentials,
+    ]);
+    const exponentialOf = (t: number) => {
+      const view = inputViews[list.length + t];
+      return view === undefined
+        ? undefined
+        : float32View(view, exponentials[t], `e${t}`, gatedDiffsGradKernelName);
+    };
     const view = (name: string) => {
       const k = position.get(name);
       return k === undefined
@@ -356,6 +396,7 @@ export const gatedDiffsGradKernel = (backendName: string, memory: Memory): Kerne
         attributes.groupGates[t] ?? 1,
         product ? dPenalty * groupSigma : dPenalty,
         attributes,
+        exponentialOf(t),
       );
       if ((flags & layoutHasGroup) !== 0) {
         const fromPenalty = dPenalty * (product ? sigmaSum : 1) * groupSigma * (1 - groupSigma);
@@ -365,6 +406,7 @@ export const gatedDiffsGradKernel = (backendName: string, memory: Memory): Kerne
     grouped.forEach((t, k) => {
       outputViews[2 * count + k]![0] = groupGradients.get(t)!;
     });
+    for (const info of exponentials) if (info) memory.release?.(backend, info);
     return outputs;
   },
 });

@@ -11,8 +11,9 @@ import { sumSigmoidGradKernel, sumSigmoidKernel } from './sum-sigmoid.js';
  * their composite):
  * - `cpu`: the whole-model gate (`DiffpruneGatedDiffs`, `…Grad`), the expected-L0 sum (`DiffpruneSumSigmoid`,
  *   `…Grad`), and an O(n) UnsortedSegmentSum in place of tfjs's O(vocabulary·n) one.
- * - `wasm`: `DiffpruneSumSigmoidGrad` (one pass, no transcendental); the forward keeps wasm's vectorised
- *   Sigmoid. (The wasm heap kernels that make training work at all are in wasm.ts.)
+ * - `wasm`: the whole-model gate (e^(−logα) from wasm's vectorised Exp) and `DiffpruneSumSigmoidGrad` (one
+ *   pass, no transcendental); `expectedL0`'s forward keeps wasm's vectorised Sigmoid. (The wasm heap
+ *   kernels that make training work at all are in wasm.ts.)
  * - `native`: none — @diffprune/native registers its compiled kernels itself (`registerNativeBackend`).
  */
 export const jsKernels = (): Record<'cpu' | 'wasm', KernelConfig[]> => ({
@@ -23,7 +24,11 @@ export const jsKernels = (): Record<'cpu' | 'wasm', KernelConfig[]> => ({
     sumSigmoidKernel('cpu', cpuMemory),
     sumSigmoidGradKernel('cpu', cpuMemory),
   ],
-  wasm: [sumSigmoidGradKernel('wasm', wasmMemory)],
+  wasm: [
+    gatedDiffsKernel('wasm', wasmMemory),
+    gatedDiffsGradKernel('wasm', wasmMemory),
+    sumSigmoidGradKernel('wasm', wasmMemory),
+  ],
 });
 
 const registered = new Set<string>();

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import {
   FormatError,
   fromFloat32,
+  InterruptedError,
   readSafetensors,
   type SafetensorsTensor,
   toFloat32,
@@ -11,6 +12,8 @@ import {
   writeSafetensors,
 } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
+import type { Trainables } from './stages.js';
+import { disposeOptimizerStates, type OptimizerStates } from './step.js';
 
 /** Everything a run needs to continue exactly where it stopped. */
 export interface CheckpointState {
@@ -88,4 +91,91 @@ export async function loadCheckpoint(
     groups[group][key] = tf.tensor(toFloat32(entry), entry.shape, 'float32');
   }
   return { state, groups, path: directory };
+}
+
+/** The tensors of a run between steps: what a checkpoint holds besides its state. */
+export interface RunTensors {
+  trainables: Trainables;
+  /** Stage 3's fixed masks (empty before the projection). */
+  masks: Record<string, tf.Tensor>;
+  /** The best dev checkpoint's trainables of a selecting stage, when there is one. */
+  best: Trainables | undefined;
+  /** The optimiser state of the current stage (undefined between stages). */
+  optimizers: OptimizerStates | undefined;
+}
+
+/** The tensor groups of a run checkpoint, as stored (`<group>::<key>` tensor names). */
+function toGroups(tensors: RunTensors): TensorGroups {
+  const { optimizers } = tensors;
+  return {
+    trainables: tensors.trainables,
+    masks: tensors.masks,
+    ...(tensors.best ? { best: tensors.best } : {}),
+    ...(optimizers
+      ? {
+          'adam-weights-m': optimizers.weights.m,
+          'adam-weights-v': optimizers.weights.v,
+          'adam-alphas-m': optimizers.alphas.m,
+          'adam-alphas-v': optimizers.alphas.v,
+        }
+      : {}),
+  };
+}
+
+function fromGroups(groups: TensorGroups, state: CheckpointState): RunTensors {
+  const optimizers: OptimizerStates | undefined = groups['adam-weights-m']
+    ? {
+        weights: {
+          step: state.adamSteps.weights ?? 0,
+          m: groups['adam-weights-m'] ?? {},
+          v: groups['adam-weights-v'] ?? {},
+        },
+        alphas: {
+          step: state.adamSteps.alphas ?? 0,
+          m: groups['adam-alphas-m'] ?? {},
+          v: groups['adam-alphas-v'] ?? {},
+        },
+      }
+    : undefined;
+  return { trainables: groups.trainables ?? {}, masks: groups.masks ?? {}, best: groups.best, optimizers };
+}
+
+/** Saves a run: its state (with the optimisers' step counters) and every tensor, atomically. */
+export function saveRunCheckpoint(
+  outputDirectory: string,
+  state: CheckpointState,
+  tensors: RunTensors,
+): Promise<string> {
+  const { optimizers } = tensors;
+  if (optimizers) state.adamSteps = { weights: optimizers.weights.step, alphas: optimizers.alphas.step };
+  return saveCheckpoint(outputDirectory, state, toGroups(tensors));
+}
+
+/**
+ * Loads a run's checkpoint, if `outputDirectory` has one, and checks it belongs to this run (its run
+ * key: the settings, task, model and data size); a checkpoint of another run is refused.
+ */
+export async function loadRunCheckpoint(
+  outputDirectory: string,
+  runKey: string,
+): Promise<{ state: CheckpointState; tensors: RunTensors; path: string } | undefined> {
+  const saved = await loadCheckpoint(outputDirectory);
+  if (!saved) return undefined;
+  if (saved.state.runKey !== runKey) {
+    tf.dispose(Object.values(saved.groups).flatMap((g) => Object.values(g)));
+    throw new InterruptedError(
+      `the checkpoint in ${saved.path} belongs to a run with other settings (run key ${saved.state.runKey}, this run ${runKey}); use a new --out directory or remove the checkpoint`,
+    );
+  }
+  return { state: saved.state, tensors: fromGroups(saved.groups, saved.state), path: saved.path };
+}
+
+/** Disposes every tensor of a run. */
+export function disposeRunTensors(tensors: RunTensors): void {
+  tf.dispose([
+    ...Object.values(tensors.trainables),
+    ...Object.values(tensors.masks),
+    ...(tensors.best ? Object.values(tensors.best) : []),
+  ]);
+  disposeOptimizerStates(tensors.optimizers);
 }

@@ -18,6 +18,7 @@ import {
 import * as tf from '@tensorflow/tfjs-core';
 import { loadBackbone } from './backbones.js';
 import { parameterArrays } from './data.js';
+import { methods } from './methods.js';
 import { type TrainSettings, validateSettings } from './settings.js';
 import { type TrainOutcome, trainMethod } from './trainer.js';
 
@@ -65,12 +66,6 @@ export interface RunSummary {
   model: { id: string; revision: string };
   settings: TrainSettings;
   history: TrainOutcome['history'];
-}
-
-/** The method name recorded in the diff's provenance. */
-function provenanceMethod(settings: TrainSettings): string {
-  if (settings.method !== 'diff-pruning') return settings.method;
-  return settings.structured ? `diff-pruning-structured-${settings.groupPenalty}` : 'diff-pruning';
 }
 
 /**
@@ -172,7 +167,7 @@ export async function runTraining(options: RunTrainingOptions): Promise<RunSumma
       provenance: {
         baseModel: { id: loaded.source.id, revision: loaded.source.revision },
         baseFingerprint: await fingerprintCheckpoint(loaded.source.directory),
-        method: provenanceMethod(settings),
+        method: methods[settings.method].provenance(settings),
         settings: settings as unknown as Record<string, unknown>,
         task: task.name,
       },

@@ -1,6 +1,7 @@
 import { createRng, type LoadedBackbone, type ParameterMap } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { computeGradients } from './gradients.js';
+import { methods } from './methods.js';
 import {
   type AdamState,
   adamStep,
@@ -195,16 +196,14 @@ export function createTrainingState(options: {
   const head = { numLabels: options.numLabels };
   const specs = backbone.parameterSpecs(head);
   const headNames = specs.filter((s) => s.head).map((s) => s.name);
-  const gated = options.method === 'diff-pruning' ? backbone.gatedParameterNames(head) : [];
-  const search =
-    options.method === 'diff-pruning' ? searchSetup(base, settings, gated, headNames) : undefined;
+  const method = methods[options.method];
+  const searching = method.plan(settings, 1)[0]!.stage === 'search';
+  const gated = searching ? backbone.gatedParameterNames(head) : [];
+  const search = searching ? searchSetup(base, settings, gated, headNames) : undefined;
   const model = search ? search.model : finetuneStage(base);
   const trainables = search
     ? search.initialTrainables()
-    : initialFinetuneTrainables(
-        base,
-        specs.map((s) => s.name),
-      );
+    : initialFinetuneTrainables(base, method.trained(specs));
   const state: TrainingState = {
     context: {
       backbone,

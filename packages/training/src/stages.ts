@@ -110,72 +110,90 @@ export function initialFinetuneTrainables(base: ParameterMap, names: readonly st
   return out;
 }
 
+type SearchOptions = GateOptions & {
+  gated: readonly string[];
+  dense: readonly string[];
+  structured: boolean;
+  groupPenalty: GroupPenalty;
+};
+
+const groupLogAlphaOf = (options: SearchOptions, trainables: Trainables, name: string) =>
+  options.structured ? trainables[`group_log_alpha/${name}`] : undefined;
+
+/** θ of every gated tensor with sampled gates, and the penalty, from the one fused op. */
+function sampledParameters(
+  base: ParameterMap,
+  options: SearchOptions,
+  trainables: Trainables,
+  noise: GateNoise,
+  lookup: RowLookup | undefined,
+): { replaced: ParameterMap; penalty: tf.Scalar } {
+  const tensors: GatedTensor[] = options.gated.map((name) => {
+    const u = noise.u[name];
+    const groupLogAlpha = groupLogAlphaOf(options, trainables, name);
+    return {
+      base: base[name]!,
+      w: trainables[`w/${name}`]!,
+      logAlpha: trainables[`log_alpha/${name}`]!,
+      ...(u ? { u } : { seed: noise.seeds[name]! }),
+      ...(groupLogAlpha ? { groupLogAlpha, groupU: noise.groupU[name]! } : {}),
+      // The token embedding: gate only the rows this batch looks up (same values and gradients).
+      ...(lookup?.name === name ? { rows: lookup.rows } : {}),
+    };
+  });
+  const { parameters, penalty } = gatedDiffParameters(tensors, {
+    groupPenalty: options.groupPenalty,
+    beta: options.beta,
+    limits: options.limits,
+  });
+  const replaced: ParameterMap = {};
+  options.gated.forEach((name, i) => {
+    replaced[name] = parameters[i]!;
+  });
+  return { replaced, penalty };
+}
+
+/** θ of every gated tensor with the deterministic (test-time) gates. */
+function deterministicParameters(
+  base: ParameterMap,
+  options: SearchOptions,
+  trainables: Trainables,
+): ParameterMap {
+  const gateOptions = { beta: options.beta, limits: options.limits };
+  const replaced: ParameterMap = {};
+  for (const name of options.gated) {
+    const groupLogAlpha = groupLogAlphaOf(options, trainables, name);
+    const z = deterministicGate(trainables[`log_alpha/${name}`]!, gateOptions);
+    const zg = groupLogAlpha ? deterministicGate(groupLogAlpha, gateOptions) : undefined;
+    replaced[name] = tf.add(base[name]!, tf.mul(zg ? tf.mul(z, zg) : z, trainables[`w/${name}`]!));
+  }
+  return replaced;
+}
+
 /**
  * Stage 1 of diff pruning: θ = θ0 + z ⊙ (z_g) ⊙ w for gated tensors, θ = θ0 + w for dense ones (the
  * head). Penalty: unstructured Σ σ(log α − shift); structured `sum` (authors' code)
  * Σ_g [Σ_i σ_i + σ_g]; structured `product` (the paper) Σ_g Σ_i σ_i·σ_g.
  */
-export function searchStage(
-  base: ParameterMap,
-  options: GateOptions & {
-    gated: readonly string[];
-    dense: readonly string[];
-    structured: boolean;
-    groupPenalty: GroupPenalty;
-  },
-): StageModel {
-  const gateOptions = { beta: options.beta, limits: options.limits };
-  const penaltyOptions = { groupPenalty: options.groupPenalty, ...gateOptions };
-  const groupLogAlphaOf = (trainables: Trainables, name: string) =>
-    options.structured ? trainables[`group_log_alpha/${name}`] : undefined;
-  /** θ of every gated tensor with sampled gates, and the penalty, from the one fused op. */
-  const sampled = (trainables: Trainables, noise: GateNoise, lookup: RowLookup | undefined) => {
-    const tensors: GatedTensor[] = options.gated.map((name) => {
-      const u = noise.u[name];
-      const groupLogAlpha = groupLogAlphaOf(trainables, name);
-      return {
-        base: base[name]!,
-        w: trainables[`w/${name}`]!,
-        logAlpha: trainables[`log_alpha/${name}`]!,
-        ...(u ? { u } : { seed: noise.seeds[name]! }),
-        ...(groupLogAlpha ? { groupLogAlpha, groupU: noise.groupU[name]! } : {}),
-        // The token embedding: gate only the rows this batch looks up (same values and gradients).
-        ...(lookup?.name === name ? { rows: lookup.rows } : {}),
-      };
-    });
-    const { parameters, penalty } = gatedDiffParameters(tensors, penaltyOptions);
-    const replaced: ParameterMap = {};
-    options.gated.forEach((name, i) => {
-      replaced[name] = parameters[i]!;
-    });
-    return { replaced, penalty };
-  };
+export function searchStage(base: ParameterMap, options: SearchOptions): StageModel {
   const build = (trainables: Trainables, gate: GateChoice | undefined, lookup?: RowLookup) => {
-    let replaced: ParameterMap = {};
-    let penalty: tf.Scalar | undefined;
-    if (gate?.kind === 'noise') ({ replaced, penalty } = sampled(trainables, gate.noise, lookup));
-    else {
-      for (const name of options.gated) {
-        const groupLogAlpha = groupLogAlphaOf(trainables, name);
-        const z = deterministicGate(trainables[`log_alpha/${name}`]!, gateOptions);
-        const zg = groupLogAlpha ? deterministicGate(groupLogAlpha, gateOptions) : undefined;
-        replaced[name] = tf.add(base[name]!, tf.mul(zg ? tf.mul(z, zg) : z, trainables[`w/${name}`]!));
-      }
-    }
+    const sampled =
+      gate?.kind === 'noise' ? sampledParameters(base, options, trainables, gate.noise, lookup) : undefined;
+    const replaced = sampled?.replaced ?? deterministicParameters(base, options, trainables);
     for (const name of options.dense) replaced[name] = tf.add(base[name]!, trainables[`w/${name}`]!);
-    if (lookup && !(gate?.kind === 'noise' && options.gated.includes(lookup.name))) {
+    if (lookup && !(sampled && options.gated.includes(lookup.name))) {
       // Rows not gated above (deterministic gate, or an ungated table) are gathered from θ.
       replaced[lookup.name] = tf.gather(replaced[lookup.name] ?? base[lookup.name]!, lookup.rows);
     }
-    return { params: substitute(base, replaced), penalty };
+    return { params: substitute(base, replaced), penalty: sampled?.penalty };
   };
   const penalty = (trainables: Trainables) =>
     expectedL0Penalty(
       options.gated.map((name) => {
-        const groupLogAlpha = groupLogAlphaOf(trainables, name);
+        const groupLogAlpha = groupLogAlphaOf(options, trainables, name);
         return { logAlpha: trainables[`log_alpha/${name}`]!, ...(groupLogAlpha ? { groupLogAlpha } : {}) };
       }),
-      penaltyOptions,
+      { groupPenalty: options.groupPenalty, beta: options.beta, limits: options.limits },
     );
   return {
     stage: 'search',

@@ -12,7 +12,15 @@ import {
   writeSafetensors,
 } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
-import type { Trainables } from './stages.js';
+import {
+  emptyTrainables,
+  groupOf,
+  optimizerGroups,
+  type TrainableRole,
+  type Trainables,
+  trainableRoles,
+  trainableTensors,
+} from './stages.js';
 import { disposeOptimizerStates, type OptimizerStates } from './step.js';
 
 /** Everything a run needs to continue exactly where it stopped. */
@@ -104,40 +112,82 @@ export interface RunTensors {
   optimizers: OptimizerStates | undefined;
 }
 
-/** The tensor groups of a run checkpoint, as stored (`<group>::<key>` tensor names). */
+/**
+ * On disk, trainables keep the fixtures' names, `<prefix><parameter>`: `theta/`, `w/`, `log_alpha/`,
+ * `group_log_alpha/` (so checkpoints of earlier versions still load). Only this module knows them.
+ */
+const diskPrefixes: Record<TrainableRole, string> = {
+  theta: 'theta/',
+  w: 'w/',
+  logAlpha: 'log_alpha/',
+  groupLogAlpha: 'group_log_alpha/',
+};
+
+function toDisk(trainables: Trainables, roles: readonly TrainableRole[] = trainableRoles) {
+  const out: Record<string, tf.Tensor> = {};
+  for (const role of roles)
+    for (const [name, tensor] of Object.entries(trainables[role]))
+      out[`${diskPrefixes[role]}${name}`] = tensor;
+  return out;
+}
+
+function fromDisk(map: Record<string, tf.Tensor> | undefined): Trainables {
+  const out = emptyTrainables();
+  // No prefix is the start of another (`log_alpha/` and `group_log_alpha/` differ at the first letter).
+  for (const [key, tensor] of Object.entries(map ?? {})) {
+    const role = trainableRoles.find((r) => key.startsWith(diskPrefixes[r]));
+    if (!role)
+      throw new Error(
+        `checkpoint tensor ${key}: not a trainable (expected theta/, w/, log_alpha/ or group_log_alpha/)`,
+      );
+    out[role][key.slice(diskPrefixes[role].length)] = tensor;
+  }
+  return out;
+}
+
+/** Adam's m and v per optimiser group, as stored (`adam-<group>-m`, `adam-<group>-v`). */
+function optimizerGroupsToDisk(optimizers: OptimizerStates): TensorGroups {
+  const out: TensorGroups = {};
+  for (const [group, roles] of Object.entries(optimizerGroups)) {
+    const moments = (which: 'm' | 'v') => {
+      const byRole = emptyTrainables();
+      for (const role of roles) byRole[role] = optimizers[role][which];
+      return toDisk(byRole, roles);
+    };
+    out[`adam-${group}-m`] = moments('m');
+    out[`adam-${group}-v`] = moments('v');
+  }
+  return out;
+}
+
+function optimizersFromDisk(groups: TensorGroups, state: CheckpointState): OptimizerStates | undefined {
+  if (!groups['adam-weights-m']) return undefined;
+  const m = { weights: fromDisk(groups['adam-weights-m']), alphas: fromDisk(groups['adam-alphas-m']) };
+  const v = { weights: fromDisk(groups['adam-weights-v']), alphas: fromDisk(groups['adam-alphas-v']) };
+  const states = {} as OptimizerStates;
+  for (const role of trainableRoles) {
+    const group = groupOf(role);
+    states[role] = { step: state.adamSteps[group] ?? 0, m: m[group][role], v: v[group][role] };
+  }
+  return states;
+}
+
 function toGroups(tensors: RunTensors): TensorGroups {
-  const { optimizers } = tensors;
   return {
-    trainables: tensors.trainables,
+    trainables: toDisk(tensors.trainables),
     masks: tensors.masks,
-    ...(tensors.best ? { best: tensors.best } : {}),
-    ...(optimizers
-      ? {
-          'adam-weights-m': optimizers.weights.m,
-          'adam-weights-v': optimizers.weights.v,
-          'adam-alphas-m': optimizers.alphas.m,
-          'adam-alphas-v': optimizers.alphas.v,
-        }
-      : {}),
+    ...(tensors.best ? { best: toDisk(tensors.best) } : {}),
+    ...(tensors.optimizers ? optimizerGroupsToDisk(tensors.optimizers) : {}),
   };
 }
 
 function fromGroups(groups: TensorGroups, state: CheckpointState): RunTensors {
-  const optimizers: OptimizerStates | undefined = groups['adam-weights-m']
-    ? {
-        weights: {
-          step: state.adamSteps.weights ?? 0,
-          m: groups['adam-weights-m'] ?? {},
-          v: groups['adam-weights-v'] ?? {},
-        },
-        alphas: {
-          step: state.adamSteps.alphas ?? 0,
-          m: groups['adam-alphas-m'] ?? {},
-          v: groups['adam-alphas-v'] ?? {},
-        },
-      }
-    : undefined;
-  return { trainables: groups.trainables ?? {}, masks: groups.masks ?? {}, best: groups.best, optimizers };
+  return {
+    trainables: fromDisk(groups.trainables),
+    masks: groups.masks ?? {},
+    best: groups.best ? fromDisk(groups.best) : undefined,
+    optimizers: optimizersFromDisk(groups, state),
+  };
 }
 
 /** Saves a run: its state (with the optimisers' step counters) and every tensor, atomically. */
@@ -147,7 +197,8 @@ export function saveRunCheckpoint(
   tensors: RunTensors,
 ): Promise<string> {
   const { optimizers } = tensors;
-  if (optimizers) state.adamSteps = { weights: optimizers.weights.step, alphas: optimizers.alphas.step };
+  // The roles of a group step together: one counter per group.
+  if (optimizers) state.adamSteps = { weights: optimizers.w.step, alphas: optimizers.logAlpha.step };
   return saveCheckpoint(outputDirectory, state, toGroups(tensors));
 }
 
@@ -173,9 +224,9 @@ export async function loadRunCheckpoint(
 /** Disposes every tensor of a run. */
 export function disposeRunTensors(tensors: RunTensors): void {
   tf.dispose([
-    ...Object.values(tensors.trainables),
+    ...trainableTensors(tensors.trainables),
     ...Object.values(tensors.masks),
-    ...(tensors.best ? Object.values(tensors.best) : []),
+    ...(tensors.best ? trainableTensors(tensors.best) : []),
   ]);
   disposeOptimizerStates(tensors.optimizers);
 }

@@ -33,8 +33,24 @@ export {
   trainingMethods,
   validateSettings,
 } from './settings.js';
-export type { GateChoice, GateNoise, StageModel, Trainables } from './stages.js';
-export { finetuneStage, fixedMaskStage, searchStage } from './stages.js';
+export type {
+  GateChoice,
+  GateNoise,
+  OptimizerGroup,
+  StageModel,
+  TrainableRole,
+  Trainables,
+} from './stages.js';
+export {
+  emptyTrainables,
+  finetuneStage,
+  fixedMaskStage,
+  mapTrainables,
+  optimizerGroups,
+  searchStage,
+  trainableRoles,
+  trainableTensors,
+} from './stages.js';
 export type { OptimizerStates, StepContext, StepOutput, TrainingState } from './step.js';
 export { createTrainingState, trainingStep, trainStep } from './step.js';
 export type { TaskInfo, TrainOutcome, TrainRunOptions } from './trainer.js';

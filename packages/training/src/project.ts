@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { projectTopK } from './projection.js';
 import { evaluationGate, type Run } from './run-context.js';
-import { disposeGateNoise, type StageModel, type Trainables } from './stages.js';
+import { disposeGateNoise, emptyTrainables, type StageModel, trainableTensors } from './stages.js';
 
 /**
  * Stage 2: projects the first stage's δ onto the L0 ball — exact top-k of |δ| at the target density
@@ -27,16 +27,16 @@ export async function project(run: Run, model: StageModel): Promise<void> {
     total: projection.total,
   });
   const masks: Record<string, tf.Tensor> = {};
-  const trainables: Trainables = {};
+  const trainables = emptyTrainables();
   const fromDelta = (name: string) => tf.tensor(deltas[name]!, base[name]!.shape, 'float32');
   for (const [name, mask] of Object.entries(projection.masks)) {
     if (headNames.includes(name) || !mask.some((m) => m === 1)) continue;
     masks[name] = tf.tensor(Float32Array.from(mask), base[name]!.shape, 'float32');
-    const raw = run.trainables[`w/${name}`];
-    trainables[`w/${name}`] = settings.fixedMaskInit === 'raw' && raw ? tf.clone(raw) : fromDelta(name);
+    const raw = run.trainables.w[name];
+    trainables.w[name] = settings.fixedMaskInit === 'raw' && raw ? tf.clone(raw) : fromDelta(name);
   }
-  for (const name of headNames) trainables[`w/${name}`] = fromDelta(name);
-  tf.dispose([...Object.values(run.trainables), ...Object.values(run.masks)]);
+  for (const name of headNames) trainables.w[name] = fromDelta(name);
+  tf.dispose([...trainableTensors(run.trainables), ...Object.values(run.masks)]);
   disposeGateNoise(run.lastNoise);
   run.lastNoise = undefined;
   run.trainables = trainables;

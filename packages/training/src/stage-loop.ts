@@ -6,11 +6,8 @@ import { disposeBatch, makeBatch } from './data.js';
 import { predictExamples } from './evaluate.js';
 import type { StagePlan } from './methods.js';
 import { evaluationGate, type Run } from './run-context.js';
-import { disposeGateNoise, type StageModel, type Trainables } from './stages.js';
+import { disposeGateNoise, mapTrainables, type StageModel, trainableTensors } from './stages.js';
 import { createOptimizerStates, type StepContext, stepNoise, trainingStep } from './step.js';
-
-const cloneMap = (map: Trainables): Trainables =>
-  Object.fromEntries(Object.entries(map).map(([k, v]) => [k, tf.clone(v)]));
 
 /** Saves the run's checkpoint and says so. */
 export async function checkpoint(run: Run, plan: StagePlan): Promise<void> {
@@ -31,7 +28,7 @@ export async function runStage(run: Run, plan: StagePlan, model: StageModel): Pr
     Math.ceil(plan.epochs * run.stepsPerEpoch),
     settings.maxSteps ?? Number.POSITIVE_INFINITY,
   );
-  if (Object.keys(run.trainables).length === 0) run.trainables = run.initialTrainables(plan);
+  if (trainableTensors(run.trainables).length === 0) run.trainables = run.initialTrainables(plan);
   run.optimizers ??= createOptimizerStates(run.trainables);
   run.options.onEvent?.({ type: 'stage-start', stage: plan.stage, totalSteps, startStep: state.step });
   const context: StepContext = {
@@ -126,8 +123,8 @@ async function evaluateAndSelect(run: Run, plan: StagePlan, model: StageModel): 
   const { state } = run;
   const isBest = plan.select && (state.best === undefined || score > state.best.metric);
   if (isBest) {
-    if (run.best) tf.dispose(Object.values(run.best));
-    run.best = cloneMap(run.trainables);
+    if (run.best) tf.dispose(trainableTensors(run.best));
+    run.best = mapTrainables(run.trainables, (t) => tf.clone(t));
     state.best = { metric: score, step: state.step, metrics };
   }
   state.history.push({ stage: plan.stage, step: state.step, metrics });

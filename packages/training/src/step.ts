@@ -13,16 +13,22 @@ import {
 import { defaultSettings, type TrainSettings } from './settings.js';
 import {
   disposeGateNoise,
+  emptyTrainables,
   finetuneStage,
   type GateChoice,
   type GateNoise,
+  groupOf,
   initialFinetuneTrainables,
   initialSearchTrainables,
-  optimizerGroupOf,
+  type OptimizerGroup,
+  optimizerGroups,
   type StageModel,
   sampleGateNoise,
   searchStage,
+  type TrainableRole,
   type Trainables,
+  trainableRoles,
+  trainableTensors,
 } from './stages.js';
 
 /** Everything one optimisation step of a stage needs besides the trainables and the batch. */
@@ -39,10 +45,8 @@ export interface StepContext {
   learningRate: number;
 }
 
-export interface OptimizerStates {
-  weights: AdamState;
-  alphas: AdamState;
-}
+/** Adam's state per trainable role (the roles of one optimiser group step together). */
+export type OptimizerStates = Record<TrainableRole, AdamState>;
 
 export interface StepOutput {
   /** The updated trainables (the previous tensors are disposed). */
@@ -56,24 +60,17 @@ export interface StepOutput {
   learningRate: number;
 }
 
-/** Splits trainables (or their gradients) into the two optimiser groups. */
-export function splitGroups(map: Trainables): { weights: Trainables; alphas: Trainables } {
-  const weights: Trainables = {};
-  const alphas: Trainables = {};
-  for (const [key, value] of Object.entries(map))
-    (optimizerGroupOf(key) === 'alphas' ? alphas : weights)[key] = value;
-  return { weights, alphas };
-}
-
 export function createOptimizerStates(trainables: Trainables): OptimizerStates {
-  const groups = splitGroups(trainables);
-  return { weights: createAdamState(groups.weights), alphas: createAdamState(groups.alphas) };
+  return {
+    theta: createAdamState(trainables.theta),
+    w: createAdamState(trainables.w),
+    logAlpha: createAdamState(trainables.logAlpha),
+    groupLogAlpha: createAdamState(trainables.groupLogAlpha),
+  };
 }
 
 export function disposeOptimizerStates(states: OptimizerStates | undefined): void {
-  if (!states) return;
-  disposeAdamState(states.weights);
-  disposeAdamState(states.alphas);
+  if (states) for (const role of trainableRoles) disposeAdamState(states[role]);
 }
 
 /** Dropout seed of a step: a pure function of (seed, stage, step), so resumed runs see the same masks. */
@@ -113,36 +110,35 @@ export async function trainingStep(
     training: settings.dropout,
     seed: stepSeed(settings.seed, context.stageIndex, step),
   });
-  const groups = splitGroups(result.grads);
-  // Clipping's coefficient goes into Adam (one pass over the gradients fewer than scaling them).
-  const clipWeights = clipCoefficient(groups.weights, settings.maxGradNorm);
-  const clipAlphas = clipCoefficient(groups.alphas, settings.maxGradNorm);
-  const current = splitGroups(trainables);
-  const learningRate = linearDecay(context.learningRate, step, context.totalSteps);
+  // Clipping's coefficient per group goes into Adam (one pass over the gradients fewer than scaling them).
+  const clip = (group: OptimizerGroup) =>
+    clipCoefficient(
+      optimizerGroups[group].flatMap((role) => Object.values(result.grads[role])),
+      settings.maxGradNorm,
+    ).scale;
+  const scales = { weights: clip('weights'), alphas: clip('alphas') };
+  const rates = {
+    weights: linearDecay(context.learningRate, step, context.totalSteps),
+    alphas: settings.alphaLearningRate,
+  };
   const adamOptions = { betas: settings.adamBetas, epsilon: settings.adamEpsilon };
-  adamStep(current.weights, groups.weights, optimizers.weights, learningRate, {
-    ...adamOptions,
-    gradScale: clipWeights.scale,
-  });
-  adamStep(current.alphas, groups.alphas, optimizers.alphas, settings.alphaLearningRate, {
-    ...adamOptions,
-    gradScale: clipAlphas.scale,
-  });
-  tf.dispose([...Object.values(groups.weights), ...Object.values(groups.alphas)]);
+  const next = emptyTrainables();
+  for (const role of trainableRoles) {
+    next[role] = { ...trainables[role] };
+    const group = groupOf(role);
+    adamStep(next[role], result.grads[role], optimizers[role], rates[group], {
+      ...adamOptions,
+      gradScale: scales[group],
+    });
+  }
+  tf.dispose(trainableTensors(result.grads));
   const [loss, taskLoss, penalty] = await Promise.all([
     result.loss.data().then((d) => d[0]!),
     result.taskLoss.data().then((d) => d[0]!),
     result.penalty?.data().then((d) => d[0]!),
   ]);
   tf.dispose([result.loss, result.taskLoss, ...(result.penalty ? [result.penalty] : [])]);
-  return {
-    trainables: { ...current.weights, ...current.alphas },
-    noise,
-    loss,
-    taskLoss,
-    penalty,
-    learningRate,
-  };
+  return { trainables: next, noise, loss, taskLoss, penalty, learningRate: rates.weights };
 }
 
 /** Diff pruning's search stage (stage 1) and its initial trainables, from the settings. */
@@ -219,7 +215,7 @@ export function createTrainingState(options: {
     trainables,
     optimizers: createOptimizerStates(trainables),
     dispose() {
-      tf.dispose(Object.values(state.trainables));
+      tf.dispose(trainableTensors(state.trainables));
       disposeOptimizerStates(state.optimizers);
     },
   };

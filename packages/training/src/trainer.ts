@@ -9,7 +9,14 @@ import { project } from './project.js';
 import type { Run, TrainRunOptions } from './run-context.js';
 import { defaultFixedMaskEpochs, type TrainSettings, validateSettings } from './settings.js';
 import { checkpoint, runStage } from './stage-loop.js';
-import { disposeGateNoise, finetuneStage, fixedMaskStage, initialFinetuneTrainables } from './stages.js';
+import {
+  disposeGateNoise,
+  emptyTrainables,
+  finetuneStage,
+  fixedMaskStage,
+  initialFinetuneTrainables,
+  trainableTensors,
+} from './stages.js';
 import { disposeOptimizerStates, searchSetup } from './step.js';
 
 export type { TaskInfo, TrainRunOptions } from './run-context.js';
@@ -95,7 +102,12 @@ async function startRun(options: TrainRunOptions): Promise<Run> {
     stepsPerEpoch: Math.ceil(train.length / settings.batchSize),
     started: Date.now() - (saved?.state.elapsedMs ?? 0),
     state: saved?.state ?? freshState(key),
-    ...(saved?.tensors ?? { trainables: {}, masks: {}, best: undefined, optimizers: undefined }),
+    ...(saved?.tensors ?? {
+      trainables: emptyTrainables(),
+      masks: {},
+      best: undefined,
+      optimizers: undefined,
+    }),
     lastNoise: undefined,
     sampledNoise: undefined,
     stepsThisCall: 0,
@@ -119,7 +131,7 @@ async function startRun(options: TrainRunOptions): Promise<Run> {
 /** A stage's end: its best dev checkpoint (if it selects), the projection before a fixed-mask stage. */
 async function finishStage(run: Run, plan: StagePlan, stageStarted: number): Promise<void> {
   if (plan.select && run.best) {
-    tf.dispose(Object.values(run.trainables));
+    tf.dispose(trainableTensors(run.trainables));
     run.trainables = run.best;
     run.best = undefined;
   }

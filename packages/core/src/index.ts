@@ -27,6 +27,7 @@ export {
   InterruptedError,
   InvalidArgumentError,
   MissingResourceError,
+  NonFiniteError,
   ShapeMismatchError,
 } from './errors.js';
 export type {

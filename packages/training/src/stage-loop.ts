@@ -78,8 +78,9 @@ async function takeStep(run: Run, plan: StagePlan, context: StepContext, epoch: 
   const indices = batchIndices(run.train.length, { batchSize, shuffle: true, seed, epoch })[inEpoch]!;
   const padId = run.options.loaded.backbone.encoder.padId;
   const { batch, labels } = makeBatch(run.train, indices, padId, context.regression);
-  const output = await trainingStep(context, run.trainables, run.optimizers!, batch, labels, step);
-  disposeBatch(batch, labels);
+  const output = await trainingStep(context, run.trainables, run.optimizers!, batch, labels, step).finally(
+    () => disposeBatch(batch, labels),
+  );
   run.trainables = output.trainables;
   disposeGateNoise(run.lastNoise);
   run.lastNoise = output.noise;

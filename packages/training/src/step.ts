@@ -1,4 +1,4 @@
-import { createRng, type LoadedBackbone, type ParameterMap } from '@diffprune/core';
+import { createRng, type LoadedBackbone, NonFiniteError, type ParameterMap } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { computeGradients } from './gradients.js';
 import { methods } from './methods.js';
@@ -115,8 +115,33 @@ export async function trainingStep(
     clipCoefficient(
       optimizerGroups[group].flatMap((role) => Object.values(result.grads[role])),
       settings.maxGradNorm,
-    ).scale;
-  const scales = { weights: clip('weights'), alphas: clip('alphas') };
+    );
+  const clips = { weights: clip('weights'), alphas: clip('alphas') };
+  const [loss, taskLoss, penalty] = await Promise.all([
+    result.loss.data().then((d) => d[0]!),
+    result.taskLoss.data().then((d) => d[0]!),
+    result.penalty?.data().then((d) => d[0]!),
+  ]);
+  tf.dispose([result.loss, result.taskLoss, ...(result.penalty ? [result.penalty] : [])]);
+  // A non-finite loss or gradient stops training before the update: the trainables stay as they were.
+  const nonFinite = (
+    [
+      ['loss', loss],
+      ['weights gradient norm', clips.weights.norm],
+      ['gate (log α) gradient norm', clips.alphas.norm],
+    ] as const
+  ).find(([, value]) => !Number.isFinite(value));
+  if (nonFinite) {
+    tf.dispose(trainableTensors(result.grads));
+    disposeGateNoise(noise);
+    throw new NonFiniteError({
+      quantity: nonFinite[0],
+      value: nonFinite[1],
+      stage: context.model.stage,
+      step,
+    });
+  }
+  const scales = { weights: clips.weights.scale, alphas: clips.alphas.scale };
   const rates = {
     weights: linearDecay(context.learningRate, step, context.totalSteps),
     alphas: settings.alphaLearningRate,
@@ -132,12 +157,6 @@ export async function trainingStep(
     });
   }
   tf.dispose(trainableTensors(result.grads));
-  const [loss, taskLoss, penalty] = await Promise.all([
-    result.loss.data().then((d) => d[0]!),
-    result.taskLoss.data().then((d) => d[0]!),
-    result.penalty?.data().then((d) => d[0]!),
-  ]);
-  tf.dispose([result.loss, result.taskLoss, ...(result.penalty ? [result.penalty] : [])]);
   return { trainables: next, noise, loss, taskLoss, penalty, learningRate: rates.weights };
 }
 

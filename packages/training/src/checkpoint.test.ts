@@ -1,4 +1,5 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readSafetensors } from '@diffprune/core';
@@ -7,7 +8,10 @@ import { describe, expect, it } from 'vitest';
 import {
   type CheckpointState,
   disposeRunTensors,
+  loadCheckpoint,
   loadRunCheckpoint,
+  type ReplacePhase,
+  saveCheckpoint,
   saveRunCheckpoint,
 } from './checkpoint.js';
 import { emptyTrainables, trainableRoles, trainableTensors } from './stages.js';
@@ -84,6 +88,48 @@ describe('run checkpoints', () => {
       disposeRunTensors(tensors);
       disposeRunTensors(loaded.tensors);
       expect(trainableTensors(trainables).every((t) => t.isDisposed)).toBe(true);
+    } finally {
+      await rm(out, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('checkpoint replacement', () => {
+  const phases: ReplacePhase[] = ['written', 'old-aside', 'new-in'];
+  for (const phase of phases) {
+    it(`a kill after '${phase}' leaves a valid checkpoint (old or new), and the next load cleans up`, async () => {
+      const out = await mkdtemp(join(tmpdir(), 'dp-replace-'));
+      try {
+        const groups = (value: number) => ({ trainables: { 'w/a': tf.tensor([value, value]) } });
+        const first = groups(1);
+        await saveCheckpoint(out, state('k'), first);
+        const second = groups(2);
+        const killed = new Error('killed');
+        const save = saveCheckpoint(out, { ...state('k'), step: 4 }, second, {
+          onPhase: (p) => {
+            if (p === phase) throw killed;
+          },
+        });
+        await expect(save).rejects.toBe(killed);
+        const loaded = (await loadCheckpoint(out))!;
+        expect(loaded).toBeDefined();
+        const value = loaded.groups.trainables!['w/a']!.dataSync()[0];
+        // Before the new directory is renamed in, the old checkpoint holds; after, the new one.
+        expect([loaded.state.step, value]).toEqual(phase === 'new-in' ? [4, 2] : [3, 1]);
+        expect((await readdir(out)).sort()).toEqual(['checkpoint']);
+        tf.dispose([first.trainables['w/a'], second.trainables['w/a'], loaded.groups.trainables!['w/a']!]);
+      } finally {
+        await rm(out, { recursive: true, force: true });
+      }
+    });
+  }
+
+  it('removes temporary directories a killed run left', async () => {
+    const out = await mkdtemp(join(tmpdir(), 'dp-leftover-'));
+    try {
+      await mkdir(join(out, '.checkpoint.12345.deadbeef.tmp/sub'), { recursive: true });
+      expect(await loadCheckpoint(out)).toBeUndefined();
+      expect(existsSync(join(out, '.checkpoint.12345.deadbeef.tmp'))).toBe(false);
     } finally {
       await rm(out, { recursive: true, force: true });
     }

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   FormatError,
@@ -7,8 +7,8 @@ import {
   InterruptedError,
   readSafetensors,
   type SafetensorsTensor,
+  temporaryPathFor,
   toFloat32,
-  writeDirectoryAtomic,
   writeSafetensors,
 } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
@@ -47,12 +47,76 @@ export interface CheckpointState {
 export type TensorGroups = Record<string, Record<string, tf.Tensor>>;
 
 const checkpointDirectory = (outputDirectory: string) => join(outputDirectory, 'checkpoint');
+/** Where the previous checkpoint waits while the new one is renamed in. */
+const asideDirectory = (outputDirectory: string) => join(outputDirectory, 'checkpoint.previous');
 
-/** Writes the checkpoint atomically (a new directory replaces the old one by rename). */
+/** The points of a checkpoint replacement, for tests that simulate a kill between them. */
+export type ReplacePhase = 'written' | 'old-aside' | 'new-in';
+
+/** Removes temporary checkpoint directories a killed run left (`.checkpoint.<pid>.<hex>.tmp`). */
+async function removeTemporaries(outputDirectory: string): Promise<void> {
+  if (!existsSync(outputDirectory)) return;
+  for (const entry of await readdir(outputDirectory)) {
+    if (/^\.checkpoint\.\d+\.[0-9a-f]+\.tmp$/.test(entry))
+      await rm(join(outputDirectory, entry), { recursive: true, force: true });
+  }
+}
+
+/**
+ * Replaces the checkpoint with no moment without a valid one: the new directory is written beside
+ * it, the old one renamed aside, the new one renamed in, then the old one removed. A kill at any
+ * point leaves `checkpoint/` or `checkpoint.previous/` complete; `recoverCheckpoint` sorts it out.
+ */
+async function replaceCheckpoint(
+  outputDirectory: string,
+  build: (directory: string) => Promise<void>,
+  onPhase?: (phase: ReplacePhase) => void,
+): Promise<void> {
+  const target = checkpointDirectory(outputDirectory);
+  const aside = asideDirectory(outputDirectory);
+  await mkdir(outputDirectory, { recursive: true });
+  const temporary = temporaryPathFor(target);
+  await mkdir(temporary);
+  try {
+    await build(temporary);
+  } catch (error) {
+    await rm(temporary, { recursive: true, force: true });
+    throw error;
+  }
+  onPhase?.('written');
+  if (existsSync(join(target, 'state.json'))) {
+    await rm(aside, { recursive: true, force: true });
+    await rename(target, aside);
+  } else await rm(target, { recursive: true, force: true });
+  onPhase?.('old-aside');
+  await rename(temporary, target);
+  onPhase?.('new-in');
+  await rm(aside, { recursive: true, force: true });
+}
+
+/**
+ * After a kill mid-replacement: the checkpoint aside becomes the checkpoint again when the new one
+ * never arrived, and leftovers (the aside copy, temporary directories) are removed.
+ */
+export async function recoverCheckpoint(outputDirectory: string): Promise<void> {
+  const target = checkpointDirectory(outputDirectory);
+  const aside = asideDirectory(outputDirectory);
+  if (existsSync(join(aside, 'state.json'))) {
+    if (existsSync(join(target, 'state.json'))) await rm(aside, { recursive: true, force: true });
+    else {
+      await rm(target, { recursive: true, force: true });
+      await rename(aside, target);
+    }
+  }
+  await removeTemporaries(outputDirectory);
+}
+
+/** Writes the checkpoint atomically (see `replaceCheckpoint`: never a moment without one). */
 export async function saveCheckpoint(
   outputDirectory: string,
   state: CheckpointState,
   groups: TensorGroups,
+  options: { onPhase?: (phase: ReplacePhase) => void } = {},
 ): Promise<string> {
   const directory = checkpointDirectory(outputDirectory);
   const tensors: SafetensorsTensor[] = [];
@@ -67,16 +131,21 @@ export async function saveCheckpoint(
       });
     }
   }
-  await writeDirectoryAtomic(directory, async (temporary) => {
-    await writeSafetensors(join(temporary, 'tensors.safetensors'), tensors);
-    await writeFile(join(temporary, 'state.json'), `${JSON.stringify(state, null, 2)}\n`);
-  });
+  await replaceCheckpoint(
+    outputDirectory,
+    async (temporary) => {
+      await writeSafetensors(join(temporary, 'tensors.safetensors'), tensors);
+      await writeFile(join(temporary, 'state.json'), `${JSON.stringify(state, null, 2)}\n`);
+    },
+    options.onPhase,
+  );
   return directory;
 }
 
 export async function loadCheckpoint(
   outputDirectory: string,
 ): Promise<{ state: CheckpointState; groups: TensorGroups; path: string } | undefined> {
+  await recoverCheckpoint(outputDirectory);
   const directory = checkpointDirectory(outputDirectory);
   const statePath = join(directory, 'state.json');
   if (!existsSync(statePath)) return undefined;

@@ -215,3 +215,27 @@ export function checkFinite(values: ArrayLike<number>, where: { tensor: string; 
       count,
     });
 }
+
+/**
+ * Training produced a non-finite value (NaN or ±Infinity): the loss or a group's gradient norm. The
+ * step is not applied, nothing more is checkpointed, so the last checkpoint is the last good state.
+ */
+export class NonFiniteError extends DiffpruneError {
+  /** What was not finite, e.g. `loss` or `weights gradient norm`. */
+  readonly quantity: string;
+  readonly value: number;
+  readonly stage: string;
+  /** The 0-based step within the stage. */
+  readonly step: number;
+
+  constructor(options: { quantity: string; value: number; stage: string; step: number }) {
+    super(
+      'training-diverged',
+      `training diverged: the ${options.quantity} is ${options.value} at ${options.stage} step ${options.step + 1}, so the step was not applied; expected finite values — lower the learning rate (or check the data and the base model for NaN/Inf); the last checkpoint holds the last good state`,
+    );
+    this.quantity = options.quantity;
+    this.value = options.value;
+    this.stage = options.stage;
+    this.step = options.step;
+  }
+}

@@ -45,6 +45,7 @@ export {
   InvalidArgumentError,
   MissingResourceError,
   NonFiniteValueError,
+  NonFiniteError,
   ShapeMismatchError,
 } from './errors.js';
 export type {

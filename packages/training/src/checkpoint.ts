@@ -1,16 +1,27 @@
 import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   FormatError,
   fromFloat32,
+  InterruptedError,
   readSafetensors,
   type SafetensorsTensor,
+  temporaryPathFor,
   toFloat32,
-  writeDirectoryAtomic,
   writeSafetensors,
 } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
+import {
+  emptyTrainables,
+  groupOf,
+  optimizerGroups,
+  type TrainableRole,
+  type Trainables,
+  trainableRoles,
+  trainableTensors,
+} from './stages.js';
+import { disposeOptimizerStates, type OptimizerStates } from './step.js';
 
 /** Everything a run needs to continue exactly where it stopped. */
 export interface CheckpointState {
@@ -36,12 +47,76 @@ export interface CheckpointState {
 export type TensorGroups = Record<string, Record<string, tf.Tensor>>;
 
 const checkpointDirectory = (outputDirectory: string) => join(outputDirectory, 'checkpoint');
+/** Where the previous checkpoint waits while the new one is renamed in. */
+const asideDirectory = (outputDirectory: string) => join(outputDirectory, 'checkpoint.previous');
 
-/** Writes the checkpoint atomically (a new directory replaces the old one by rename). */
+/** The points of a checkpoint replacement, for tests that simulate a kill between them. */
+export type ReplacePhase = 'written' | 'old-aside' | 'new-in';
+
+/** Removes temporary checkpoint directories a killed run left (`.checkpoint.<pid>.<hex>.tmp`). */
+async function removeTemporaries(outputDirectory: string): Promise<void> {
+  if (!existsSync(outputDirectory)) return;
+  for (const entry of await readdir(outputDirectory)) {
+    if (/^\.checkpoint\.\d+\.[0-9a-f]+\.tmp$/.test(entry))
+      await rm(join(outputDirectory, entry), { recursive: true, force: true });
+  }
+}
+
+/**
+ * Replaces the checkpoint with no moment without a valid one: the new directory is written beside
+ * it, the old one renamed aside, the new one renamed in, then the old one removed. A kill at any
+ * point leaves `checkpoint/` or `checkpoint.previous/` complete; `recoverCheckpoint` sorts it out.
+ */
+async function replaceCheckpoint(
+  outputDirectory: string,
+  build: (directory: string) => Promise<void>,
+  onPhase?: (phase: ReplacePhase) => void,
+): Promise<void> {
+  const target = checkpointDirectory(outputDirectory);
+  const aside = asideDirectory(outputDirectory);
+  await mkdir(outputDirectory, { recursive: true });
+  const temporary = temporaryPathFor(target);
+  await mkdir(temporary);
+  try {
+    await build(temporary);
+  } catch (error) {
+    await rm(temporary, { recursive: true, force: true });
+    throw error;
+  }
+  onPhase?.('written');
+  if (existsSync(join(target, 'state.json'))) {
+    await rm(aside, { recursive: true, force: true });
+    await rename(target, aside);
+  } else await rm(target, { recursive: true, force: true });
+  onPhase?.('old-aside');
+  await rename(temporary, target);
+  onPhase?.('new-in');
+  await rm(aside, { recursive: true, force: true });
+}
+
+/**
+ * After a kill mid-replacement: the checkpoint aside becomes the checkpoint again when the new one
+ * never arrived, and leftovers (the aside copy, temporary directories) are removed.
+ */
+export async function recoverCheckpoint(outputDirectory: string): Promise<void> {
+  const target = checkpointDirectory(outputDirectory);
+  const aside = asideDirectory(outputDirectory);
+  if (existsSync(join(aside, 'state.json'))) {
+    if (existsSync(join(target, 'state.json'))) await rm(aside, { recursive: true, force: true });
+    else {
+      await rm(target, { recursive: true, force: true });
+      await rename(aside, target);
+    }
+  }
+  await removeTemporaries(outputDirectory);
+}
+
+/** Writes the checkpoint atomically (see `replaceCheckpoint`: never a moment without one). */
 export async function saveCheckpoint(
   outputDirectory: string,
   state: CheckpointState,
   groups: TensorGroups,
+  options: { onPhase?: (phase: ReplacePhase) => void } = {},
 ): Promise<string> {
   const directory = checkpointDirectory(outputDirectory);
   const tensors: SafetensorsTensor[] = [];
@@ -56,16 +131,21 @@ export async function saveCheckpoint(
       });
     }
   }
-  await writeDirectoryAtomic(directory, async (temporary) => {
-    await writeSafetensors(join(temporary, 'tensors.safetensors'), tensors);
-    await writeFile(join(temporary, 'state.json'), `${JSON.stringify(state, null, 2)}\n`);
-  });
+  await replaceCheckpoint(
+    outputDirectory,
+    async (temporary) => {
+      await writeSafetensors(join(temporary, 'tensors.safetensors'), tensors);
+      await writeFile(join(temporary, 'state.json'), `${JSON.stringify(state, null, 2)}\n`);
+    },
+    options.onPhase,
+  );
   return directory;
 }
 
 export async function loadCheckpoint(
   outputDirectory: string,
 ): Promise<{ state: CheckpointState; groups: TensorGroups; path: string } | undefined> {
+  await recoverCheckpoint(outputDirectory);
   const directory = checkpointDirectory(outputDirectory);
   const statePath = join(directory, 'state.json');
   if (!existsSync(statePath)) return undefined;
@@ -88,4 +168,134 @@ export async function loadCheckpoint(
     groups[group][key] = tf.tensor(toFloat32(entry), entry.shape, 'float32');
   }
   return { state, groups, path: directory };
+}
+
+/** The tensors of a run between steps: what a checkpoint holds besides its state. */
+export interface RunTensors {
+  trainables: Trainables;
+  /** Stage 3's fixed masks (empty before the projection). */
+  masks: Record<string, tf.Tensor>;
+  /** The best dev checkpoint's trainables of a selecting stage, when there is one. */
+  best: Trainables | undefined;
+  /** The optimiser state of the current stage (undefined between stages). */
+  optimizers: OptimizerStates | undefined;
+}
+
+/**
+ * On disk, trainables keep the fixtures' names, `<prefix><parameter>`: `theta/`, `w/`, `log_alpha/`,
+ * `group_log_alpha/` (so checkpoints of earlier versions still load). Only this module knows them.
+ */
+const diskPrefixes: Record<TrainableRole, string> = {
+  theta: 'theta/',
+  w: 'w/',
+  logAlpha: 'log_alpha/',
+  groupLogAlpha: 'group_log_alpha/',
+};
+
+function toDisk(trainables: Trainables, roles: readonly TrainableRole[] = trainableRoles) {
+  const out: Record<string, tf.Tensor> = {};
+  for (const role of roles)
+    for (const [name, tensor] of Object.entries(trainables[role]))
+      out[`${diskPrefixes[role]}${name}`] = tensor;
+  return out;
+}
+
+function fromDisk(map: Record<string, tf.Tensor> | undefined): Trainables {
+  const out = emptyTrainables();
+  // No prefix is the start of another (`log_alpha/` and `group_log_alpha/` differ at the first letter).
+  for (const [key, tensor] of Object.entries(map ?? {})) {
+    const role = trainableRoles.find((r) => key.startsWith(diskPrefixes[r]));
+    if (!role)
+      throw new Error(
+        `checkpoint tensor ${key}: not a trainable (expected theta/, w/, log_alpha/ or group_log_alpha/)`,
+      );
+    out[role][key.slice(diskPrefixes[role].length)] = tensor;
+  }
+  return out;
+}
+
+/** Adam's m and v per optimiser group, as stored (`adam-<group>-m`, `adam-<group>-v`). */
+function optimizerGroupsToDisk(optimizers: OptimizerStates): TensorGroups {
+  const out: TensorGroups = {};
+  for (const [group, roles] of Object.entries(optimizerGroups)) {
+    const moments = (which: 'm' | 'v') => {
+      const byRole = emptyTrainables();
+      for (const role of roles) byRole[role] = optimizers[role][which];
+      return toDisk(byRole, roles);
+    };
+    out[`adam-${group}-m`] = moments('m');
+    out[`adam-${group}-v`] = moments('v');
+  }
+  return out;
+}
+
+function optimizersFromDisk(groups: TensorGroups, state: CheckpointState): OptimizerStates | undefined {
+  if (!groups['adam-weights-m']) return undefined;
+  const m = { weights: fromDisk(groups['adam-weights-m']), alphas: fromDisk(groups['adam-alphas-m']) };
+  const v = { weights: fromDisk(groups['adam-weights-v']), alphas: fromDisk(groups['adam-alphas-v']) };
+  const states = {} as OptimizerStates;
+  for (const role of trainableRoles) {
+    const group = groupOf(role);
+    states[role] = { step: state.adamSteps[group] ?? 0, m: m[group][role], v: v[group][role] };
+  }
+  return states;
+}
+
+function toGroups(tensors: RunTensors): TensorGroups {
+  return {
+    trainables: toDisk(tensors.trainables),
+    masks: tensors.masks,
+    ...(tensors.best ? { best: toDisk(tensors.best) } : {}),
+    ...(tensors.optimizers ? optimizerGroupsToDisk(tensors.optimizers) : {}),
+  };
+}
+
+function fromGroups(groups: TensorGroups, state: CheckpointState): RunTensors {
+  return {
+    trainables: fromDisk(groups.trainables),
+    masks: groups.masks ?? {},
+    best: groups.best ? fromDisk(groups.best) : undefined,
+    optimizers: optimizersFromDisk(groups, state),
+  };
+}
+
+/** Saves a run: its state (with the optimisers' step counters) and every tensor, atomically. */
+export function saveRunCheckpoint(
+  outputDirectory: string,
+  state: CheckpointState,
+  tensors: RunTensors,
+): Promise<string> {
+  const { optimizers } = tensors;
+  // The roles of a group step together: one counter per group.
+  if (optimizers) state.adamSteps = { weights: optimizers.w.step, alphas: optimizers.logAlpha.step };
+  return saveCheckpoint(outputDirectory, state, toGroups(tensors));
+}
+
+/**
+ * Loads a run's checkpoint, if `outputDirectory` has one, and checks it belongs to this run (its run
+ * key: the settings, task, model and data size); a checkpoint of another run is refused.
+ */
+export async function loadRunCheckpoint(
+  outputDirectory: string,
+  runKey: string,
+): Promise<{ state: CheckpointState; tensors: RunTensors; path: string } | undefined> {
+  const saved = await loadCheckpoint(outputDirectory);
+  if (!saved) return undefined;
+  if (saved.state.runKey !== runKey) {
+    tf.dispose(Object.values(saved.groups).flatMap((g) => Object.values(g)));
+    throw new InterruptedError(
+      `the checkpoint in ${saved.path} belongs to a run with other settings (run key ${saved.state.runKey}, this run ${runKey}); use a new --out directory or remove the checkpoint`,
+    );
+  }
+  return { state: saved.state, tensors: fromGroups(saved.groups, saved.state), path: saved.path };
+}
+
+/** Disposes every tensor of a run. */
+export function disposeRunTensors(tensors: RunTensors): void {
+  tf.dispose([
+    ...trainableTensors(tensors.trainables),
+    ...Object.values(tensors.masks),
+    ...(tensors.best ? trainableTensors(tensors.best) : []),
+  ]);
+  disposeOptimizerStates(tensors.optimizers);
 }

@@ -1,4 +1,6 @@
+import { padEncoded, toEncodedBatch } from '@diffprune/bert';
 import type { EncodedBatch, TextPairEncoder } from '@diffprune/core';
+import { encodeExamples as encodeGlueExamples } from '@diffprune/glue';
 import type { TensorArrays } from '@diffprune/sparse-diff';
 import * as tf from '@tensorflow/tfjs-core';
 
@@ -15,21 +17,28 @@ export interface EncodedExample {
   label: number;
 }
 
-/** Tokenises once, up front; examples without a label (test sets) are refused here. */
+/**
+ * Tokenises once, up front, with glue's `encodeExamples` (the backbone's encoder joins tokenizer and
+ * data here: glue never imports a tokenizer); examples without a label (test sets) are refused.
+ */
 export function encodeExamples(
   encoder: TextPairEncoder,
   examples: readonly LabeledExample[],
   maxLength: number,
 ): EncodedExample[] {
-  return examples.map((example, i) => {
+  examples.forEach((example, i) => {
     if (example.label === null)
       throw new Error(`example ${i} has no label; training and evaluation need labels`);
-    const encoded = encoder.encode(example.textA, example.textB, { maxLength });
-    return { inputIds: encoded.inputIds, tokenTypeIds: encoded.tokenTypeIds, label: example.label };
   });
+  const withIds = examples.map((e, i) => ({ id: String(i), ...e }));
+  return encodeGlueExamples(withIds, encoder, { maxLength }).map(({ inputIds, tokenTypeIds, label }) => ({
+    inputIds,
+    tokenTypeIds,
+    label: label!,
+  }));
 }
 
-/** A padded batch (dynamic padding to the longest example) and its labels. */
+/** A padded batch (bert's dynamic padding to the longest example, as prediction pads) and its labels. */
 export function makeBatch(
   examples: readonly EncodedExample[],
   indices: readonly number[],
@@ -37,22 +46,9 @@ export function makeBatch(
   regression: boolean,
 ): { batch: EncodedBatch; labels: tf.Tensor1D } {
   const rows = indices.map((i) => examples[i]!);
-  const length = Math.max(...rows.map((r) => r.inputIds.length));
-  const ids = new Int32Array(rows.length * length).fill(padId);
-  const types = new Int32Array(rows.length * length);
-  const mask = new Int32Array(rows.length * length);
-  rows.forEach((row, r) => {
-    ids.set(row.inputIds, r * length);
-    types.set(row.tokenTypeIds, r * length);
-    mask.fill(1, r * length, r * length + row.inputIds.length);
-  });
   const labels = rows.map((r) => r.label);
   return {
-    batch: {
-      inputIds: tf.tensor2d(ids, [rows.length, length], 'int32'),
-      tokenTypeIds: tf.tensor2d(types, [rows.length, length], 'int32'),
-      attentionMask: tf.tensor2d(mask, [rows.length, length], 'int32'),
-    },
+    batch: toEncodedBatch(padEncoded(rows, padId)),
     labels: regression ? tf.tensor1d(labels, 'float32') : tf.tensor1d(labels, 'int32'),
   };
 }

@@ -1,7 +1,14 @@
 import type { EncodedBatch, LoadedBackbone } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { taskLoss } from './data.js';
-import type { GateChoice, RowLookup, StageModel, Trainables } from './stages.js';
+import {
+  emptyTrainables,
+  type GateChoice,
+  type RowLookup,
+  type StageModel,
+  type Trainables,
+  trainableRoles,
+} from './stages.js';
 
 export interface GradientInputs {
   backbone: LoadedBackbone['backbone'];
@@ -36,7 +43,10 @@ export interface GradientResult {
  * loss is mean cross-entropy (or MSE for regression), plus λ times the stage's penalty.
  */
 export function computeGradients(inputs: GradientInputs): GradientResult {
-  const keys = Object.keys(inputs.trainables);
+  // Every trainable as (role, name), in order: the arguments valueAndGrads differentiates.
+  const keys = trainableRoles.flatMap((role) =>
+    Object.keys(inputs.trainables[role]).map((name) => [role, name] as const),
+  );
   const table = inputs.backbone.tokenEmbedding;
   let lookup: RowLookup | undefined;
   let batch = inputs.batch;
@@ -53,9 +63,9 @@ export function computeGradients(inputs: GradientInputs): GradientResult {
   let penaltyOut: tf.Scalar | undefined;
   const { value, grads } = tf.tidy(() =>
     tf.valueAndGrads((...xs: tf.Tensor[]) => {
-      const current: Trainables = {};
-      keys.forEach((k, i) => {
-        current[k] = xs[i]!;
+      const current = emptyTrainables();
+      keys.forEach(([role, name], i) => {
+        current[role][name] = xs[i]!;
       });
       const { params, penalty } = inputs.model.objective
         ? inputs.model.objective(current, inputs.gate, lookup)
@@ -72,11 +82,11 @@ export function computeGradients(inputs: GradientInputs): GradientResult {
       if (!penalty) return lossTask;
       penaltyOut = tf.keep(tf.clone(penalty));
       return tf.add(lossTask, tf.mul(penalty, inputs.lambda));
-    })(keys.map((k) => inputs.trainables[k]!)),
+    })(keys.map(([role, name]) => inputs.trainables[role][name]!)),
   );
-  const gradMap: Trainables = {};
-  keys.forEach((k, i) => {
-    gradMap[k] = grads[i]!;
+  const gradMap = emptyTrainables();
+  keys.forEach(([role, name], i) => {
+    gradMap[role][name] = grads[i]!;
   });
   if (batch !== inputs.batch) batch.inputIds.dispose();
   return { loss: value as tf.Scalar, taskLoss: taskLossOut!, penalty: penaltyOut, grads: gradMap };

@@ -8,6 +8,8 @@ export { disposeBatch, encodeExamples, makeBatch, parameterArrays, taskLoss } fr
 export { evaluateTask, predictExamples } from './evaluate.js';
 export type { GradientInputs, GradientResult } from './gradients.js';
 export { computeGradients } from './gradients.js';
+export type { MethodSpec, StagePlan } from './methods.js';
+export { methods } from './methods.js';
 export type { AdamOptions, AdamState } from './optimizer.js';
 export {
   adamStep,
@@ -31,11 +33,27 @@ export {
   trainingMethods,
   validateSettings,
 } from './settings.js';
-export type { GateChoice, GateNoise, StageModel, Trainables } from './stages.js';
-export { finetuneStage, fixedMaskStage, searchStage } from './stages.js';
+export type {
+  GateChoice,
+  GateNoise,
+  OptimizerGroup,
+  StageModel,
+  TrainableRole,
+  Trainables,
+} from './stages.js';
+export {
+  emptyTrainables,
+  finetuneStage,
+  fixedMaskStage,
+  mapTrainables,
+  optimizerGroups,
+  searchStage,
+  trainableRoles,
+  trainableTensors,
+} from './stages.js';
 export type { OptimizerStates, StepContext, StepOutput, TrainingState } from './step.js';
 export { createTrainingState, trainingStep, trainStep } from './step.js';
 export type { TaskInfo, TrainOutcome, TrainRunOptions } from './trainer.js';
-export { epochBatches, trainedParameterNames, trainMethod } from './trainer.js';
+export { trainedParameterNames, trainMethod } from './trainer.js';
 export type { LoadWithDiffOptions } from './with-diff.js';
 export { headSizeOf, loadWithDiff } from './with-diff.js';

@@ -112,8 +112,8 @@ function replace(
 }
 
 /** The global L2 norm of a group's gradients (one fused pass with @diffprune/native's kernel). */
-export function globalNorm(grads: Record<string, tf.Tensor>): number {
-  const tensors = Object.values(grads);
+export function globalNorm(grads: Record<string, tf.Tensor> | readonly tf.Tensor[]): number {
+  const tensors = Array.isArray(grads) ? grads : Object.values(grads);
   if (tensors.length === 0) return 0;
   if (tf.getKernel(sumSquaresKernelName, tf.getBackend()) !== undefined) {
     const inputs: tf.NamedTensorMap = {};
@@ -133,7 +133,7 @@ export function globalNorm(grads: Record<string, tf.Tensor>): number {
  * when that is below 1, else 1. Pass it to `adamStep` as `gradScale`.
  */
 export function clipCoefficient(
-  grads: Record<string, tf.Tensor>,
+  grads: Record<string, tf.Tensor> | readonly tf.Tensor[],
   maxNorm: number,
 ): { norm: number; scale: number } {
   const norm = globalNorm(grads);

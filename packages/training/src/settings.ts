@@ -1,8 +1,9 @@
 import { InvalidArgumentError } from '@diffprune/core';
+import { methods } from './methods.js';
 
-/** Training methods: diff pruning and the paper's baselines. */
-export const trainingMethods = ['full', 'diff-pruning', 'non-adaptive', 'bitfit', 'last-layer'] as const;
-export type TrainingMethod = (typeof trainingMethods)[number];
+/** Training methods: diff pruning and the paper's baselines (the keys of the method table). */
+export type TrainingMethod = keyof typeof methods;
+export const trainingMethods = Object.keys(methods) as readonly TrainingMethod[];
 
 export type GroupPenalty = 'sum' | 'product';
 /** Which gate z the model uses when evaluated during stage 1. */
@@ -74,8 +75,7 @@ export function defaultSettings(method: TrainingMethod): TrainSettings {
     batchSize: 8,
     maxLength: 128,
     epochs: 3,
-    // Diff pruning's w: 1e-5 (authors). Finetuning baselines: 2e-5, a standard BERT finetuning rate.
-    learningRate: method === 'diff-pruning' ? 1e-5 : 2e-5,
+    learningRate: 2e-5,
     alphaLearningRate: 0.1,
     lambda: 1.25e-7,
     structured: true,
@@ -98,6 +98,8 @@ export function defaultSettings(method: TrainingMethod): TrainSettings {
     maxEvalExamples: undefined,
     evalEverySteps: 0,
     checkpointEverySteps: 500,
+    // Per method (methods.ts): diff pruning's w 1e-5 (authors), finetuning 2e-5.
+    ...methods[method]?.defaults,
   };
 }
 

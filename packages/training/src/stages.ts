@@ -8,19 +8,38 @@ import {
 import * as tf from '@tensorflow/tfjs-core';
 import type { GroupPenalty } from './settings.js';
 
+/** What a trainable tensor is: a finetuned θ, a diff weight w, or a gate parameter. */
+export const trainableRoles = ['theta', 'w', 'logAlpha', 'groupLogAlpha'] as const;
+export type TrainableRole = (typeof trainableRoles)[number];
+
 /**
- * Trainable tensors are kept in one flat map whose keys say what they are, as the fixtures do:
- * `theta/NAME` (finetuned parameter), `w/NAME` (diff weights), `log_alpha/NAME` and
- * `group_log_alpha/NAME` (gate parameters). The first two form the "weights" optimiser group,
- * the last two the "alphas" group (separate learning rates and gradient clipping).
+ * The trainable tensors of a stage by role, each keyed by the HF parameter name: `theta` (finetuned
+ * parameters), `w` (diff weights), `logAlpha` and `groupLogAlpha` (gate parameters, per entry and
+ * per tensor).
  */
-export type Trainables = Record<string, tf.Tensor>;
+export type Trainables = Record<TrainableRole, ParameterMap>;
 
-export const weightPrefixes = ['theta/', 'w/'] as const;
-export const alphaPrefixes = ['log_alpha/', 'group_log_alpha/'] as const;
+/**
+ * The two optimiser groups (separate learning rates and gradient clipping, as in the authors' code):
+ * the weights (θ, w) and the gate parameters (log α).
+ */
+export const optimizerGroups = { weights: ['theta', 'w'], alphas: ['logAlpha', 'groupLogAlpha'] } as const;
+export type OptimizerGroup = keyof typeof optimizerGroups;
+export const groupOf = (role: TrainableRole): OptimizerGroup =>
+  (optimizerGroups.weights as readonly string[]).includes(role) ? 'weights' : 'alphas';
 
-export function optimizerGroupOf(key: string): 'weights' | 'alphas' {
-  return alphaPrefixes.some((p) => key.startsWith(p)) ? 'alphas' : 'weights';
+export const emptyTrainables = (): Trainables => ({ theta: {}, w: {}, logAlpha: {}, groupLogAlpha: {} });
+
+/** Every tensor of a set of trainables (roles in order). */
+export const trainableTensors = (trainables: Trainables): tf.Tensor[] =>
+  trainableRoles.flatMap((role) => Object.values(trainables[role]));
+
+/** The same roles and names with `f` applied to every tensor. */
+export function mapTrainables(trainables: Trainables, f: (tensor: tf.Tensor) => tf.Tensor): Trainables {
+  const out = emptyTrainables();
+  for (const role of trainableRoles)
+    for (const [name, tensor] of Object.entries(trainables[role])) out[role][name] = f(tensor);
+  return out;
 }
 
 /**
@@ -86,15 +105,10 @@ export function finetuneStage(base: ParameterMap, stage: TrainingStage = 'finetu
     stage,
     base,
     supportsRowLookup: false,
-    parameters(trainables) {
-      const replaced: ParameterMap = {};
-      for (const [key, value] of Object.entries(trainables)) replaced[key.slice('theta/'.length)] = value;
-      return substitute(base, replaced);
-    },
+    parameters: (trainables) => substitute(base, trainables.theta),
     async delta(trainables) {
       const out: Record<string, Float32Array> = {};
-      for (const [key, value] of Object.entries(trainables)) {
-        const name = key.slice('theta/'.length);
+      for (const [name, value] of Object.entries(trainables.theta)) {
         const d = tf.sub(value, base[name]!);
         out[name] = (await d.data()) as Float32Array;
         d.dispose();
@@ -105,9 +119,69 @@ export function finetuneStage(base: ParameterMap, stage: TrainingStage = 'finetu
 }
 
 export function initialFinetuneTrainables(base: ParameterMap, names: readonly string[]): Trainables {
-  const out: Trainables = {};
-  for (const name of names) out[`theta/${name}`] = tf.clone(base[name]!);
+  const out = emptyTrainables();
+  for (const name of names) out.theta[name] = tf.clone(base[name]!);
   return out;
+}
+
+type SearchOptions = GateOptions & {
+  gated: readonly string[];
+  dense: readonly string[];
+  structured: boolean;
+  groupPenalty: GroupPenalty;
+};
+
+const groupLogAlphaOf = (options: SearchOptions, trainables: Trainables, name: string) =>
+  options.structured ? trainables.groupLogAlpha[name] : undefined;
+
+/** θ of every gated tensor with sampled gates, and the penalty, from the one fused op. */
+function sampledParameters(
+  base: ParameterMap,
+  options: SearchOptions,
+  trainables: Trainables,
+  noise: GateNoise,
+  lookup: RowLookup | undefined,
+): { replaced: ParameterMap; penalty: tf.Scalar } {
+  const tensors: GatedTensor[] = options.gated.map((name) => {
+    const u = noise.u[name];
+    const groupLogAlpha = groupLogAlphaOf(options, trainables, name);
+    return {
+      base: base[name]!,
+      w: trainables.w[name]!,
+      logAlpha: trainables.logAlpha[name]!,
+      ...(u ? { u } : { seed: noise.seeds[name]! }),
+      ...(groupLogAlpha ? { groupLogAlpha, groupU: noise.groupU[name]! } : {}),
+      // The token embedding: gate only the rows this batch looks up (same values and gradients).
+      ...(lookup?.name === name ? { rows: lookup.rows } : {}),
+    };
+  });
+  const { parameters, penalty } = gatedDiffParameters(tensors, {
+    groupPenalty: options.groupPenalty,
+    beta: options.beta,
+    limits: options.limits,
+  });
+  const replaced: ParameterMap = {};
+  options.gated.forEach((name, i) => {
+    replaced[name] = parameters[i]!;
+  });
+  return { replaced, penalty };
+}
+
+/** θ of every gated tensor with the deterministic (test-time) gates. */
+function deterministicParameters(
+  base: ParameterMap,
+  options: SearchOptions,
+  trainables: Trainables,
+): ParameterMap {
+  const gateOptions = { beta: options.beta, limits: options.limits };
+  const replaced: ParameterMap = {};
+  for (const name of options.gated) {
+    const groupLogAlpha = groupLogAlphaOf(options, trainables, name);
+    const z = deterministicGate(trainables.logAlpha[name]!, gateOptions);
+    const zg = groupLogAlpha ? deterministicGate(groupLogAlpha, gateOptions) : undefined;
+    replaced[name] = tf.add(base[name]!, tf.mul(zg ? tf.mul(z, zg) : z, trainables.w[name]!));
+  }
+  return replaced;
 }
 
 /**
@@ -115,67 +189,25 @@ export function initialFinetuneTrainables(base: ParameterMap, names: readonly st
  * head). Penalty: unstructured Σ σ(log α − shift); structured `sum` (authors' code)
  * Σ_g [Σ_i σ_i + σ_g]; structured `product` (the paper) Σ_g Σ_i σ_i·σ_g.
  */
-export function searchStage(
-  base: ParameterMap,
-  options: GateOptions & {
-    gated: readonly string[];
-    dense: readonly string[];
-    structured: boolean;
-    groupPenalty: GroupPenalty;
-  },
-): StageModel {
-  const gateOptions = { beta: options.beta, limits: options.limits };
-  const penaltyOptions = { groupPenalty: options.groupPenalty, ...gateOptions };
-  const groupLogAlphaOf = (trainables: Trainables, name: string) =>
-    options.structured ? trainables[`group_log_alpha/${name}`] : undefined;
-  /** θ of every gated tensor with sampled gates, and the penalty, from the one fused op. */
-  const sampled = (trainables: Trainables, noise: GateNoise, lookup: RowLookup | undefined) => {
-    const tensors: GatedTensor[] = options.gated.map((name) => {
-      const u = noise.u[name];
-      const groupLogAlpha = groupLogAlphaOf(trainables, name);
-      return {
-        base: base[name]!,
-        w: trainables[`w/${name}`]!,
-        logAlpha: trainables[`log_alpha/${name}`]!,
-        ...(u ? { u } : { seed: noise.seeds[name]! }),
-        ...(groupLogAlpha ? { groupLogAlpha, groupU: noise.groupU[name]! } : {}),
-        // The token embedding: gate only the rows this batch looks up (same values and gradients).
-        ...(lookup?.name === name ? { rows: lookup.rows } : {}),
-      };
-    });
-    const { parameters, penalty } = gatedDiffParameters(tensors, penaltyOptions);
-    const replaced: ParameterMap = {};
-    options.gated.forEach((name, i) => {
-      replaced[name] = parameters[i]!;
-    });
-    return { replaced, penalty };
-  };
+export function searchStage(base: ParameterMap, options: SearchOptions): StageModel {
   const build = (trainables: Trainables, gate: GateChoice | undefined, lookup?: RowLookup) => {
-    let replaced: ParameterMap = {};
-    let penalty: tf.Scalar | undefined;
-    if (gate?.kind === 'noise') ({ replaced, penalty } = sampled(trainables, gate.noise, lookup));
-    else {
-      for (const name of options.gated) {
-        const groupLogAlpha = groupLogAlphaOf(trainables, name);
-        const z = deterministicGate(trainables[`log_alpha/${name}`]!, gateOptions);
-        const zg = groupLogAlpha ? deterministicGate(groupLogAlpha, gateOptions) : undefined;
-        replaced[name] = tf.add(base[name]!, tf.mul(zg ? tf.mul(z, zg) : z, trainables[`w/${name}`]!));
-      }
-    }
-    for (const name of options.dense) replaced[name] = tf.add(base[name]!, trainables[`w/${name}`]!);
-    if (lookup && !(gate?.kind === 'noise' && options.gated.includes(lookup.name))) {
+    const sampled =
+      gate?.kind === 'noise' ? sampledParameters(base, options, trainables, gate.noise, lookup) : undefined;
+    const replaced = sampled?.replaced ?? deterministicParameters(base, options, trainables);
+    for (const name of options.dense) replaced[name] = tf.add(base[name]!, trainables.w[name]!);
+    if (lookup && !(sampled && options.gated.includes(lookup.name))) {
       // Rows not gated above (deterministic gate, or an ungated table) are gathered from θ.
       replaced[lookup.name] = tf.gather(replaced[lookup.name] ?? base[lookup.name]!, lookup.rows);
     }
-    return { params: substitute(base, replaced), penalty };
+    return { params: substitute(base, replaced), penalty: sampled?.penalty };
   };
   const penalty = (trainables: Trainables) =>
     expectedL0Penalty(
       options.gated.map((name) => {
-        const groupLogAlpha = groupLogAlphaOf(trainables, name);
-        return { logAlpha: trainables[`log_alpha/${name}`]!, ...(groupLogAlpha ? { groupLogAlpha } : {}) };
+        const groupLogAlpha = groupLogAlphaOf(options, trainables, name);
+        return { logAlpha: trainables.logAlpha[name]!, ...(groupLogAlpha ? { groupLogAlpha } : {}) };
       }),
-      penaltyOptions,
+      { groupPenalty: options.groupPenalty, beta: options.beta, limits: options.limits },
     );
   return {
     stage: 'search',
@@ -212,11 +244,11 @@ export function initialSearchTrainables(
   base: ParameterMap,
   options: { gated: readonly string[]; dense: readonly string[]; structured: boolean; alphaInit: number },
 ): Trainables {
-  const out: Trainables = {};
-  for (const name of [...options.gated, ...options.dense]) out[`w/${name}`] = tf.zerosLike(base[name]!);
+  const out = emptyTrainables();
+  for (const name of [...options.gated, ...options.dense]) out.w[name] = tf.zerosLike(base[name]!);
   for (const name of options.gated) {
-    out[`log_alpha/${name}`] = tf.fill(base[name]!.shape, options.alphaInit);
-    if (options.structured) out[`group_log_alpha/${name}`] = tf.fill([1], options.alphaInit);
+    out.logAlpha[name] = tf.fill(base[name]!.shape, options.alphaInit);
+    if (options.structured) out.groupLogAlpha[name] = tf.fill([1], options.alphaInit);
   }
   return out;
 }
@@ -232,9 +264,9 @@ export function fixedMaskStage(
   const build = (trainables: Trainables): ParameterMap => {
     const replaced: ParameterMap = {};
     for (const [name, mask] of Object.entries(options.masks)) {
-      replaced[name] = tf.add(base[name]!, tf.mul(mask, trainables[`w/${name}`]!));
+      replaced[name] = tf.add(base[name]!, tf.mul(mask, trainables.w[name]!));
     }
-    for (const name of options.dense) replaced[name] = tf.add(base[name]!, trainables[`w/${name}`]!);
+    for (const name of options.dense) replaced[name] = tf.add(base[name]!, trainables.w[name]!);
     return substitute(base, replaced);
   };
   return {

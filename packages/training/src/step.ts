@@ -1,6 +1,7 @@
-import { createRng, type LoadedBackbone, type ParameterMap } from '@diffprune/core';
+import { createRng, type LoadedBackbone, NonFiniteError, type ParameterMap } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { computeGradients } from './gradients.js';
+import { methods } from './methods.js';
 import {
   type AdamState,
   adamStep,
@@ -12,16 +13,22 @@ import {
 import { defaultSettings, type TrainSettings } from './settings.js';
 import {
   disposeGateNoise,
+  emptyTrainables,
   finetuneStage,
   type GateChoice,
   type GateNoise,
+  groupOf,
   initialFinetuneTrainables,
   initialSearchTrainables,
-  optimizerGroupOf,
+  type OptimizerGroup,
+  optimizerGroups,
   type StageModel,
   sampleGateNoise,
   searchStage,
+  type TrainableRole,
   type Trainables,
+  trainableRoles,
+  trainableTensors,
 } from './stages.js';
 
 /** Everything one optimisation step of a stage needs besides the trainables and the batch. */
@@ -38,10 +45,8 @@ export interface StepContext {
   learningRate: number;
 }
 
-export interface OptimizerStates {
-  weights: AdamState;
-  alphas: AdamState;
-}
+/** Adam's state per trainable role (the roles of one optimiser group step together). */
+export type OptimizerStates = Record<TrainableRole, AdamState>;
 
 export interface StepOutput {
   /** The updated trainables (the previous tensors are disposed). */
@@ -55,24 +60,17 @@ export interface StepOutput {
   learningRate: number;
 }
 
-/** Splits trainables (or their gradients) into the two optimiser groups. */
-export function splitGroups(map: Trainables): { weights: Trainables; alphas: Trainables } {
-  const weights: Trainables = {};
-  const alphas: Trainables = {};
-  for (const [key, value] of Object.entries(map))
-    (optimizerGroupOf(key) === 'alphas' ? alphas : weights)[key] = value;
-  return { weights, alphas };
-}
-
 export function createOptimizerStates(trainables: Trainables): OptimizerStates {
-  const groups = splitGroups(trainables);
-  return { weights: createAdamState(groups.weights), alphas: createAdamState(groups.alphas) };
+  return {
+    theta: createAdamState(trainables.theta),
+    w: createAdamState(trainables.w),
+    logAlpha: createAdamState(trainables.logAlpha),
+    groupLogAlpha: createAdamState(trainables.groupLogAlpha),
+  };
 }
 
 export function disposeOptimizerStates(states: OptimizerStates | undefined): void {
-  if (!states) return;
-  disposeAdamState(states.weights);
-  disposeAdamState(states.alphas);
+  if (states) for (const role of trainableRoles) disposeAdamState(states[role]);
 }
 
 /** Dropout seed of a step: a pure function of (seed, stage, step), so resumed runs see the same masks. */
@@ -112,36 +110,54 @@ export async function trainingStep(
     training: settings.dropout,
     seed: stepSeed(settings.seed, context.stageIndex, step),
   });
-  const groups = splitGroups(result.grads);
-  // Clipping's coefficient goes into Adam (one pass over the gradients fewer than scaling them).
-  const clipWeights = clipCoefficient(groups.weights, settings.maxGradNorm);
-  const clipAlphas = clipCoefficient(groups.alphas, settings.maxGradNorm);
-  const current = splitGroups(trainables);
-  const learningRate = linearDecay(context.learningRate, step, context.totalSteps);
-  const adamOptions = { betas: settings.adamBetas, epsilon: settings.adamEpsilon };
-  adamStep(current.weights, groups.weights, optimizers.weights, learningRate, {
-    ...adamOptions,
-    gradScale: clipWeights.scale,
-  });
-  adamStep(current.alphas, groups.alphas, optimizers.alphas, settings.alphaLearningRate, {
-    ...adamOptions,
-    gradScale: clipAlphas.scale,
-  });
-  tf.dispose([...Object.values(groups.weights), ...Object.values(groups.alphas)]);
+  // Clipping's coefficient per group goes into Adam (one pass over the gradients fewer than scaling them).
+  const clip = (group: OptimizerGroup) =>
+    clipCoefficient(
+      optimizerGroups[group].flatMap((role) => Object.values(result.grads[role])),
+      settings.maxGradNorm,
+    );
+  const clips = { weights: clip('weights'), alphas: clip('alphas') };
   const [loss, taskLoss, penalty] = await Promise.all([
     result.loss.data().then((d) => d[0]!),
     result.taskLoss.data().then((d) => d[0]!),
     result.penalty?.data().then((d) => d[0]!),
   ]);
   tf.dispose([result.loss, result.taskLoss, ...(result.penalty ? [result.penalty] : [])]);
-  return {
-    trainables: { ...current.weights, ...current.alphas },
-    noise,
-    loss,
-    taskLoss,
-    penalty,
-    learningRate,
+  // A non-finite loss or gradient stops training before the update: the trainables stay as they were.
+  const nonFinite = (
+    [
+      ['loss', loss],
+      ['weights gradient norm', clips.weights.norm],
+      ['gate (log α) gradient norm', clips.alphas.norm],
+    ] as const
+  ).find(([, value]) => !Number.isFinite(value));
+  if (nonFinite) {
+    tf.dispose(trainableTensors(result.grads));
+    disposeGateNoise(noise);
+    throw new NonFiniteError({
+      quantity: nonFinite[0],
+      value: nonFinite[1],
+      stage: context.model.stage,
+      step,
+    });
+  }
+  const scales = { weights: clips.weights.scale, alphas: clips.alphas.scale };
+  const rates = {
+    weights: linearDecay(context.learningRate, step, context.totalSteps),
+    alphas: settings.alphaLearningRate,
   };
+  const adamOptions = { betas: settings.adamBetas, epsilon: settings.adamEpsilon };
+  const next = emptyTrainables();
+  for (const role of trainableRoles) {
+    next[role] = { ...trainables[role] };
+    const group = groupOf(role);
+    adamStep(next[role], result.grads[role], optimizers[role], rates[group], {
+      ...adamOptions,
+      gradScale: scales[group],
+    });
+  }
+  tf.dispose(trainableTensors(result.grads));
+  return { trainables: next, noise, loss, taskLoss, penalty, learningRate: rates.weights };
 }
 
 /** Diff pruning's search stage (stage 1) and its initial trainables, from the settings. */
@@ -195,16 +211,14 @@ export function createTrainingState(options: {
   const head = { numLabels: options.numLabels };
   const specs = backbone.parameterSpecs(head);
   const headNames = specs.filter((s) => s.head).map((s) => s.name);
-  const gated = options.method === 'diff-pruning' ? backbone.gatedParameterNames(head) : [];
-  const search =
-    options.method === 'diff-pruning' ? searchSetup(base, settings, gated, headNames) : undefined;
+  const method = methods[options.method];
+  const searching = method.plan(settings, 1)[0]!.stage === 'search';
+  const gated = searching ? backbone.gatedParameterNames(head) : [];
+  const search = searching ? searchSetup(base, settings, gated, headNames) : undefined;
   const model = search ? search.model : finetuneStage(base);
   const trainables = search
     ? search.initialTrainables()
-    : initialFinetuneTrainables(
-        base,
-        specs.map((s) => s.name),
-      );
+    : initialFinetuneTrainables(base, method.trained(specs));
   const state: TrainingState = {
     context: {
       backbone,
@@ -220,7 +234,7 @@ export function createTrainingState(options: {
     trainables,
     optimizers: createOptimizerStates(trainables),
     dispose() {
-      tf.dispose(Object.values(state.trainables));
+      tf.dispose(trainableTensors(state.trainables));
       disposeOptimizerStates(state.optimizers);
     },
   };

@@ -18,8 +18,7 @@ import {
 } from '@diffprune/core';
 import { expectedL0, type GatedTensor, gatedDiffParameters, sampleUniform } from '@diffprune/hard-concrete';
 import { describeEachBackend } from '@diffprune/runtime/test';
-// The optimiser lives in the trainer today (the training library will hold it).
-import { adamStep, createAdamState, globalNorm } from '@diffprune/trainer';
+import { adamStep, createAdamState, globalNorm } from '@diffprune/training';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 

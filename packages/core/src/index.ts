@@ -44,8 +44,8 @@ export {
   InterruptedError,
   InvalidArgumentError,
   MissingResourceError,
-  NonFiniteValueError,
   NonFiniteError,
+  NonFiniteValueError,
   ShapeMismatchError,
 } from './errors.js';
 export type {

@@ -11,6 +11,8 @@ const alias = {
   '@diffprune/bert': source('./packages/bert/src/index.ts'),
   '@diffprune/glue': source('./packages/glue/src/index.ts'),
   '@diffprune/training': source('./packages/training/src/index.ts'),
+  '@diffprune/serving/test': source('./packages/serving/src/test/index.ts'),
+  '@diffprune/serving': source('./packages/serving/src/index.ts'),
   '@diffprune/native': source('./packages/native/src/index.ts'),
   '@diffprune/trainer': source('./apps/trainer/src/index.ts'),
 };
@@ -41,6 +43,7 @@ export default defineConfig({
       'packages/bert',
       'packages/glue',
       'packages/training',
+      'packages/serving',
       'packages/native',
       'apps/trainer',
       'apps/bench',

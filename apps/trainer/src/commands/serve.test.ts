@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MultiTaskModel, type TaskPredictions } from '@diffprune/serving';
 import { writeRandomBert, writeRandomDiff } from '@diffprune/serving/test';
+import type { InjectOptions } from 'fastify';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { predict } from './predict.js';
 import { createServeApp, type ServeOptions } from './serve.js';
@@ -83,7 +84,7 @@ const options = (extra: Partial<ServeOptions> = {}): ServeOptions => ({
   ...extra,
 });
 
-const post = (task: string, body: unknown) => ({
+const post = (task: string, body: unknown): InjectOptions => ({
   method: 'POST' as const,
   url: `/v1/tasks/${task}/predict`,
   ...(typeof body === 'string'
@@ -140,11 +141,7 @@ describe('diffprune serve', () => {
     const server = createServeApp(
       options({ loadModel: () => loading, maxInputs: 4, maxQueue: 8, bodyLimit: 4096 }),
     );
-    const expectError = async (
-      request: Parameters<typeof server.app.inject>[0],
-      status: number,
-      code: string,
-    ) => {
+    const expectError = async (request: InjectOptions, status: number, code: string) => {
       const response = await server.app.inject(request);
       expect(response.statusCode).toBe(status);
       const body = response.json() as { error: { code: string; message: string } };

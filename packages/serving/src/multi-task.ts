@@ -196,6 +196,8 @@ export class MultiTaskModel {
   private readonly versions = new Map<string, number>();
   private readonly options: MultiTaskModelOptions;
   private readonly listeners = new Set<ServingEventListener>();
+  /** Reused per-batch arrays of touched tensors, by name. */
+  private readonly buffers = new Map<string, Float32Array>();
 
   private constructor(
     loaded: LoadedBackbone,
@@ -404,12 +406,21 @@ export class MultiTaskModel {
       ...(options.metrics ? { metrics: options.metrics } : {}),
     };
     const handle = new TaskHandle(info, deltas, dense);
-    if (this.strategy === 'resident') handle.resident = this.touched(handle, undefined);
+    if (this.strategy === 'resident') handle.resident = this.touched(handle, false);
     return handle;
   }
 
+  private scratch(name: string): Float32Array {
+    let buffer = this.buffers.get(name);
+    if (!buffer) {
+      buffer = new Float32Array(this.base[name]!.values.length);
+      this.buffers.set(name, buffer);
+    }
+    return buffer;
+  }
+
   /** base + δ for every tensor δ touches (the token embedding: only `rows`, when given). */
-  private touched(handle: TaskHandle, rows: Int32Array | undefined): ParameterMap {
+  private touched(handle: TaskHandle, transient: boolean, rows?: Int32Array): ParameterMap {
     const scatterAdd = this.options.scatterAdd ?? scatterAddLoop;
     const table = this.loaded.backbone.tokenEmbedding;
     const out: ParameterMap = {};
@@ -423,7 +434,10 @@ export class MultiTaskModel {
         );
         continue;
       }
-      const values = base.values.slice();
+      // Per batch, the arrays are reused (no allocation, no garbage): the tensors made from them are
+      // disposed before the next batch builds (`logits` runs synchronously from build to dispose).
+      const values = transient ? this.scratch(delta.name) : base.values.slice();
+      if (transient) values.set(base.values);
       scatterAdd(values, delta.indices, delta.values, 1);
       out[delta.name] = tf.tensor(values, base.shape, 'float32');
     }
@@ -460,7 +474,7 @@ export class MultiTaskModel {
       rows = Int32Array.from(new Set([backbone.encoder.padId, ...encoded.flatMap((e) => e.inputIds)])).sort();
       position = new Map([...rows].map((row, i) => [row, i]));
     }
-    const built = handle.resident ?? this.touched(handle, rows);
+    const built = handle.resident ?? this.touched(handle, true, rows);
     try {
       const params: ParameterMap = { ...this.loaded.params, ...built, ...handle.dense };
       for (let start = 0; start < order.length; start += batchSize) {

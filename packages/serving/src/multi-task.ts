@@ -474,7 +474,9 @@ export class MultiTaskModel {
       rows = Int32Array.from(new Set([backbone.encoder.padId, ...encoded.flatMap((e) => e.inputIds)])).sort();
       position = new Map([...rows].map((row, i) => [row, i]));
     }
+    const building = performance.now();
     const built = handle.resident ?? this.touched(handle, true, rows);
+    const buildMs = performance.now() - building;
     try {
       const params: ParameterMap = { ...this.loaded.params, ...built, ...handle.dense };
       for (let start = 0; start < order.length; start += batchSize) {
@@ -502,6 +504,7 @@ export class MultiTaskModel {
       task: handle.info.name,
       version: handle.info.version,
       inputs: inputs.length,
+      buildMs,
       elapsedMs: performance.now() - started,
     });
     return out;

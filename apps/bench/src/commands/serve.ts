@@ -20,6 +20,8 @@ export interface ServeBenchOptions {
   inputs: number;
   /** Tasks of the large scenario (copies of the real diffs under new names). */
   many: number;
+  /** Measured runs per scenario, in turns; the table shows the medians. */
+  rounds: number;
   backend?: string;
 }
 
@@ -113,15 +115,22 @@ function load(url: string, names: string[], options: ServeBenchOptions, seconds:
   });
 }
 
-async function runScenario(
+interface RunningServer {
+  scenario: string;
+  names: string[];
+  url: string;
+  child: ChildProcess;
+  directory: string;
+}
+
+async function startServer(
   scenario: string,
   diffs: [string, string][],
   options: ServeBenchOptions,
-): Promise<ScenarioResult> {
+): Promise<RunningServer> {
   const directory = await mkdtemp(join(tmpdir(), 'dp-bench-serve-'));
   for (const [name, path] of diffs) await copyFile(path, join(directory, `${name}.diff.safetensors`));
   const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
   const child = spawn(
     process.execPath,
     [
@@ -143,30 +152,21 @@ async function runScenario(
     ],
     { stdio: ['ignore', 'inherit', 'inherit'] },
   );
-  try {
-    await waitForTasks(url, diffs.length, child);
-    const names = diffs.map(([name]) => name);
-    await load(url, names, options, 2);
-    const result = await load(url, names, options, options.duration);
-    const health = (await (await fetch(`${url}/health`)).json()) as { rss: number };
-    return {
-      scenario,
-      tasks: diffs.length,
-      requestsPerSecond: result.requests.average,
-      p50: result.latency.p50,
-      p99: result.latency.p99,
-      errors: result.errors + result.non2xx,
-      rss: health.rss,
-      peakRss: peakRss(child.pid),
-    };
-  } finally {
+  return { scenario, names: diffs.map(([name]) => name), url: `http://127.0.0.1:${port}`, child, directory };
+}
+
+async function stopServer(server: RunningServer): Promise<void> {
+  const { child } = server;
+  if (child.exitCode === null) {
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGTERM');
     await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
     if (child.exitCode === null) child.kill('SIGKILL');
-    await rm(directory, { recursive: true, force: true });
   }
+  await rm(server.directory, { recursive: true, force: true });
 }
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /**
  * Starts `diffprune serve` on 127.0.0.1 and drives it with autocannon: one task, mixed traffic over
@@ -190,11 +190,37 @@ export async function benchServe(options: ServeBenchOptions): Promise<ScenarioRe
     `${real[i % real.length]![0]}-${String(i).padStart(2, '0')}`,
     real[i % real.length]![1],
   ]);
-  return [
-    await runScenario('single task', real.slice(0, 1), options),
-    await runScenario(`mixed, ${real.length} tasks`, real, options),
-    await runScenario(`mixed, ${options.many} tasks`, many, options),
-  ];
+  // The three servers run side by side and are measured in turns (rounds of single, mixed, many):
+  // on a shared machine the load drifts, and turns spread the drift over every scenario.
+  const servers: RunningServer[] = [];
+  try {
+    servers.push(await startServer('single task', real.slice(0, 1), options));
+    servers.push(await startServer(`mixed, ${real.length} tasks`, real, options));
+    servers.push(await startServer(`mixed, ${options.many} tasks`, many, options));
+    for (const server of servers) await waitForTasks(server.url, server.names.length, server.child);
+    for (const server of servers) await load(server.url, server.names, options, 2);
+    const runs: autocannon.Result[][] = servers.map(() => []);
+    for (let round = 0; round < options.rounds; round++)
+      for (const [i, server] of servers.entries())
+        runs[i]!.push(await load(server.url, server.names, options, options.duration));
+    const results: ScenarioResult[] = [];
+    for (const [i, server] of servers.entries()) {
+      const health = (await (await fetch(`${server.url}/health`)).json()) as { rss: number };
+      results.push({
+        scenario: server.scenario,
+        tasks: server.names.length,
+        requestsPerSecond: median(runs[i]!.map((r) => r.requests.average)),
+        p50: median(runs[i]!.map((r) => r.latency.p50)),
+        p99: median(runs[i]!.map((r) => r.latency.p99)),
+        errors: runs[i]!.reduce((sum, r) => sum + r.errors + r.non2xx, 0),
+        rss: health.rss,
+        peakRss: peakRss(server.child.pid),
+      });
+    }
+    return results;
+  } finally {
+    for (const server of servers) await stopServer(server);
+  }
 }
 
 const mb = (bytes: number | undefined) => (bytes === undefined ? '–' : (bytes / 2 ** 20).toFixed(0));
@@ -203,7 +229,7 @@ const mb = (bytes: number | undefined) => (bytes === undefined ? '–' : (bytes 
 export function formatServeTable(results: ScenarioResult[], options: ServeBenchOptions): string {
   const single = results[0]!;
   const lines = [
-    `${options.connections} connections, ${options.inputs} input(s) per request, ${options.duration} s per scenario (after 2 s warm-up); tasks in turn`,
+    `${options.connections} connections, ${options.inputs} input(s) per request; median of ${options.rounds} runs of ${options.duration} s per scenario, scenarios in turns (after a 2 s warm-up each); tasks in turn`,
     '',
     '| traffic | tasks | requests/s | vs single | p50 ms | p99 ms | errors | server RSS MB (peak) | separate merged models MB |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
@@ -233,7 +259,13 @@ export function registerServeCommand(program: Command): void {
     )
     .requiredOption('--model <dir>', 'the base model of the diffs')
     .requiredOption('--diffs <dir>', 'real task diffs (NAME.diff.safetensors or NAME/ run directories)')
-    .option('--duration <s>', 'seconds of load per scenario (default 10)', positive('--duration'), 10)
+    .option('--duration <s>', 'seconds of each measured run (default 5)', positive('--duration'), 5)
+    .option(
+      '--rounds <n>',
+      'measured runs per scenario, in turns; medians shown (default 3)',
+      positive('--rounds'),
+      3,
+    )
     .option('--connections <n>', 'concurrent connections (default 16)', positive('--connections'), 16)
     .option('--inputs <n>', 'inputs per request (default 1)', positive('--inputs'), 1)
     .option('--many <n>', 'tasks of the large scenario (default 50)', positive('--many'), 50)

@@ -170,7 +170,7 @@ console.log(
   `backend ${backend.backend}; ${paths.length} diffs; ${requests} one-input requests, tasks round-robin; median of ${rounds}`,
 );
 console.log(
-  '| strategy | ms/request, a switch per request | ms/request, grouped by task | extra tensor MB per task |',
+  '| strategy | ms/request, a switch per request | ms/request, grouped by task | MB held per task (δ + built tensors) |',
 );
 console.log('|---|---:|---:|---:|');
 for (const [name, r] of rows)

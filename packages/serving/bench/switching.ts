@@ -32,7 +32,7 @@ import {
 } from '@diffprune/sparse-diff';
 import * as tf from '@tensorflow/tfjs-core';
 import { MultiTaskModel, type SwitchingStrategy } from '../src/index.js';
-import { writeRandomDiff } from '../src/test/index.js';
+import { sampleSentences as sentences, writeRandomDiff } from '../src/test/index.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -74,16 +74,6 @@ for (const path of paths)
     deltaBytes += t.values.byteLength + (t.kind === 'sparse' ? t.indices.byteLength : 0);
 deltaBytes /= paths.length;
 
-const sentences = [
-  'a gripping , funny and moving film',
-  'the plot is thin and the jokes fall flat',
-  'an unremarkable sequel that nobody asked for',
-  'one of the best performances of the year',
-  'it looks great but says very little',
-  'a dull , overlong mess',
-  'sharp writing and a terrific cast',
-  'i wanted to like it more than i did',
-];
 // Mixed traffic: request r is task r mod 6, one sentence.
 const stream = Array.from({ length: requests }, (_, r) => ({
   task: r % names.length,

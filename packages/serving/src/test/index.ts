@@ -2,6 +2,18 @@ import { BertBackbone, parseBertConfig, writeBertCheckpoint } from '@diffprune/b
 import { createRng } from '@diffprune/core';
 import { createDiff, fingerprintCheckpoint, type TensorArrays, writeDiff } from '@diffprune/sparse-diff';
 
+/** Short movie-review sentences: the request texts of the serving benchmarks. */
+export const sampleSentences = [
+  'a gripping , funny and moving film',
+  'the plot is thin and the jokes fall flat',
+  'an unremarkable sequel that nobody asked for',
+  'one of the best performances of the year',
+  'it looks great but says very little',
+  'a dull , overlong mess',
+  'sharp writing and a terrific cast',
+  'i wanted to like it more than i did',
+];
+
 /** Words of the test vocabulary (after the special tokens). */
 export const testWords = [
   'a',

@@ -1,7 +1,9 @@
+import { spawn } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { MultiTaskModel, type TaskPredictions } from '@diffprune/serving';
 import { writeRandomBert, writeRandomDiff } from '@diffprune/serving/test';
 import type { InjectOptions } from 'fastify';
@@ -269,5 +271,64 @@ describe('diffprune serve', () => {
     }
     await stopped;
     await expect(fetch(`${url}/health`)).rejects.toThrow();
+  });
+
+  it('`diffprune serve` exits 0 on SIGTERM after answering the requests in flight, logging JSON lines', async () => {
+    const root = fileURLToPath(new URL('../../../../', import.meta.url));
+    const cli = fileURLToPath(new URL('../cli.ts', import.meta.url));
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        cli,
+        'serve',
+        '--model',
+        model,
+        '--diffs',
+        diffs,
+        '--port',
+        '0',
+        '--reload-interval',
+        '0',
+      ],
+      { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const waitFor = async (test: () => boolean, what: string) => {
+      const until = Date.now() + 90_000;
+      while (!test()) {
+        if (Date.now() > until || child.exitCode !== null) throw new Error(`${what}; stdout: ${stdout}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    };
+    try {
+      await waitFor(() => /"msg":"ready"/.test(stdout), 'the server did not become ready');
+      const port = /Server listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(stdout)![1];
+      const inFlight = Array.from({ length: 8 }, () =>
+        fetch(`http://127.0.0.1:${port}/v1/tasks/sst2/predict`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ inputs: texts }),
+        }),
+      );
+      await waitFor(
+        () => (stdout.match(/"msg":"incoming request"/g) ?? []).length >= 8,
+        'requests not admitted',
+      );
+      child.kill('SIGTERM');
+      const responses = await Promise.all(inFlight);
+      expect(responses.map((r) => r.status)).toEqual(Array(8).fill(200));
+      expect(await exited).toBe(0);
+      const lines = stdout.trim().split('\n');
+      for (const line of lines) expect(() => JSON.parse(line)).not.toThrow();
+      expect(lines.some((line) => /"msg":"stopped"/.test(line))).toBe(true);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
   });
 });

@@ -254,16 +254,11 @@ export function registerServeCommand(program: Command): void {
     )
     .requiredOption('--model <dir>', 'the base model of the diffs')
     .requiredOption('--diffs <dir>', 'real task diffs (NAME.diff.safetensors or NAME/ run directories)')
-    .option('--duration <s>', 'seconds of each measured run (default 5)', positive('--duration'), 5)
-    .option(
-      '--rounds <n>',
-      'measured runs per scenario, in turns; medians shown (default 3)',
-      positive('--rounds'),
-      3,
-    )
-    .option('--connections <n>', 'concurrent connections (default 16)', positive('--connections'), 16)
-    .option('--inputs <n>', 'inputs per request (default 1)', positive('--inputs'), 1)
-    .option('--many <n>', 'tasks of the large scenario (default 50)', positive('--many'), 50)
+    .option('--duration <s>', 'seconds of each measured run', positive('--duration'), 5)
+    .option('--rounds <n>', 'measured runs per scenario, in turns; medians shown', positive('--rounds'), 3)
+    .option('--connections <n>', 'concurrent connections', positive('--connections'), 16)
+    .option('--inputs <n>', 'inputs per request', positive('--inputs'), 1)
+    .option('--many <n>', 'tasks of the large scenario', positive('--many'), 50)
     .option('--backend <name>', "the server's backend (default: its choice)")
     .action(async (options: ServeBenchOptions) => {
       const results = await benchServe(options);

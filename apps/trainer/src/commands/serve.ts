@@ -344,7 +344,7 @@ export function registerServeCommand(program: Command): void {
       '--diffs <dir>',
       'directory of NAME.diff.safetensors files, or NAME/ run directories (diffprune train --out)',
     )
-    .option('--port <n>', 'TCP port (default 8080; 0: any free port)', integer('--port', 0), 8080)
+    .option('--port <n>', 'TCP port (0: any free port)', integer('--port', 0), 8080)
     .option('--host <address>', 'address to listen on', '127.0.0.1')
     .option('--max-inputs <n>', 'inputs per request (default 64)', integer('--max-inputs', 1))
     .option('--max-batch <n>', 'inputs per forward pass of one task (default 64)', integer('--max-batch', 1))
@@ -360,7 +360,7 @@ export function registerServeCommand(program: Command): void {
       integer('--reload-interval', 0),
     )
     .option('--strategy <name>', 'task switching: per-batch (default) or resident')
-    .option('--log-level <level>', 'pino log level (default info)', 'info')
+    .option('--log-level <level>', 'pino log level', 'info')
     .option('--offline', 'never download; missing files are errors that say how to get them')
     .option('--cache <dir>', 'download cache directory')
     .option('--backend <name>', 'force a backend (tensorflow, native, wasm, cpu)')

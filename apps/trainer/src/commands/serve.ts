@@ -32,6 +32,8 @@ export interface ServeOptions {
   maxBatch?: number;
   /** Inputs waiting before requests are refused with 429 (default 1024). */
   maxQueue?: number;
+  /** When a request reaches an idle queue, wait this long (ms) to batch more with it (default 0: the next tick). */
+  maxWaitMs?: number;
   /** Request body bytes (default 1 MiB). */
   bodyLimit?: number;
   /** How often DIR is scanned for added, replaced and removed diffs (ms, default 1000; 0: never). */
@@ -263,6 +265,7 @@ export function createServeApp(options: ServeOptions): ServeApp {
       ...(options.maxInputs ? { maxRequestInputs: options.maxInputs } : {}),
       ...(options.maxBatch ? { maxBatchInputs: options.maxBatch } : {}),
       ...(options.maxQueue ? { maxQueuedInputs: options.maxQueue } : {}),
+      ...(options.maxWaitMs ? { maxWaitMs: options.maxWaitMs } : {}),
     });
     await reload();
     const every = options.reloadIntervalMs ?? 1000;
@@ -353,6 +356,11 @@ export function registerServeCommand(program: Command): void {
       'inputs waiting before requests get 429 (default 1024)',
       integer('--max-queue', 1),
     )
+    .option(
+      '--max-wait <ms>',
+      'when a request reaches an idle queue, wait N ms to batch more requests with it (default 0)',
+      integer('--max-wait', 0),
+    )
     .option('--body-limit <bytes>', 'request body limit (default 1048576)', integer('--body-limit', 1))
     .option(
       '--reload-interval <ms>',
@@ -367,7 +375,8 @@ export function registerServeCommand(program: Command): void {
     .action(
       action(
         async (
-          options: Omit<ServeOptions, 'logger' | 'loadModel' | 'reloadIntervalMs'> & {
+          options: Omit<ServeOptions, 'logger' | 'loadModel' | 'reloadIntervalMs' | 'maxWaitMs'> & {
+            maxWait?: number;
             port: number;
             host: string;
             reloadInterval?: number;
@@ -386,6 +395,7 @@ export function registerServeCommand(program: Command): void {
             ...options,
             logger: { level: options.logLevel },
             ...(options.reloadInterval !== undefined ? { reloadIntervalMs: options.reloadInterval } : {}),
+            ...(options.maxWait !== undefined ? { maxWaitMs: options.maxWait } : {}),
           });
           let stopping = false;
           const stop = (signal: string) => {

@@ -27,9 +27,10 @@ export function readmeCommands(markdown: string): ReadmeCommand[] {
       pending += `${line.trimEnd().slice(0, -1).trim()} `;
       return;
     }
-    const text = `${pending}${line.trim()}`.trim();
+    // Shell control around commands (a `for … do … done` loop, a trailing `&`) is not a command.
+    const text = `${pending}${line.trim()}`.trim().replace(/\s*&$/, '');
     pending = '';
-    if (text === '') return;
+    if (text === '' || /^(for|do|done|while|if|then|fi)\b/.test(text)) return;
     for (const part of text.split('&&')) {
       const command = part.trim().replace(/\s+/g, ' ');
       if (command !== '') commands.push({ text: command, line: pendingLine });

@@ -27,9 +27,10 @@ const glue = '@diffprune/glue';
 const tokenizers = '@diffprune/tokenizers';
 const backbones = '@diffprune/backbones';
 const training = '@diffprune/training';
+const serving = '@diffprune/serving';
 const native = '@diffprune/native';
 const runtime = '@diffprune/runtime';
-const libraries = [core, hardConcrete, sparseDiff, tokenizers, bert, backbones, glue, training];
+const libraries = [core, hardConcrete, sparseDiff, tokenizers, bert, backbones, glue, training, serving];
 
 export const layers: Record<string, Layer> = {
   [core]: { kind: 'library', imports: [] },
@@ -42,6 +43,11 @@ export const layers: Record<string, Layer> = {
   [training]: {
     kind: 'library',
     imports: [core, hardConcrete, sparseDiff, tokenizers, bert, backbones, glue],
+    testImports: [native, runtime],
+  },
+  [serving]: {
+    kind: 'library',
+    imports: [core, sparseDiff, tokenizers, bert, backbones, glue, training],
     testImports: [native, runtime],
   },
   // native's tests and benches run on the backend the runtime registers.

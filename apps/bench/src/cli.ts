@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { registerCompareCommand } from './commands/compare.js';
 import { registerReportCommand } from './commands/report.js';
 import { registerRunCommand } from './commands/run.js';
+import { registerServeCommand } from './commands/serve.js';
 import { registerStepCommand } from './step/command.js';
 
 // Every command is registered here, explicitly: one line per command.
@@ -13,5 +14,6 @@ registerRunCommand(program);
 registerReportCommand(program);
 registerCompareCommand(program);
 registerStepCommand(program);
+registerServeCommand(program);
 
 await program.parseAsync(process.argv);

@@ -3,6 +3,7 @@ import { registerDataCommand } from './commands/data.js';
 import { registerDiffCommand } from './commands/diff.js';
 import { registerEvalCommand } from './commands/eval.js';
 import { registerPredictCommand } from './commands/predict.js';
+import { registerServeCommand } from './commands/serve.js';
 import { registerTrainCommand } from './commands/train.js';
 
 // Every command is registered here, explicitly: one line per command.
@@ -15,5 +16,6 @@ registerEvalCommand(program);
 registerPredictCommand(program);
 registerDataCommand(program);
 registerDiffCommand(program);
+registerServeCommand(program);
 
 await program.parseAsync(process.argv);

@@ -21,6 +21,7 @@ export type { KeyShapeMismatch } from './errors.js';
 export {
   BackendError,
   CheckpointMismatchError,
+  DataRowError,
   DiffpruneError,
   DownloadError,
   FormatError,

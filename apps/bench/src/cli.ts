@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { registerCompareCommand } from './commands/compare.js';
+import { registerEncodingsCommand } from './commands/encodings.js';
 import { registerReportCommand } from './commands/report.js';
 import { registerRunCommand } from './commands/run.js';
 import { registerStepCommand } from './step/command.js';
@@ -13,5 +14,6 @@ registerRunCommand(program);
 registerReportCommand(program);
 registerCompareCommand(program);
 registerStepCommand(program);
+registerEncodingsCommand(program);
 
 await program.parseAsync(process.argv);

@@ -8,23 +8,27 @@ import {
   type LoadedBackbone,
   writeFileAtomic,
 } from '@diffprune/core';
-import { computeMetrics, type GlueTask, getTask, readSplit, resolveDataDirectory } from '@diffprune/glue';
 import {
   createDiffFromMask,
   fingerprintCheckpoint,
+  type IndexEncoding,
   type TensorArrays,
+  type ValueDtype,
   writeDiff,
 } from '@diffprune/sparse-diff';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadBackbone } from './backbones.js';
 import { parameterArrays } from './data.js';
+import { defaultDiffEncoding } from './diff-metadata.js';
 import { type TrainSettings, validateSettings } from './settings.js';
+import { glueTaskData, type TaskData } from './task-data.js';
 import { type TrainOutcome, trainMethod } from './trainer.js';
 
 export interface RunTrainingOptions {
   /** A model directory (HF layout) or a hub id. */
   model: string;
-  task: string;
+  /** A GLUE task name, or a task's data (e.g. a user's dataset from `userTaskData`). */
+  task: string | TaskData;
   /** GLUE data directory; default from `resolveDataDirectory` (option, environment, cache). */
   dataDirectory?: string;
   settings: TrainSettings;
@@ -36,6 +40,8 @@ export interface RunTrainingOptions {
   load?: Partial<LoadBackboneOptions>;
   /** For tests of resume: stop after this many steps (checkpointed). */
   stopAfterSteps?: number;
+  /** How the diff file stores δ; default {@link defaultDiffEncoding}. */
+  encoding?: { valueDtype?: ValueDtype; indexEncoding?: IndexEncoding };
 }
 
 /** What `metrics.json` holds. */
@@ -46,6 +52,8 @@ export interface RunSummary {
   metrics: Record<string, number>;
   selectionMetric: string;
   headlineMetric: string;
+  /** Class names (index = class id), also recorded in the diff; null for regression. */
+  labels: string[] | null;
   /** Nonzero diff entries ÷ all parameters, head counted fully (the paper's count). */
   density: number;
   /** The same over the encoder only (head excluded). */
@@ -81,17 +89,14 @@ function provenanceMethod(settings: TrainSettings): string {
 export async function runTraining(options: RunTrainingOptions): Promise<RunSummary> {
   const started = Date.now();
   const settings = validateSettings(options.settings);
-  const task: GlueTask = getTask(options.task);
-  const dataDirectory = resolveDataDirectory(options.dataDirectory);
-  if (!task.trainSplit) throw new Error(`task ${task.name} has no training split`);
-  const devSplit = task.devSplits[0]!;
-  const [train, dev] = await Promise.all([
-    readSplit(task, task.trainSplit, {
-      dataDirectory,
-      ...(options.onEvent ? { onEvent: options.onEvent } : {}),
-    }),
-    readSplit(task, devSplit, { dataDirectory, ...(options.onEvent ? { onEvent: options.onEvent } : {}) }),
-  ]);
+  const task: TaskData =
+    typeof options.task === 'string'
+      ? await glueTaskData(options.task, {
+          ...(options.dataDirectory !== undefined ? { dataDirectory: options.dataDirectory } : {}),
+          ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+        })
+      : options.task;
+  const encoding = { ...defaultDiffEncoding, ...options.encoding };
   const loaded: LoadedBackbone = await loadBackbone(options.model, {
     head: { numLabels: task.numLabels },
     seed: settings.seed,
@@ -115,9 +120,9 @@ export async function runTraining(options: RunTrainingOptions): Promise<RunSumma
         numLabels: task.numLabels,
         selectionMetric: task.selectionMetric,
       },
-      train: train.examples,
-      dev: dev.examples,
-      computeMetrics: (predictions, labels) => computeMetrics(task, predictions, labels),
+      train: task.train,
+      dev: task.dev,
+      computeMetrics: task.computeMetrics,
       settings,
       outputDirectory: options.outputDirectory,
       ...(options.resume ? { resume: true } : {}),
@@ -169,11 +174,15 @@ export async function runTraining(options: RunTrainingOptions): Promise<RunSumma
       sparse,
       dense,
       added,
+      valueDtype: encoding.valueDtype,
+      denseValueDtype: encoding.valueDtype,
+      indexEncoding: encoding.indexEncoding,
       provenance: {
         baseModel: { id: loaded.source.id, revision: loaded.source.revision },
         baseFingerprint: await fingerprintCheckpoint(loaded.source.directory),
         method: provenanceMethod(settings),
-        settings: settings as unknown as Record<string, unknown>,
+        // The label names and data source ride in the settings: predict and export read `labels`.
+        settings: { ...settings, ...encoding, labels: task.labels, data: task.source },
         task: task.name,
       },
     });
@@ -210,6 +219,7 @@ export async function runTraining(options: RunTrainingOptions): Promise<RunSumma
       metrics: outcome.metrics,
       selectionMetric: task.selectionMetric,
       headlineMetric: task.headlineMetric,
+      labels: task.labels,
       density: nonzero / totalParameters,
       densityWithoutHead: nonzeroEncoder / encoderParameters,
       nonzero,

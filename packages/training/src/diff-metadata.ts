@@ -20,3 +20,20 @@ export function diffLabels(diff: SparseDiff, numLabels?: number): string[] | und
   if (numLabels !== undefined && labels.length !== numLabels) return undefined;
   return labels as string[];
 }
+
+/**
+ * The text and label fields a task diff was trained with (`provenance.settings.data`, written by
+ * `runTraining` for a user's dataset), so that eval and predict read files the same way by default.
+ */
+export function diffDataFields(diff: SparseDiff): { textFields?: string[]; labelField?: string } {
+  const data = diff.provenance.settings.data as { textFields?: unknown; labelField?: unknown } | undefined;
+  if (typeof data !== 'object' || data === null) return {};
+  const textFields =
+    Array.isArray(data.textFields) && data.textFields.every((f) => typeof f === 'string')
+      ? (data.textFields as string[])
+      : undefined;
+  return {
+    ...(textFields ? { textFields } : {}),
+    ...(typeof data.labelField === 'string' ? { labelField: data.labelField } : {}),
+  };
+}

@@ -5,8 +5,9 @@ export type { CheckpointState } from './checkpoint.js';
 // Data: encoding with a backbone's encoder, batches, the task loss.
 export type { EncodedExample, LabeledExample } from './data.js';
 export { disposeBatch, encodeExamples, makeBatch, parameterArrays, taskLoss } from './data.js';
-export { defaultDiffEncoding, diffLabels } from './diff-metadata.js';
+export { defaultDiffEncoding, diffDataFields, diffLabels } from './diff-metadata.js';
 export { evaluateTask, predictExamples } from './evaluate.js';
+export { baseConfig, classifierConfig } from './export-config.js';
 export type { GradientInputs, GradientResult } from './gradients.js';
 export { computeGradients } from './gradients.js';
 export type { AdamOptions, AdamState } from './optimizer.js';

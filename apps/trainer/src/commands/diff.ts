@@ -327,9 +327,10 @@ async function compose(
     ...(valueDtype ? { valueDtype } : {}),
     ...(indexEncoding ? { indexEncoding } : {}),
   });
-  // The kept head's label names go with it (predict and export read them from the settings).
+  // The kept head's label names and data fields go with it (predict and export read them).
   const labels = kept ? diffLabels(kept) : undefined;
   if (labels) diff.provenance.settings.labels = labels;
+  if (kept?.provenance.settings.data) diff.provenance.settings.data = kept.provenance.settings.data;
   await writeDiff(options.out, diff);
   const fileBytes = (await stat(options.out)).size;
   const head = kept

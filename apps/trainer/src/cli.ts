@@ -3,6 +3,7 @@ import { registerDataCommand } from './commands/data.js';
 import { registerDiffCommand } from './commands/diff.js';
 import { registerEvalCommand } from './commands/eval.js';
 import { registerPredictCommand } from './commands/predict.js';
+import { registerSubmitCommand } from './commands/submit.js';
 import { registerTrainCommand } from './commands/train.js';
 
 // Every command is registered here, explicitly: one line per command.
@@ -13,6 +14,7 @@ const program = new Command('diffprune')
 registerTrainCommand(program);
 registerEvalCommand(program);
 registerPredictCommand(program);
+registerSubmitCommand(program);
 registerDataCommand(program);
 registerDiffCommand(program);
 

@@ -1,13 +1,12 @@
-import { createReadStream, existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import {
   type EventListener,
   InvalidArgumentError,
   MissingResourceError,
   writeFileAtomic,
 } from '@diffprune/core';
-import { readDataset, readTable } from '@diffprune/datasets';
+import { readDataset, readTable, type Table } from '@diffprune/datasets';
 import { readDiff } from '@diffprune/sparse-diff';
 import {
   classifierOutputs,
@@ -55,45 +54,26 @@ interface Example {
   textB: string | null;
 }
 
-async function readExamples(path: string): Promise<Example[]> {
-  if (!existsSync(path))
-    throw new MissingResourceError({ resource: path, hint: '--input must be a JSONL file' });
-  const examples: Example[] = [];
-  let line = 0;
-  for await (const text of createInterface({
-    input: createReadStream(path, 'utf8'),
-    crlfDelay: Number.POSITIVE_INFINITY,
-  })) {
-    line++;
-    if (text.trim() === '') continue;
-    let record: unknown;
-    try {
-      record = JSON.parse(text);
-    } catch (error) {
-      throw new InvalidArgumentError({
-        argument: `${path} line ${line}`,
-        expected: 'a JSON object',
-        found: (error as Error).message,
-      });
-    }
-    const { text_a: textA, text_b: textB } = (record ?? {}) as { text_a?: unknown; text_b?: unknown };
+/** The `text_a`/`text_b` JSONL format: `text_a` a string, `text_b` a string, null or absent. */
+function legacyExamples(table: Table): Example[] {
+  return table.rows.map(({ line, fields }) => {
+    const { text_a: textA, text_b: textB } = fields;
     if (typeof textA !== 'string') {
       throw new InvalidArgumentError({
-        argument: `${path} line ${line}: text_a`,
+        argument: `${table.path} line ${line}: text_a`,
         expected: 'a string',
         found: textA,
       });
     }
     if (textB !== undefined && textB !== null && typeof textB !== 'string') {
       throw new InvalidArgumentError({
-        argument: `${path} line ${line}: text_b`,
+        argument: `${table.path} line ${line}: text_b`,
         expected: 'a string, null or absent',
         found: textB,
       });
     }
-    examples.push({ line, textA, textB: textB ?? null });
-  }
-  return examples;
+    return { line, textA, textB: (textB as string | null | undefined) ?? null };
+  });
 }
 
 /** The text fields a merged model exported by `diff apply` records (`diffprune_text_fields`). */
@@ -115,7 +95,7 @@ async function readInput(options: PredictOptions): Promise<Example[]> {
     if (!existsSync(options.input))
       throw new MissingResourceError({ resource: options.input, hint: '--input must be a data file' });
     const table = await readTable(options.input);
-    if (table.format === 'jsonl' && table.columns.includes('text_a')) return readExamples(options.input);
+    if (table.format === 'jsonl' && table.columns.includes('text_a')) return legacyExamples(table);
     if (options.diff) textFields = diffDataFields(await readDiff(options.diff)).textFields;
     else textFields = exportedTextFields(options.model);
   }

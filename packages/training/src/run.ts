@@ -21,6 +21,7 @@ import { loadBackbone } from './backbones.js';
 import { parameterArrays } from './data.js';
 import { defaultDiffEncoding } from './diff-metadata.js';
 import { type TrainSettings, validateSettings } from './settings.js';
+import { storedDiffMetrics } from './stored-metrics.js';
 import { glueTaskData, type TaskData } from './task-data.js';
 import { type TrainOutcome, trainMethod } from './trainer.js';
 
@@ -48,8 +49,10 @@ export interface RunTrainingOptions {
 export interface RunSummary {
   task: string;
   method: string;
-  /** Dev metrics of the selected checkpoint (fractions). */
+  /** Dev metrics of the selected checkpoint as the diff file stores it (fractions). */
   metrics: Record<string, number>;
+  /** The same before the diff's values were rounded to its value dtype (equal for F32). */
+  trainedMetrics: Record<string, number>;
   selectionMetric: string;
   headlineMetric: string;
   /** Class names (index = class id), also recorded in the diff; null for regression. */
@@ -188,6 +191,9 @@ export async function runTraining(options: RunTrainingOptions): Promise<RunSumma
     });
     const diffPath = join(options.outputDirectory, `${task.name}.diff.safetensors`);
     await writeDiff(diffPath, diff);
+    // A lossy encoding is evaluated as stored: the summary's metrics are those of the file written.
+    const metrics =
+      encoding.valueDtype === 'F32' ? outcome.metrics : await storedDiffMetrics(loaded, diff, task, settings);
     const diffBytes = statSync(diffPath).size;
 
     // ---- densities, as the paper counts them ----
@@ -216,7 +222,8 @@ export async function runTraining(options: RunTrainingOptions): Promise<RunSumma
     const summary: RunSummary = {
       task: task.name,
       method: settings.method,
-      metrics: outcome.metrics,
+      metrics,
+      trainedMetrics: outcome.metrics,
       selectionMetric: task.selectionMetric,
       headlineMetric: task.headlineMetric,
       labels: task.labels,
@@ -246,7 +253,7 @@ export async function runTraining(options: RunTrainingOptions): Promise<RunSumma
       type: 'run-end',
       task: task.name,
       method: settings.method,
-      metrics: outcome.metrics,
+      metrics,
       wallTimeMs,
     });
     return summary;

@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { registerCompareCommand } from './commands/compare.js';
+import { registerEncodingsCommand } from './commands/encodings.js';
 import { registerReportCommand } from './commands/report.js';
 import { registerRunCommand } from './commands/run.js';
 import { registerServeCommand } from './commands/serve.js';
@@ -15,5 +16,6 @@ registerReportCommand(program);
 registerCompareCommand(program);
 registerStepCommand(program);
 registerServeCommand(program);
+registerEncodingsCommand(program);
 
 await program.parseAsync(process.argv);

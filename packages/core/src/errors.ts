@@ -239,3 +239,34 @@ export class NonFiniteError extends DiffpruneError {
     this.step = options.step;
   }
 }
+
+/**
+ * A row of a user's dataset is unusable (a field missing, an empty text, a label outside the label
+ * set): names the file, the line (1-based; the row number for Parquet) and the field.
+ */
+export class DataRowError extends DiffpruneError {
+  readonly path: string;
+  readonly line: number;
+  readonly field: string;
+  readonly expected: string;
+  readonly found: unknown;
+
+  constructor(options: {
+    path: string;
+    line: number;
+    field: string;
+    expected: string;
+    found: unknown;
+    hint?: string;
+  }) {
+    super(
+      'data-row',
+      `${options.path} line ${options.line}, field ${JSON.stringify(options.field)}: expected ${options.expected}; found ${describe(options.found)}${options.hint ? `. ${options.hint}` : ''}`,
+    );
+    this.path = options.path;
+    this.line = options.line;
+    this.field = options.field;
+    this.expected = options.expected;
+    this.found = options.found;
+  }
+}

@@ -38,6 +38,7 @@ export {
   BackendError,
   CheckpointMismatchError,
   checkFinite,
+  DataRowError,
   DiffpruneError,
   DownloadError,
   FormatError,

@@ -17,6 +17,8 @@ export {
   fingerprintTensors,
   readCheckpointTensors,
 } from './fingerprint.js';
+export type { ReencodeDiffOptions } from './reencode.js';
+export { reencodeDiff } from './reencode.js';
 export type { DiffStats, TensorStats } from './stats.js';
 export { diffStats, log2Binomial } from './stats.js';
 export type {

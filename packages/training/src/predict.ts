@@ -79,7 +79,7 @@ export async function loadClassifier(
       tf.dispose(Object.values(loaded.params));
       throw new InvalidArgumentError({
         argument: '--model',
-        expected: 'a checkpoint with classifier.weight and classifier.bias (or --diff with a task diff)',
+        expected: 'a checkpoint with its classifier head (or --diff with a task diff)',
         found: `${model} without a classifier`,
       });
     }
@@ -93,7 +93,9 @@ export async function loadClassifier(
 
 /** The number of outputs of a loaded classifier's head (1: regression). */
 export function classifierOutputs(loaded: LoadedBackbone): number {
-  return loaded.params['classifier.bias']?.shape[0] ?? 1;
+  return (
+    headOutputs(Object.entries(loaded.params).map(([name, tensor]) => ({ name, shape: tensor.shape }))) ?? 1
+  );
 }
 
 /**
@@ -115,12 +117,13 @@ export async function predictTexts(
       found: batchSize,
     });
   }
-  const config = backbone.config as { maxPositionEmbeddings?: number; labels?: string[] };
-  const maxLength = options.maxLength ?? Math.min(128, config.maxPositionEmbeddings ?? 128);
-  if (config.maxPositionEmbeddings !== undefined && maxLength > config.maxPositionEmbeddings) {
+  // The longest input the family takes (spec v2; RoBERTa's is max_position_embeddings − 2).
+  const positions = backbone.maxPositions;
+  const maxLength = options.maxLength ?? Math.min(128, positions);
+  if (maxLength > positions) {
     throw new InvalidArgumentError({
       argument: '--max-length',
-      expected: `at most the model's max_position_embeddings (${config.maxPositionEmbeddings})`,
+      expected: `at most the model's ${positions} positions`,
       found: maxLength,
     });
   }

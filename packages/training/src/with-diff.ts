@@ -8,13 +8,12 @@ import {
   type TensorArrays,
 } from '@diffprune/sparse-diff';
 import * as tf from '@tensorflow/tfjs-core';
-import { loadBackbone } from './backbones.js';
+import { headOutputs, loadBackbone } from './backbones.js';
 import { parameterArrays } from './data.js';
 
-/** The number of head outputs a diff carries (its `classifier.weight` rows), if it has a head. */
+/** The number of head outputs a diff carries (its head output tensor, for any family), if it has a head. */
 export function headSizeOf(diff: SparseDiff): number | undefined {
-  const head = diff.tensors.find((t) => t.name === 'classifier.weight');
-  return head?.shape[0];
+  return headOutputs(diff.tensors);
 }
 
 /** Options of {@link loadWithDiff}: hub options for the base, the expected head size, a scatter-add. */

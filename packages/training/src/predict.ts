@@ -4,7 +4,7 @@ import { padEncoded, resolveModelSource, toEncodedBatch } from '@diffprune/bert'
 import { type EventListener, InvalidArgumentError, type LoadedBackbone } from '@diffprune/core';
 import type { ScatterAdd } from '@diffprune/sparse-diff';
 import * as tf from '@tensorflow/tfjs-core';
-import { loadBackbone } from './backbones.js';
+import { headOutputs, loadBackbone } from './backbones.js';
 import { diffLabels } from './diff-metadata.js';
 import { loadWithDiff } from './with-diff.js';
 
@@ -144,7 +144,10 @@ export async function predictTexts(
     const rows = (await logits.array()) as number[][];
     tf.dispose([logits, batch.inputIds, batch.tokenTypeIds, batch.attentionMask]);
     indices.forEach((exampleIndex, row) => {
-      predictions[exampleIndex] = toPrediction(rows[row]!, loaded.labels ?? config.labels);
+      predictions[exampleIndex] = toPrediction(
+        rows[row]!,
+        loaded.labels ?? (backbone.config as { labels?: string[] }).labels,
+      );
     });
   }
   return predictions;

@@ -3,7 +3,7 @@
  * each kernel's name, its attributes' type and its inputs' roles. Names and types only — no backend:
  * the ops that run these kernels live in the libraries (@diffprune/hard-concrete's gate and penalty,
  * core's `dropoutMask`, the training library's Adam), their composite references beside them, and the
- * kernels themselves beside their backends (JS for cpu in @diffprune/runtime, compiled for `native` in
+ * kernels themselves beside their backends (JS for cpu and wasm in @diffprune/runtime, compiled for `native` in
  * @diffprune/native). An op uses a kernel when one is registered for the active backend
  * (`tf.getKernel(name, tf.getBackend())`), else its composite.
  *

@@ -62,7 +62,7 @@ export type GatedDiffParametersImplementation = 'auto' | 'kernel' | 'composite';
 
 /**
  * Whether the active backend has the whole-model gate kernels (`DiffpruneGatedDiffs` and its gradient):
- * @diffprune/runtime registers JS ones on `cpu`, @diffprune/native compiled ones on `native`. The one
+ * @diffprune/runtime registers JS ones on `cpu` and `wasm`, @diffprune/native compiled ones on `native`. The one
  * availability check of the gate.
  */
 export function gatedDiffsKernelsRegistered(): boolean {
@@ -114,7 +114,7 @@ export function gatedDiffParametersWith(
   if (implementation === 'kernel' && !useKernel) {
     throw new InvalidArgumentError({
       argument: 'implementation',
-      expected: `a backend with the ${gatedDiffsKernelName} kernels registered (cpu through @diffprune/runtime, native)`,
+      expected: `a backend with the ${gatedDiffsKernelName} kernels registered (cpu and wasm through @diffprune/runtime, native)`,
       found: tf.getBackend(),
       context,
     });

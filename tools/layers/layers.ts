@@ -24,13 +24,14 @@ const hardConcrete = '@diffprune/hard-concrete';
 const sparseDiff = '@diffprune/sparse-diff';
 const bert = '@diffprune/bert';
 const glue = '@diffprune/glue';
+const datasets = '@diffprune/datasets';
 const tokenizers = '@diffprune/tokenizers';
 const backbones = '@diffprune/backbones';
 const training = '@diffprune/training';
 const serving = '@diffprune/serving';
 const native = '@diffprune/native';
 const runtime = '@diffprune/runtime';
-const libraries = [core, hardConcrete, sparseDiff, tokenizers, bert, backbones, glue, training, serving];
+const libraries = [core, hardConcrete, sparseDiff, tokenizers, bert, backbones, glue, datasets, training, serving];
 
 export const layers: Record<string, Layer> = {
   [core]: { kind: 'library', imports: [] },
@@ -40,9 +41,10 @@ export const layers: Record<string, Layer> = {
   [bert]: { kind: 'library', imports: [core, tokenizers], testImports: [sparseDiff, native, runtime] },
   [backbones]: { kind: 'library', imports: [core, tokenizers, bert], testImports: [sparseDiff, runtime] },
   [glue]: { kind: 'library', imports: [core] },
+  [datasets]: { kind: 'library', imports: [core] },
   [training]: {
     kind: 'library',
-    imports: [core, hardConcrete, sparseDiff, tokenizers, bert, backbones, glue],
+    imports: [core, hardConcrete, sparseDiff, tokenizers, bert, backbones, glue, datasets],
     testImports: [native, runtime],
   },
   [serving]: {

@@ -85,14 +85,7 @@ async function readExamples(path: string): Promise<Example[]> {
  * Examples are batched by length (less padding); the output file is written atomically.
  */
 export async function predict(options: PredictOptions): Promise<{ examples: number; numLabels: number }> {
-  const batchSize = options.batchSize ?? 32;
-  if (!Number.isInteger(batchSize) || batchSize < 1) {
-    throw new InvalidArgumentError({
-      argument: '--batch-size',
-      expected: 'a positive integer',
-      found: batchSize,
-    });
-  }
+  // predictTexts checks the batch size and the max length against the model.
   const examples = await readExamples(options.input);
   const scatterAdd = options.diff ? await fastScatterAdd() : undefined;
   const loaded = await loadClassifier(options.model, {
@@ -105,7 +98,7 @@ export async function predict(options: PredictOptions): Promise<{ examples: numb
   });
   try {
     const predictions = await predictTexts(loaded, examples, {
-      batchSize,
+      ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
       ...(options.maxLength !== undefined ? { maxLength: options.maxLength } : {}),
     });
     await writeFileAtomic(options.output, predictions.map((p) => `${JSON.stringify(p)}\n`).join(''));

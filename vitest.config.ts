@@ -1,26 +1,40 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 // Unit tests run against each package's src (no build needed): package names resolve to sources.
+// Every workspace package is found here (packages/*, apps/*), so a new package needs no edit.
 const source = (path: string) => fileURLToPath(new URL(path, import.meta.url));
-const alias = {
-  '@diffprune/core/test': source('./packages/core/src/test/index.ts'),
-  '@diffprune/core': source('./packages/core/src/index.ts'),
-  '@diffprune/hard-concrete': source('./packages/hard-concrete/src/index.ts'),
-  '@diffprune/sparse-diff': source('./packages/sparse-diff/src/index.ts'),
-  '@diffprune/bert/test': source('./packages/bert/src/test/index.ts'),
-  '@diffprune/bert': source('./packages/bert/src/index.ts'),
-  '@diffprune/glue': source('./packages/glue/src/index.ts'),
-  '@diffprune/training/test': source('./packages/training/src/test/index.ts'),
-  '@diffprune/training': source('./packages/training/src/index.ts'),
-  '@diffprune/native': source('./packages/native/src/index.ts'),
-  '@diffprune/trainer': source('./apps/trainer/src/index.ts'),
-};
+
+const workspaceDirectories = ['packages', 'apps'].flatMap((group) =>
+  readdirSync(source(`./${group}`))
+    .map((name) => `${group}/${name}`)
+    .filter((directory) => existsSync(source(`./${directory}/package.json`)))
+    .sort(),
+);
+
+const packageName = (directory: string): string =>
+  (JSON.parse(readFileSync(source(`./${directory}/package.json`), 'utf8')) as { name: string }).name;
+
+// `@diffprune/x/test` before `@diffprune/x`: aliases match by prefix, first match wins.
+const alias = Object.fromEntries(
+  workspaceDirectories.flatMap((directory) => {
+    const name = packageName(directory);
+    const entries: [string, string][] = [];
+    if (existsSync(source(`./${directory}/src/test/index.ts`))) {
+      entries.push([`${name}/test`, source(`./${directory}/src/test/index.ts`)]);
+    }
+    if (existsSync(source(`./${directory}/src/index.ts`))) {
+      entries.push([name, source(`./${directory}/src/index.ts`)]);
+    }
+    return entries;
+  }),
+);
 
 const project = (directory: string) => ({
   extends: true as const,
   test: {
-    name: `@diffprune/${directory.split('/')[1]}`,
+    name: packageName(directory),
     root: source(`./${directory}`),
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
   },
@@ -37,18 +51,8 @@ export default defineConfig({
     outputFile: { json: '.vitest-results.json' },
     setupFiles: [source('./vitest.setup.ts')],
     projects: [
-      ...[
-        'packages/core',
-        'packages/hard-concrete',
-        'packages/sparse-diff',
-        'packages/bert',
-        'packages/glue',
-        'packages/training',
-        'packages/native',
-        'apps/trainer',
-        'apps/bench',
-      ].map(project),
-      // Repository checks (the layer rule): not a package.
+      ...workspaceDirectories.map(project),
+      // Repository checks (the README's commands, the layer rule): not a package.
       { extends: true as const, test: { name: 'tools', root: source('./tools'), include: ['**/*.test.ts'] } },
     ],
   },

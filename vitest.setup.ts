@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
-import { initBackend } from '@diffprune/core';
-import { setTestBackendLoaders } from '@diffprune/core/test';
+import { initBackend } from '@diffprune/runtime';
+import { setTestBackendLoaders } from '@diffprune/runtime/test';
 
 // Tests run on the backend a user would get (DIFFPRUNE_BACKEND overrides). tfjs-node is an optional
 // dependency of the apps, so it is resolved from there.
@@ -13,7 +13,7 @@ const loaders = {
   loadTfjsNode: async () => requireFromApp('@tensorflow/tfjs-node'),
   loadNative: () => import('@diffprune/native'),
 };
-// The same loaders for describeEachBackend (@diffprune/core/test), which runs the fixture parities on
+// The same loaders for describeEachBackend (@diffprune/runtime/test), which runs the fixture parities on
 // every backend available in the process.
 setTestBackendLoaders(loaders);
 await initBackend(loaders);

@@ -24,23 +24,47 @@ const hardConcrete = '@diffprune/hard-concrete';
 const sparseDiff = '@diffprune/sparse-diff';
 const bert = '@diffprune/bert';
 const glue = '@diffprune/glue';
+const datasets = '@diffprune/datasets';
+const tokenizers = '@diffprune/tokenizers';
+const backbones = '@diffprune/backbones';
 const training = '@diffprune/training';
+const serving = '@diffprune/serving';
 const native = '@diffprune/native';
 const runtime = '@diffprune/runtime';
-const libraries = [core, hardConcrete, sparseDiff, bert, glue, training];
+const libraries = [
+  core,
+  hardConcrete,
+  sparseDiff,
+  tokenizers,
+  bert,
+  backbones,
+  glue,
+  datasets,
+  training,
+  serving,
+];
 
 export const layers: Record<string, Layer> = {
   [core]: { kind: 'library', imports: [] },
-  [hardConcrete]: { kind: 'library', imports: [core], testImports: [native] },
+  [hardConcrete]: { kind: 'library', imports: [core], testImports: [native, runtime] },
   [sparseDiff]: { kind: 'library', imports: [core], testImports: [native] },
-  [bert]: { kind: 'library', imports: [core], testImports: [sparseDiff, native] },
+  [tokenizers]: { kind: 'library', imports: [core] },
+  [bert]: { kind: 'library', imports: [core, tokenizers], testImports: [sparseDiff, native, runtime] },
+  [backbones]: { kind: 'library', imports: [core, tokenizers, bert], testImports: [sparseDiff, runtime] },
   [glue]: { kind: 'library', imports: [core] },
+  [datasets]: { kind: 'library', imports: [core] },
   [training]: {
     kind: 'library',
-    imports: [core, hardConcrete, sparseDiff, bert, glue],
-    testImports: [native],
+    imports: [core, hardConcrete, sparseDiff, tokenizers, bert, backbones, glue, datasets],
+    testImports: [native, runtime],
   },
-  [native]: { kind: 'backend', imports: [core] },
+  [serving]: {
+    kind: 'library',
+    imports: [core, sparseDiff, tokenizers, bert, backbones, glue, training],
+    testImports: [native, runtime],
+  },
+  // native's tests and benches run on the backend the runtime registers.
+  [native]: { kind: 'backend', imports: [core], testImports: [runtime] },
   [runtime]: { kind: 'backend', imports: [core, native] },
   '@diffprune/trainer': { kind: 'app', imports: [...libraries, native, runtime] },
   '@diffprune/bench': { kind: 'app', imports: [...libraries, native, runtime, '@diffprune/trainer'] },

@@ -1,7 +1,9 @@
 import { Command } from 'commander';
 import { registerCompareCommand } from './commands/compare.js';
+import { registerEncodingsCommand } from './commands/encodings.js';
 import { registerReportCommand } from './commands/report.js';
 import { registerRunCommand } from './commands/run.js';
+import { registerServeCommand } from './commands/serve.js';
 import { registerStepCommand } from './step/command.js';
 
 // Every command is registered here, explicitly: one line per command.
@@ -13,5 +15,7 @@ registerRunCommand(program);
 registerReportCommand(program);
 registerCompareCommand(program);
 registerStepCommand(program);
+registerServeCommand(program);
+registerEncodingsCommand(program);
 
 await program.parseAsync(process.argv);

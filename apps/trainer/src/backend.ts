@@ -1,4 +1,5 @@
-import { type BackendInfo, type EventListener, initBackend } from '@diffprune/core';
+import type { EventListener } from '@diffprune/core';
+import { initBackend } from '@diffprune/runtime';
 import type { ScatterAdd } from '@diffprune/sparse-diff';
 
 /**
@@ -8,7 +9,8 @@ import type { ScatterAdd } from '@diffprune/sparse-diff';
  */
 export function startBackend(options: { backend?: string; threads?: number; onEvent?: EventListener } = {}) {
   return initBackend({
-    ...(options.backend ? { backend: options.backend as BackendInfo['backend'] | 'auto' } : {}),
+    // An unknown name is an InvalidArgumentError listing the valid ones (never a silent cpu fallback).
+    ...(options.backend ? { backend: options.backend } : {}),
     ...(options.threads ? { threads: options.threads } : {}),
     loadTfjsNode: () => import('@tensorflow/tfjs-node'),
     // The compiled fast path, built by its install script where a C++ toolchain exists.

@@ -3,6 +3,8 @@ import { registerDataCommand } from './commands/data.js';
 import { registerDiffCommand } from './commands/diff.js';
 import { registerEvalCommand } from './commands/eval.js';
 import { registerPredictCommand } from './commands/predict.js';
+import { registerServeCommand } from './commands/serve.js';
+import { registerSubmitCommand } from './commands/submit.js';
 import { registerTrainCommand } from './commands/train.js';
 
 // Every command is registered here, explicitly: one line per command.
@@ -13,7 +15,9 @@ const program = new Command('diffprune')
 registerTrainCommand(program);
 registerEvalCommand(program);
 registerPredictCommand(program);
+registerSubmitCommand(program);
 registerDataCommand(program);
 registerDiffCommand(program);
+registerServeCommand(program);
 
 await program.parseAsync(process.argv);

@@ -9,7 +9,8 @@
  */
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
-import { type BackendName, initBackend, type ParameterMap } from '@diffprune/core';
+import type { ParameterMap } from '@diffprune/core';
+import { type BackendName, initBackend } from '@diffprune/runtime';
 import * as tf from '@tensorflow/tfjs-core';
 import { parseBertConfig } from '../src/config.js';
 import { BertBackbone } from '../src/model.js';

@@ -1,15 +1,17 @@
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   CheckpointMismatchError,
+  checkFinite,
   createRng,
   FormatError,
   type HeadSpec,
   type KeyShapeMismatch,
   MissingResourceError,
   type ParameterMap,
+  readLocalFile,
   readSafetensors,
+  readShardIndex,
   type SafetensorsTensor,
   toFloat32,
 } from '@diffprune/core';
@@ -36,9 +38,10 @@ export async function readBertConfig(directory: string): Promise<BertConfig> {
       hint: 'A BERT model directory holds config.json, model.safetensors and vocab.txt (HuggingFace layout)',
     });
   }
+  const text = (await readLocalFile(path, { what: 'config.json' })).toString('utf8');
   let json: unknown;
   try {
-    json = JSON.parse(await readFile(path, 'utf8'));
+    json = JSON.parse(text);
   } catch (error) {
     throw new FormatError({ path, expected: 'valid JSON', found: (error as Error).message });
   }
@@ -60,37 +63,12 @@ export async function checkpointFiles(directory: string): Promise<string[]> {
   throw new MissingResourceError({ resource: single, hint });
 }
 
-/** The shard file names of a `model.safetensors.index.json`, in first-use order. */
-export async function readShardIndex(indexPath: string): Promise<string[]> {
-  let index: unknown;
-  try {
-    index = JSON.parse(await readFile(indexPath, 'utf8'));
-  } catch (error) {
-    throw new FormatError({ path: indexPath, expected: 'valid JSON', found: (error as Error).message });
-  }
-  const map = (index as { weight_map?: unknown } | null)?.weight_map;
-  if (typeof map !== 'object' || map === null) {
-    throw new FormatError({
-      path: indexPath,
-      what: 'weight_map',
-      expected: 'an object of tensor name → file',
-      found: String(map),
-    });
-  }
-  const files: string[] = [];
-  for (const [name, file] of Object.entries(map as Record<string, unknown>)) {
-    if (typeof file !== 'string' || file.includes('/') || file.includes('\\') || file.startsWith('.')) {
-      throw new FormatError({
-        path: indexPath,
-        what: `weight_map.${name}`,
-        expected: 'a file name in the same directory',
-        found: String(file),
-      });
-    }
-    if (!files.includes(file)) files.push(file);
-  }
-  return files;
-}
+/**
+ * The shard file names of a `model.safetensors.index.json`, in first-use order: core's
+ * `readShardIndex`, the one check shared with sparse-diff (no `..`, separators, absolute paths,
+ * non-string names).
+ */
+export { readShardIndex };
 
 /** Reads every tensor of a model directory's checkpoint (one file or shards) as float32. */
 export async function readCheckpointTensors(directory: string): Promise<CheckpointTensor[]> {
@@ -121,7 +99,10 @@ const decode = (tensor: SafetensorsTensor, path: string): CheckpointTensor => {
       found: tensor.dtype,
     });
   }
-  return { name: tensor.name, shape: tensor.shape, values: toFloat32(tensor) };
+  const values = toFloat32(tensor);
+  // A NaN or ±Infinity in a base would train and evaluate to made-up numbers: refuse it here.
+  checkFinite(values, { tensor: tensor.name, path });
+  return { name: tensor.name, shape: tensor.shape, values };
 };
 
 export interface BertParametersResult {

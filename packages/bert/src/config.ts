@@ -31,6 +31,39 @@ export interface BertConfig {
 const activations: readonly BertActivation[] = ['gelu', 'gelu_new', 'gelu_pytorch_tanh', 'relu'];
 
 /**
+ * Upper bounds on config.json's sizes, checked before anything is allocated (a hostile
+ * `num_hidden_layers: 1e7` used to end in a V8 out-of-memory abort). Generous: BERT-large is
+ * 1024 / 24 / 16 / 4096 / 512, multilingual vocabularies ~250k.
+ */
+export const bertConfigLimits = {
+  vocab_size: 2 ** 20,
+  hidden_size: 16_384,
+  num_hidden_layers: 256,
+  num_attention_heads: 1024,
+  intermediate_size: 65_536,
+  max_position_embeddings: 65_536,
+  type_vocab_size: 1024,
+  num_labels: 100_000,
+  /** Parameters of the whole model (float32 elements): 2^31, 8 GiB. */
+  parameters: 2 ** 31,
+} as const;
+
+/** The backbone's parameter count (embeddings, layers, pooler), from the sizes alone. */
+export function bertParameterCount(sizes: {
+  vocabSize: number;
+  hiddenSize: number;
+  numHiddenLayers: number;
+  intermediateSize: number;
+  maxPositionEmbeddings: number;
+  typeVocabSize: number;
+}): number {
+  const h = sizes.hiddenSize;
+  const embeddings = (sizes.vocabSize + sizes.maxPositionEmbeddings + sizes.typeVocabSize) * h + 2 * h;
+  const layer = 4 * (h * h + h) + 2 * (h * sizes.intermediateSize) + sizes.intermediateSize + h + 4 * h;
+  return embeddings + sizes.numHiddenLayers * layer + h * h + h;
+}
+
+/**
  * Parses and validates a BERT `config.json` object. Every problem names the file and the field.
  * `hidden_act` must be one of the implemented activations; `position_embedding_type` absolute.
  */
@@ -48,8 +81,15 @@ export function parseBertConfig(json: unknown, path = 'config.json'): BertConfig
   };
   const integer = (key: string, fallback?: number, minimum = 1): number => {
     const value = raw[key] ?? fallback;
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < minimum) {
-      fail(key, `an integer >= ${minimum}`, value);
+    const maximum = (bertConfigLimits as Record<string, number>)[key] ?? Number.MAX_SAFE_INTEGER;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < minimum || value > maximum) {
+      fail(
+        key,
+        maximum === Number.MAX_SAFE_INTEGER
+          ? `an integer >= ${minimum}`
+          : `an integer in [${minimum}, ${maximum}] (larger is refused before allocating)`,
+        value,
+      );
     }
     return value as number;
   };
@@ -86,6 +126,8 @@ export function parseBertConfig(json: unknown, path = 'config.json'): BertConfig
     const map = raw.id2label;
     if (typeof map !== 'object' || map === null) fail('id2label', 'an object of id → label', map);
     const entries = Object.entries(map as Record<string, unknown>);
+    if (entries.length > bertConfigLimits.num_labels)
+      fail('id2label', `at most ${bertConfigLimits.num_labels} labels`, `${entries.length} labels`);
     labels = [];
     for (const [id, label] of entries) {
       const index = Number(id);
@@ -99,21 +141,40 @@ export function parseBertConfig(json: unknown, path = 'config.json'): BertConfig
   if (labels && numLabels !== labels.length)
     fail('num_labels', `${labels.length} (the size of id2label)`, numLabels);
 
-  return {
-    modelType: 'bert',
+  const sizes = {
     vocabSize: integer('vocab_size', 30522),
     hiddenSize,
     numHiddenLayers: integer('num_hidden_layers', 12),
-    numAttentionHeads,
     intermediateSize: integer('intermediate_size', 3072),
+    maxPositionEmbeddings: integer('max_position_embeddings', 512),
+    typeVocabSize: integer('type_vocab_size', 2),
+  };
+  const parameterCount = bertParameterCount(sizes);
+  if (parameterCount > bertConfigLimits.parameters)
+    fail(
+      'sizes',
+      `a model of at most ${bertConfigLimits.parameters} parameters (refused before allocating)`,
+      `${parameterCount} parameters from vocab_size, hidden_size, num_hidden_layers and intermediate_size`,
+    );
+  const padTokenId = integer('pad_token_id', 0, 0);
+  if (padTokenId >= sizes.vocabSize)
+    fail('pad_token_id', `an id below vocab_size (${sizes.vocabSize})`, padTokenId);
+
+  return {
+    modelType: 'bert',
+    vocabSize: sizes.vocabSize,
+    hiddenSize,
+    numHiddenLayers: sizes.numHiddenLayers,
+    numAttentionHeads,
+    intermediateSize: sizes.intermediateSize,
     hiddenAct: hiddenAct as BertActivation,
     hiddenDropoutProb: probability('hidden_dropout_prob', 0.1),
     attentionProbsDropoutProb: probability('attention_probs_dropout_prob', 0.1),
-    maxPositionEmbeddings: integer('max_position_embeddings', 512),
-    typeVocabSize: integer('type_vocab_size', 2),
+    maxPositionEmbeddings: sizes.maxPositionEmbeddings,
+    typeVocabSize: sizes.typeVocabSize,
     initializerRange: positive('initializer_range', 0.02),
     layerNormEps: positive('layer_norm_eps', 1e-12),
-    padTokenId: integer('pad_token_id', 0, 0),
+    padTokenId,
     numLabels,
     labels,
     raw,

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { disposeParameters, type LoadedBackbone } from '@diffprune/core';
-import { describeEachBackend } from '@diffprune/core/test';
+import { describeEachBackend } from '@diffprune/runtime/test';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BertConfig } from './config.js';

@@ -11,6 +11,7 @@ import {
   DownloadError,
   disposeParameters,
   fromFloat32,
+  InvalidArgumentError,
   MissingResourceError,
   serializeSafetensors,
 } from '@diffprune/core';
@@ -41,6 +42,8 @@ interface Repository {
   refs: Record<string, string>;
   /** Serve wrong bytes for this file (the ETag keeps the true sha256). */
   corrupt?: string;
+  /** A mirror that sends no X-Repo-Commit header. */
+  noCommitHeader?: boolean;
 }
 
 /**
@@ -96,7 +99,7 @@ class FakeHub {
       response
         .writeHead(302, {
           location: `/cdn/${id}/${commit}/${file}`,
-          'x-repo-commit': commit,
+          ...(repository.noCommitHeader ? {} : { 'x-repo-commit': commit }),
           'x-linked-etag': `"${createHash('sha256').update(bytes).digest('hex')}"`,
           'x-linked-size': String(bytes.byteLength),
           etag: '"git-blob-id"',
@@ -120,7 +123,13 @@ class FakeHub {
       bytes = Buffer.from(bytes);
       bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 0xff;
     }
-    const headers: Record<string, string> = { 'x-repo-commit': commit, 'accept-ranges': 'bytes' };
+    // Plain files carry their git blob sha1 as ETag, as on the hub.
+    const blob = createHash('sha1').update(`blob ${bytes.byteLength}\0`).update(bytes).digest('hex');
+    const headers: Record<string, string> = {
+      ...(repository.noCommitHeader ? {} : { 'x-repo-commit': commit }),
+      'accept-ranges': 'bytes',
+      etag: `"${blob}"`,
+    };
     const range = /^bytes=(\d+)-$/.exec(request.headers.range ?? '');
     if (range) {
       const start = Number(range[1]);
@@ -393,5 +402,90 @@ describe.skipIf(missing)('hub downloads against a local hub on 127.0.0.1', () =>
     });
     expect(source.revision).toBe(mainCommit);
     expect(events.map((e) => e.type)).toEqual(['warning-raise']);
+  });
+
+  it('refuses a revision with ../ or other path characters before touching the cache (issue #15)', async () => {
+    const before = hub.requests.length;
+    for (const revision of ['../../../tmp/x', '..', '/abs', 'a\\b', 'main/../x', 'a\nb', '']) {
+      await expect(
+        resolveHubModel('diffprune/bert-tiny-mlm-offline', {
+          revision,
+          endpoint: hub.endpoint,
+          cacheDirectory: cache,
+        }),
+        JSON.stringify(revision),
+      ).rejects.toThrow(InvalidArgumentError);
+    }
+    expect(hub.requests.length).toBe(before);
+  });
+
+  it('without X-Repo-Commit, a download still lands with refs/main, so offline reuse works (issue #15)', async () => {
+    hub.repositories.set('mirror/no-commit', {
+      commits: { [mainCommit]: tinyPath },
+      refs: { main: mainCommit },
+      noCommitHeader: true,
+    });
+    const mirrorCache = join(work, 'mirror-cache');
+    const online = await resolveHubModel('mirror/no-commit', {
+      endpoint: hub.endpoint,
+      cacheDirectory: mirrorCache,
+    });
+    expect(online.revision).toBe('main');
+    const repository = hubModelCacheDirectory('mirror/no-commit', mirrorCache);
+    expect((await readFile(join(repository, 'refs', 'main'), 'utf8')).trim()).toBe('main');
+    const offline = await resolveHubModel('mirror/no-commit', {
+      offline: true,
+      endpoint: hub.endpoint,
+      cacheDirectory: mirrorCache,
+    });
+    expect(offline).toEqual(online);
+  });
+
+  it('re-downloads a cached file whose content no longer matches the hub, even at the same size (issue #15)', async () => {
+    const source = await resolveHubModel('diffprune/bert-tiny-mlm-offline', {
+      endpoint: hub.endpoint,
+      cacheDirectory: cache,
+    });
+    for (const file of ['vocab.txt', 'model.safetensors']) {
+      const path = join(source.directory, file);
+      const bytes = await readFile(path);
+      bytes[100]! ^= 0x01; // same size, different content
+      await writeFile(path, bytes);
+    }
+    const events: DiffpruneEvent[] = [];
+    await resolveHubModel('diffprune/bert-tiny-mlm-offline', {
+      endpoint: hub.endpoint,
+      cacheDirectory: cache,
+      onEvent: (e) => events.push(e),
+    });
+    const downloaded = events.flatMap((e) => (e.type === 'download-end' ? [e.file] : []));
+    expect(downloaded.sort()).toEqual([
+      join(source.directory, 'model.safetensors'),
+      join(source.directory, 'vocab.txt'),
+    ]);
+    for (const file of ['vocab.txt', 'model.safetensors'])
+      expect(
+        Buffer.compare(await readFile(join(source.directory, file)), await readFile(join(tinyPath, file))),
+        file,
+      ).toBe(0);
+  });
+});
+
+describe('hub requests time out (issue #15)', () => {
+  it('a hub that accepts the connection and never answers ends in a DownloadError after the read timeout', async () => {
+    const server = createServer(() => {
+      // never answers
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const cacheDirectory = await mkdtemp(join(tmpdir(), 'diffprune-hub-stall-'));
+      await expect(
+        resolveHubModel('org/stalled', { endpoint, cacheDirectory, readTimeoutMs: 300 }),
+      ).rejects.toThrow(/no answer from the server for 300 ms \(read timeout\)/);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 });

@@ -1,17 +1,20 @@
-import { existsSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   DownloadError,
   defaultCacheDirectory,
+  defaultReadTimeoutMs,
   downloadFile,
   type EventListener,
   InvalidArgumentError,
   MissingResourceError,
+  type ModelFiles,
   type ModelSource,
+  readShardIndex,
   writeFileAtomic,
 } from '@diffprune/core';
-import { readShardIndex } from './checkpoint.js';
 
 /**
  * HuggingFace hub downloads into a local cache, built on core's `downloadFile` (HTTP Range resume,
@@ -24,6 +27,11 @@ import { readShardIndex } from './checkpoint.js';
  * first request resolves the revision to a commit (`X-Repo-Commit`); every later file is fetched at
  * that commit, so a snapshot is never a mix of two commits. LFS files are checked against the
  * sha256 the hub sends as `X-Linked-Etag` (and `X-Linked-Size`).
+ *
+ * A cached file is reused only when it matches what the hub says now: the LFS sha256, else the
+ * git blob sha1 of a plain file's ETag, else (a mirror that sends neither) its size. Without
+ * `X-Repo-Commit` (some mirrors) the snapshot is named after the revision and `refs/{revision}`
+ * still records it, so offline use finds it.
  */
 
 export const defaultHubEndpoint = 'https://huggingface.co';
@@ -39,20 +47,51 @@ export interface HubOptions {
   endpoint?: string;
   onEvent?: EventListener;
   signal?: AbortSignal;
+  /** Give up on a request that sends nothing for this long (ms); default 30 s (see `downloadFile`). */
+  readTimeoutMs?: number;
+  /** The files the model family needs besides the weights; default `bertModelFiles`. */
+  files?: ModelFiles;
 }
 
 /** What a file's HEAD says. */
 interface FileMetadata {
   commit: string | undefined;
   sha256: string | undefined;
+  /** The git blob sha1 a plain (non-LFS) file's ETag carries. */
+  gitSha1: string | undefined;
   size: number | undefined;
 }
 
 const hubIdPattern = /^[A-Za-z0-9][\w.-]*(\/[A-Za-z0-9][\w.-]*)?$/;
 const commitPattern = /^[0-9a-f]{40}$/;
-/** Files a BERT model needs; the weights are `model.safetensors` or an index with shards. */
-const requiredFiles = ['config.json', 'vocab.txt'] as const;
-const optionalFiles = ['tokenizer_config.json', 'tokenizer.json', 'special_tokens_map.json'] as const;
+/** A revision: branch, tag or commit, possibly with `/` (e.g. `refs/pr/1`), never `..`, `\\` or absolute. */
+const revisionSegment = /^[A-Za-z0-9_][\w.+-]*$/;
+
+/** Refuses revisions that could reach outside the cache (`../x`, absolute, backslashes, control characters). */
+export function checkRevision(revision: unknown, argument = 'revision'): string {
+  if (
+    typeof revision !== 'string' ||
+    revision.length === 0 ||
+    revision.length > 255 ||
+    revision.includes('..') ||
+    !revision.split('/').every((segment) => revisionSegment.test(segment))
+  )
+    throw new InvalidArgumentError({
+      argument,
+      expected: 'a branch, tag or commit (letters, digits, _ . + -, segments separated by /, no "..")',
+      found: revision,
+    });
+  return revision;
+}
+/**
+ * Files a BERT model needs besides the weights (`model.safetensors` or an index with shards): its
+ * WordPiece vocabulary as vocab.txt or tokenizer.json (transformers ≥ 5 saves only the latter).
+ */
+export const bertModelFiles: ModelFiles = {
+  required: ['config.json'],
+  oneOf: [['vocab.txt', 'tokenizer.json']],
+  optional: ['tokenizer_config.json', 'special_tokens_map.json'],
+};
 
 /** True when `source` looks like a hub id (`name` or `org/name`) rather than a path. */
 export function isHubId(source: string): boolean {
@@ -87,14 +126,15 @@ export async function resolveHubModel(id: string, options: HubOptions = {}): Pro
       hint: 'It is neither a local directory nor a hub id such as bert-base-uncased or google/bert_uncased_L-2_H-128_A-2',
     });
   }
-  const revision = options.revision ?? 'main';
+  const revision = checkRevision(options.revision ?? 'main');
   const endpoint = options.endpoint ?? process.env.HF_ENDPOINT ?? defaultHubEndpoint;
   const repository = hubModelCacheDirectory(id, options.cacheDirectory);
   const offline =
     options.offline ?? ['1', 'true', 'yes'].includes((process.env.HF_HUB_OFFLINE ?? '').toLowerCase());
-  if (offline) return cachedSnapshot(id, revision, repository, endpoint);
+  const files = options.files ?? bertModelFiles;
+  if (offline) return cachedSnapshot(id, revision, repository, endpoint, files);
   try {
-    return await downloadSnapshot(id, revision, repository, endpoint, options);
+    return await downloadSnapshot(id, revision, repository, endpoint, { ...options, files });
   } catch (error) {
     // Unreachable network (no HTTP status): fall back to a complete cached snapshot, if any.
     if (
@@ -103,7 +143,7 @@ export async function resolveHubModel(id: string, options: HubOptions = {}): Pro
       !options.signal?.aborted
     ) {
       try {
-        const cached = await cachedSnapshot(id, revision, repository, endpoint);
+        const cached = await cachedSnapshot(id, revision, repository, endpoint, files);
         options.onEvent?.({
           type: 'warning-raise',
           message: `${endpoint} is unreachable (${(error as Error).message}); using the cached ${id}@${cached.revision}`,
@@ -125,6 +165,7 @@ async function cachedSnapshot(
   revision: string,
   repository: string,
   endpoint: string,
+  files: ModelFiles,
 ): Promise<ModelSource> {
   let commit = revision;
   if (!commitPattern.test(revision)) {
@@ -135,10 +176,10 @@ async function cachedSnapshot(
         hint: offlineHint(id, revision, hubUrl(endpoint, id, revision, 'config.json')),
       });
     }
-    commit = (await readFile(ref, 'utf8')).trim();
+    commit = checkRevision((await readFile(ref, 'utf8')).trim(), `the commit in ${ref}`);
   }
   const directory = join(repository, 'snapshots', commit);
-  const needed: string[] = [...requiredFiles];
+  const needed: string[] = [...files.required];
   if (existsSync(join(directory, 'model.safetensors'))) needed.push('model.safetensors');
   else if (existsSync(join(directory, 'model.safetensors.index.json'))) {
     needed.push(...(await readShardIndex(join(directory, 'model.safetensors.index.json'))));
@@ -151,19 +192,55 @@ async function cachedSnapshot(
       });
     }
   }
+  for (const group of files.oneOf) {
+    if (!group.some((file) => existsSync(join(directory, file)))) {
+      throw new MissingResourceError({
+        resource: `${id}@${revision}: ${group.join(' or ')} (looked in ${directory})`,
+        hint: offlineHint(id, revision, hubUrl(endpoint, id, commit, group[0]!)),
+      });
+    }
+  }
   return { id, revision: commit, directory };
 }
 
-async function head(url: string, signal: AbortSignal | undefined): Promise<Response> {
+async function headRequest(
+  url: string,
+  signal: AbortSignal | undefined,
+  timeoutMs: number,
+): Promise<Response> {
+  const timeout = AbortSignal.timeout(timeoutMs);
   try {
     // Not following redirects: the hub answers LFS files with a redirect to its CDN, and the
     // redirect itself carries X-Linked-Etag / X-Linked-Size.
-    const response = await fetch(url, { method: 'HEAD', redirect: 'manual', signal: signal ?? null });
+    const response = await fetch(url, {
+      method: 'HEAD',
+      redirect: 'manual',
+      signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+    });
     await response.body?.cancel();
     return response;
   } catch (error) {
-    throw new DownloadError({ url, reason: (error as Error).message, cause: error });
+    const reason = timeout.aborted
+      ? `no answer from the server for ${timeoutMs} ms (read timeout)`
+      : (error as Error).message;
+    throw new DownloadError({ url, reason, cause: error });
   }
+}
+
+const hashFile = async (path: string, algorithm: 'sha256' | 'sha1', prefix?: string): Promise<string> => {
+  const hash = createHash(algorithm);
+  if (prefix) hash.update(prefix);
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+};
+
+/** Does a cached file match the hub's record? sha256 (LFS), else git blob sha1 (ETag), else size. */
+async function cachedFileMatches(path: string, metadata: FileMetadata): Promise<boolean> {
+  const size = fileSize(path);
+  if (metadata.size !== undefined && size !== metadata.size) return false;
+  if (metadata.sha256) return (await hashFile(path, 'sha256')) === metadata.sha256;
+  if (metadata.gitSha1) return (await hashFile(path, 'sha1', `blob ${size}\0`)) === metadata.gitSha1;
+  return true;
 }
 
 const metadataOf = (response: Response): FileMetadata => {
@@ -171,9 +248,12 @@ const metadataOf = (response: Response): FileMetadata => {
   const length =
     response.status >= 300 && response.status < 400 ? null : response.headers.get('content-length');
   const size = Number(linkedSize ?? length ?? Number.NaN);
+  const linked = etagSha256(response.headers.get('x-linked-etag'));
+  const etag = (response.headers.get('etag') ?? '').replace(/^W\//, '').replace(/"/g, '').toLowerCase();
   return {
     commit: response.headers.get('x-repo-commit') ?? undefined,
-    sha256: etagSha256(response.headers.get('x-linked-etag')) ?? etagSha256(response.headers.get('etag')),
+    sha256: linked ?? etagSha256(etag),
+    gitSha1: !linked && /^[0-9a-f]{40}$/.test(etag) ? etag : undefined,
     size: Number.isFinite(size) ? size : undefined,
   };
 };
@@ -183,12 +263,14 @@ async function downloadSnapshot(
   revision: string,
   repository: string,
   endpoint: string,
-  options: HubOptions,
+  options: HubOptions & { files: ModelFiles },
 ): Promise<ModelSource> {
-  const { signal, onEvent } = options;
+  const { signal, onEvent, files } = options;
+  const timeoutMs = options.readTimeoutMs ?? defaultReadTimeoutMs;
+  const head = (url: string) => headRequest(url, signal, timeoutMs);
   // 1. Resolve the revision to a commit with config.json's HEAD.
   const configUrl = hubUrl(endpoint, id, revision, 'config.json');
-  const configHead = await head(configUrl, signal);
+  const configHead = await head(configUrl);
   if (configHead.status === 401 || configHead.status === 404) {
     const code = configHead.headers.get('x-error-code');
     const what =
@@ -211,7 +293,7 @@ async function downloadSnapshot(
     });
   }
   const commit = metadataOf(configHead).commit ?? revision;
-  if (!/^[\w.-]+$/.test(commit)) {
+  if (!/^[\w.-]+$/.test(commit) || commit.includes('..')) {
     throw new InvalidArgumentError({
       argument: 'X-Repo-Commit',
       expected: 'a commit id',
@@ -224,7 +306,7 @@ async function downloadSnapshot(
   const fetchFile = async (file: string, required: boolean): Promise<boolean> => {
     const destination = join(directory, file);
     const url = hubUrl(endpoint, id, commit, file);
-    const response = file === 'config.json' ? configHead : await head(url, signal);
+    const response = file === 'config.json' ? configHead : await head(url);
     if (response.status === 404) {
       if (required) {
         throw new DownloadError({ url, reason: `HTTP 404: ${id}@${commit} has no ${file}`, status: 404 });
@@ -239,8 +321,7 @@ async function downloadSnapshot(
       });
     }
     const metadata = metadataOf(response);
-    if (existsSync(destination) && (metadata.size === undefined || fileSize(destination) === metadata.size))
-      return true;
+    if (existsSync(destination) && (await cachedFileMatches(destination, metadata))) return true;
     await downloadFile({
       url,
       destination,
@@ -248,6 +329,7 @@ async function downloadSnapshot(
       ...(metadata.size !== undefined ? { size: metadata.size } : {}),
       ...(onEvent ? { onEvent } : {}),
       ...(signal ? { signal } : {}),
+      readTimeoutMs: timeoutMs,
     });
     return true;
   };
@@ -255,7 +337,7 @@ async function downloadSnapshot(
   await fetchFile('config.json', true);
   if (!(await fetchFile('model.safetensors', false))) {
     if (!(await fetchFile('model.safetensors.index.json', false))) {
-      const pickled = (await head(hubUrl(endpoint, id, commit, 'pytorch_model.bin'), signal)).status !== 404;
+      const pickled = (await head(hubUrl(endpoint, id, commit, 'pytorch_model.bin'))).status !== 404;
       throw new MissingResourceError({
         resource: `${id}@${commit}: model.safetensors`,
         hint: pickled
@@ -266,8 +348,22 @@ async function downloadSnapshot(
     for (const shard of await readShardIndex(join(directory, 'model.safetensors.index.json')))
       await fetchFile(shard, true);
   }
-  for (const file of requiredFiles) if (file !== 'config.json') await fetchFile(file, true);
-  for (const file of optionalFiles) await fetchFile(file, false);
-  if (revision !== commit) await writeFileAtomic(join(repository, 'refs', revision), commit);
+  for (const file of files.required) if (file !== 'config.json') await fetchFile(file, true);
+  for (const group of files.oneOf) {
+    let found = false;
+    for (const file of group) found = (await fetchFile(file, false)) || found;
+    if (!found) {
+      const url = hubUrl(endpoint, id, commit, group[0]!);
+      throw new DownloadError({
+        url,
+        reason: `HTTP 404: ${id}@${commit} has none of ${group.join(', ')}`,
+        status: 404,
+      });
+    }
+  }
+  for (const file of files.optional) await fetchFile(file, false);
+  // Always for a branch or tag, also when the server sent no X-Repo-Commit (then commit = revision),
+  // so offline use finds the snapshot through refs/{revision}.
+  if (!commitPattern.test(revision)) await writeFileAtomic(join(repository, 'refs', revision), commit);
   return { id, revision: commit, directory };
 }

@@ -6,10 +6,27 @@ export {
   readCheckpointTensors,
   readShardIndex,
 } from './checkpoint.js';
+export type { ClassificationConfig } from './classification-backbone.js';
+export { ClassificationBackbone, firstToken } from './classification-backbone.js';
 export type { BertActivation, BertConfig } from './config.js';
-export { bertConfigToJson, parseBertConfig } from './config.js';
+export { bertConfigLimits, bertConfigToJson, bertParameterCount, parseBertConfig } from './config.js';
+export type { DropoutSite, EncoderLayerNames, EncoderLayerSettings } from './encoder-layer.js';
+export {
+  bertLayerNames,
+  checkEncodedBatch,
+  dropoutSites,
+  encoderLayer,
+  requireParameter,
+} from './encoder-layer.js';
 export type { HubOptions } from './hub.js';
-export { defaultHubEndpoint, hubModelCacheDirectory, isHubId, resolveHubModel } from './hub.js';
+export {
+  bertModelFiles,
+  checkRevision,
+  defaultHubEndpoint,
+  hubModelCacheDirectory,
+  isHubId,
+  resolveHubModel,
+} from './hub.js';
 export { bertLoader, isLocalModel, loadBert, loadBertTokenizer, resolveModelSource } from './load.js';
 export { BertBackbone } from './model.js';
 export {

@@ -6,14 +6,15 @@ import {
   type LoadBackboneOptions,
   type LoadedBackbone,
   MissingResourceError,
+  type ModelFiles,
   type ModelSource,
   type TextPairEncoder,
 } from '@diffprune/core';
+import { loadTokenizer, type WordPieceTokenizer } from '@diffprune/tokenizers';
 import { bertParametersFromCheckpoint, readBertConfig, readCheckpointTensors } from './checkpoint.js';
 import type { BertConfig } from './config.js';
-import { resolveHubModel } from './hub.js';
+import { bertModelFiles, resolveHubModel } from './hub.js';
 import { BertBackbone } from './model.js';
-import { readTokenizerOptions, WordPieceTokenizer } from './tokenizer.js';
 
 /** True when `source` names an existing local directory (else it is taken as a hub id). */
 export function isLocalModel(source: string): boolean {
@@ -26,7 +27,7 @@ export function isLocalModel(source: string): boolean {
  */
 export async function resolveModelSource(
   source: string,
-  options: Omit<LoadBackboneOptions, 'head'> = {},
+  options: Omit<LoadBackboneOptions, 'head'> & { files?: ModelFiles } = {},
 ): Promise<ModelSource> {
   if (isLocalModel(source)) return { id: source, revision: 'local', directory: resolve(source) };
   return resolveHubModel(source, options);
@@ -49,17 +50,17 @@ class MissingVocabularyEncoder implements TextPairEncoder {
   }
 }
 
-/** Reads the tokenizer of a model directory (vocab.txt + tokenizer settings). */
+/**
+ * Reads the WordPiece tokenizer of a model directory: tokenizer.json (what transformers ≥ 5 saves)
+ * or vocab.txt, with the settings of tokenizer_config.json.
+ */
 export async function loadBertTokenizer(directory: string, name = directory): Promise<WordPieceTokenizer> {
-  return WordPieceTokenizer.fromVocabularyFile(
-    join(directory, 'vocab.txt'),
-    await readTokenizerOptions(directory, name),
-  );
+  return (await loadTokenizer(directory, { expected: 'word-piece', name })) as WordPieceTokenizer;
 }
 
 /**
  * Loads a BERT checkpoint from a directory or a hub id: config.json, model.safetensors (or shards)
- * and vocab.txt. Parameters are float32 tensors under HF `BertForSequenceClassification` names; a
+ * and tokenizer.json or vocab.txt. Parameters are float32 tensors under HF `BertForSequenceClassification` names; a
  * missing classifier is created (listed in `created`). The caller owns (and disposes) `params`.
  */
 export async function loadBert(
@@ -70,9 +71,10 @@ export async function loadBert(
   const { directory } = resolved;
   const config = await readBertConfig(directory);
   const vocabulary = join(directory, 'vocab.txt');
-  const encoder = existsSync(vocabulary)
-    ? await loadBertTokenizer(directory, resolved.id)
-    : new MissingVocabularyEncoder(vocabulary, config.padTokenId);
+  const encoder =
+    existsSync(vocabulary) || existsSync(join(directory, 'tokenizer.json'))
+      ? await loadBertTokenizer(directory, resolved.id)
+      : new MissingVocabularyEncoder(vocabulary, config.padTokenId);
   const tensors = await readCheckpointTensors(directory);
   const { params, created } = bertParametersFromCheckpoint(tensors, config, {
     head: options.head,
@@ -85,5 +87,7 @@ export async function loadBert(
 /** The BERT entry of the trainer's backbone registry (keyed by config.json `model_type`). */
 export const bertLoader: BackboneLoader<BertConfig> = {
   modelType: 'bert',
+  files: bertModelFiles,
+  headOutput: 'classifier.bias',
   load: loadBert,
 };

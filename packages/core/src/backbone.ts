@@ -1,14 +1,27 @@
 import type * as tf from '@tensorflow/tfjs-core';
 
 /**
- * The backbone specification, version 1. A backbone (BERT today; RoBERTa, DistilBERT, … later)
+ * The backbone specification, version 2. A backbone (BERT, DistilBERT, RoBERTa, ELECTRA, …)
  * implements this interface; diffprune's trainer only talks to backbones through it.
  *
  * Parameters are plain tensors in a map keyed by the checkpoint's own (HuggingFace) names, and
  * `forward` is a pure function of that map, so diff pruning is a parameter substitution
  * (θ = θ0 + z ⊙ w per name), not a change to the model.
+ *
+ * v2 over v1 (what DistilBERT, RoBERTa and ELECTRA showed is needed): the head is named by the
+ * backbone (`headParameterNames`; RoBERTa's is `classifier.dense.*` + `classifier.out_proj.*`), the
+ * longest input (`maxPositions`; RoBERTa's is max_position_embeddings − 2), the tokenizer kind, whether
+ * token type ids are read (`tokenTypes`; DistilBERT has none, so `EncodedBatch.tokenTypeIds` is
+ * optional), the label count the checkpoint was saved with, and (on the loader) the files a model
+ * directory needs. v1 backbones still load: `upgradeBackbone` fills the v2 fields from v1 facts.
  */
-export const backboneSpecificationVersion = 'v1' as const;
+export const backboneSpecificationVersion = 'v2' as const;
+
+/** Every version a loader may return; `upgradeBackbone` turns older ones into the current one. */
+export type BackboneSpecificationVersion = 'v1' | 'v2';
+
+/** The tokenizer families (see @diffprune/tokenizers). */
+export type TokenizerKind = 'word-piece' | 'byte-level-bpe';
 
 /** Parameters keyed by their checkpoint names, e.g. `bert.encoder.layer.0.attention.self.query.weight`. */
 export type ParameterMap = Record<string, tf.Tensor>;
@@ -30,7 +43,11 @@ export interface ParameterSpec {
   head: boolean;
 }
 
-/** One text pair encoded as token ids (unpadded). */
+/**
+ * One text pair encoded as token ids (unpadded). Encoders always give token type ids (all 0 for
+ * families with one type), so batching code stays family-agnostic; backbones with `tokenTypes:
+ * false` ignore them.
+ */
 export interface EncodedText {
   inputIds: number[];
   tokenTypeIds: number[];
@@ -39,7 +56,8 @@ export interface EncodedText {
 /** A padded batch: int32 tensors of shape [batch, length]. */
 export interface EncodedBatch {
   inputIds: tf.Tensor2D;
-  tokenTypeIds: tf.Tensor2D;
+  /** Optional: absent means all 0 (as HF); backbones with `tokenTypes: false` never read it. */
+  tokenTypeIds?: tf.Tensor2D;
   attentionMask: tf.Tensor2D;
 }
 
@@ -62,8 +80,9 @@ export interface HeadSpec {
   numLabels: number;
 }
 
-export interface Backbone<Config = unknown> {
-  readonly specificationVersion: typeof backboneSpecificationVersion;
+/** The part of a backbone v1 already had. */
+export interface BackboneV1<Config = unknown> {
+  readonly specificationVersion: 'v1' | 'v2';
   /** The HF `config.json` `model_type`, e.g. `bert`. */
   readonly modelType: string;
   readonly config: Config;
@@ -86,6 +105,53 @@ export interface Backbone<Config = unknown> {
    * biases, pooler), never the head (trained densely, as in the paper).
    */
   gatedParameterNames(head: HeadSpec): string[];
+}
+
+export interface Backbone<Config = unknown> extends BackboneV1<Config> {
+  readonly specificationVersion: typeof backboneSpecificationVersion;
+  /** The longest batch `forward` accepts, in tokens including special tokens. */
+  readonly maxPositions: number;
+  /** Whether `forward` reads `batch.tokenTypeIds` (false: DistilBERT, RoBERTa). */
+  readonly tokenTypes: boolean;
+  /** The tokenizer the family needs. */
+  readonly tokenizer: TokenizerKind;
+  /** Labels the checkpoint's config declares (`id2label`/`num_labels`), when it declares any. */
+  readonly configuredLabels?: number;
+  /**
+   * The task head's parameter names (trained densely in diff pruning, created when missing): the
+   * names of `parameterSpecs(head)` with `head: true`, e.g. BERT `classifier.weight`/`.bias`.
+   */
+  headParameterNames(head: HeadSpec): string[];
+}
+
+/**
+ * A v2 backbone from a v1 one (loaded from an older package): the head from `parameterSpecs`,
+ * token types read, the WordPiece tokenizer, and `maxPositions` from the config's
+ * `maxPositionEmbeddings` (else unbounded). A v2 backbone is returned as is.
+ */
+export function upgradeBackbone<Config>(backbone: BackboneV1<Config> | Backbone<Config>): Backbone<Config> {
+  if (backbone.specificationVersion === backboneSpecificationVersion) return backbone as Backbone<Config>;
+  const positions = (backbone.config as { maxPositionEmbeddings?: unknown } | null)?.maxPositionEmbeddings;
+  const upgraded = Object.create(backbone) as Backbone<Config> & Record<string, unknown>;
+  Object.defineProperties(upgraded, {
+    specificationVersion: { value: backboneSpecificationVersion },
+    maxPositions: { value: typeof positions === 'number' ? positions : Number.POSITIVE_INFINITY },
+    tokenTypes: { value: true },
+    tokenizer: { value: 'word-piece' },
+    headParameterNames: {
+      value: (head: HeadSpec) =>
+        backbone
+          .parameterSpecs(head)
+          .filter((spec) => spec.head)
+          .map((spec) => spec.name),
+    },
+  });
+  return upgraded;
+}
+
+/** The names of a backbone's head parameters, for v1 and v2 backbones alike. */
+export function headParameterNames(backbone: BackboneV1, head: HeadSpec): string[] {
+  return upgradeBackbone(backbone).headParameterNames(head);
 }
 
 /** Sums the element counts of a list of specs. */
@@ -127,6 +193,7 @@ export interface ModelSource {
 }
 
 export interface LoadedBackbone<Config = unknown> {
+  /** A v1 loader returns a v1 backbone here; `loadWith` in the registry upgrades it. */
   backbone: Backbone<Config>;
   /** Every parameter of `backbone.parameterSpecs(head)`, float32. */
   params: ParameterMap;
@@ -135,8 +202,26 @@ export interface LoadedBackbone<Config = unknown> {
   created: string[];
 }
 
-/** Loads one kind of backbone; the trainer keeps an explicit registry of these keyed by model_type. */
+/** The files of an HF model directory a family needs (the weights are always `model.safetensors` or an index + shards). */
+export interface ModelFiles {
+  /** Every one must exist, e.g. `config.json`. */
+  required: readonly string[];
+  /** At least one of each group must exist, e.g. [`tokenizer.json`, `vocab.txt`]. */
+  oneOf: readonly (readonly string[])[];
+  /** Fetched when present. */
+  optional: readonly string[];
+}
+
+/** Loads one kind of backbone; the registry (@diffprune/backbones) holds these keyed by model_type. */
 export interface BackboneLoader<Config = unknown> {
   readonly modelType: string;
+  /** v2: the files a model directory (or hub snapshot) needs. v1 loaders: WordPiece BERT's. */
+  readonly files?: ModelFiles;
+  /**
+   * v2: the head parameter whose first dimension is the label count (BERT `classifier.bias`,
+   * RoBERTa `classifier.out_proj.bias`), so a diff's or checkpoint's head size can be read before
+   * loading. v1 loaders: `classifier.bias`.
+   */
+  readonly headOutput?: string;
   load(source: string, options: LoadBackboneOptions): Promise<LoadedBackbone<Config>>;
 }

@@ -168,6 +168,54 @@ export class InterruptedError extends DiffpruneError {
   }
 }
 
+/** A tensor holds NaN or ±Infinity where finite values are required (diffs, base checkpoints). */
+export class NonFiniteValueError extends DiffpruneError {
+  /** The file, when the values were read from one. */
+  readonly path: string | undefined;
+  readonly tensor: string;
+  /** The flat (row-major) position of the first non-finite value. */
+  readonly position: number;
+  readonly value: number;
+  /** How many values are non-finite. */
+  readonly count: number;
+
+  constructor(options: { path?: string; tensor: string; position: number; value: number; count: number }) {
+    const where = options.path ? `${options.path}: ` : '';
+    super(
+      'non-finite',
+      `${where}${options.tensor} must hold finite values; found ${options.value} at position ${options.position}` +
+        `${options.count > 1 ? ` (${options.count} non-finite values in all)` : ''}. The file is corrupt or was written from a diverged run: regenerate it`,
+    );
+    this.path = options.path;
+    this.tensor = options.tensor;
+    this.position = options.position;
+    this.value = options.value;
+    this.count = options.count;
+  }
+}
+
+/** Throws `NonFiniteValueError` (naming the tensor, the first position and the count) unless every value is finite. */
+export function checkFinite(values: ArrayLike<number>, where: { tensor: string; path?: string }): void {
+  let first = -1;
+  let count = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    // v - v is 0 for finite v and NaN for NaN and ±Infinity: one comparison on the hot path.
+    if (v - v !== 0) {
+      if (first < 0) first = i;
+      count++;
+    }
+  }
+  if (first >= 0)
+    throw new NonFiniteValueError({
+      ...(where.path ? { path: where.path } : {}),
+      tensor: where.tensor,
+      position: first,
+      value: values[first]!,
+      count,
+    });
+}
+
 /**
  * Training produced a non-finite value (NaN or ±Infinity): the loss or a group's gradient norm. The
  * step is not applied, nothing more is checkpointed, so the last checkpoint is the last good state.
@@ -182,12 +230,43 @@ export class NonFiniteError extends DiffpruneError {
 
   constructor(options: { quantity: string; value: number; stage: string; step: number }) {
     super(
-      'non-finite',
+      'training-diverged',
       `training diverged: the ${options.quantity} is ${options.value} at ${options.stage} step ${options.step + 1}, so the step was not applied; expected finite values — lower the learning rate (or check the data and the base model for NaN/Inf); the last checkpoint holds the last good state`,
     );
     this.quantity = options.quantity;
     this.value = options.value;
     this.stage = options.stage;
     this.step = options.step;
+  }
+}
+
+/**
+ * A row of a user's dataset is unusable (a field missing, an empty text, a label outside the label
+ * set): names the file, the line (1-based; the row number for Parquet) and the field.
+ */
+export class DataRowError extends DiffpruneError {
+  readonly path: string;
+  readonly line: number;
+  readonly field: string;
+  readonly expected: string;
+  readonly found: unknown;
+
+  constructor(options: {
+    path: string;
+    line: number;
+    field: string;
+    expected: string;
+    found: unknown;
+    hint?: string;
+  }) {
+    super(
+      'data-row',
+      `${options.path} line ${options.line}, field ${JSON.stringify(options.field)}: expected ${options.expected}; found ${describe(options.found)}${options.hint ? `. ${options.hint}` : ''}`,
+    );
+    this.path = options.path;
+    this.line = options.line;
+    this.field = options.field;
+    this.expected = options.expected;
+    this.found = options.found;
   }
 }

@@ -2,25 +2,43 @@ export { temporaryPathFor, writeDirectoryAtomic, writeFileAtomic } from './atomi
 export type {
   Backbone,
   BackboneLoader,
+  BackboneSpecificationVersion,
+  BackboneV1,
   EncodedBatch,
   EncodedText,
   ForwardOptions,
   HeadSpec,
   LoadBackboneOptions,
   LoadedBackbone,
+  ModelFiles,
   ModelSource,
   ParameterKind,
   ParameterMap,
   ParameterSpec,
   TextPairEncoder,
+  TokenizerKind,
 } from './backbone.js';
-export { backboneSpecificationVersion, countParameters, disposeParameters } from './backbone.js';
+export {
+  backboneSpecificationVersion,
+  countParameters,
+  disposeParameters,
+  headParameterNames,
+  upgradeBackbone,
+} from './backbone.js';
 export type { DownloadOptions, DownloadResult } from './download.js';
-export { defaultCacheDirectory, downloadFile } from './download.js';
+export {
+  defaultCacheDirectory,
+  defaultMaxDownloadBytes,
+  defaultReadTimeoutMs,
+  downloadFile,
+  fetchWithRedirects,
+} from './download.js';
 export type { KeyShapeMismatch } from './errors.js';
 export {
   BackendError,
   CheckpointMismatchError,
+  checkFinite,
+  DataRowError,
   DiffpruneError,
   DownloadError,
   FormatError,
@@ -28,6 +46,7 @@ export {
   InvalidArgumentError,
   MissingResourceError,
   NonFiniteError,
+  NonFiniteValueError,
   ShapeMismatchError,
 } from './errors.js';
 export type {
@@ -52,12 +71,36 @@ export type {
   WarningEvent,
 } from './events.js';
 export { emitTo } from './events.js';
+export { checkShardFileName, readLocalFile, readShardIndex, shardPaths, typedFileError } from './files.js';
 export {
   bfloat16BitsToFloat32,
   float16BitsToFloat32,
   float32ToBfloat16Bits,
   float32ToFloat16Bits,
 } from './float16.js';
+export type {
+  AdamKernelAttributes,
+  DiffpruneKernelName,
+  DropoutMaskAttributes,
+  GatedDiffsAttributes,
+  GatedDiffsInputRole,
+  GroupPenalty,
+  SumSigmoidAttributes,
+} from './kernel-names.js';
+export {
+  adamKernelName,
+  diffpruneKernelNames,
+  dropoutMaskKernelName,
+  gatedDiffsGradKernelName,
+  gatedDiffsInputRoles,
+  gatedDiffsKernelName,
+  layoutHasGroup,
+  layoutHasRows,
+  layoutHasU,
+  sumSigmoidGradKernelName,
+  sumSigmoidKernelName,
+  sumSquaresKernelName,
+} from './kernel-names.js';
 export type { UniformKey } from './random/counter-uniform.js';
 export {
   fillUniform,
@@ -66,23 +109,22 @@ export {
   uniformKey,
   uniformShapeSize,
 } from './random/counter-uniform.js';
-export type { DropoutMaskAttributes } from './random/dropout-mask.js';
 export {
   dropoutMask,
-  dropoutMaskKernelName,
   dropoutScale,
   dropoutThreshold,
   fillDropoutMask,
 } from './random/dropout-mask.js';
 export type { Rng } from './rng.js';
 export { createRng } from './rng.js';
-export type { BackendInfo, BackendName, InitBackendOptions, NativeBackendModule } from './runtime/backend.js';
-export { activeBackend, backendNames, initBackend } from './runtime/backend.js';
-export { scatterAddSegments } from './runtime/scatter-add.js';
 export type { SafetensorsDtype, SafetensorsFile, SafetensorsTensor } from './safetensors.js';
 export {
   fromFloat32,
+  jsonDepth,
+  maxJsonDepth,
   maxSafetensorsHeaderBytes,
+  maxSafetensorsTensors,
+  parseJsonBounded,
   parseSafetensors,
   readSafetensors,
   safetensorsDtypes,

@@ -1,6 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import { writeFileAtomic } from './atomic.js';
 import { FormatError, InvalidArgumentError } from './errors.js';
+import { readLocalFile } from './files.js';
 import {
   bfloat16BitsToFloat32,
   float16BitsToFloat32,
@@ -53,12 +53,98 @@ export interface SafetensorsFile {
 /** Headers larger than this are refused (hostile files); HF's own reader uses 100 MB. */
 export const maxSafetensorsHeaderBytes = 100_000_000;
 
+/** Files with more tensors than this are refused (hostile headers); BERT-large has ~400, 70B LLM shards a few hundred. */
+export const maxSafetensorsTensors = 65_536;
+
+/** JSON nested deeper than this (in a header or a metadata value) is refused before parsing. */
+export const maxJsonDepth = 64;
+
+/** The deepest nesting of `[`/`{` in JSON text (outside strings); stops counting past `limit`. */
+export function jsonDepth(text: string, limit = Number.POSITIVE_INFINITY): number {
+  return scanJson(text, limit).depth;
+}
+
+/**
+ * One pass over JSON text outside strings: the deepest nesting (stopping past `limit`) and the
+ * number of entries of the outermost object or array (commas at depth 1, plus one), so hostile
+ * sizes are refused before `JSON.parse` builds them.
+ */
+function scanJson(text: string, limit: number): { depth: number; entries: number } {
+  let depth = 0;
+  let deepest = 0;
+  let commas = 0;
+  let inString = false;
+  let empty = true;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92)
+        i++; // backslash: skip the escaped character
+      else if (c === 34) inString = false;
+      continue;
+    }
+    if (c === 34) inString = true;
+    else if (c === 91 || c === 123) {
+      depth++;
+      if (depth > deepest) {
+        deepest = depth;
+        if (deepest > limit) break;
+      }
+    } else if (c === 93 || c === 125) depth--;
+    else if (c === 44 && depth === 1) commas++;
+    if (
+      depth >= 1 &&
+      c !== 32 &&
+      c !== 10 &&
+      c !== 13 &&
+      c !== 9 &&
+      !(depth === 1 && (c === 91 || c === 123))
+    )
+      empty = false;
+  }
+  return { depth: deepest, entries: empty ? 0 : commas + 1 };
+}
+
+/**
+ * `JSON.parse` with the nesting (and optionally the outermost entry count) bounded first (a hostile 200k-deep value would otherwise exhaust
+ * the stack in later recursive code); errors are `FormatError`s naming the file and the field.
+ */
+export function parseJsonBounded(
+  text: string,
+  where: { path?: string; what: string; maxDepth?: number; maxEntries?: number; expected?: string },
+): unknown {
+  const limit = where.maxDepth ?? maxJsonDepth;
+  const context = { ...(where.path ? { path: where.path } : {}), what: where.what };
+  const scanned = scanJson(text, limit);
+  if (scanned.depth > limit)
+    throw new FormatError({
+      ...context,
+      expected: `JSON nested at most ${limit} deep`,
+      found: 'deeper nesting',
+    });
+  if (where.maxEntries !== undefined && scanned.entries > where.maxEntries)
+    throw new FormatError({
+      ...context,
+      expected: `at most ${where.maxEntries} entries (pass maxTensors to allow more)`,
+      found: `${scanned.entries}`,
+    });
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new FormatError({
+      ...context,
+      expected: where.expected ?? 'valid JSON',
+      found: (error as Error).message,
+    });
+  }
+}
+
 const elementCount = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
 /** Parses a safetensors buffer, validating every structural property; errors name the file. */
 export function parseSafetensors(
   bytes: Uint8Array,
-  options: { path?: string; maxHeaderBytes?: number } = {},
+  options: { path?: string; maxHeaderBytes?: number; maxTensors?: number } = {},
 ): SafetensorsFile {
   const path = options.path;
   const fail = (what: string, expected: string, found: string): never => {
@@ -78,20 +164,31 @@ export function parseSafetensors(
     );
   }
   const headerEnd = 8 + Number(headerLength);
-  let header: unknown;
+  let text = '';
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, headerEnd)));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, headerEnd));
   } catch (error) {
     fail('header', 'valid UTF-8 JSON', (error as Error).message);
   }
+  // Counted before parsing, so a hostile header costs one scan, not a 300k-entry object.
+  const maxTensors = options.maxTensors ?? maxSafetensorsTensors;
+  const tooMany = (count: number) =>
+    fail('header', `at most ${maxTensors} tensors (pass maxTensors to allow more)`, `${count} tensors`);
+  const scanned = scanJson(text, 3);
+  if (scanned.entries > maxTensors + 1) tooMany(scanned.entries);
+  // A header is { name: { dtype, shape: [..], data_offsets: [..] } }: depth 3.
+  const header = parseJsonBounded(text, { ...(path ? { path } : {}), what: 'header', maxDepth: 3 });
   if (typeof header !== 'object' || header === null || Array.isArray(header)) {
     fail('header', 'a JSON object', typeof header);
   }
+  const entries = Object.entries(header as Record<string, unknown>);
+  const tensorCount = entries.length - (Object.hasOwn(header as object, '__metadata__') ? 1 : 0);
+  if (tensorCount > maxTensors) tooMany(tensorCount);
   const dataLength = bytes.byteLength - headerEnd;
-  const metadata: Record<string, string> = {};
+  const metadata: Record<string, string> = Object.create(null);
   const tensors: SafetensorsTensor[] = [];
   const ranges: [number, number, string][] = [];
-  for (const [name, entry] of Object.entries(header as Record<string, unknown>)) {
+  for (const [name, entry] of entries) {
     if (name === '__metadata__') {
       if (typeof entry !== 'object' || entry === null)
         fail('__metadata__', 'an object of strings', typeof entry);
@@ -141,6 +238,13 @@ export function parseSafetensors(
         `begins at ${begin}`,
       );
   }
+  const dataEnd = ranges.reduce((most, [, end]) => Math.max(most, end), 0);
+  if (dataEnd !== dataLength)
+    fail(
+      'data',
+      `the data section to end with the last tensor (${dataEnd} bytes), as HF's reader requires`,
+      `${dataLength - dataEnd} trailing bytes`,
+    );
   const order = new Map(ranges.map(([begin, , name], i) => [name, begin * 1e6 + i]));
   tensors.sort((a, b) => order.get(a.name)! - order.get(b.name)!);
   const byName = new Map(tensors.map((t) => [t.name, t]));
@@ -150,9 +254,9 @@ export function parseSafetensors(
 /** Reads and parses a safetensors file. */
 export async function readSafetensors(
   path: string,
-  options: { maxHeaderBytes?: number } = {},
+  options: { maxHeaderBytes?: number; maxTensors?: number } = {},
 ): Promise<SafetensorsFile> {
-  const bytes = await readFile(path);
+  const bytes = await readLocalFile(path, { what: 'safetensors file' });
   return parseSafetensors(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), {
     ...options,
     path,

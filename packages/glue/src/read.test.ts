@@ -139,6 +139,35 @@ describe('malformed and unlabelled input', () => {
     await writeFile(join(directory, getTask(task).directory, file), text);
   };
 
+  it('non-UTF-8 bytes are a FormatError naming the file and line, not replaced silently (issue #15)', async () => {
+    const good = 'index\tquestion\tsentence\tlabel\n0\tWhat is café?\tIt is a place.\tentailment\n';
+    const path = join(directory, getTask('qnli').directory, 'dev.tsv');
+    await mkdir(join(directory, getTask('qnli').directory), { recursive: true });
+    await writeFile(
+      path,
+      Buffer.concat([
+        Buffer.from(good),
+        Buffer.from('1\tWhy\tBecause caf'),
+        Buffer.of(0xe9),
+        Buffer.from('.\tentailment\n'),
+      ]),
+    );
+    const error = await readSplit('qnli', 'dev', { dataDirectory: directory }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(FormatError);
+    expect((error as Error).message).toMatch(`${path}: line 3: expected UTF-8 text`);
+    expect((error as Error).message).toMatch(/invalid byte 0xe9 at byte 18 of the line/);
+    // Valid multi-byte text split across read chunks still decodes (the 1 MiB boundary is in a line).
+    await writeFile(path, `${good}${'1\tü\t'.padEnd(1 << 20, 'é')}\tentailment\n`);
+    const result = await readSplit('qnli', 'dev', { dataDirectory: directory });
+    expect(result.examples[0]!.textA).toBe('What is café?');
+    expect(result.examples[1]!.textB!.endsWith('éé')).toBe(true);
+  });
+
+  it('a directory where the split file belongs is an InvalidArgumentError (issue #15: EISDIR)', async () => {
+    await mkdir(join(directory, getTask('rte').directory, 'dev.tsv'), { recursive: true });
+    await expect(readSplit('rte', 'dev', { dataDirectory: directory })).rejects.toThrow(InvalidArgumentError);
+  });
+
   it('QQP: rows with missing fields or unknown labels are skipped and counted, with a warning', async () => {
     await write(
       'qqp',

@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
-import { type EventListener, FormatError, MissingResourceError } from '@diffprune/core';
+import { type EventListener, FormatError, MissingResourceError, typedFileError } from '@diffprune/core';
 import { type GlueSplitSpec, type GlueTask, getSplit, getTask } from './tasks.js';
 
 /** One GLUE example. */
@@ -79,7 +79,7 @@ export async function readSplit(
         cause: error,
       });
     }
-    throw error;
+    throw typedFileError(error, path, `GLUE ${resolved.displayName} ${split} split`);
   }
   const problems: string[] = [];
   if (result.skipped > 0) {
@@ -128,7 +128,9 @@ export function parseSplit(
 
 /**
  * Reads and parses a split file line by line (bounded memory: MNLI's train.tsv is ~300 MB with its
- * parse trees). Throws the file system's error when the file cannot be opened.
+ * parse trees). Bytes that are not UTF-8 are a `FormatError` naming the file and line (never
+ * replaced silently). Throws the file system's error when the file cannot be opened (`readSplit`
+ * turns it into a typed error).
  */
 export async function parseSplitFile(
   task: GlueTask,
@@ -140,15 +142,61 @@ export async function parseSplitFile(
   return parser.finish();
 }
 
-/** Lines of a UTF-8 file split on '\n' only (a final newline does not make an empty line). */
+/**
+ * Lines of a UTF-8 file split on '\n' only (a final newline does not make an empty line). Bytes are
+ * split before decoding ('\n' never occurs inside a UTF-8 sequence), and each line is decoded with a
+ * fatal decoder, so invalid bytes are reported with their line number.
+ */
 async function* readLines(path: string): AsyncGenerator<string> {
-  let rest = '';
-  for await (const chunk of createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 20 })) {
-    const parts = (rest + (chunk as string)).split('\n');
-    rest = parts.pop() as string;
-    yield* parts;
+  const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+  let lineNumber = 0;
+  const decode = (bytes: Uint8Array) => {
+    lineNumber += 1;
+    try {
+      return decoder.decode(bytes);
+    } catch {
+      const at = firstInvalidUtf8(bytes);
+      throw new FormatError({
+        path,
+        what: `line ${lineNumber}`,
+        expected: 'UTF-8 text (GLUE files are UTF-8)',
+        found: `invalid byte 0x${bytes[at]?.toString(16).padStart(2, '0')} at byte ${at + 1} of the line; re-download the file or convert it to UTF-8`,
+      });
+    }
+  };
+  let rest: Buffer = Buffer.alloc(0);
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
+    const bytes = rest.length > 0 ? Buffer.concat([rest, chunk as Buffer]) : (chunk as Buffer);
+    let start = 0;
+    for (let end = bytes.indexOf(10, start); end >= 0; end = bytes.indexOf(10, start)) {
+      yield decode(bytes.subarray(start, end));
+      start = end + 1;
+    }
+    rest = bytes.subarray(start);
   }
-  if (rest !== '') yield rest;
+  if (rest.length > 0) yield decode(rest);
+}
+
+/**
+ * The offset where the first invalid UTF-8 sequence of `bytes` starts (a line is short: byte by
+ * byte). The decoder fails on the byte that breaks a sequence; the sequence began at its lead byte.
+ */
+function firstInvalidUtf8(bytes: Uint8Array): number {
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  let failed = Math.max(0, bytes.length - 1); // a sequence cut short by the end of the line
+  for (let i = 0; i < bytes.length; i++) {
+    try {
+      decoder.decode(bytes.subarray(i, i + 1), { stream: true });
+    } catch {
+      failed = i;
+      break;
+    }
+  }
+  for (let k = failed - 1; k >= Math.max(0, failed - 3); k--) {
+    if (bytes[k]! >= 0xc0) return k;
+    if (bytes[k]! < 0x80) break;
+  }
+  return failed;
 }
 
 /** Turns lines (without their '\n') into examples; the first line may carry a byte-order mark. */

@@ -11,14 +11,16 @@
  */
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
-import { type BackendName, initBackend } from '@diffprune/core';
+import { type BackendName, initBackend } from '@diffprune/runtime';
 import * as tf from '@tensorflow/tfjs-core';
-import { gatedDiffParameterComposite, gatedDiffParameterWith } from '../src/gated-diff-parameter.js';
 import {
   expectedL0,
+  type GatedDiffParameterInputs,
+  type GatedDiffParametersImplementation,
+  gatedDiffParameter,
   gatedDiffParameterRows,
   gatedDiffParametersWith,
-  gatedDiffsKernelsAvailable,
+  gatedDiffsKernelsRegistered,
   groupExpectedL0,
   sampleUniform,
 } from '../src/index.js';
@@ -98,7 +100,17 @@ const groupLogAlpha = tf.tensor1d([4]);
 const groupU = tf.tensor1d([0.3]);
 const inputsFor = (shape: number[]) => byShape.get(shape.join('x')) as Inputs;
 
-type Op = (inputs: Parameters<typeof gatedDiffParameterComposite>[0]) => tf.Tensor;
+type Op = (inputs: GatedDiffParameterInputs) => tf.Tensor;
+
+/** One tensor through the whole-model op with the implementation chosen (`auto`: `gatedDiffParameter`). */
+const perTensor =
+  (implementation: GatedDiffParametersImplementation): Op =>
+  (inputs) => {
+    if (implementation === 'auto') return gatedDiffParameter(inputs);
+    const { parameters, penalty } = gatedDiffParametersWith([inputs], {}, implementation);
+    penalty.dispose();
+    return parameters[0]!;
+  };
 
 /** One step of gate work for one tensor: forward, backward with dθ = dy, penalty and its gradient. */
 function gateStep(op: Op, { base, w, logAlpha, u, dy }: Inputs): void {
@@ -126,30 +138,26 @@ const variants: { name: string; run: () => void }[] = [
   { name: 'tf.add(base, w)', run: forEachTensor(({ base, w }) => tf.add(base, w).dispose()) },
   {
     name: 'fused gate step (kernels, u tensor)',
-    run: forEachTensor((inputs) => gateStep((i) => gatedDiffParameterWith(i, 'auto'), inputs)),
+    run: forEachTensor((inputs) => gateStep(perTensor('auto'), inputs)),
   },
   {
     name: 'fused gate step (kernels, seed: no u tensor)',
     run: forEachTensor((inputs) =>
-      gateStep(({ u: _, ...i }) => gatedDiffParameterWith({ ...i, seed: 7 }, 'auto'), inputs),
+      gateStep(({ u: _, ...i }) => perTensor('auto')({ ...i, seed: 7 }), inputs),
     ),
   },
   {
-    name: 'fused gate step (customGrad over tfjs ops)',
-    run: forEachTensor((inputs) => gateStep((i) => gatedDiffParameterWith(i, 'ops'), inputs)),
-  },
-  {
     name: 'composite gate step (autograd)',
-    run: forEachTensor((inputs) => gateStep(gatedDiffParameterComposite, inputs)),
+    run: forEachTensor((inputs) => gateStep(perTensor('composite'), inputs)),
   },
   {
     name: 'fused forward only (kernels, u tensor)',
-    run: forEachTensor((inputs) => gatedDiffParameterWith(inputs, 'auto').dispose()),
+    run: forEachTensor((inputs) => perTensor('auto')(inputs).dispose()),
   },
   {
     name: `fused step, word embeddings by rows (${batchRows.length} rows)`,
     run: forEachTensor((inputs, shape) => {
-      if (shape[0] !== 30522) return gateStep((i) => gatedDiffParameterWith(i, 'auto'), inputs);
+      if (shape[0] !== 30522) return gateStep(perTensor('auto'), inputs);
       tf.tidy(() => {
         const { base, w, logAlpha, u } = inputs;
         const dy = tf.slice(inputs.dy, [0, 0], [batchRows.length, shape[1]!]);
@@ -165,7 +173,7 @@ const variants: { name: string; run: () => void }[] = [
     // gatedDiffParameters over every tensor at once (the trainer's path): θ, penalty and all gradients.
     run: () =>
       tf.tidy(() => {
-        if (implementation === 'kernel' && !gatedDiffsKernelsAvailable()) return;
+        if (implementation === 'kernel' && !gatedDiffsKernelsRegistered()) return;
         const all = shapes.map(inputsFor);
         const dys = shapes.map((shape, t) =>
           shape[0] === 30522 ? tf.slice(all[t]!.dy, [0, 0], [batchRows.length, shape[1]!]) : all[t]!.dy,
@@ -193,7 +201,7 @@ const variants: { name: string; run: () => void }[] = [
     run: forEachTensor(({ base, w, logAlpha, u, dy }) =>
       tf.tidy(() => {
         tf.grads((wi: tf.Tensor, a: tf.Tensor, g: tf.Tensor) =>
-          gatedDiffParameterWith({ base, w: wi, logAlpha: a, u, groupLogAlpha: g, groupU }, 'auto'),
+          gatedDiffParameter({ base, w: wi, logAlpha: a, u, groupLogAlpha: g, groupU }),
         )([w, logAlpha, groupLogAlpha], dy);
       }),
     ),

@@ -1,11 +1,11 @@
-import { InvalidArgumentError } from '@diffprune/core';
-import * as tf from '@tensorflow/tfjs-core';
 import {
-  fusedKernelsAvailable,
+  type GroupPenalty,
+  InvalidArgumentError,
+  type SumSigmoidAttributes,
   sumSigmoidGradKernelName,
   sumSigmoidKernelName,
-  sumSigmoidKernelsAvailable,
-} from './kernels.js';
+} from '@diffprune/core';
+import * as tf from '@tensorflow/tfjs-core';
 import {
   checkArray,
   checkFloat32,
@@ -30,19 +30,25 @@ const nonzero = (logAlpha: tf.Tensor, gate: ResolvedGate): tf.Tensor =>
   tf.sigmoid(gate.shift === 0 ? logAlpha : tf.sub(logAlpha, gate.shift));
 
 /**
- * Σ σ(logα − shift) as one op with its own gradient dy·σ(1 − σ) (σ saved from the forward): one JS
- * pass each way on cpu/native, wasm's vectorised Sigmoid forward and one JS pass back on wasm, tfjs
- * ops elsewhere. Autograd through sigmoid + sum costs ~4 full-size kernels more (measured in bench).
+ * Σ σ(logα − shift) as one op with its own gradient dy·σ(1 − σ) (σ saved from the forward): each way
+ * the backend's `DiffpruneSumSigmoid` / `DiffpruneSumSigmoidGrad` kernel where registered (the runtime's
+ * JS ones on cpu, the backward on wasm; native's compiled ones), else tfjs ops. Autograd through
+ * sigmoid + sum costs ~4 full-size kernels more (measured in bench).
  */
 export function sumNonzero(logAlpha: tf.Tensor, gate: ResolvedGate, useKernels = true): tf.Scalar {
-  const kernels = useKernels ? sumSigmoidKernelsAvailable() : { forward: false, backward: false };
+  const backend = tf.getBackend();
+  const kernels = {
+    forward: useKernels && tf.getKernel(sumSigmoidKernelName, backend) !== undefined,
+    backward: useKernels && tf.getKernel(sumSigmoidGradKernelName, backend) !== undefined,
+  };
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const x = args[0] as tf.Tensor;
     const save = args[1] as tf.GradSaveFunc;
     let sum: tf.Tensor;
     let sigma: tf.Tensor;
     if (kernels.forward) {
-      [sum, sigma] = tf.engine().runKernel(sumSigmoidKernelName, { x }, { shift: gate.shift }) as [
+      const attributes: SumSigmoidAttributes = { shift: gate.shift };
+      [sum, sigma] = tf.engine().runKernel(sumSigmoidKernelName, { x }, attributes as never) as [
         tf.Tensor,
         tf.Tensor,
       ];
@@ -77,12 +83,13 @@ export function expectedL0(logAlpha: tf.Tensor, options?: GateOptions): tf.Scala
 }
 
 /**
- * How the group (structured) penalty combines a group's element gates with its group gate:
+ * How the group (structured) penalty combines a group's element gates with its group gate (the type is
+ * core's, part of the kernel contract):
  * - `sum` (the authors' code, `--per_params_alpha 1`; the DEFAULT): Σ_i σ_i + σ_g
  * - `product` (the paper, §3.3): Σ_i σ_i·σ_g
  * with σ = σ(logα − β·log(−l/r)) (the shift is 0 for the default l = −r).
  */
-export type GroupPenalty = 'sum' | 'product';
+export type { GroupPenalty };
 export const groupPenalties: readonly GroupPenalty[] = ['sum', 'product'];
 export const defaultGroupPenalty: GroupPenalty = 'sum';
 
@@ -166,9 +173,9 @@ export function expectedL0Penalty(
   return tf.tidy(() => {
     if (tensors.length === 0) return tf.scalar(0);
     const groups = tensors.flatMap((t) => (t.groupLogAlpha === undefined ? [] : [t.groupLogAlpha]));
-    if (mode === 'sum' && groups.length > 0 && fusedKernelsAvailable()) {
-      // On backends whose data JS reads synchronously, the group terms Σ_g σ(g − shift) are one op
-      // computed in JS (float64): a handful of tensor creations instead of ~8 scalar kernels per group.
+    if (mode === 'sum' && groups.length > 0) {
+      // The group terms Σ_g σ(g − shift) are one op computed in JS (float64): one read of each group
+      // logα and a handful of tensor creations instead of ~8 scalar kernels per group.
       const elements = tensors.map(({ logAlpha }) => sumNonzero(logAlpha, gate));
       return tf.addN([...elements, sumNonzeroScalars(groups, gate)]) as tf.Scalar;
     }

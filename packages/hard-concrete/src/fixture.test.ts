@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { readSafetensors, toFloat32 } from '@diffprune/core';
-import { describeEachBackend } from '@diffprune/core/test';
+import { describeEachBackend } from '@diffprune/runtime/test';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import {

@@ -1,21 +1,15 @@
 import { InvalidArgumentError, ShapeMismatchError } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type GatedDiffImplementation, gatedDiffParameterWith } from './gated-diff-parameter.js';
 import {
   type GatedDiffParameterInputs,
+  type GatedDiffParametersImplementation,
   gatedDiffParameter,
-  gatedDiffParameterComposite,
+  gatedDiffParametersWith,
+  gatedDiffsKernelsRegistered,
+  sampleGate,
   sampleUniform,
 } from './index.js';
-import {
-  fusedKernelsAvailable,
-  gatedDiffBackwardInto,
-  gatedDiffForwardInto,
-  gatedDiffGradKernelName,
-  gatedDiffKernelName,
-} from './kernels.js';
-import { uniformKey } from './uniform.js';
 
 const shape = [37, 23];
 const data = tf.tidy(() => ({
@@ -75,6 +69,37 @@ const evaluate = (op: (inputs: GatedDiffParameterInputs) => tf.Tensor, variant: 
   return result;
 };
 
+/**
+ * A second implementation, from the public `sampleGate` (z by autograd through the gate's formula):
+ * θ = base + z·z_g·w. Unlike the op, it checks u's values (they are in [0, 1] here).
+ */
+const reference = (inputs: GatedDiffParameterInputs): tf.Tensor =>
+  tf.tidy(() => {
+    const { base, w, logAlpha, u, seed, groupLogAlpha, groupU, beta, limits } = inputs;
+    const gate = { ...(beta === undefined ? {} : { beta }), ...(limits === undefined ? {} : { limits }) };
+    let z = sampleGate(logAlpha, u ? { u, ...gate } : { seed: seed!, ...gate });
+    if (groupLogAlpha && groupU) {
+      z = tf.mul(z, tf.reshape(sampleGate(groupLogAlpha, { u: groupU, ...gate }), []));
+    }
+    return tf.add(base, tf.mul(z, w));
+  });
+
+/** `gatedDiffParameter` through one implementation of the op (`auto` is `gatedDiffParameter` itself). */
+const withImplementation =
+  (implementation: GatedDiffParametersImplementation) =>
+  (inputs: GatedDiffParameterInputs): tf.Tensor => {
+    if (implementation === 'auto') return gatedDiffParameter(inputs);
+    const { beta, limits, uBounds, ...tensor } = inputs;
+    const options = {
+      ...(beta === undefined ? {} : { beta }),
+      ...(limits === undefined ? {} : { limits }),
+      ...(uBounds === undefined ? {} : { uBounds }),
+    };
+    const { parameters, penalty } = gatedDiffParametersWith([tensor], options, implementation);
+    penalty.dispose();
+    return parameters[0]!;
+  };
+
 const expectClose = (actual: number[], expected: number[], tolerance: number) => {
   expect(actual.length).toBe(expected.length);
   const scale = Math.max(1, ...expected.map(Math.abs));
@@ -85,26 +110,26 @@ const expectClose = (actual: number[], expected: number[], tolerance: number) =>
   expect(worst).toBeLessThan(tolerance * scale);
 };
 
-describe('gatedDiffParameter (fused) vs the composite (autograd)', () => {
-  const implementations: GatedDiffImplementation[] = ['kernel', 'ops', 'auto'];
+describe('gatedDiffParameter (one tensor of the whole-model op) vs sampleGate by autograd', () => {
+  const implementations: GatedDiffParametersImplementation[] = ['kernel', 'composite', 'auto'];
   for (const variant of variants) {
     for (const implementation of implementations) {
-      it.skipIf(implementation === 'kernel' && !fusedKernelsAvailable())(
+      it.skipIf(implementation === 'kernel' && !gatedDiffsKernelsRegistered())(
         `${implementation}, ${variant.grouped ? 'structured' : 'unstructured'}${variant.beta ? `, β ${variant.beta}, limits [${variant.limits}]` : ''}: θ and every gradient agree`,
         () => {
-          const reference = evaluate(gatedDiffParameterComposite, variant);
-          const fused = evaluate((inputs) => gatedDiffParameterWith(inputs, implementation), variant);
-          expectClose(fused.theta, reference.theta, 1e-6);
-          expect(fused.grads.length).toBe(variant.grouped ? 3 : 2);
-          expect(fused.gradShapes).toEqual(reference.gradShapes);
-          fused.grads.forEach((g, i) => {
-            expectClose(g, reference.grads[i]!, 2e-6);
+          const expected = evaluate(reference, variant);
+          const found = evaluate(withImplementation(implementation), variant);
+          expectClose(found.theta, expected.theta, 1e-6);
+          expect(found.grads.length).toBe(variant.grouped ? 3 : 2);
+          expect(found.gradShapes).toEqual(expected.gradShapes);
+          found.grads.forEach((g, i) => {
+            expectClose(g, expected.grads[i]!, 2e-6);
           });
           // The comparison is not vacuous: the gates are mixed, so dlogα has zeros and nonzeros.
-          const dLogAlpha = reference.grads[1]!;
+          const dLogAlpha = expected.grads[1]!;
           expect(dLogAlpha.filter((x) => x === 0).length).toBeGreaterThan(50);
           expect(dLogAlpha.filter((x) => x !== 0).length).toBeGreaterThan(50);
-          if (variant.grouped) expect(Math.abs(reference.grads[2]![0]!)).toBeGreaterThan(1e-3);
+          if (variant.grouped) expect(Math.abs(expected.grads[2]![0]!)).toBeGreaterThan(1e-3);
         },
       );
     }
@@ -114,10 +139,10 @@ describe('gatedDiffParameter (fused) vs the composite (autograd)', () => {
     const u = sampleUniform(shape, 9);
     const variant = { grouped: true };
     const ops: [string, (inputs: GatedDiffParameterInputs) => tf.Tensor][] = [
-      ['ops', (i) => gatedDiffParameterWith(i, 'ops')],
-      ['composite', gatedDiffParameterComposite],
+      ['composite', withImplementation('composite')],
+      ['reference', reference],
     ];
-    if (fusedKernelsAvailable()) ops.push(['kernel', (i) => gatedDiffParameterWith(i, 'kernel')]);
+    if (gatedDiffsKernelsRegistered()) ops.push(['kernel', withImplementation('kernel')]);
     for (const [name, op] of ops) {
       const withU = evaluate((inputs) => op({ ...inputs, u }), variant);
       const withSeed = evaluate(({ u: _, ...inputs }) => op({ ...inputs, seed: 9 }), variant);
@@ -200,11 +225,11 @@ describe('gatedDiffParameter (fused) vs the composite (autograd)', () => {
   });
 
   it('forward without a gradient tape leaks nothing', () => {
-    for (const implementation of fusedKernelsAvailable()
-      ? (['kernel', 'ops'] as const)
-      : (['ops'] as const)) {
+    for (const implementation of gatedDiffsKernelsRegistered()
+      ? (['kernel', 'composite'] as const)
+      : (['composite'] as const)) {
       const before = tf.memory().numTensors;
-      const theta = gatedDiffParameterWith(inputsFor({ grouped: true }), implementation);
+      const theta = withImplementation(implementation)(inputsFor({ grouped: true }));
       expect(tf.memory().numTensors).toBe(before + 1);
       theta.dispose();
     }
@@ -240,71 +265,5 @@ describe('gatedDiffParameter (fused) vs the composite (autograd)', () => {
     );
     expect(tf.memory().numTensors).toBe(before);
     tf.dispose([wrong, integers, two]);
-  });
-});
-
-describe('a backend’s own gate kernels (e.g. @diffprune/native’s compiled ones)', () => {
-  it('equal the JS loops to the bit for β = 1 with e^(−logα) given, from u or from a seed, with and without a group gate', () => {
-    fusedKernelsAvailable(); // registers the JS kernels where the backend has none
-    const forward = tf.getKernel(gatedDiffKernelName, tf.getBackend());
-    const backward = tf.getKernel(gatedDiffGradKernelName, tf.getBackend());
-    if (!forward || !backward) {
-      console.warn(`skipping: backend ${tf.getBackend()} has no gate kernels`);
-      return;
-    }
-    const n = 3 * 4096 + 17; // long enough for the compiled kernel's threads
-    const random = (seed: number, mean = 0, std = 1) => tf.randomNormal([n], mean, std, 'float32', seed);
-    const [base, w, logAlpha, dy] = [random(11), random(12, 0, 0.3), random(13, 0.5, 2.5), random(14)];
-    const expNegLogAlpha = tf.exp(tf.neg(logAlpha));
-    const u = sampleUniform([n], 15);
-    const attrs = { beta: 1, left: -1.5, right: 1.5, uLow: 1e-6, uHigh: 1 - 1e-6 };
-    for (const [noise, groupGate] of [
-      ['u', 1],
-      ['seed', 1],
-      ['seed', 0.625],
-    ] as const) {
-      const inputs: tf.NamedTensorMap = { base, w, logAlpha, expNegLogAlpha };
-      if (noise === 'u') inputs.u = u;
-      const group = tf.scalar(groupGate);
-      if (groupGate !== 1) inputs.groupGate = group;
-      const kernelAttrs = noise === 'seed' ? { ...attrs, seed: 12345 } : attrs;
-      const [theta, z] = tf.engine().runKernel(gatedDiffKernelName, inputs, kernelAttrs) as tf.Tensor[];
-      const expected = { theta: new Float32Array(n), z: new Float32Array(n) };
-      gatedDiffForwardInto(
-        expected.theta,
-        expected.z,
-        base.dataSync() as Float32Array,
-        w.dataSync() as Float32Array,
-        logAlpha.dataSync() as Float32Array,
-        noise === 'u' ? (u.dataSync() as Float32Array) : undefined,
-        noise === 'seed' ? uniformKey(12345, 'test') : undefined,
-        groupGate,
-        attrs,
-        expNegLogAlpha.dataSync() as Float32Array,
-      );
-      expect(Array.from(theta!.dataSync())).toEqual(Array.from(expected.theta));
-      expect(Array.from(z!.dataSync())).toEqual(Array.from(expected.z));
-
-      const gradInputs: tf.NamedTensorMap = { dy, w, z: z! };
-      if (groupGate !== 1) gradInputs.groupGate = group;
-      const [dW, dLogAlpha, groupDot] = tf
-        .engine()
-        .runKernel(gatedDiffGradKernelName, gradInputs, attrs) as tf.Tensor[];
-      const want = { dW: new Float32Array(n), dLogAlpha: new Float32Array(n) };
-      const wantDot = gatedDiffBackwardInto(
-        want.dW,
-        want.dLogAlpha,
-        dy.dataSync() as Float32Array,
-        w.dataSync() as Float32Array,
-        z!.dataSync() as Float32Array,
-        groupGate,
-        attrs,
-      );
-      expect(Array.from(dW!.dataSync())).toEqual(Array.from(want.dW));
-      expect(Array.from(dLogAlpha!.dataSync())).toEqual(Array.from(want.dLogAlpha));
-      expect(groupDot!.dataSync()[0]).toBe(Math.fround(wantDot));
-      tf.dispose([theta!, z!, dW!, dLogAlpha!, groupDot!, group]);
-    }
-    tf.dispose([base, w, logAlpha, dy, expNegLogAlpha, u]);
   });
 });

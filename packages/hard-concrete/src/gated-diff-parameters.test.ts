@@ -1,15 +1,14 @@
 import { InvalidArgumentError, ShapeMismatchError } from '@diffprune/core';
-import { describeEachBackend } from '@diffprune/core/test';
+import { describeEachBackend } from '@diffprune/runtime/test';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { gatedDiffsJsBackends } from './gated-diffs-kernels.js';
 import {
   type GatedDiffParametersImplementation,
   type GatedDiffParametersOptions,
   type GatedTensor,
   gatedDiffParameters,
   gatedDiffParametersWith,
-  gatedDiffsKernelsAvailable,
+  gatedDiffsKernelsRegistered,
   sampleUniform,
 } from './index.js';
 
@@ -138,14 +137,17 @@ const sigmaSum = () =>
     return sum + s;
   }, 0);
 
-/** The backends with the fused kernels: @diffprune/native's compiled ones, ours in JS where adopted. */
-const hasKernel = (backend: string) => backend === 'native' || gatedDiffsJsBackends.includes(backend);
+/** The backends with the kernels: @diffprune/native's compiled ones, @diffprune/runtime's JS ones on cpu and wasm. */
+const hasKernel = (backend: string) => backend !== 'tensorflow';
 
-describeEachBackend('gatedDiffParameters: the fused kernels equal the per-tensor ops', (backend) => {
+describeEachBackend('gatedDiffParameters: the kernels equal the composite reference', (backend) => {
   withData();
   it(`the kernels are available exactly where expected (${hasKernel(backend) ? 'here' : 'not here'})`, () => {
-    expect(gatedDiffsKernelsAvailable()).toBe(hasKernel(backend));
+    expect(gatedDiffsKernelsRegistered()).toBe(hasKernel(backend));
   });
+  // On wasm the composite runs float32 Log and XNNPACK's Sigmoid (a few ulp); the kernels there take
+  // e^(−logα) from wasm's float32 Exp and compute the rest in float64: agreement to a few 1e-6.
+  const tolerance = backend === 'wasm' ? { values: 5e-6, grads: 1e-5 } : { values: 1e-6, grads: 2e-6 };
   for (const c of cases) {
     it.skipIf(!hasKernel(backend))(c.name, () => {
       const kernel = evaluate(c, 'kernel');
@@ -153,14 +155,14 @@ describeEachBackend('gatedDiffParameters: the fused kernels equal the per-tensor
       expect(kernel.shapes).toEqual(composite.shapes);
       if (c.rows) expect(kernel.shapes[0]).toEqual([c.rows.length, 24]);
       kernel.parameters.forEach((p, t) => {
-        expect(relativeError(p, composite.parameters[t]!)).toBeLessThan(1e-6);
+        expect(relativeError(p, composite.parameters[t]!)).toBeLessThan(tolerance.values);
       });
-      expect(Math.abs(kernel.penalty - composite.penalty) / composite.penalty).toBeLessThan(1e-6);
+      expect(Math.abs(kernel.penalty - composite.penalty) / composite.penalty).toBeLessThan(tolerance.values);
       expect(kernel.grads.length).toBe(composite.grads.length);
       kernel.grads.forEach((g, k) => {
         expect(g.shape).toEqual(composite.grads[k]!.shape);
         // The gate terms are the same float64 arithmetic; sums (group gates) differ in order only.
-        expect(relativeError(g.values, composite.grads[k]!.values)).toBeLessThan(2e-6);
+        expect(relativeError(g.values, composite.grads[k]!.values)).toBeLessThan(tolerance.grads);
       });
     });
   }

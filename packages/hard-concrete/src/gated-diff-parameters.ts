@@ -1,23 +1,22 @@
-import { InvalidArgumentError } from '@diffprune/core';
-import * as tf from '@tensorflow/tfjs-core';
-import { expectedL0Penalty, type GroupPenalty, resolveGroupPenalty } from './expected-l0.js';
 import {
-  type GatedDiffParameterInputs,
-  gatedDiffParameter,
-  scalarGate,
-  validate,
-} from './gated-diff-parameter.js';
-import { checkRows, gatedDiffParameterRows } from './gated-diff-rows.js';
-import {
-  ensureGatedDiffsKernels,
   type GatedDiffsAttributes,
   gatedDiffsGradKernelName,
   gatedDiffsInputRoles,
   gatedDiffsKernelName,
+  InvalidArgumentError,
   layoutHasGroup,
   layoutHasRows,
   layoutHasU,
-} from './gated-diffs-kernels.js';
+} from '@diffprune/core';
+import * as tf from '@tensorflow/tfjs-core';
+import {
+  expectedL0Penalty,
+  type GroupPenalty,
+  probabilityNonzero,
+  resolveGroupPenalty,
+} from './expected-l0.js';
+import { type GatedDiffParameterInputs, validate } from './gated-diff-parameter.js';
+import { checkRows } from './gated-diff-rows.js';
 import {
   checkArray,
   type GateOptions,
@@ -25,6 +24,8 @@ import {
   type ResolvedUniform,
   type UniformOptions,
 } from './options.js';
+import { gateFromUniform, sampleUniform } from './sample-gate.js';
+import { uniformAt, uniformKey } from './uniform.js';
 
 /**
  * One gated tensor of `gatedDiffParameters`: base, w, logα and its noise (u or seed), optionally a group
@@ -34,8 +35,9 @@ export interface GatedTensor
   extends Omit<GatedDiffParameterInputs, keyof GateOptions | keyof UniformOptions> {
   /**
    * Compute θ for these rows (indices along the first axis) only: θ is [rows.length, …], equal to
-   * `tf.gather(θ, rows)`, as `gatedDiffParameterRows`. w and logα still get whole-tensor gradients, and
-   * the penalty still covers every row.
+   * `tf.gather(θ, rows)`, with row r's noise the full tensor's (u at flat index r·rowSize + j). w and logα
+   * still get whole-tensor gradients (zero outside `rows` but for the penalty's term), and the penalty
+   * still covers every row. Rows may repeat (their gradients add up).
    */
   rows?: readonly number[] | Int32Array;
 }
@@ -52,37 +54,32 @@ export interface GatedDiffParametersResult {
   penalty: tf.Scalar;
 }
 
-/** How the op is computed: the backend's fused kernel where it has one, else the per-tensor ops. */
+/**
+ * How the op is computed: `auto` (the backend's kernel where one is registered, else the composite),
+ * `kernel` (an error where none is registered) or `composite` (for tests and benchmarks).
+ */
 export type GatedDiffParametersImplementation = 'auto' | 'kernel' | 'composite';
 
-// The fused kernels' contract (`DiffpruneGatedDiffs`, `DiffpruneGatedDiffsGrad`) is documented, and
-// implemented in JS for cpu and wasm, in gated-diffs-kernels.ts; @diffprune/native compiles it.
-export type { GatedDiffsAttributes } from './gated-diffs-kernels.js';
-export {
-  gatedDiffsGradKernelName,
-  gatedDiffsInputRoles,
-  gatedDiffsKernelName,
-} from './gated-diffs-kernels.js';
-
 /**
- * Whether the active backend has the fused kernels: its own (@diffprune/native's), else ours in JS,
- * registered here on first use where they pay off (see gated-diffs-kernels.ts); registers their
- * gradient on first use too.
+ * Whether the active backend has the whole-model gate kernels (`DiffpruneGatedDiffs` and its gradient):
+ * @diffprune/runtime registers JS ones on `cpu`, @diffprune/native compiled ones on `native`. The one
+ * availability check of the gate.
  */
-export function gatedDiffsKernelsAvailable(): boolean {
-  const available = ensureGatedDiffsKernels();
-  if (available && tf.getGradient(gatedDiffsKernelName) === undefined) tf.registerGradient(gradConfig);
-  return available;
+export function gatedDiffsKernelsRegistered(): boolean {
+  const backend = tf.getBackend();
+  return (
+    tf.getKernel(gatedDiffsKernelName, backend) !== undefined &&
+    tf.getKernel(gatedDiffsGradKernelName, backend) !== undefined
+  );
 }
 
 /**
  * θ_t = base_t + z_t ⊙ z_g,t ⊙ w_t for every gated tensor t, and the expected-L0 penalty over all of
- * them, as ONE op: on backends with the fused kernels (@diffprune/native's compiled ones; ours in JS on
- * the backends where they pay off) one kernel call forward and
- * one backward for the whole model, whose backward writes each logα's gradient — the gate's term and
- * the penalty's — in one pass; elsewhere the same values from `gatedDiffParameter` /
- * `gatedDiffParameterRows` per tensor and `expectedL0Penalty` (their gradients add up to the same).
- * Differentiable w.r.t. every w, logα and group logα. Call inside a tidy or gradient function.
+ * them, as ONE op: where the backend has the kernels (see `gatedDiffsKernelsRegistered`), one kernel call
+ * forward and one backward for the whole model, whose backward writes each logα's gradient — the gate's
+ * term and the penalty's — in one pass; elsewhere the composite reference (`gatedDiffParametersComposite`:
+ * tfjs ops, autograd), equal in values and gradients. Differentiable w.r.t. every w, logα and group logα
+ * (no gradient reaches u or groupU; base gets dθ). Call inside a tidy or gradient function.
  */
 export function gatedDiffParameters(
   tensors: readonly GatedTensor[],
@@ -113,44 +110,104 @@ export function gatedDiffParametersWith(
     if (tensor.rows !== undefined) checkRows(tensor.rows, tensor.base, `${context} (tensors[${t}])`);
     return settings;
   });
-  const useKernel = implementation !== 'composite' && gatedDiffsKernelsAvailable();
+  const useKernel = implementation !== 'composite' && gatedDiffsKernelsRegistered();
   if (implementation === 'kernel' && !useKernel) {
     throw new InvalidArgumentError({
       argument: 'implementation',
-      expected: `a backend with the ${gatedDiffsKernelName} kernels`,
+      expected: `a backend with the ${gatedDiffsKernelName} kernels registered (cpu through @diffprune/runtime, native)`,
       found: tf.getBackend(),
       context,
     });
   }
   if (tensors.length === 0) return { parameters: [], penalty: tf.scalar(0) };
-  if (!useKernel) return composite(tensors, options, groupPenalty);
   const { gate, uniform } = resolved[0]!;
-  return fused(tensors, gate, uniform, groupPenalty);
+  return useKernel
+    ? fused(tensors, gate, uniform, groupPenalty)
+    : gatedDiffParametersComposite(tensors, gate, uniform, groupPenalty);
 }
 
-function composite(
+/**
+ * The composite reference: per tensor z = `gateFromUniform(logα, u)` (z_g likewise), θ = base + z·z_g·w
+ * (rows: of the gathered rows), and `expectedL0Penalty` — tfjs ops, gradients by autograd. What runs
+ * where no kernel is registered (wasm: the backend's vectorised Exp/Sigmoid do the work), and what the
+ * kernels are tested against.
+ */
+export function gatedDiffParametersComposite(
   tensors: readonly GatedTensor[],
-  options: GatedDiffParametersOptions | undefined,
+  gate: ResolvedGate,
+  uniform: ResolvedUniform,
   groupPenalty: GroupPenalty,
 ): GatedDiffParametersResult {
-  const gateOptions = {
-    ...(options?.beta === undefined ? {} : { beta: options.beta }),
-    ...(options?.limits === undefined ? {} : { limits: options.limits }),
-  };
-  const uniformOptions = options?.uBounds === undefined ? {} : { uBounds: options.uBounds };
-  const parameters = tensors.map(({ rows, ...tensor }) =>
-    rows === undefined
-      ? gatedDiffParameter({ ...tensor, ...gateOptions, ...uniformOptions })
-      : gatedDiffParameterRows({ ...tensor, rows, ...gateOptions, ...uniformOptions }),
-  );
+  const parameters = tensors.map((tensor) => tf.tidy(() => compositeTheta(tensor, gate, uniform)));
   const penalty = expectedL0Penalty(
     tensors.map(({ logAlpha, groupLogAlpha }) => ({
       logAlpha,
       ...(groupLogAlpha === undefined ? {} : { groupLogAlpha }),
     })),
-    { ...gateOptions, groupPenalty },
+    { beta: gate.beta, limits: [gate.left, gate.right], groupPenalty },
   );
   return { parameters, penalty };
+}
+
+function compositeTheta(tensor: GatedTensor, gate: ResolvedGate, uniform: ResolvedUniform): tf.Tensor {
+  let { base, w, logAlpha, u } = tensor;
+  const { rows, seed, groupLogAlpha, groupU } = tensor;
+  if (rows !== undefined) {
+    const indices = tf.tensor1d(Int32Array.from(rows), 'int32');
+    [base, w, logAlpha] = [base, w, logAlpha].map((x) => tf.gather(x, indices)) as [
+      tf.Tensor,
+      tf.Tensor,
+      tf.Tensor,
+    ];
+    u = u === undefined ? rowNoise(tensor.base.shape, rows, seed as number) : tf.gather(u, indices);
+  }
+  let z = gateFromUniform(logAlpha, u ?? sampleUniform(base.shape, seed as number), gate, uniform);
+  if (groupLogAlpha !== undefined && groupU !== undefined) {
+    z = tf.mul(z, gateFromUniform(tf.reshape(groupLogAlpha, []), tf.reshape(groupU, []), gate, uniform));
+  }
+  return tf.add(base, tf.mul(z, w));
+}
+
+/** The noise of some rows of a tensor of `shape`: row r's is the full tensor's, at r·rowSize + j. */
+function rowNoise(shape: readonly number[], rows: readonly number[] | Int32Array, seed: number): tf.Tensor {
+  const { a, b } = uniformKey(seed, 'gatedDiffParameters');
+  const rowSize = shape.slice(1).reduce((x, y) => x * y, 1);
+  const values = new Float32Array(rows.length * rowSize);
+  for (let r = 0; r < rows.length; r++) {
+    const offset = rows[r]! * rowSize;
+    for (let j = 0; j < rowSize; j++) values[r * rowSize + j] = uniformAt(offset + j, a, b);
+  }
+  return tf.tensor(values, [rows.length, ...shape.slice(1)], 'float32');
+}
+
+/**
+ * The group gates' z_g, dz_g/dlogα_g and σ(logα_g − shift) as numbers (the kernels' attributes), from
+ * the same ops as the composite (`gateFromUniform`, its autograd derivative, `probabilityNonzero`): one
+ * small vectorised computation and one read for all of them.
+ */
+function groupGateValues(
+  groupLogAlphas: tf.Tensor[],
+  groupUs: tf.Tensor[],
+  gate: ResolvedGate,
+  uniform: ResolvedUniform,
+): { gates: Float32Array; slopes: Float32Array; sigmas: Float32Array } {
+  const count = groupLogAlphas.length;
+  const values = tf.tidy(() => {
+    const logAlpha = tf.concat(groupLogAlphas.map((g) => tf.reshape(g, [1])));
+    const u = tf.concat(groupUs.map((g) => tf.reshape(g, [1])));
+    const z = gateFromUniform(logAlpha, u, gate, uniform);
+    // Each z_i depends on logα_i only, so the gradient of Σz is the vector of dz_i/dlogα_i.
+    const slope = tf.grad((x: tf.Tensor) => tf.sum(gateFromUniform(x, u, gate, uniform)))(logAlpha);
+    const sigma = probabilityNonzero(logAlpha, { beta: gate.beta, limits: [gate.left, gate.right] });
+    return tf.concat([z, slope, sigma]);
+  });
+  const all = values.dataSync() as Float32Array;
+  values.dispose();
+  return {
+    gates: all.subarray(0, count),
+    slopes: all.subarray(count, 2 * count),
+    sigmas: all.subarray(2 * count),
+  };
 }
 
 function fused(
@@ -159,6 +216,17 @@ function fused(
   uniform: ResolvedUniform,
   groupPenalty: GroupPenalty,
 ): GatedDiffParametersResult {
+  if (tf.getGradient(gatedDiffsKernelName) === undefined) tf.registerGradient(gradConfig);
+  const grouped = tensors.filter((t) => t.groupLogAlpha !== undefined && t.groupU !== undefined);
+  const groups =
+    grouped.length === 0
+      ? undefined
+      : groupGateValues(
+          grouped.map((t) => t.groupLogAlpha!),
+          grouped.map((t) => t.groupU!),
+          gate,
+          uniform,
+        );
   const attributes: GatedDiffsAttributes = {
     layout: [],
     seeds: [],
@@ -175,6 +243,7 @@ function fused(
   };
   const inputs: tf.Tensor[] = [];
   const created: tf.Tensor[] = [];
+  let group = 0;
   for (const tensor of tensors) {
     let flags = 0;
     inputs.push(tensor.base, tensor.w, tensor.logAlpha);
@@ -188,14 +257,13 @@ function fused(
       created.push(rows);
       inputs.push(rows);
     }
-    if (tensor.groupLogAlpha !== undefined && tensor.groupU !== undefined) {
+    if (groups !== undefined && tensor.groupLogAlpha !== undefined && tensor.groupU !== undefined) {
       flags |= layoutHasGroup;
       inputs.push(tensor.groupLogAlpha);
-      const groupLogAlpha = tensor.groupLogAlpha.dataSync()[0]!;
-      const { z, slope } = scalarGate(groupLogAlpha, tensor.groupU.dataSync()[0]!, gate, uniform);
-      attributes.groupGates.push(z);
-      attributes.groupSlopes.push(slope);
-      attributes.groupSigmas.push(1 / (1 + Math.exp(gate.shift - groupLogAlpha)));
+      attributes.groupGates.push(groups.gates[group]!);
+      attributes.groupSlopes.push(groups.slopes[group]!);
+      attributes.groupSigmas.push(groups.sigmas[group]!);
+      group++;
     } else {
       attributes.groupGates.push(1);
       attributes.groupSlopes.push(0);
@@ -219,6 +287,7 @@ function fused(
   }
 }
 
+/** The gradient of `DiffpruneGatedDiffs`: one `DiffpruneGatedDiffsGrad` call, mapped back to the inputs. */
 const gradConfig: tf.GradConfig = {
   kernelName: gatedDiffsKernelName,
   saveAllInputs: true,

@@ -8,31 +8,22 @@ export {
   probabilityNonzero,
 } from './expected-l0.js';
 export type { GatedDiffParameterInputs } from './gated-diff-parameter.js';
-export { gatedDiffParameter, gatedDiffParameterComposite } from './gated-diff-parameter.js';
+export { gatedDiffParameter } from './gated-diff-parameter.js';
 export type {
   GatedDiffParametersImplementation,
   GatedDiffParametersOptions,
   GatedDiffParametersResult,
-  GatedDiffsAttributes,
   GatedTensor,
 } from './gated-diff-parameters.js';
 export {
   gatedDiffParameters,
   gatedDiffParametersWith,
-  gatedDiffsGradKernelName,
-  gatedDiffsKernelName,
-  gatedDiffsKernelsAvailable,
+  gatedDiffsKernelsRegistered,
 } from './gated-diff-parameters.js';
 export type { GatedDiffRowsInputs } from './gated-diff-rows.js';
 export { gatedDiffParameterRows } from './gated-diff-rows.js';
 export type { GroupUniformSource, SampleGroupedGateOptions } from './group-gate.js';
 export { combineGroupGate, sampleGroupedGate } from './group-gate.js';
-export {
-  gatedDiffGradKernelName,
-  gatedDiffKernelName,
-  sumSigmoidGradKernelName,
-  sumSigmoidKernelName,
-} from './kernels.js';
 export type { GateOptions, StretchLimits, UniformOptions } from './options.js';
 export { defaultBeta, defaultLimits, defaultUBounds } from './options.js';
 export type { SampleGateOptions, UniformSource } from './sample-gate.js';

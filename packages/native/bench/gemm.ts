@@ -5,7 +5,7 @@
  *   pnpm bench [--threads 1,2] [--no-cpu] [--seconds 0.5]
  */
 import { parseArgs } from 'node:util';
-import { initBackend } from '@diffprune/core';
+import { initBackend } from '@diffprune/runtime';
 import * as tf from '@tensorflow/tfjs-core';
 import * as native from '../src/index.js';
 

@@ -469,51 +469,6 @@ napi_value ScatterAdd(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// gatedDiffForward(theta, z, base, w, logAlpha, expNegLogAlpha | null, u | null, seed, groupGate,
-//                  beta, left, right, uLow, uHigh): see gate.h.
-napi_value GatedDiffForward(napi_env env, napi_callback_info info) {
-  Args args;
-  if (!get_args(env, info, args, 14)) return nullptr;
-  float* arrays[5];
-  size_t length;
-  float *exp_neg, *u;
-  size_t exp_len, u_len;
-  double numbers[7];
-  if (!get_floats_of_one_length(env, args, 0, 5, "gatedDiffForward", arrays, &length) ||
-      !get_optional_floats(env, args.values[5], &exp_neg, &exp_len) ||
-      !get_optional_floats(env, args.values[6], &u, &u_len) || !get_doubles(env, args, 7, 7, numbers))
-    return nullptr;
-  if (throw_if(env, (exp_neg != nullptr && exp_len != length) || (u != nullptr && u_len != length),
-               "diffprune native: gatedDiffForward arrays differ in length") ||
-      throw_if(env, !(numbers[0] >= 0 && numbers[0] <= 4294967295.0 && numbers[0] == std::floor(numbers[0])),
-               "diffprune native: gatedDiffForward seed is not a uint32"))
-    return nullptr;
-  const diffprune::GateParams params{numbers[2], numbers[3], numbers[4], numbers[5], numbers[6]};
-  diffprune::gated_diff_forward(arrays[0], arrays[1], arrays[2], arrays[3], arrays[4], exp_neg, u,
-                                static_cast<uint32_t>(numbers[0]), numbers[1], params,
-                                static_cast<std::ptrdiff_t>(length));
-  return nullptr;
-}
-
-// gatedDiffBackward(dW, dLogAlpha, dy, w, z, groupGate, beta, left, right) → Σ dy·w·z: see gate.h.
-napi_value GatedDiffBackward(napi_env env, napi_callback_info info) {
-  Args args;
-  if (!get_args(env, info, args, 9)) return nullptr;
-  float* arrays[5];
-  size_t length;
-  double numbers[4];
-  if (!get_floats_of_one_length(env, args, 0, 5, "gatedDiffBackward", arrays, &length) ||
-      !get_doubles(env, args, 5, 4, numbers))
-    return nullptr;
-  const diffprune::GateParams params{numbers[1], numbers[2], numbers[3], 0, 1};
-  napi_value out;
-  napi_create_double(env,
-                     diffprune::gated_diff_backward(arrays[0], arrays[1], arrays[2], arrays[3], arrays[4], numbers[0],
-                                                    params, static_cast<std::ptrdiff_t>(length)),
-                     &out);
-  return out;
-}
-
 // The arguments both fused multi-tensor gate functions share, from args.values[first…]:
 //   w, logAlpha, u | null, rows | null, rowSize, seed, groupGate, beta, left, right, uLow, uHigh, shift
 // (base / theta / dy are read by the callers). Checks lengths and the rows' range.
@@ -676,8 +631,6 @@ NAPI_MODULE_INIT() {
       {"copyRegion", nullptr, CopyRegion, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"adam", nullptr, Adam, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"sumSquares", nullptr, SumSquares, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"gatedDiffForward", nullptr, GatedDiffForward, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"gatedDiffBackward", nullptr, GatedDiffBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"gatedDiffsForward", nullptr, GatedDiffsForward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"gatedDiffsBackward", nullptr, GatedDiffsBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"scatterAdd", nullptr, ScatterAdd, nullptr, nullptr, nullptr, napi_default, nullptr},

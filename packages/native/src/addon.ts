@@ -109,38 +109,6 @@ export interface NativeAddon {
    */
   scatterAdd(target: Float32Array, indices: Uint32Array, values: Float32Array, scale: number): void;
   /**
-   * hard-concrete's gated diff forward (see csrc/gate.h): θ and z; noise from u, or from the
-   * counter-based uniforms of seed when u is null; e^(−log α) from expNegLogAlpha when given.
-   */
-  gatedDiffForward(
-    theta: Float32Array,
-    z: Float32Array,
-    base: Float32Array,
-    w: Float32Array,
-    logAlpha: Float32Array,
-    expNegLogAlpha: Float32Array | null,
-    u: Float32Array | null,
-    seed: number,
-    groupGate: number,
-    beta: number,
-    left: number,
-    right: number,
-    uLow: number,
-    uHigh: number,
-  ): void;
-  /** Its gradient into dW and dLogAlpha; returns Σ dy·w·z. */
-  gatedDiffBackward(
-    dW: Float32Array,
-    dLogAlpha: Float32Array,
-    dy: Float32Array,
-    w: Float32Array,
-    z: Float32Array,
-    groupGate: number,
-    beta: number,
-    left: number,
-    right: number,
-  ): number;
-  /**
    * The fused multi-tensor gate op, one tensor (csrc/gate.h): θ = base + z·groupGate·w over every element
    * (rows null) or over rows × rowSize elements (row r of θ is row rows[r] of the tensor); returns
    * Σσ(logα − shift) over the whole tensor. Noise: u, or the counter-based uniforms of seed.

@@ -1,32 +1,23 @@
 import { availableParallelism, totalmem } from 'node:os';
-import { BackendError, dropoutMaskKernelName } from '@diffprune/core';
+import {
+  adamKernelName,
+  BackendError,
+  dropoutMaskKernelName,
+  gatedDiffsGradKernelName,
+  gatedDiffsKernelName,
+  sumSigmoidGradKernelName,
+  sumSigmoidKernelName,
+  sumSquaresKernelName,
+} from '@diffprune/core';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type { BackendValues, DataId, DataType, KernelConfig, KernelFunc } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadAddon, type NativeAddon } from './addon.js';
 import { BufferPool } from './buffer-pool.js';
-import {
-  adam,
-  adamKernelName,
-  sumSigmoid,
-  sumSigmoidGrad,
-  sumSigmoidGradKernelName,
-  sumSigmoidKernelName,
-  sumSquares,
-  sumSquaresKernelName,
-} from './kernels/adam.js';
+import { adam, sumSigmoid, sumSigmoidGrad, sumSquares } from './kernels/adam.js';
 import { dropoutMask } from './kernels/dropout.js';
 import { elementwiseKernels } from './kernels/elementwise.js';
-import {
-  gatedDiff,
-  gatedDiffGrad,
-  gatedDiffGradKernelName,
-  gatedDiffKernelName,
-  gatedDiffs,
-  gatedDiffsGrad,
-  gatedDiffsGradKernelName,
-  gatedDiffsKernelName,
-} from './kernels/gate.js';
+import { gatedDiffs, gatedDiffsGrad } from './kernels/gate.js';
 import { batchMatMul, fusedMatMul } from './kernels/matmul.js';
 import { unsortedSegmentSum } from './kernels/segment-sum.js';
 import { backendName, type NativeKernelContext, nativeKernel } from './kernels/shared.js';
@@ -132,8 +123,6 @@ const nativeKernels: Record<string, (context: NativeKernelContext) => KernelFunc
   [sumSquaresKernelName]: sumSquares as never,
   [sumSigmoidKernelName]: sumSigmoid as never,
   [sumSigmoidGradKernelName]: sumSigmoidGrad as never,
-  [gatedDiffKernelName]: gatedDiff as never,
-  [gatedDiffGradKernelName]: gatedDiffGrad as never,
   [gatedDiffsKernelName]: gatedDiffs as never,
   [gatedDiffsGradKernelName]: gatedDiffsGrad as never,
   [dropoutMaskKernelName]: dropoutMask as never,
@@ -181,7 +170,7 @@ function registerKernels(addon: NativeAddon): void {
 
 /**
  * Registers the tfjs backend `native` (the compiled fast path without libtensorflow) and sets the
- * addon's thread count. Does not make it the active backend: `initBackend` from `@diffprune/core`
+ * addon's thread count. Does not make it the active backend: `initBackend` from `@diffprune/runtime`
  * (or `tf.setBackend('native')`) does. Throws a `BackendError` when the addon was not built.
  */
 export function registerNativeBackend(options: RegisterNativeBackendOptions = {}): NativeBackendRegistration {

@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs';
-import { BackendError, scatterAddSegments } from '@diffprune/core';
+import { adamKernelName, BackendError } from '@diffprune/core';
+import { scatterAddSegments } from '@diffprune/runtime';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { addonPath, loadAddonFrom } from './addon.js';
 import { nativeAddon, registerNativeBackend } from './backend.js';
-import { adamKernelName } from './kernels/adam.js';
 import { maxRelativeError, onBackend, randomValues, runOn } from './test-helpers.js';
 
 const built = existsSync(addonPath);

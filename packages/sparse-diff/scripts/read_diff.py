@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A reader of diffprune sparse-diff files (format version 1), written from docs/format.md alone.
+"""A reader of diffprune sparse-diff files (format version 1.1), written from docs/format.md alone.
 
 Needs Python 3.8+ and numpy. Usage:
 
@@ -49,6 +49,8 @@ def read_safetensors(path):
             raise DiffFormatError(f"{path}: {name}: bad data_offsets {begin}, {end}")
         ranges.append((begin, end, name))
         tensors[name] = (dtype, [int(d) for d in shape], body[begin:end])
+    if max((end for _, end, _ in ranges), default=0) != len(body):
+        raise DiffFormatError(f"{path}: trailing bytes after the data")
     ranges.sort()
     for (b0, e0, n0), (b1, e1, n1) in zip(ranges, ranges[1:]):
         if b1 < e0:
@@ -116,12 +118,28 @@ def read_elias_fano(stream, nnz, n):
     return positions
 
 
+def check_integrity(path, metadata):
+    """Spec section 7: data_sha256 (since 1.1) is the sha256 of every byte after the header."""
+    expected = metadata.get("data_sha256")
+    if expected is None:
+        if int(metadata.get("format_minor_version", "0")) >= 1:
+            raise DiffFormatError(f"{path}: format 1.{metadata['format_minor_version']} without data_sha256")
+        print(f"warning: {path}: a format 1.0 diff without a data checksum", file=sys.stderr)
+        return
+    with open(path, "rb") as f:
+        data = f.read()
+    (n,) = struct.unpack("<Q", data[:8])
+    if hashlib.sha256(data[8 + n:]).hexdigest() != expected:
+        raise DiffFormatError(f"{path}: the data does not match data_sha256 (corrupt file)")
+
+
 def read_diff(path):
     metadata, stored = read_safetensors(path)
     if metadata.get("format") != FORMAT:
         raise DiffFormatError(f"{path}: not a {FORMAT} file")
     if metadata.get("format_version") != VERSION:
         raise DiffFormatError(f"{path}: format_version {metadata.get('format_version')!r}, this reader knows {VERSION}")
+    check_integrity(path, metadata)
     table = json.loads(metadata["tensors"])
     tensors, used = {}, set()
     for name, e in table.items():

@@ -4,7 +4,7 @@ import {
   type KeyShapeMismatch,
   ShapeMismatchError,
 } from '@diffprune/core';
-import { sameShape } from './checks.js';
+import { own, sameShape, setOwn, tensorMap } from './checks.js';
 import { BaseMismatchError } from './errors.js';
 import type { SparseDiff, TensorArrays } from './types.js';
 
@@ -44,7 +44,7 @@ export function checkBaseStructure(base: TensorArrays, diff: SparseDiff, context
   const unexpected: string[] = [];
   const mismatched: KeyShapeMismatch[] = [];
   for (const t of diff.tensors) {
-    const b = base[t.name];
+    const b = own(base, t.name);
     if (t.kind === 'add') {
       if (b) unexpected.push(t.name);
       continue;
@@ -78,18 +78,18 @@ export function applyDiff(
     });
   checkBaseStructure(base, diff, 'applyDiff (diff vs base)');
   const scatterAdd = options.scatterAdd ?? scatterAddLoop;
-  const out: TensorArrays = options.inPlace ? base : { ...base };
+  const out: TensorArrays = options.inPlace ? base : tensorMap(base);
   for (const t of diff.tensors) {
     if (t.kind !== 'sparse') {
-      out[t.name] = { shape: [...t.shape], values: t.values.slice() };
+      setOwn(out, t.name, { shape: [...t.shape], values: t.values.slice() });
       continue;
     }
     const { indices, values } = t;
     if (indices.length === 0) continue;
-    const b = base[t.name]!;
+    const b = own(base, t.name)!;
     const target = options.inPlace ? b.values : b.values.slice();
     scatterAdd(target, indices, values, 1);
-    if (!options.inPlace) out[t.name] = { shape: b.shape, values: target };
+    if (!options.inPlace) setOwn(out, t.name, { shape: b.shape, values: target });
   }
   return out;
 }
@@ -115,10 +115,10 @@ export function revertDiff(
   options: RevertDiffOptions = {},
 ): TensorArrays {
   // Structure: every diff tensor (added ones too) must be in tuned with its shape.
-  const missing = diff.tensors.filter((t) => !tuned[t.name]).map((t) => t.name);
+  const missing = diff.tensors.filter((t) => !own(tuned, t.name)).map((t) => t.name);
   const mismatched = diff.tensors
-    .filter((t) => tuned[t.name] && !sameShape(tuned[t.name]!.shape, t.shape))
-    .map((t) => ({ name: t.name, expected: t.shape, found: tuned[t.name]!.shape }));
+    .filter((t) => own(tuned, t.name) && !sameShape(own(tuned, t.name)!.shape, t.shape))
+    .map((t) => ({ name: t.name, expected: t.shape, found: own(tuned, t.name)!.shape }));
   if (missing.length + mismatched.length > 0)
     throw new CheckpointMismatchError({
       source: 'revertDiff (diff vs tuned)',
@@ -127,19 +127,19 @@ export function revertDiff(
       mismatched,
     });
   const replaced = diff.tensors.filter((t) => t.kind === 'replace').map((t) => t.name);
-  const lacking = replaced.filter((name) => !options.replaced?.[name]);
+  const lacking = replaced.filter((name) => !(options.replaced && own(options.replaced, name)));
   if (lacking.length > 0)
     throw new InvalidArgumentError({
       argument: 'options.replaced',
       expected: 'the base values of every tensor the diff replaces',
       found: `none for ${lacking.join(', ')}`,
     });
-  const out: TensorArrays = options.inPlace ? tuned : { ...tuned };
+  const out: TensorArrays = options.inPlace ? tuned : tensorMap(tuned);
   for (const t of diff.tensors) {
     if (t.kind === 'add') {
       delete out[t.name];
     } else if (t.kind === 'replace') {
-      const original = options.replaced![t.name]!;
+      const original = own(options.replaced!, t.name)!;
       if (!sameShape(original.shape, t.shape))
         throw new ShapeMismatchError({
           tensor: t.name,
@@ -147,12 +147,12 @@ export function revertDiff(
           found: original.shape,
           context: 'options.replaced',
         });
-      out[t.name] = { shape: [...original.shape], values: original.values.slice() };
+      setOwn(out, t.name, { shape: [...original.shape], values: original.values.slice() });
     } else if (t.kind === 'sparse' && t.indices.length > 0) {
-      const v = tuned[t.name]!;
+      const v = own(tuned, t.name)!;
       const target = options.inPlace ? v.values : v.values.slice();
       (options.scatterAdd ?? scatterAddLoop)(target, t.indices, t.values, -1);
-      if (!options.inPlace) out[t.name] = { shape: v.shape, values: target };
+      if (!options.inPlace) setOwn(out, t.name, { shape: v.shape, values: target });
     }
   }
   return out;

@@ -1,5 +1,5 @@
 import { InvalidArgumentError, ShapeMismatchError } from '@diffprune/core';
-import { compareNames, sameShape } from './checks.js';
+import { compareNames, own, sameShape } from './checks.js';
 import { provenanceRecord } from './create.js';
 import { BaseMismatchError } from './errors.js';
 import type {
@@ -24,6 +24,12 @@ export interface ComposeDiffsOptions {
   /** Provenance of the result; default: the first diff's base, method `compose`, tasks joined by `+`. */
   provenance?: DiffProvenance;
   createdAt?: Date | string;
+  /**
+   * Task heads (e.g. `classifier.weight`, `classifier.bias`): each task diff carries its own, so they
+   * are not summed. Only diff number `keep` (0-based) contributes its head tensors; without `keep`
+   * the result has none (the heads stay apart, in their own diffs).
+   */
+  heads?: { names: readonly string[]; keep?: number };
 }
 
 /** Entries present in more than one diff, per tensor. */
@@ -88,9 +94,18 @@ export function composeDiffs(
       });
   }
   const valueDtype = options.valueDtype ? parseValueDtype(options.valueDtype) : 'F32';
+  const heads = new Set(options.heads?.names ?? []);
+  const keep = options.heads?.keep;
+  if (keep !== undefined && !(Number.isInteger(keep) && keep >= 0 && keep < diffs.length))
+    throw new InvalidArgumentError({
+      argument: 'options.heads.keep',
+      expected: `the index of a diff in [0, ${diffs.length})`,
+      found: keep,
+    });
   const byName = new Map<string, DiffTensor[]>();
-  for (const d of diffs) {
+  for (const [index, d] of diffs.entries()) {
     for (const t of d.tensors) {
+      if (heads.has(t.name) && index !== keep) continue;
       const list = byName.get(t.name) ?? [];
       if (list.length > 0 && !sameShape(list[0]!.shape, t.shape))
         throw new ShapeMismatchError({
@@ -129,7 +144,7 @@ export function composeDiffs(
       if (added.length === 1) values = added[0]!.values.slice();
       else if (replaced.length === 1) values = replaced[0]!.values.slice();
       else {
-        const base = options.base?.[name];
+        const base = options.base ? own(options.base, name) : undefined;
         if (!base)
           throw new InvalidArgumentError({
             argument: 'options.base',

@@ -1,5 +1,12 @@
 import { InvalidArgumentError, ShapeMismatchError } from '@diffprune/core';
-import { checkIndexEncoding, compareNames, elementCount, maxSparseElements, sameShape } from './checks.js';
+import {
+  checkIndexEncoding,
+  compareNames,
+  elementCount,
+  maxSparseElements,
+  own,
+  sameShape,
+} from './checks.js';
 import type {
   DiffProvenance,
   DiffProvenanceRecord,
@@ -165,7 +172,7 @@ export function createDiff(options: CreateDiffOptions): SparseDiff {
   const provenance = provenanceRecord(options.provenance, options.createdAt);
   const dense = new Set(options.dense ?? []);
   for (const name of dense) {
-    if (!(name in tuned))
+    if (!Object.hasOwn(tuned, name))
       throw new InvalidArgumentError({
         argument: 'dense',
         expected: 'names of tensors in tuned',
@@ -176,8 +183,8 @@ export function createDiff(options: CreateDiffOptions): SparseDiff {
   const tensors: DiffTensor[] = [];
   const sparseNames = new Set<string>();
   for (const name of names) {
-    const b = base[name];
-    const t = tuned[name];
+    const b = own(base, name);
+    const t = own(tuned, name);
     if (b) checkValues(name, b, 'base');
     if (t) checkValues(name, t, 'tuned');
     if (b && t && !sameShape(b.shape, t.shape))
@@ -320,13 +327,13 @@ export function createDiffFromMask(options: CreateDiffFromMaskOptions): SparseDi
   const added = options.added ?? {};
   const { shapes, sparse } = options;
   for (const name of Object.keys(sparse)) {
-    if (!(name in shapes))
+    if (!Object.hasOwn(shapes, name))
       throw new InvalidArgumentError({
         argument: 'sparse',
         expected: 'names of base tensors (in shapes)',
         found: name,
       });
-    if (name in dense)
+    if (Object.hasOwn(dense, name))
       throw new InvalidArgumentError({
         argument: 'dense',
         expected: 'tensors not also in sparse',
@@ -334,23 +341,23 @@ export function createDiffFromMask(options: CreateDiffFromMaskOptions): SparseDi
       });
   }
   for (const [name, t] of Object.entries(dense)) {
-    if (!(name in shapes))
+    if (!Object.hasOwn(shapes, name))
       throw new InvalidArgumentError({
         argument: 'dense',
         expected: 'names of base tensors (in shapes)',
         found: name,
       });
-    if (!sameShape(shapes[name]!, t.shape))
+    if (!sameShape(own(shapes, name)!, t.shape))
       throw new ShapeMismatchError({
         tensor: name,
-        expected: shapes[name]!,
+        expected: own(shapes, name)!,
         found: t.shape,
         context: 'dense vs base',
       });
     checkValues(name, t, 'dense');
   }
   for (const [name, t] of Object.entries(added)) {
-    if (name in shapes)
+    if (Object.hasOwn(shapes, name))
       throw new InvalidArgumentError({ argument: 'added', expected: 'tensors the base lacks', found: name });
     checkValues(name, t, 'added');
   }
@@ -358,10 +365,10 @@ export function createDiffFromMask(options: CreateDiffFromMaskOptions): SparseDi
   const tensors: DiffTensor[] = [];
   const sparseNames = new Set<string>();
   for (const name of names) {
-    const whole = dense[name] ?? added[name];
+    const whole = own(dense, name) ?? own(added, name);
     if (whole) {
       tensors.push({
-        kind: name in added ? 'add' : 'replace',
+        kind: Object.hasOwn(added, name) ? 'add' : 'replace',
         name,
         shape: [...whole.shape],
         dtype: 'F32',
@@ -370,10 +377,10 @@ export function createDiffFromMask(options: CreateDiffFromMaskOptions): SparseDi
       });
       continue;
     }
-    const shape = [...shapes[name]!];
+    const shape = [...own(shapes, name)!];
     const n = elementCount(shape);
     checkSparseSize(name, n);
-    const entries = sparse[name];
+    const entries = own(sparse, name);
     const { indices, values } = entries
       ? sparseFromEntries(name, n, entries)
       : { indices: new Uint32Array(0), values: new Float32Array(0) };

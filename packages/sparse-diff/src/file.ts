@@ -1,19 +1,31 @@
-import { readFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
 import {
+  checkFinite,
+  type EventListener,
   FormatError,
   InvalidArgumentError,
-  MissingResourceError,
+  maxSafetensorsTensors,
+  parseJsonBounded,
   parseSafetensors,
+  readLocalFile,
   type SafetensorsDtype,
   type SafetensorsTensor,
   serializeSafetensors,
   writeFileAtomic,
 } from '@diffprune/core';
-import { checkIndexEncoding, compareNames, elementCount, maxSparseElements, sameShape } from './checks.js';
+import {
+  checkIndexEncoding,
+  compareNames,
+  elementCount,
+  maxSparseElements,
+  sameShape,
+  setOwn,
+  tensorMap,
+} from './checks.js';
 import { decodeIndices, encodeIndices, indexEncodings } from './encodings.js';
 import type { DiffProvenanceRecord, DiffTensor, IndexEncoding, SparseDiff, ValueDtype } from './types.js';
 import { decodeValues, encodeValues, valueDtypes } from './values.js';
-import { formatName, formatVersion } from './version.js';
+import { formatMinorVersion, formatName, formatVersion } from './version.js';
 
 /** Diff headers larger than this are refused unless `maxHeaderBytes` says otherwise. */
 export const maxDiffHeaderBytes = 64 * 2 ** 20;
@@ -70,6 +82,7 @@ export function checkDiff(diff: SparseDiff): void {
     } else {
       bad(`${(t as DiffTensor).name}.kind`, 'sparse, replace or add', (t as DiffTensor).kind);
     }
+    checkFinite(t.values, { tensor: t.kind === 'sparse' ? `${t.name}.values` : t.name });
   }
   for (const t of diff.tensors) {
     if (t.kind === 'sparse' && (names.has(`${t.name}.indices`) || names.has(`${t.name}.values`)))
@@ -78,9 +91,11 @@ export function checkDiff(diff: SparseDiff): void {
 }
 
 export function diffTable(diff: SparseDiff): Record<string, DiffTableEntry> {
-  const table: Record<string, DiffTableEntry> = {};
+  const table = tensorMap<DiffTableEntry>();
   for (const t of sortedTensors(diff)) {
-    table[t.name] =
+    setOwn(
+      table,
+      t.name,
       t.kind === 'sparse'
         ? {
             shape: t.shape,
@@ -99,7 +114,8 @@ export function diffTable(diff: SparseDiff): Record<string, DiffTableEntry> {
             nnz: elementCount(t.shape),
             value_dtype: t.valueDtype,
             ...(t.valueDtype === 'I8' ? { scale: t.scale! } : {}),
-          };
+          },
+    );
   }
   return table;
 }
@@ -109,6 +125,7 @@ export function diffMetadata(diff: SparseDiff): Record<string, string> {
   return {
     format: formatName,
     format_version: String(formatVersion),
+    format_minor_version: String(formatMinorVersion),
     base_model_id: p.baseModel.id,
     base_model_revision: p.baseModel.revision,
     base_fingerprint: p.baseFingerprint,
@@ -151,7 +168,10 @@ export function encodeDiff(diff: SparseDiff): Uint8Array[] {
   }
   const size = (dtype: SafetensorsDtype) => (dtype === 'U8' || dtype === 'I8' ? 1 : dtype === 'F32' ? 4 : 2);
   stored.sort((a, b) => size(b.dtype) - size(a.dtype) || compareNames(a.name, b.name));
-  return serializeSafetensors(stored, diffMetadata(diff));
+  // The data section is the stored tensors' bytes in this order, back to back.
+  const hash = createHash('sha256');
+  for (const t of stored) hash.update(t.data);
+  return serializeSafetensors(stored, { ...diffMetadata(diff), data_sha256: hash.digest('hex') });
 }
 
 /** Writes the diff atomically (temporary file beside `path`, then rename). */
@@ -164,6 +184,10 @@ export interface ReadDiffOptions {
   maxHeaderBytes?: number;
   /** The file name for error messages, when reading bytes. */
   path?: string;
+  /** Refuse files with more stored tensors (or table entries) than this; default 65536. */
+  maxTensors?: number;
+  /** Receives a `warning-raise` for a version-1.0 file, which has no data checksum to verify. */
+  onEvent?: EventListener;
 }
 
 /**
@@ -178,17 +202,11 @@ export function readDiff(
   options: ReadDiffOptions = {},
 ): Promise<SparseDiff> | SparseDiff {
   if (typeof source === 'string') {
-    return readFile(source).then(
-      (buffer) =>
-        decodeDiff(new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength), {
-          ...options,
-          path: source,
-        }),
-      (error: NodeJS.ErrnoException) => {
-        if (error.code === 'ENOENT')
-          throw new MissingResourceError({ resource: `diff file ${source}`, cause: error });
-        throw error;
-      },
+    return readLocalFile(source, { what: 'diff file' }).then((buffer) =>
+      decodeDiff(new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength), {
+        ...options,
+        path: source,
+      }),
     );
   }
   return decodeDiff(source, options);
@@ -214,9 +232,11 @@ function decodeDiff(bytes: Uint8Array, options: ReadDiffOptions): SparseDiff {
   const fail = (what: string, expected: string, found: string): never => {
     throw new FormatError({ ...(path ? { path } : {}), what, expected, found });
   };
+  const maxTensors = options.maxTensors ?? maxSafetensorsTensors;
   const file = parseSafetensors(bytes, {
     ...(path ? { path } : {}),
     maxHeaderBytes: options.maxHeaderBytes ?? maxDiffHeaderBytes,
+    maxTensors,
   });
   const m = file.metadata;
   if (m.format !== formatName)
@@ -239,19 +259,22 @@ function decodeDiff(bytes: Uint8Array, options: ReadDiffOptions): SparseDiff {
       'a sha256 hex digest (64 lowercase hex digits)',
       JSON.stringify(m.base_fingerprint),
     );
-  const parseJson = (key: string): Record<string, unknown> => {
-    let value: unknown;
-    try {
-      value = JSON.parse(m[key]!);
-    } catch (error) {
-      fail(`__metadata__.${key}`, 'a JSON object', (error as Error).message);
-    }
+  checkDataChecksum(bytes, m, options);
+  const parseJson = (key: string, maxDepth?: number, maxEntries?: number): Record<string, unknown> => {
+    const value = parseJsonBounded(m[key]!, {
+      ...(path ? { path } : {}),
+      what: `__metadata__.${key}`,
+      expected: 'a JSON object',
+      ...(maxDepth !== undefined ? { maxDepth } : {}),
+      ...(maxEntries !== undefined ? { maxEntries } : {}),
+    });
     if (typeof value !== 'object' || value === null || Array.isArray(value))
       fail(`__metadata__.${key}`, 'a JSON object', Array.isArray(value) ? 'an array' : typeof value);
     return value as Record<string, unknown>;
   };
   const settings = parseJson('method_settings');
-  const table = parseJson('tensors');
+  // The table is { name: { shape: [..], … } }: depth 3, its entries counted before parsing.
+  const table = parseJson('tensors', 3, maxTensors);
   const provenance: DiffProvenanceRecord = {
     baseModel: { id: m.base_model_id!, revision: m.base_model_revision! },
     baseFingerprint: m.base_fingerprint!,
@@ -261,6 +284,10 @@ function decodeDiff(bytes: Uint8Array, options: ReadDiffOptions): SparseDiff {
     createdAt: m.created_at!,
     library: m.library!,
     libraryVersion: m.library_version!,
+  };
+  const finite = (values: Float32Array, tensor: string) => {
+    checkFinite(values, { tensor, ...(path ? { path } : {}) });
+    return values;
   };
   const used = new Set<string>();
   const stored = (name: string, dtype: string, shape: number[] | null, what: string) => {
@@ -322,7 +349,10 @@ function decodeDiff(bytes: Uint8Array, options: ReadDiffOptions): SparseDiff {
         indexEncoding: encoding,
         valueDtype,
         indices,
-        values: decodeValues(name, valueTensor.data, valueDtype, nnz as number, scale),
+        values: finite(
+          decodeValues(name, valueTensor.data, valueDtype, nnz as number, scale),
+          `${name}.values`,
+        ),
         ...(scale === undefined ? {} : { scale }),
       });
     } else if (entry.storage === 'dense') {
@@ -336,7 +366,7 @@ function decodeDiff(bytes: Uint8Array, options: ReadDiffOptions): SparseDiff {
         shape: shape as number[],
         dtype: entry.dtype as string,
         valueDtype,
-        values: decodeValues(name, data.data, valueDtype, n, scale),
+        values: finite(decodeValues(name, data.data, valueDtype, n, scale), name),
         ...(scale === undefined ? {} : { scale }),
       });
     } else {
@@ -347,4 +377,47 @@ function decodeDiff(bytes: Uint8Array, options: ReadDiffOptions): SparseDiff {
   if (unknown.length > 0)
     fail('tensors', 'only tensors listed in the table', `unlisted ${unknown.join(', ')}`);
   return { formatVersion, provenance, tensors };
+}
+
+/**
+ * Checks `data_sha256` (sha256 of the data section: every byte after the header) when present. A
+ * file of minor version ≥ 1 must have it; a version-1.0 file (no `format_minor_version`) has none
+ * and is accepted with a `warning-raise` event (see docs/format.md, "Integrity").
+ */
+function checkDataChecksum(bytes: Uint8Array, m: Record<string, string>, options: ReadDiffOptions): void {
+  const path = options.path;
+  const fail = (what: string, expected: string, found: string): never => {
+    throw new FormatError({ ...(path ? { path } : {}), what, expected, found });
+  };
+  const minor = m.format_minor_version;
+  if (minor !== undefined && !/^(0|[1-9][0-9]{0,8})$/.test(minor))
+    fail('__metadata__.format_minor_version', 'a non-negative integer', JSON.stringify(minor));
+  const recorded = m.data_sha256;
+  if (recorded === undefined) {
+    if (minor !== undefined && Number(minor) >= 1)
+      fail(
+        '__metadata__.data_sha256',
+        `the data checksum (format ${formatVersion}.${minor} files always have one)`,
+        'none: the file was altered; regenerate or re-download it',
+      );
+    options.onEvent?.({
+      type: 'warning-raise',
+      message: `${path ?? 'diff'}: a format ${formatVersion}.0 diff without a data checksum; its values cannot be checked for corruption (rewrite it with this version to add one)`,
+    });
+    return;
+  }
+  if (!/^[0-9a-f]{64}$/.test(recorded))
+    fail(
+      '__metadata__.data_sha256',
+      'a sha256 hex digest (64 lowercase hex digits)',
+      JSON.stringify(recorded),
+    );
+  const headerEnd = 8 + Number(new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true));
+  const actual = createHash('sha256').update(bytes.subarray(headerEnd)).digest('hex');
+  if (actual !== recorded)
+    fail(
+      'data_sha256',
+      `the data section to hash to ${recorded} (as recorded)`,
+      `${actual}: the tensor data is corrupt; re-download or regenerate the diff`,
+    );
 }

@@ -1,13 +1,15 @@
 import { createHash } from 'node:crypto';
-import { access, readFile } from 'node:fs/promises';
+import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  FormatError,
+  checkFinite,
   fromFloat32,
   InvalidArgumentError,
   MissingResourceError,
   readSafetensors,
+  readShardIndex,
   type SafetensorsTensor,
+  toFloat32,
 } from '@diffprune/core';
 import { compareNames } from './checks.js';
 import type { TensorArrays } from './types.js';
@@ -70,44 +72,46 @@ const exists = (path: string) =>
     () => false,
   );
 
-/** The safetensors files of an HF-layout checkpoint: `model.safetensors`, or the shards of its index. */
+/**
+ * The safetensors files of an HF-layout checkpoint: `model.safetensors`, or the shards of its index
+ * (each name checked by core's `readShardIndex`: no `..`, separators, absolute paths or non-strings).
+ */
 export async function checkpointWeightFiles(directory: string): Promise<string[]> {
   const single = join(directory, 'model.safetensors');
   if (await exists(single)) return [single];
   const indexPath = join(directory, 'model.safetensors.index.json');
-  if (await exists(indexPath)) {
-    let index: { weight_map?: Record<string, string> };
-    try {
-      index = JSON.parse(await readFile(indexPath, 'utf8'));
-    } catch (error) {
-      throw new FormatError({ path: indexPath, expected: 'JSON', found: (error as Error).message });
-    }
-    if (typeof index.weight_map !== 'object' || index.weight_map === null)
-      throw new FormatError({
-        path: indexPath,
-        what: 'weight_map',
-        expected: 'an object',
-        found: typeof index.weight_map,
-      });
-    return [...new Set(Object.values(index.weight_map))].sort().map((file) => join(directory, file));
-  }
+  if (await exists(indexPath))
+    return (await readShardIndex(indexPath)).sort().map((file) => join(directory, file));
   throw new MissingResourceError({
     resource: `${single} (or model.safetensors.index.json)`,
     hint: 'A base directory is an HF-layout checkpoint: config.json + model.safetensors',
   });
 }
 
-/** Every tensor of an HF-layout checkpoint's safetensors file(s), with raw bytes. */
-export async function readCheckpointTensors(directory: string): Promise<SafetensorsTensor[]> {
+const floatDtypes = new Set(['F32', 'F16', 'BF16', 'F64']);
+
+/**
+ * Every tensor of an HF-layout checkpoint's safetensors file(s), with raw bytes. Float tensors
+ * holding NaN or ±Infinity are refused (`NonFiniteValueError` naming tensor, file and position)
+ * unless `finite: false` (as `fingerprintCheckpoint` does: a fingerprint is identity, not use).
+ */
+export async function readCheckpointTensors(
+  directory: string,
+  options: { finite?: boolean } = {},
+): Promise<SafetensorsTensor[]> {
   const tensors: SafetensorsTensor[] = [];
   for (const file of await checkpointWeightFiles(directory)) {
     if (!(await exists(file))) throw new MissingResourceError({ resource: file });
-    tensors.push(...(await readSafetensors(file)).tensors);
+    const read = (await readSafetensors(file)).tensors;
+    if (options.finite !== false)
+      for (const t of read)
+        if (floatDtypes.has(t.dtype)) checkFinite(toFloat32(t), { tensor: t.name, path: file });
+    tensors.push(...read);
   }
   return tensors;
 }
 
 /** `fingerprintTensors` over every tensor of the checkpoint in `directory`. */
 export async function fingerprintCheckpoint(directory: string): Promise<string> {
-  return fingerprintTensors(await readCheckpointTensors(directory));
+  return fingerprintTensors(await readCheckpointTensors(directory, { finite: false }));
 }

@@ -4,6 +4,7 @@ export type { ComposeDiffsOptions, ComposeOverlap } from './compose.js';
 export { composeDiffs } from './compose.js';
 export type { CreateDiffFromMaskOptions, CreateDiffOptions, MaskedEntries } from './create.js';
 export { createDiff, createDiffFromMask } from './create.js';
+export { describeDiff, escapeControlCharacters } from './describe.js';
 export { indexEncodings } from './encodings.js';
 export { BaseMismatchError } from './errors.js';
 export type { DiffTableEntry, ReadDiffOptions } from './file.js';
@@ -16,6 +17,8 @@ export {
   fingerprintTensors,
   readCheckpointTensors,
 } from './fingerprint.js';
+export type { ReencodeDiffOptions } from './reencode.js';
+export { reencodeDiff } from './reencode.js';
 export type { DiffStats, TensorStats } from './stats.js';
 export { diffStats, log2Binomial } from './stats.js';
 export type {
@@ -32,4 +35,4 @@ export type {
 export { parseValueDtype, valueDtypes } from './values.js';
 export type { VerifyDiffOptions, VerifyDiffResult } from './verify.js';
 export { verifyDiff } from './verify.js';
-export { formatName, formatVersion, libraryVersion } from './version.js';
+export { formatMinorVersion, formatName, formatVersion, libraryVersion } from './version.js';

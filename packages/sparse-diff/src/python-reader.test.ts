@@ -1,5 +1,5 @@
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -104,6 +104,25 @@ describe.skipIf(pythonStatus !== null)(
         if (t.kind === 'sparse') expect(r.indices, t.name).toEqual(Array.from(t.indices));
         expect(r.values, t.name).toEqual(Array.from(t.values));
       }
+    });
+
+    it('checks data_sha256 (format 1.1): a flipped data byte or trailing bytes are refused', async () => {
+      const rng = createRng(3);
+      const base = randomTensors(rng, { w: [16, 8] });
+      const { tuned } = perturb(rng, base, 0.1);
+      const directory = await mkdtemp(join(tmpdir(), 'sparse-diff-python-'));
+      directories.push(directory);
+      const file = join(directory, 'd.diff.safetensors');
+      await writeDiff(file, createDiff({ base, tuned, provenance: testProvenance() }));
+      const run = (path: string) => promisify(execFile)('python3', [script, path]);
+      await expect(run(file)).resolves.toMatchObject({ stdout: expect.stringMatching(/task unit/) });
+      const bytes = await readFile(file);
+      bytes[bytes.length - 3]! ^= 0x10;
+      await writeFile(file, bytes);
+      await expect(run(file)).rejects.toThrow(/does not match data_sha256/);
+      bytes[bytes.length - 3]! ^= 0x10;
+      await writeFile(file, Buffer.concat([bytes, Buffer.of(0)]));
+      await expect(run(file)).rejects.toThrow(/trailing bytes/);
     });
   },
 );

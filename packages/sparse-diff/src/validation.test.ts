@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   CheckpointMismatchError,
   FormatError,
@@ -38,6 +39,9 @@ function join(header: Header, data: Record<string, Uint8Array>, keepOffsets = fa
     offset += bytes.length;
     chunks.push(bytes);
   }
+  // Keep the data checksum true, so the planted problem is what the reader meets.
+  if (header.__metadata__?.data_sha256 !== undefined)
+    header.__metadata__.data_sha256 = createHash('sha256').update(concat(chunks)).digest('hex');
   const json = new TextEncoder().encode(JSON.stringify(header));
   const prefix = new Uint8Array(8);
   new DataView(prefix.buffer).setBigUint64(0, BigInt(json.length), true);

@@ -1,4 +1,4 @@
-import { sameShape } from './checks.js';
+import { own, sameShape } from './checks.js';
 import { checkDiff } from './file.js';
 import { fingerprintTensorArrays } from './fingerprint.js';
 import type { SparseDiff, TensorArrays } from './types.js';
@@ -42,7 +42,7 @@ export function verifyDiff(diff: SparseDiff, options: VerifyDiffOptions): Verify
     );
   if (options.base) {
     for (const t of diff.tensors) {
-      const b = options.base[t.name];
+      const b = own(options.base, t.name);
       if (t.kind === 'add') {
         if (b) problems.push(`${t.name}: expected absent from the base (the diff adds it); found it present`);
       } else if (!b) {

@@ -6,8 +6,9 @@
  *   pnpm bench:adam [--size 4386178] [--steps 5]
  */
 import { parseArgs } from 'node:util';
-import { initBackend } from '@diffprune/core';
+import { adamKernelName } from '@diffprune/core';
 import * as native from '@diffprune/native';
+import { initBackend } from '@diffprune/runtime';
 import { adamStep, createAdamState, disposeAdamState } from '@diffprune/training';
 import * as tf from '@tensorflow/tfjs-core';
 
@@ -19,8 +20,8 @@ const size = Number(args.size);
 const grads = { p: tf.randomUniform([size]) };
 
 const cpuMs = (fused: boolean) => {
-  const kernel = tf.getKernel(native.adamKernelName, 'native')!;
-  if (!fused) tf.unregisterKernel(native.adamKernelName, 'native');
+  const kernel = tf.getKernel(adamKernelName, 'native')!;
+  if (!fused) tf.unregisterKernel(adamKernelName, 'native');
   const params = { p: tf.randomUniform([size]) };
   const state = createAdamState(params);
   const step = () => adamStep(params, grads, state, 1e-3, { betas: [0.9, 0.999], epsilon: 1e-8 });

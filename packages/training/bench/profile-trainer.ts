@@ -6,8 +6,8 @@
  *   pnpm bench:profile [--method full|diff-pruning] [--size tiny|mini] [--batch 32] [--seq 64] [--steps 3]
  */
 import { parseArgs } from 'node:util';
-import { initBackend } from '@diffprune/core';
 import * as native from '@diffprune/native';
+import { initBackend } from '@diffprune/runtime';
 import { measureStep } from '@diffprune/training/test';
 import { wrapKernels } from './kernel-timer.js';
 

@@ -9,7 +9,8 @@
  *                   [--steps 5] [--profile [--shapes]]
  */
 import { parseArgs } from 'node:util';
-import { initBackend, type ParameterMap } from '@diffprune/core';
+import type { ParameterMap } from '@diffprune/core';
+import { initBackend } from '@diffprune/runtime';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { randomBatch, randomBert, stepConfigJson, stepSizes } from '@diffprune/bert/test';

@@ -8,7 +8,7 @@ import {
   type TextPairEncoder,
   toFloat32,
 } from '@diffprune/core';
-import { describeEachBackend } from '@diffprune/core/test';
+import { describeEachBackend } from '@diffprune/runtime/test';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { computeGradients } from './gradients.js';

@@ -5,7 +5,9 @@ export type { CheckpointState } from './checkpoint.js';
 // Data: encoding with a backbone's encoder, batches, the task loss.
 export type { EncodedExample, LabeledExample } from './data.js';
 export { disposeBatch, encodeExamples, makeBatch, parameterArrays, taskLoss } from './data.js';
+export { defaultDiffEncoding, diffDataFields, diffLabels } from './diff-metadata.js';
 export { evaluateTask, predictExamples } from './evaluate.js';
+export { baseConfig, classifierConfig } from './export-config.js';
 export type { GradientInputs, GradientResult } from './gradients.js';
 export { computeGradients } from './gradients.js';
 export type { MethodSpec, StagePlan } from './methods.js';
@@ -20,7 +22,7 @@ export {
   globalNorm,
   linearDecay,
 } from './optimizer.js';
-export type { LoadClassifierOptions, Prediction, TextPair } from './predict.js';
+export type { Classifier, LoadClassifierOptions, Prediction, TextPair } from './predict.js';
 export { classifierOutputs, loadClassifier, predictTexts, toPrediction } from './predict.js';
 export type { Projection } from './projection.js';
 export { projectTopK } from './projection.js';
@@ -53,6 +55,8 @@ export {
 } from './stages.js';
 export type { OptimizerStates, StepContext, StepOutput, TrainingState } from './step.js';
 export { createTrainingState, trainingStep, trainStep } from './step.js';
+export type { TaskData } from './task-data.js';
+export { evaluateDataset, glueTaskData, userTaskData, userTaskMetrics } from './task-data.js';
 export type { TaskInfo, TrainOutcome, TrainRunOptions } from './trainer.js';
 export { trainedParameterNames, trainMethod } from './trainer.js';
 export type { LoadWithDiffOptions } from './with-diff.js';

@@ -1,3 +1,5 @@
+// The fused kernels' contract (`DiffpruneAdam`, `DiffpruneSumSquares`: @diffprune/native registers them).
+import { adamKernelName, sumSquaresKernelName } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
 
 /**
@@ -11,15 +13,6 @@ export interface AdamState {
   m: Record<string, tf.Tensor>;
   v: Record<string, tf.Tensor>;
 }
-
-/**
- * The fused Adam kernel's name (registered by @diffprune/native): inputs p, m, v, g per parameter (a list
- * of quadruples: one call per group); outputs p', m', v' per parameter, or none when it could update
- * them all in place (attribute `inPlace`).
- */
-export const adamKernelName = 'DiffpruneAdam';
-/** The fused Σx² kernel's name (registered by @diffprune/native): any float32 inputs → a scalar. */
-export const sumSquaresKernelName = 'DiffpruneSumSquares';
 
 export interface AdamOptions {
   betas: [number, number];

@@ -5,7 +5,11 @@ import { type EventListener, InvalidArgumentError, type LoadedBackbone } from '@
 import type { ScatterAdd } from '@diffprune/sparse-diff';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadBackbone } from './backbones.js';
+import { diffLabels } from './diff-metadata.js';
 import { loadWithDiff } from './with-diff.js';
+
+/** A loaded classifier and its class names (a task diff's recorded labels, else the config's). */
+export type Classifier = LoadedBackbone & { labels?: string[] };
 
 /** One text or text pair to classify. */
 export interface TextPair {
@@ -52,7 +56,7 @@ function configuredLabels(directory: string): number | undefined {
 export async function loadClassifier(
   model: string,
   options: LoadClassifierOptions = {},
-): Promise<LoadedBackbone> {
+): Promise<Classifier> {
   const hub = {
     ...(options.revision ? { revision: options.revision } : {}),
     ...(options.offline ? { offline: true } : {}),
@@ -82,7 +86,9 @@ export async function loadClassifier(
     return loaded;
   }
   const withDiff = { ...hub, ...(options.scatterAdd ? { scatterAdd: options.scatterAdd } : {}) };
-  return (await loadWithDiff(directory, options.diff, withDiff)).loaded;
+  const { loaded, diff } = await loadWithDiff(directory, options.diff, withDiff);
+  const labels = diffLabels(diff, classifierOutputs(loaded));
+  return labels ? { ...loaded, labels } : loaded;
 }
 
 /** The number of outputs of a loaded classifier's head (1: regression). */
@@ -96,7 +102,7 @@ export function classifierOutputs(loaded: LoadedBackbone): number {
  * or the model's positions if fewer.
  */
 export async function predictTexts(
-  loaded: LoadedBackbone,
+  loaded: Classifier,
   texts: readonly TextPair[],
   options: { maxLength?: number; batchSize?: number } = {},
 ): Promise<Prediction[]> {
@@ -135,7 +141,7 @@ export async function predictTexts(
     const rows = (await logits.array()) as number[][];
     tf.dispose([logits, batch.inputIds, batch.tokenTypeIds, batch.attentionMask]);
     indices.forEach((exampleIndex, row) => {
-      predictions[exampleIndex] = toPrediction(rows[row]!, config.labels);
+      predictions[exampleIndex] = toPrediction(rows[row]!, loaded.labels ?? config.labels);
     });
   }
   return predictions;

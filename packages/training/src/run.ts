@@ -1,7 +1,6 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  activeBackend,
   countParameters,
   type EventListener,
   InvalidArgumentError,
@@ -10,24 +9,30 @@ import {
   type ParameterSpec,
   writeFileAtomic,
 } from '@diffprune/core';
-import { computeMetrics, type GlueTask, getTask, readSplit, resolveDataDirectory } from '@diffprune/glue';
 import {
   createDiffFromMask,
   fingerprintCheckpoint,
+  type IndexEncoding,
+  type SparseDiff,
   type TensorArrays,
+  type ValueDtype,
   writeDiff,
 } from '@diffprune/sparse-diff';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadBackbone } from './backbones.js';
 import { parameterArrays } from './data.js';
+import { defaultDiffEncoding } from './diff-metadata.js';
 import { methods } from './methods.js';
 import { type TrainSettings, validateSettings } from './settings.js';
+import { storedDiffMetrics } from './stored-metrics.js';
+import { glueTaskData, type TaskData } from './task-data.js';
 import { type TrainOutcome, trainMethod } from './trainer.js';
 
 export interface RunTrainingOptions {
   /** A model directory (HF layout) or a hub id. */
   model: string;
-  task: string;
+  /** A GLUE task name, or a task's data (e.g. a user's dataset from `userTaskData`). */
+  task: string | TaskData;
   /** GLUE data directory; default from `resolveDataDirectory` (option, environment, cache). */
   dataDirectory?: string;
   settings: TrainSettings;
@@ -39,16 +44,22 @@ export interface RunTrainingOptions {
   load?: Partial<LoadBackboneOptions>;
   /** For tests of resume: stop after this many steps (checkpointed). */
   stopAfterSteps?: number;
+  /** How the diff file stores δ; default {@link defaultDiffEncoding}. */
+  encoding?: { valueDtype?: ValueDtype; indexEncoding?: IndexEncoding };
 }
 
 /** What `metrics.json` holds. */
 export interface RunSummary {
   task: string;
   method: string;
-  /** Dev metrics of the selected checkpoint (fractions). */
+  /** Dev metrics of the selected checkpoint as the diff file stores it (fractions). */
   metrics: Record<string, number>;
+  /** The same before the diff's values were rounded to its value dtype (equal for F32). */
+  trainedMetrics: Record<string, number>;
   selectionMetric: string;
   headlineMetric: string;
+  /** Class names (index = class id), also recorded in the diff; null for regression. */
+  labels: string[] | null;
   /** Nonzero diff entries ÷ all parameters, head counted fully (the paper's count). */
   density: number;
   /** The same over the encoder only (head excluded). */
@@ -78,8 +89,8 @@ export interface RunSummary {
 export async function runTraining(options: RunTrainingOptions): Promise<RunSummary> {
   const started = Date.now();
   const settings = validateSettings(options.settings);
-  const task: GlueTask = getTask(options.task);
-  const { train, dev } = await readTaskData(task, options);
+  const task = await readTaskData(options);
+  const encoding = { ...defaultDiffEncoding, ...options.encoding };
   const loaded: LoadedBackbone = await loadBackbone(options.model, {
     head: { numLabels: task.numLabels },
     seed: settings.seed,
@@ -87,7 +98,7 @@ export async function runTraining(options: RunTrainingOptions): Promise<RunSumma
     ...(options.onEvent ? { onEvent: options.onEvent } : {}),
   });
   try {
-    const backend = activeBackend()?.backend ?? tf.getBackend();
+    const backend = tf.getBackend();
     options.onEvent?.({
       type: 'run-start',
       task: task.name,
@@ -103,9 +114,9 @@ export async function runTraining(options: RunTrainingOptions): Promise<RunSumma
         numLabels: task.numLabels,
         selectionMetric: task.selectionMetric,
       },
-      train,
-      dev,
-      computeMetrics: (predictions, labels) => computeMetrics(task, predictions, labels),
+      train: task.train,
+      dev: task.dev,
+      computeMetrics: task.computeMetrics,
       settings,
       outputDirectory: options.outputDirectory,
       ...(options.resume ? { resume: true } : {}),
@@ -115,14 +126,15 @@ export async function runTraining(options: RunTrainingOptions): Promise<RunSumma
     });
     if (!outcome) throw new Error('stopped early (stopAfterSteps)');
 
-    const { diffPath, diffBytes } = await writeTaskDiff(
-      loaded,
-      outcome,
-      settings,
-      task,
-      options.outputDirectory,
-    );
+    const { diff, diffPath, diffBytes } = await writeTaskDiff(loaded, outcome, settings, task, {
+      outputDirectory: options.outputDirectory,
+      encoding,
+    });
+    // A lossy encoding is evaluated as stored: the summary's metrics are those of the file written.
+    const metrics =
+      encoding.valueDtype === 'F32' ? outcome.metrics : await storedDiffMetrics(loaded, diff, task, settings);
     const summary = summarise(loaded, outcome, task, settings, {
+      metrics,
       diffPath,
       diffBytes,
       backend,
@@ -136,7 +148,7 @@ export async function runTraining(options: RunTrainingOptions): Promise<RunSumma
       type: 'run-end',
       task: task.name,
       method: settings.method,
-      metrics: outcome.metrics,
+      metrics,
       wallTimeMs: summary.wallTimeMs,
     });
     return summary;
@@ -145,40 +157,53 @@ export async function runTraining(options: RunTrainingOptions): Promise<RunSumma
   }
 }
 
-/** The task's training split and first dev split; a training split without usable rows is an error. */
-async function readTaskData(task: GlueTask, options: RunTrainingOptions) {
-  const dataDirectory = resolveDataDirectory(options.dataDirectory);
-  if (!task.trainSplit) throw new Error(`task ${task.name} has no training split`);
-  const read = (split: string) =>
-    readSplit(task, split, { dataDirectory, ...(options.onEvent ? { onEvent: options.onEvent } : {}) });
-  const [train, dev] = await Promise.all([read(task.trainSplit), read(task.devSplits[0]!)]);
-  const usable = train.examples.filter((e) => e.label !== null).length;
+/**
+ * The run's data: a GLUE task's train and first dev split, or the given task data (a user's
+ * dataset); a training set without usable rows is an error.
+ */
+async function readTaskData(options: RunTrainingOptions): Promise<TaskData> {
+  const task =
+    typeof options.task === 'string'
+      ? await glueTaskData(options.task, {
+          ...(options.dataDirectory !== undefined ? { dataDirectory: options.dataDirectory } : {}),
+          ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+        })
+      : options.task;
+  const usable = task.train.filter((e) => e.label !== null).length;
   if (usable === 0) {
     throw new InvalidArgumentError({
-      argument: `${task.name} ${task.trainSplit} data`,
+      argument: `${task.name} training data`,
       expected: 'at least one labelled training row',
-      found: `${train.examples.length} rows, none with a label (in ${dataDirectory})`,
+      found: `${task.train.length} rows, none with a label`,
     });
   }
-  return { train: train.examples, dev: dev.examples };
+  return task;
 }
 
 /** What `metrics.json` holds: the outcome, the densities as the paper counts them, the diff's size. */
 function summarise(
   loaded: LoadedBackbone,
   outcome: TrainOutcome,
-  task: GlueTask,
+  task: TaskData,
   settings: TrainSettings,
-  run: { diffPath: string; diffBytes: number; backend: string; wallTimeMs: number },
+  run: {
+    metrics: Record<string, number>;
+    diffPath: string;
+    diffBytes: number;
+    backend: string;
+    wallTimeMs: number;
+  },
 ): RunSummary {
   const counts = countModified(loaded.backbone.parameterSpecs({ numLabels: task.numLabels }), outcome);
   const { nonzero, nonzeroEncoder, totalParameters, encoderParameters } = counts;
   return {
     task: task.name,
     method: settings.method,
-    metrics: outcome.metrics,
+    metrics: run.metrics,
+    trainedMetrics: outcome.metrics,
     selectionMetric: task.selectionMetric,
     headlineMetric: task.headlineMetric,
+    labels: task.labels,
     density: nonzero / totalParameters,
     densityWithoutHead: nonzeroEncoder / encoderParameters,
     nonzero,
@@ -208,9 +233,13 @@ async function writeTaskDiff(
   loaded: LoadedBackbone,
   outcome: TrainOutcome,
   settings: TrainSettings,
-  task: GlueTask,
-  outputDirectory: string,
-): Promise<{ diffPath: string; diffBytes: number }> {
+  task: TaskData,
+  options: {
+    outputDirectory: string;
+    encoding: { valueDtype: ValueDtype; indexEncoding: IndexEncoding };
+  },
+): Promise<{ diff: SparseDiff; diffPath: string; diffBytes: number }> {
+  const { outputDirectory, encoding } = options;
   const specs = loaded.backbone.parameterSpecs({ numLabels: task.numLabels });
   const created = new Set(loaded.created);
   const base: TensorArrays = await parameterArrays(loaded.params);
@@ -234,17 +263,21 @@ async function writeTaskDiff(
     sparse,
     dense,
     added,
+    valueDtype: encoding.valueDtype,
+    denseValueDtype: encoding.valueDtype,
+    indexEncoding: encoding.indexEncoding,
     provenance: {
       baseModel: { id: loaded.source.id, revision: loaded.source.revision },
       baseFingerprint: await fingerprintCheckpoint(loaded.source.directory),
       method: methods[settings.method].provenance(settings),
-      settings: settings as unknown as Record<string, unknown>,
+      // The label names and data source ride in the settings: predict and export read `labels`.
+      settings: { ...settings, ...encoding, labels: task.labels, data: task.source },
       task: task.name,
     },
   });
   const diffPath = join(outputDirectory, `${task.name}.diff.safetensors`);
   await writeDiff(diffPath, diff);
-  return { diffPath, diffBytes: statSync(diffPath).size };
+  return { diff, diffPath, diffBytes: statSync(diffPath).size };
 }
 
 /** The positions and values of δ's nonzero entries. */

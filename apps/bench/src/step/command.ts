@@ -1,5 +1,6 @@
 import { type StepSize, stepSizes } from '@diffprune/bert/test';
-import { type BackendInfo, backendNames, InvalidArgumentError } from '@diffprune/core';
+import { InvalidArgumentError } from '@diffprune/core';
+import { type BackendInfo, backendNames } from '@diffprune/runtime';
 import { startBackend } from '@diffprune/trainer';
 import {
   measureStep,

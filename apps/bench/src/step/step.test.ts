@@ -66,7 +66,7 @@ describe('step benchmark', () => {
     const ids = batch.inputIds.dataSync();
     expect(Math.min(...ids)).toBeGreaterThanOrEqual(0);
     expect(Math.max(...ids)).toBeLessThan(100);
-    expect(Array.from(batch.tokenTypeIds.dataSync().slice(0, 6))).toEqual([0, 0, 0, 1, 1, 1]);
+    expect(Array.from(batch.tokenTypeIds!.dataSync().slice(0, 6))).toEqual([0, 0, 0, 1, 1, 1]);
     expect(labels.shape).toEqual([3]);
     tf.dispose([batch.inputIds, batch.tokenTypeIds, batch.attentionMask, labels]);
   });

@@ -1,4 +1,4 @@
-import { copyFile, readdir, stat } from 'node:fs/promises';
+import { copyFile, readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import {
   InvalidArgumentError,
@@ -11,20 +11,25 @@ import {
 } from '@diffprune/core';
 import {
   applyDiff,
+  composeDiffs,
   createDiff,
   type DiffStats,
   diffStats,
+  escapeControlCharacters,
   fingerprintTensors,
   type IndexEncoding,
   indexEncodings,
   parseValueDtype,
   readCheckpointTensors,
   readDiff,
+  reencodeDiff,
+  revertDiff,
   type SparseDiff,
   type TensorArrays,
   verifyDiff,
   writeDiff,
 } from '@diffprune/sparse-diff';
+import { baseConfig, classifierConfig, diffDataFields, diffLabels, headSizeOf } from '@diffprune/training';
 import type { Command } from 'commander';
 import { fastScatterAdd } from '../backend.js';
 import { action, printJson } from '../cli-support.js';
@@ -101,7 +106,8 @@ function printInspection(path: string, fileBytes: number, diff: SparseDiff, stat
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
   for (const r of rows)
     out.push(r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  '));
-  process.stdout.write(`${out.join('\n')}\n`);
+  // Names and provenance come from the file: escape control characters (issue #15).
+  process.stdout.write(`${out.map(escapeControlCharacters).join('\n')}\n`);
 }
 
 interface CreateOptions {
@@ -167,12 +173,7 @@ async function inspect(file: string, options: { json?: boolean }) {
 async function apply(options: { base: string; diff: string; out: string; force?: boolean; json?: boolean }) {
   const diff = await readDiff(options.diff);
   const base = await loadCheckpoint(options.base, 'base');
-  if (!options.force && (await exists(options.out)) && (await readdir(options.out)).length > 0)
-    throw new InvalidArgumentError({
-      argument: '--out',
-      expected: 'a new or empty directory (or --force to replace it)',
-      found: options.out,
-    });
+  await checkOut(options.out, options.force);
   const result = applyDiff(base.floats, diff, {
     baseFingerprint: base.fingerprint,
     scatterAdd: await fastScatterAdd(),
@@ -187,23 +188,9 @@ async function apply(options: { base: string; diff: string; out: string; force?:
       continue;
     }
     const r = result[t.name];
-    if (r)
-      tensors.push({
-        name: t.name,
-        dtype: 'F32',
-        shape: r.shape,
-        data: new Uint8Array(r.values.buffer, r.values.byteOffset, r.values.byteLength),
-      });
+    if (r) tensors.push(f32Tensor(t.name, r));
   }
-  for (const [name, r] of Object.entries(result)) {
-    if (seen.has(name)) continue;
-    tensors.push({
-      name,
-      dtype: 'F32',
-      shape: r.shape,
-      data: new Uint8Array(r.values.buffer, r.values.byteOffset, r.values.byteLength),
-    });
-  }
+  for (const [name, r] of Object.entries(result)) if (!seen.has(name)) tensors.push(f32Tensor(name, r));
   const metadata = {
     format: 'pt',
     diffprune_base_model_id: diff.provenance.baseModel.id,
@@ -211,21 +198,190 @@ async function apply(options: { base: string; diff: string; out: string; force?:
     diffprune_task: diff.provenance.task,
     diffprune_method: diff.provenance.method,
   };
-  const copied: string[] = [];
-  await writeDirectoryAtomic(options.out, async (directory) => {
-    for (const entry of await readdir(options.base, { withFileTypes: true })) {
-      if (entry.isFile() && companionFile.test(entry.name)) {
-        await copyFile(join(options.base, entry.name), join(directory, entry.name));
-        copied.push(entry.name);
-      }
-    }
-    await writeFileAtomic(join(directory, 'model.safetensors'), serializeSafetensors(tensors, metadata));
-  });
+  // A task diff's merged model is a sequence classifier: its config says so (architectures,
+  // num_labels, id2label/label2id from the diff's label names, problem_type), as transformers reads it.
+  const numLabels = headSizeOf(diff);
+  const labels = numLabels === undefined ? undefined : diffLabels(diff, numLabels);
+  // The text fields of a user's dataset go along, so that predict reads the same fields by default.
+  const { textFields } = diffDataFields(diff);
+  const copied = await writeCheckpointDirectory(options.base, options.out, tensors, metadata, (config) =>
+    numLabels === undefined
+      ? config
+      : {
+          ...classifierConfig(config, { numLabels, ...(labels ? { labels } : {}) }),
+          ...(textFields ? { diffprune_text_fields: textFields } : {}),
+        },
+  );
   if (options.json)
     printJson({ out: options.out, tensors: tensors.length, copied, task: diff.provenance.task });
   else
     process.stdout.write(
       `wrote ${options.out}: model.safetensors (${tensors.length} tensors, F32) and ${copied.join(', ')}\n`,
+    );
+}
+
+/**
+ * Writes an HF-layout directory atomically: model.safetensors, the companion files of `source`
+ * (config.json passed through `config`), F32 tensors in the given order.
+ */
+async function writeCheckpointDirectory(
+  source: string,
+  out: string,
+  tensors: SafetensorsTensor[],
+  metadata: Record<string, string>,
+  config: (config: Record<string, unknown>) => Record<string, unknown>,
+): Promise<string[]> {
+  const copied: string[] = [];
+  await writeDirectoryAtomic(out, async (directory) => {
+    for (const entry of await readdir(source, { withFileTypes: true })) {
+      if (!entry.isFile() || !companionFile.test(entry.name)) continue;
+      if (entry.name === 'config.json') {
+        const parsed = JSON.parse(await readFile(join(source, entry.name), 'utf8')) as Record<
+          string,
+          unknown
+        >;
+        await writeFileAtomic(join(directory, entry.name), `${JSON.stringify(config(parsed), null, 2)}\n`);
+      } else await copyFile(join(source, entry.name), join(directory, entry.name));
+      copied.push(entry.name);
+    }
+    await writeFileAtomic(join(directory, 'model.safetensors'), serializeSafetensors(tensors, metadata));
+  });
+  return copied;
+}
+
+const f32Tensor = (name: string, r: { shape: number[]; values: Float32Array }): SafetensorsTensor => ({
+  name,
+  dtype: 'F32',
+  shape: r.shape,
+  data: new Uint8Array(r.values.buffer, r.values.byteOffset, r.values.byteLength),
+});
+
+async function checkOut(out: string, force: boolean | undefined) {
+  if (!force && (await exists(out)) && (await readdir(out)).length > 0)
+    throw new InvalidArgumentError({
+      argument: '--out',
+      expected: 'a new or empty directory (or --force to replace it)',
+      found: out,
+    });
+}
+
+const checkIndexEncodingOption = (value: string | undefined): IndexEncoding | undefined => {
+  if (value === undefined) return undefined;
+  if (!(indexEncodings as readonly string[]).includes(value))
+    throw new InvalidArgumentError({
+      argument: '--index-encoding',
+      expected: `one of ${indexEncodings.join(', ')}`,
+      found: value,
+    });
+  return value as IndexEncoding;
+};
+
+async function encode(
+  file: string,
+  options: { out: string; valueDtype?: string; indexEncoding?: string; json?: boolean },
+) {
+  const diff = await readDiff(file);
+  const valueDtype = options.valueDtype ? parseValueDtype(options.valueDtype, '--value-dtype') : undefined;
+  const indexEncoding = checkIndexEncodingOption(options.indexEncoding);
+  const encoded = reencodeDiff(diff, {
+    ...(valueDtype ? { valueDtype } : {}),
+    ...(indexEncoding ? { indexEncoding } : {}),
+  });
+  await writeDiff(options.out, encoded);
+  const stats = diffStats(encoded);
+  const fileBytes = (await stat(options.out)).size;
+  if (options.json) printJson({ path: options.out, fileBytes, provenance: encoded.provenance, stats });
+  else process.stdout.write(`wrote ${options.out} (${fileBytes} bytes)\n${summaryLines(stats).join('\n')}\n`);
+}
+
+/** Task heads: tensors of the classifier (each task diff carries its own). */
+const headNames = (diffs: readonly SparseDiff[]) => [
+  ...new Set(diffs.flatMap((d) => d.tensors.map((t) => t.name).filter((n) => /^classifier\./.test(n)))),
+];
+
+async function compose(
+  files: string[],
+  options: { out: string; keepHead?: string; valueDtype?: string; indexEncoding?: string; json?: boolean },
+) {
+  if (files.length < 2)
+    throw new InvalidArgumentError({
+      argument: '<diffs...>',
+      expected: 'at least two diff files',
+      found: files,
+    });
+  const diffs = await Promise.all(files.map((file) => readDiff(file)));
+  let keep: number | undefined;
+  if (options.keepHead !== undefined) {
+    keep = files.indexOf(options.keepHead);
+    if (keep < 0) keep = diffs.findIndex((d) => d.provenance.task === options.keepHead);
+    if (keep < 0)
+      throw new InvalidArgumentError({
+        argument: '--keep-head',
+        expected: `a diff file or task among ${diffs.map((d, i) => `${files[i]} (${d.provenance.task})`).join(', ')}`,
+        found: options.keepHead,
+      });
+  }
+  const valueDtype = options.valueDtype ? parseValueDtype(options.valueDtype, '--value-dtype') : undefined;
+  const indexEncoding = checkIndexEncodingOption(options.indexEncoding);
+  const kept = keep === undefined ? undefined : diffs[keep]!;
+  const { diff, overlaps } = composeDiffs(diffs, {
+    heads: { names: headNames(diffs), ...(keep !== undefined ? { keep } : {}) },
+    ...(valueDtype ? { valueDtype } : {}),
+    ...(indexEncoding ? { indexEncoding } : {}),
+  });
+  // The kept head's label names and data fields go with it (predict and export read them).
+  const labels = kept ? diffLabels(kept) : undefined;
+  if (labels) diff.provenance.settings.labels = labels;
+  if (kept?.provenance.settings.data) diff.provenance.settings.data = kept.provenance.settings.data;
+  await writeDiff(options.out, diff);
+  const fileBytes = (await stat(options.out)).size;
+  const head = kept
+    ? `the head of ${kept.provenance.task}`
+    : 'no head (heads stay in their own diffs; --keep-head picks one)';
+  if (options.json)
+    printJson({
+      path: options.out,
+      fileBytes,
+      task: diff.provenance.task,
+      head: kept?.provenance.task ?? null,
+      overlaps,
+    });
+  else
+    process.stdout.write(
+      `wrote ${options.out} (${fileBytes} bytes): ${diff.provenance.task}, ${head}; ${overlaps.length} tensors where diffs overlap\n`,
+    );
+}
+
+async function revert(options: {
+  model: string;
+  diff: string;
+  out: string;
+  force?: boolean;
+  json?: boolean;
+}) {
+  const diff = await readDiff(options.diff);
+  const tuned = await loadCheckpoint(options.model, 'model');
+  await checkOut(options.out, options.force);
+  const result = revertDiff(tuned.floats, diff, { scatterAdd: await fastScatterAdd() });
+  const tensors: SafetensorsTensor[] = [];
+  for (const t of tuned.tensors) {
+    if (!floatDtypes.has(t.dtype)) tensors.push(t);
+    else if (result[t.name]) tensors.push(f32Tensor(t.name, result[t.name]!));
+  }
+  const copied = await writeCheckpointDirectory(
+    options.model,
+    options.out,
+    tensors,
+    { format: 'pt' },
+    baseConfig,
+  );
+  const base = await readCheckpointTensors(options.out);
+  const matches = fingerprintTensors(base) === diff.provenance.baseFingerprint;
+  if (options.json)
+    printJson({ out: options.out, tensors: tensors.length, copied, baseFingerprintMatches: matches });
+  else
+    process.stdout.write(
+      `wrote ${options.out}: the base (${tensors.length} tensors) and ${copied.join(', ')}; fingerprint ${matches ? "matches the diff's base" : "differs from the diff's base (float32 rounding or a different base)"}\n`,
     );
 }
 
@@ -245,7 +401,7 @@ async function verify(options: { base: string; diff: string; json?: boolean }) {
   if (!result.ok) process.exitCode = 1;
 }
 
-/** Registers `diffprune diff create|inspect|apply|verify`. */
+/** Registers `diffprune diff create|inspect|apply|encode|compose|revert|verify`. */
 export function registerDiffCommand(program: Command): void {
   const diff = program
     .command('diff')
@@ -282,7 +438,10 @@ export function registerDiffCommand(program: Command): void {
 
   diff
     .command('apply')
-    .description('Write BASE + DIFF as a full HF-layout checkpoint')
+    .alias('export')
+    .description(
+      'Write BASE + DIFF as a full HF-layout checkpoint; for a task diff a sequence classifier that diffprune predict/eval and HF transformers load (config: architectures, num_labels, id2label/label2id, problem_type)',
+    )
     .requiredOption('--base <dir>', 'the base checkpoint the diff was made for')
     .requiredOption('--diff <file>', 'the diff file')
     .requiredOption(
@@ -292,6 +451,41 @@ export function registerDiffCommand(program: Command): void {
     .option('--force', 'replace --out if it exists and is not empty')
     .option('--json', 'print a JSON summary')
     .action(action(apply));
+
+  diff
+    .command('encode')
+    .description(
+      'Store a diff with another value dtype and/or index encoding, keeping its positions, provenance and settings',
+    )
+    .argument('<file>', 'a diff file')
+    .requiredOption('--out <file>', 'the diff file to write')
+    .option('--value-dtype <dtype>', 'f32 | f16 | bf16 | i8 (default: keep each tensor\u2019s)')
+    .option('--index-encoding <encoding>', `${indexEncodings.join(' | ')} (default: keep each tensor\u2019s)`)
+    .option('--json', 'print a JSON summary')
+    .action(action(encode));
+
+  diff
+    .command('compose')
+    .description(
+      'Sum task diffs of one base into one diff: bodies summed, heads kept apart (none in the result unless --keep-head names one)',
+    )
+    .argument('<diffs...>', 'two or more diff files of the same base')
+    .requiredOption('--out <file>', 'the composed diff file to write')
+    .option('--keep-head <file|task>', 'keep the classifier head (and its label names) of this diff')
+    .option('--value-dtype <dtype>', 'f32 | f16 | bf16 | i8 (default f32: sums are exact, then stored)')
+    .option('--index-encoding <encoding>', `${indexEncodings.join(' | ')} (default: the first diff\u2019s)`)
+    .option('--json', 'print a JSON summary')
+    .action(action(compose));
+
+  diff
+    .command('revert')
+    .description('Write MODEL − DIFF (a merged task model back to its base) as an HF-layout checkpoint')
+    .requiredOption('--model <dir>', 'the merged checkpoint (e.g. written by diff apply)')
+    .requiredOption('--diff <file>', 'the diff that was applied')
+    .requiredOption('--out <dir>', 'the checkpoint directory to write')
+    .option('--force', 'replace --out if it exists and is not empty')
+    .option('--json', 'print a JSON summary')
+    .action(action(revert));
 
   diff
     .command('verify')

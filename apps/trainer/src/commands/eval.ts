@@ -1,15 +1,17 @@
 import { getTask, resolveDataDirectory } from '@diffprune/glue';
-import { evaluateTask, loadWithDiff } from '@diffprune/training';
+import { diffDataFields, diffLabels, evaluateDataset, evaluateTask, loadWithDiff } from '@diffprune/training';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Command } from 'commander';
 import { fastScatterAdd, startBackend } from '../backend.js';
 import { action, printJson } from '../cli-support.js';
+import { addDataFileOptions, checkTaskOrFile, type DataFileOptions, readOptions } from '../data-options.js';
 import { progressRenderer } from '../progress.js';
 
-interface EvalOptions {
+interface EvalOptions extends DataFileOptions {
   model: string;
   diff: string;
-  task: string;
+  task?: string;
+  validationFile?: string;
   data?: string;
   maxLength: string;
   batchSize: string;
@@ -20,12 +22,19 @@ interface EvalOptions {
 }
 
 export function registerEvalCommand(program: Command): void {
-  program
+  const command = program
     .command('eval')
-    .description('dev-set metrics of a trained task diff applied to its base model')
+    .description(
+      "metrics of a trained task diff applied to its base model: a GLUE task's dev sets, or your own labelled file",
+    )
     .requiredOption('--model <dir|hub-id>', 'the base model the diff was trained from')
     .requiredOption('--diff <file>', 'a <task>.diff.safetensors file')
-    .requiredOption('--task <task>', 'GLUE task')
+    .option('--task <task>', 'GLUE task')
+    .option(
+      '--validation-file <file>',
+      'your own labelled data instead of --task (.jsonl, .csv, .tsv, .parquet; labels from the diff)',
+    );
+  addDataFileOptions(command)
     .option('--data <dir>', 'GLUE data directory (default: $DIFFPRUNE_GLUE_DIR or the cache)')
     .option('--max-length <n>', 'max tokens per example', '128')
     .option('--batch-size <n>', 'evaluation batch size', '32')
@@ -40,15 +49,46 @@ export function registerEvalCommand(program: Command): void {
           ...(options.backend ? { backend: options.backend } : {}),
           ...(render ? { onEvent: render } : {}),
         });
-        const task = getTask(options.task);
-        const dataDirectory = resolveDataDirectory(options.data);
+        checkTaskOrFile(options.task, options.validationFile, '--validation-file');
+        const task = options.task ? getTask(options.task) : undefined;
         const { loaded, diff } = await loadWithDiff(options.model, options.diff, {
-          numLabels: task.numLabels,
+          ...(task ? { numLabels: task.numLabels } : {}),
           ...(options.offline ? { offline: true } : {}),
           ...(options.cache ? { cacheDirectory: options.cache } : {}),
           scatterAdd: await fastScatterAdd(),
         });
         try {
+          if (!task) {
+            const labels = diffLabels(diff);
+            const result = await evaluateDataset(loaded, {
+              file: options.validationFile as string,
+              ...diffDataFields(diff),
+              ...readOptions(options),
+              ...(labels ? { labels } : {}),
+              maxLength: Number(options.maxLength),
+              batchSize: Number(options.batchSize),
+            });
+            const output = {
+              task: diff.provenance.task,
+              file: options.validationFile,
+              diff: options.diff,
+              method: diff.provenance.method,
+              examples: result.examples,
+              skippedRows: result.skipped.length,
+              metrics: result.metrics,
+            };
+            if (options.json) printJson(output);
+            else
+              process.stdout.write(
+                `${options.validationFile} (${result.examples} examples${result.skipped.length ? `, ${result.skipped.length} bad rows skipped` : ''}): ${Object.entries(
+                  result.metrics,
+                )
+                  .map(([k, v]) => `${k} ${v.toFixed(4)}`)
+                  .join(', ')}\n`,
+              );
+            return;
+          }
+          const dataDirectory = resolveDataDirectory(options.data);
           const results = await evaluateTask(loaded, task, {
             dataDirectory,
             maxLength: Number(options.maxLength),

@@ -1,16 +1,25 @@
-import { createReadStream, existsSync } from 'node:fs';
-import { createInterface } from 'node:readline';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   type EventListener,
   InvalidArgumentError,
   MissingResourceError,
   writeFileAtomic,
 } from '@diffprune/core';
-import { classifierOutputs, loadClassifier, type Prediction, predictTexts } from '@diffprune/training';
+import { readDataset, readTable, type Table } from '@diffprune/datasets';
+import { readDiff } from '@diffprune/sparse-diff';
+import {
+  classifierOutputs,
+  diffDataFields,
+  loadClassifier,
+  type Prediction,
+  predictTexts,
+} from '@diffprune/training';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Command } from 'commander';
 import { fastScatterAdd, startBackend } from '../backend.js';
 import { action } from '../cli-support.js';
+import { addDataFileOptions, textFieldList } from '../data-options.js';
 import { progressRenderer } from '../progress.js';
 
 export interface PredictOptions {
@@ -18,8 +27,15 @@ export interface PredictOptions {
   model: string;
   /** A task diff (`.diff.safetensors`) applied to `model` before predicting. */
   diff?: string;
-  /** JSONL: one `{"text_a": …, "text_b": … | null}` per line; blank lines are skipped. */
+  /**
+   * JSONL with `text_a`/`text_b` per line, or any dataset file (.jsonl, .csv, .tsv, .parquet) read with
+   * `textFields` (default: the diff's recorded fields, else text / sentence1,sentence2 / sentence).
+   */
   input: string;
+  /** `a` or `a,b`: the input's text field(s). */
+  textFields?: string;
+  /** Leave out rows with a missing or empty text field (counted) instead of failing. */
+  skipBadRows?: boolean;
   /** JSONL: one prediction per input line, in input order. */
   output: string;
   maxLength?: number;
@@ -38,45 +54,62 @@ interface Example {
   textB: string | null;
 }
 
-async function readExamples(path: string): Promise<Example[]> {
-  if (!existsSync(path))
-    throw new MissingResourceError({ resource: path, hint: '--input must be a JSONL file' });
-  const examples: Example[] = [];
-  let line = 0;
-  for await (const text of createInterface({
-    input: createReadStream(path, 'utf8'),
-    crlfDelay: Number.POSITIVE_INFINITY,
-  })) {
-    line++;
-    if (text.trim() === '') continue;
-    let record: unknown;
-    try {
-      record = JSON.parse(text);
-    } catch (error) {
-      throw new InvalidArgumentError({
-        argument: `${path} line ${line}`,
-        expected: 'a JSON object',
-        found: (error as Error).message,
-      });
-    }
-    const { text_a: textA, text_b: textB } = (record ?? {}) as { text_a?: unknown; text_b?: unknown };
+/** The `text_a`/`text_b` JSONL format: `text_a` a string, `text_b` a string, null or absent. */
+function legacyExamples(table: Table): Example[] {
+  return table.rows.map(({ line, fields }) => {
+    const { text_a: textA, text_b: textB } = fields;
     if (typeof textA !== 'string') {
       throw new InvalidArgumentError({
-        argument: `${path} line ${line}: text_a`,
+        argument: `${table.path} line ${line}: text_a`,
         expected: 'a string',
         found: textA,
       });
     }
     if (textB !== undefined && textB !== null && typeof textB !== 'string') {
       throw new InvalidArgumentError({
-        argument: `${path} line ${line}: text_b`,
+        argument: `${table.path} line ${line}: text_b`,
         expected: 'a string, null or absent',
         found: textB,
       });
     }
-    examples.push({ line, textA, textB: textB ?? null });
+    return { line, textA, textB: (textB as string | null | undefined) ?? null };
+  });
+}
+
+/** The text fields a merged model exported by `diff apply` records (`diffprune_text_fields`). */
+function exportedTextFields(model: string): string[] | undefined {
+  const path = join(model, 'config.json');
+  if (!existsSync(path)) return undefined;
+  const fields = (JSON.parse(readFileSync(path, 'utf8')) as { diffprune_text_fields?: unknown })
+    .diffprune_text_fields;
+  return Array.isArray(fields) && fields.every((f) => typeof f === 'string') ? fields : undefined;
+}
+
+/**
+ * The input's texts: the `text_a`/`text_b` JSONL format when the file has `text_a` and no fields are
+ * named; otherwise a dataset file read with the named fields, else the diff's recorded ones.
+ */
+async function readInput(options: PredictOptions): Promise<Example[]> {
+  let textFields = textFieldList(options.textFields);
+  if (!textFields) {
+    if (!existsSync(options.input))
+      throw new MissingResourceError({ resource: options.input, hint: '--input must be a data file' });
+    const table = await readTable(options.input);
+    if (table.format === 'jsonl' && table.columns.includes('text_a')) return legacyExamples(table);
+    if (options.diff) textFields = diffDataFields(await readDiff(options.diff)).textFields;
+    else textFields = exportedTextFields(options.model);
   }
-  return examples;
+  const dataset = await readDataset(options.input, {
+    ...(textFields ? { textFields } : {}),
+    requireLabels: false,
+    ...(options.skipBadRows ? { skipBadRows: true } : {}),
+  });
+  if (dataset.skipped.length > 0)
+    options.onEvent?.({
+      type: 'warning-raise',
+      message: `skipped ${dataset.skipped.length} bad rows of ${options.input}`,
+    });
+  return dataset.examples.map((e) => ({ line: e.line, textA: e.textA, textB: e.textB }));
 }
 
 /**
@@ -85,8 +118,15 @@ async function readExamples(path: string): Promise<Example[]> {
  * Examples are batched by length (less padding); the output file is written atomically.
  */
 export async function predict(options: PredictOptions): Promise<{ examples: number; numLabels: number }> {
-  // predictTexts checks the batch size and the max length against the model.
-  const examples = await readExamples(options.input);
+  const batchSize = options.batchSize ?? 32;
+  if (!Number.isInteger(batchSize) || batchSize < 1) {
+    throw new InvalidArgumentError({
+      argument: '--batch-size',
+      expected: 'a positive integer',
+      found: batchSize,
+    });
+  }
+  const examples = await readInput(options);
   const scatterAdd = options.diff ? await fastScatterAdd() : undefined;
   const loaded = await loadClassifier(options.model, {
     ...(options.diff ? { diff: options.diff } : {}),
@@ -98,7 +138,7 @@ export async function predict(options: PredictOptions): Promise<{ examples: numb
   });
   try {
     const predictions = await predictTexts(loaded, examples, {
-      ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
+      batchSize,
       ...(options.maxLength !== undefined ? { maxLength: options.maxLength } : {}),
     });
     await writeFileAtomic(options.output, predictions.map((p) => `${JSON.stringify(p)}\n`).join(''));
@@ -118,14 +158,17 @@ const positiveInteger = (name: string) => (value: string) => {
 
 /** Registers `diffprune predict`. */
 export function registerPredictCommand(program: Command): void {
-  program
+  const command = program
     .command('predict')
     .description(
       'predict JSONL examples ({"text_a": …, "text_b": … | null} per line) with a finetuned model or a base model + task diff; writes {"logits", "probabilities", "label"} (or "score" for regression) per line, in input order',
     )
     .requiredOption('--model <dir|hub-id>', 'model directory or hub id (the base model when --diff is given)')
     .option('--diff <file>', 'task diff (.diff.safetensors) to apply to --model')
-    .requiredOption('--input <file>', 'input JSONL (blank lines are skipped)')
+    .requiredOption(
+      '--input <file>',
+      'input: JSONL with text_a/text_b, or a .jsonl/.csv/.tsv/.parquet file read with --text-fields (default: the fields the diff was trained with)',
+    )
     .requiredOption('--output <file>', 'output JSONL (written atomically)')
     .option(
       '--max-length <n>',
@@ -137,21 +180,21 @@ export function registerPredictCommand(program: Command): void {
     .option('--offline', 'never download; missing files are errors that say how to get them')
     .option('--cache <dir>', 'download cache directory')
     .option('--backend <name>', 'force a backend (tensorflow, native, wasm, cpu)')
-    .option('--quiet', 'no progress output on stderr')
-    .action(
-      action(async (options: Omit<PredictOptions, 'onEvent'> & { backend?: string; quiet?: boolean }) => {
-        const render = options.quiet ? undefined : progressRenderer();
-        await startBackend({
-          ...(options.backend ? { backend: options.backend } : {}),
-          ...(render ? { onEvent: render } : {}),
-        });
-        const started = Date.now();
-        const result = await predict({ ...options, ...(render ? { onEvent: render } : {}) });
-        if (!options.quiet) {
-          process.stderr.write(
-            `wrote ${result.examples} predictions (${result.numLabels === 1 ? 'regression' : `${result.numLabels} labels`}) to ${options.output} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
-          );
-        }
-      }),
-    );
+    .option('--quiet', 'no progress output on stderr');
+  addDataFileOptions(command, false).action(
+    action(async (options: Omit<PredictOptions, 'onEvent'> & { backend?: string; quiet?: boolean }) => {
+      const render = options.quiet ? undefined : progressRenderer();
+      await startBackend({
+        ...(options.backend ? { backend: options.backend } : {}),
+        ...(render ? { onEvent: render } : {}),
+      });
+      const started = Date.now();
+      const result = await predict({ ...options, ...(render ? { onEvent: render } : {}) });
+      if (!options.quiet) {
+        process.stderr.write(
+          `wrote ${result.examples} predictions (${result.numLabels === 1 ? 'regression' : `${result.numLabels} labels`}) to ${options.output} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
+        );
+      }
+    }),
+  );
 }

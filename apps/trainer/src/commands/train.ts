@@ -2,16 +2,20 @@ import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvalidArgumentError } from '@diffprune/core';
+import { indexEncodings, parseValueDtype } from '@diffprune/sparse-diff';
 import {
+  defaultDiffEncoding,
   defaultSettings,
   runTraining,
   type TrainingMethod,
   type TrainSettings,
   trainingMethods,
+  userTaskData,
 } from '@diffprune/training';
 import { type Command, Option } from 'commander';
 import { startBackend } from '../backend.js';
 import { action, printJson, stopOnInterrupt } from '../cli-support.js';
+import { addDataFileOptions, checkTaskOrFile, type DataFileOptions, readOptions } from '../data-options.js';
 import { fanOut, jsonlEventLog } from '../events-log.js';
 import { progressRenderer } from '../progress.js';
 
@@ -28,9 +32,15 @@ const integer = (name: string) => (value: string) => {
   return parsed;
 };
 
-export interface TrainCommandOptions {
+export interface TrainCommandOptions extends DataFileOptions {
   model: string;
-  task: string;
+  task?: string;
+  trainFile?: string;
+  validationFile?: string;
+  validationSplit?: number;
+  taskName: string;
+  valueDtype: string;
+  indexEncoding: string;
   data?: string;
   method: TrainingMethod;
   out: string;
@@ -89,14 +99,36 @@ export function settingsFromOptions(options: Record<string, unknown>): TrainSett
 }
 
 export function registerTrainCommand(program: Command): void {
-  program
+  const command = program
     .command('train')
     .description(
-      'train a method on a GLUE task; writes <task>.diff.safetensors, metrics.json and events.jsonl to --out',
+      'train a method on a GLUE task (--task) or your own data (--train-file); writes <task>.diff.safetensors, metrics.json and events.jsonl to --out',
     )
     .requiredOption('--model <dir|hub-id>', 'pretrained model: an HF-layout directory or a hub id')
-    .requiredOption('--task <task>', 'GLUE task (cola, sst2, mrpc, stsb, qqp, mnli, qnli, rte, wnli)')
+    .option('--task <task>', 'GLUE task (cola, sst2, mrpc, stsb, qqp, mnli, qnli, rte, wnli)')
     .option('--data <dir>', 'GLUE data directory (default: $DIFFPRUNE_GLUE_DIR or the cache)')
+    .option('--train-file <file>', 'your own training data instead of --task: .jsonl, .csv, .tsv or .parquet')
+    .option(
+      '--validation-file <file>',
+      'your validation data (default: a seeded split of --train-file, see --validation-split)',
+    )
+    .option(
+      '--validation-split <fraction>',
+      'share of --train-file held out when no --validation-file is given (default 0.1; seeded by --seed)',
+      number('--validation-split'),
+    )
+    .option('--task-name <name>', 'the name of your task, for the diff file and its provenance', 'custom');
+  addDataFileOptions(command)
+    .option(
+      '--value-dtype <dtype>',
+      'how the diff stores δ: f32 | f16 | bf16 | i8 (the measured default keeps every dev prediction)',
+      defaultDiffEncoding.valueDtype.toLowerCase(),
+    )
+    .option(
+      '--index-encoding <encoding>',
+      `index encoding: ${indexEncodings.join(' | ')}`,
+      defaultDiffEncoding.indexEncoding,
+    )
     .addOption(
       new Option('--method <method>', 'training method')
         .choices([...trainingMethods])
@@ -184,7 +216,15 @@ export function registerTrainCommand(program: Command): void {
     .option('--json', 'print the final summary (metrics.json) as JSON on stdout, nothing else')
     .action(
       action(async (options: TrainCommandOptions) => {
+        checkTaskOrFile(options.task, options.trainFile, '--train-file');
         const settings = settingsFromOptions(options);
+        const valueDtype = parseValueDtype(options.valueDtype, '--value-dtype');
+        if (!(indexEncodings as readonly string[]).includes(options.indexEncoding))
+          throw new InvalidArgumentError({
+            argument: '--index-encoding',
+            expected: `one of ${indexEncodings.join(', ')}`,
+            found: options.indexEncoding,
+          });
         await guardFinishedRun(options.out, Boolean(options.resume), Boolean(options.force));
         const log = jsonlEventLog(join(options.out, 'events.jsonl'));
         const render = options.quiet || options.json ? undefined : progressRenderer();
@@ -192,9 +232,26 @@ export function registerTrainCommand(program: Command): void {
         await startBackend({ ...(options.backend ? { backend: options.backend as string } : {}), onEvent });
         const interrupt = stopOnInterrupt('stopping after this step (Ctrl-C again to quit without saving)…');
         try {
+          const task = options.trainFile
+            ? await userTaskData({
+                name: options.taskName,
+                trainFile: options.trainFile,
+                ...(options.validationFile ? { validationFile: options.validationFile } : {}),
+                ...(options.validationSplit !== undefined
+                  ? { validationFraction: options.validationSplit }
+                  : {}),
+                seed: settings.seed,
+                ...readOptions(options),
+                onEvent,
+              })
+            : (options.task as string);
           const summary = await runTraining({
             model: options.model,
-            task: options.task,
+            task,
+            encoding: {
+              valueDtype,
+              indexEncoding: options.indexEncoding as (typeof indexEncodings)[number],
+            },
             ...(options.data ? { dataDirectory: options.data } : {}),
             settings,
             outputDirectory: options.out,

@@ -2,8 +2,9 @@ import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../errors.js';
+import { dropoutMaskKernelName } from '../kernel-names.js';
 import { fillUniform, uniformAt, uniformKey } from './counter-uniform.js';
-import { dropoutMask, dropoutMaskKernelName, fillDropoutMask } from './dropout-mask.js';
+import { dropoutMask, fillDropoutMask } from './dropout-mask.js';
 
 /** The mask by its definition, from the uniforms themselves: 1/(1 − rate) where u ≥ rate, else 0. */
 const byDefinition = (n: number, seed: number, rate: number, offset = 0): Float32Array =>

@@ -1,6 +1,7 @@
 import type { Tensor } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
 import { InvalidArgumentError } from '../errors.js';
+import { type DropoutMaskAttributes, dropoutMaskKernelName } from '../kernel-names.js';
 import { type UniformKey, uniformBitsAt, uniformKey, uniformShapeSize } from './counter-uniform.js';
 
 /**
@@ -8,23 +9,14 @@ import { type UniformKey, uniformBitsAt, uniformKey, uniformShapeSize } from './
  * counter-based uniforms of `seed` (counter-uniform.ts). A pure function of (shape, rate, seed), the
  * same on every backend, drawn with no generator state, no u tensor and no comparison or cast kernels.
  *
- * Kernel contract `DiffpruneDropoutMask`: no inputs; attrs {shape, rate, seed} (validated by
- * `dropoutMask`); one float32 output of `shape`. A backend may register its own kernel under this
+ * Kernel contract `DiffpruneDropoutMask` (kernel-names.ts): no inputs; attrs {shape, rate, seed}
+ * (validated by `dropoutMask`); one float32 output of `shape`. A backend may register its own kernel under this
  * name (@diffprune/native does, compiled); `dropoutMask` uses it, and elsewhere fills the mask in JS.
  *
  * The comparison is u_i ≥ rate on the exact u_i = (k_i + 0.5)/2^23 (k_i the 23 random bits),
  * i.e. k_i ≥ T with T = ⌈rate·2^23 − 0.5⌉ (`dropoutThreshold`), so P(keep) = (2^23 − T)/2^23 is
  * 1 − rate within 2^−24. The kept value is 1/(1 − rate) rounded to float32 (`dropoutScale`).
  */
-export const dropoutMaskKernelName = 'DiffpruneDropoutMask';
-
-export interface DropoutMaskAttributes {
-  shape: number[];
-  /** The probability of dropping an entry, in [0, 1). */
-  rate: number;
-  /** An integer in [0, 2^32). */
-  seed: number;
-}
 
 const twoTo23 = 2 ** 23;
 

@@ -3,8 +3,8 @@ import { describe, expect, it } from 'vitest';
 import type { EncodedBatch, HeadSpec, LoadedBackbone } from '../backbone.js';
 import { backboneSpecificationVersion } from '../backbone.js';
 
-export type { BackendAvailability, DescribeEachBackendOptions, TestBackendLoaders } from './backends.js';
-export { availableBackends, describeEachBackend, setTestBackendLoaders } from './backends.js';
+export type { LocalHubRepository } from './hub-server.js';
+export { LocalHub } from './hub-server.js';
 
 export interface BackboneConformanceOptions {
   /** Loads the backbone under test (a small checkpoint). */
@@ -87,6 +87,46 @@ export function describeBackboneConformance(name: string, options: BackboneConfo
       }
       const names = new Set(specs.map((s) => s.name));
       expect(names.size).toBe(specs.length);
+    });
+
+    it('names its head (v2): exactly the head specs, which a checkpoint without them gets created', async () => {
+      const { backbone, created } = await getLoaded();
+      const heads = backbone
+        .parameterSpecs(options.head)
+        .filter((s) => s.head)
+        .map((s) => s.name);
+      expect(heads.length).toBeGreaterThan(0);
+      expect([...backbone.headParameterNames(options.head)].sort()).toEqual([...heads].sort());
+      for (const name of created) expect(heads, name).toContain(name);
+    });
+
+    it('declares its limits (v2): maximum positions refused beyond, token types used or ignored', async () => {
+      const l = await getLoaded();
+      const { backbone } = l;
+      expect(Number.isInteger(backbone.maxPositions) && backbone.maxPositions > 0).toBe(true);
+      expect(['word-piece', 'byte-level-bpe']).toContain(backbone.tokenizer);
+      const tooLong: EncodedBatch = {
+        inputIds: tf.fill([1, backbone.maxPositions + 1], backbone.encoder.padId, 'int32') as tf.Tensor2D,
+        attentionMask: tf.ones([1, backbone.maxPositions + 1], 'int32') as tf.Tensor2D,
+      };
+      expect(() => backbone.classify(l.params, tooLong, { training: false })).toThrow(/position/);
+      disposeBatch(tooLong);
+      // Without token types the batch means all 0: the same logits as explicit zeros.
+      const batch = batchOf(l);
+      const zeros = { ...batch, tokenTypeIds: tf.zerosLike(batch.inputIds) as tf.Tensor2D };
+      const { tokenTypeIds: _, ...untyped } = batch;
+      const a = backbone.classify(l.params, zeros, { training: false });
+      const b = backbone.classify(l.params, untyped, { training: false });
+      expect(Array.from(await b.data())).toEqual(Array.from(await a.data()));
+      if (!backbone.tokenTypes) {
+        // Ignored: other token types change nothing.
+        const ones = { ...batch, tokenTypeIds: tf.onesLike(batch.inputIds) as tf.Tensor2D };
+        const c = backbone.classify(l.params, ones, { training: false });
+        expect(Array.from(await c.data())).toEqual(Array.from(await a.data()));
+        tf.dispose([c, ones.tokenTypeIds]);
+      }
+      tf.dispose([a, b, zeros.tokenTypeIds]);
+      disposeBatch(batch);
     });
 
     it('gates every encoder parameter and never the head by default', async () => {

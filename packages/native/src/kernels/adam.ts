@@ -1,3 +1,11 @@
+import {
+  type AdamKernelAttributes,
+  adamKernelName,
+  type SumSigmoidAttributes,
+  sumSigmoidGradKernelName,
+  sumSigmoidKernelName,
+  sumSquaresKernelName,
+} from '@diffprune/core';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import { float32Values, type KernelArgs, type NativeKernelContext, outputFloat32 } from './shared.js';
@@ -19,17 +27,6 @@ import { float32Values, type KernelArgs, type NativeKernelContext, outputFloat32
  * Registered for `native` only: callers check `tf.getKernel(adamKernelName, tf.getBackend())` and
  * otherwise use tfjs ops.
  */
-export const adamKernelName = 'DiffpruneAdam';
-
-export interface AdamKernelAttrs {
-  beta1: number;
-  beta2: number;
-  stepSize: number;
-  sqrtCorrection2: number;
-  epsilon: number;
-  gradScale?: number;
-  inPlace?: boolean;
-}
 
 /** True when `info`'s data is a Float32Array that no other tensor shares. */
 function exclusiveFloat32(backend: MathBackendCPU, info: TensorInfo): boolean {
@@ -41,7 +38,7 @@ export const adam =
   (context: NativeKernelContext) =>
   ({ inputs, backend, attrs }: KernelArgs & { backend: MathBackendCPU }): TensorInfo[] => {
     const { beta1, beta2, stepSize, sqrtCorrection2, epsilon, gradScale, inPlace } =
-      attrs as unknown as AdamKernelAttrs;
+      attrs as unknown as AdamKernelAttributes;
     const list = Object.values(inputs) as TensorInfo[];
     if (list.length === 0 || list.length % 4 !== 0) {
       throw new Error(
@@ -110,7 +107,6 @@ export const adam =
  * input, nothing allocated but the float32 scalar result (accumulated in double). For global-norm
  * clipping: norm = √(the result).
  */
-export const sumSquaresKernelName = 'DiffpruneSumSquares';
 
 export const sumSquares =
   (context: NativeKernelContext) =>
@@ -132,8 +128,6 @@ export const sumSquares =
  *   `DiffpruneSumSigmoidGrad`: {dy (scalar), sigma} → [dy·σ(1 − σ)]
  * One pass each, with the vectorised exp, instead of Sigmoid + Sum and a JS loop.
  */
-export const sumSigmoidKernelName = 'DiffpruneSumSigmoid';
-export const sumSigmoidGradKernelName = 'DiffpruneSumSigmoidGrad';
 
 export const sumSigmoid =
   (context: NativeKernelContext) =>
@@ -142,7 +136,7 @@ export const sumSigmoid =
     const values = float32Values(backend, x);
     if (!values) throw new Error(`${sumSigmoidKernelName}: x must be float32, found ${x.dtype}`);
     const sigma = outputFloat32(backend, values.length);
-    const sum = context.addon.sumSigmoid(values, sigma, (attrs as unknown as { shift: number }).shift);
+    const sum = context.addon.sumSigmoid(values, sigma, (attrs as unknown as SumSigmoidAttributes).shift);
     return [
       backend.makeTensorInfo([], 'float32', new Float32Array([sum])),
       backend.makeTensorInfo(x.shape, 'float32', sigma),

@@ -1,29 +1,16 @@
+import {
+  type GatedDiffsAttributes,
+  gatedDiffsGradKernelName,
+  gatedDiffsInputRoles,
+  gatedDiffsKernelName,
+  layoutHasGroup,
+  layoutHasRows,
+  layoutHasU,
+} from '@diffprune/core';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import type { FusedGateScalars } from '../addon.js';
 import { float32Values, type KernelArgs, type NativeKernelContext, outputFloat32 } from './shared.js';
-
-/**
- * @diffprune/hard-concrete's fused gate kernels, compiled (hard-concrete uses a backend's own
- * registration under these names before its JS loops):
- *   `DiffpruneGatedDiff`:     {base, w, logAlpha, u?, groupGate?, expNegLogAlpha?} attrs {beta, left,
- *                             right, uLow, uHigh, seed?} → [θ, z]
- *   `DiffpruneGatedDiffGrad`: {dy, w, z, groupGate?} → [dW, dLogAlpha, Σ dy·w·z]
- * Same arithmetic as the JS loops (double, same order, no FMA): with β = 1 and expNegLogAlpha given
- * — the trainer's case on this backend — the outputs are bit-identical to theirs (tested).
- */
-export const gatedDiffKernelName = 'DiffpruneGatedDiff';
-export const gatedDiffGradKernelName = 'DiffpruneGatedDiffGrad';
-
-/** hard-concrete's `GatedDiffAttributes` (the kernel contract is shared by name; no dependency). */
-interface GateAttrs {
-  beta: number;
-  left: number;
-  right: number;
-  uLow: number;
-  uHigh: number;
-  seed?: number;
-}
 
 /** Reads a kernel's named float32 inputs (null where absent; an error naming the input if not float32). */
 function reader(backend: MathBackendCPU, inputs: KernelArgs['inputs'], kernel: string) {
@@ -37,91 +24,14 @@ function reader(backend: MathBackendCPU, inputs: KernelArgs['inputs'], kernel: s
   };
 }
 
-export const gatedDiff =
-  (context: NativeKernelContext) =>
-  ({ inputs, backend, attrs }: KernelArgs & { backend: MathBackendCPU }): TensorInfo[] => {
-    const read = reader(backend, inputs, gatedDiffKernelName);
-    const [base, w, logAlpha] = [read('base')!, read('w')!, read('logAlpha')!];
-    const { beta, left, right, uLow, uHigh, seed } = attrs as unknown as GateAttrs;
-    const u = read('u');
-    if (u === null && seed === undefined)
-      throw new Error(`${gatedDiffKernelName}: either a u input or a seed attribute is needed`);
-    const groupGate = read('groupGate');
-    const theta = outputFloat32(backend, base.length);
-    const z = outputFloat32(backend, base.length);
-    context.addon.gatedDiffForward(
-      theta,
-      z,
-      base,
-      w,
-      logAlpha,
-      read('expNegLogAlpha'),
-      u,
-      seed ?? 0,
-      groupGate === null ? 1 : groupGate[0]!,
-      beta,
-      left,
-      right,
-      uLow,
-      uHigh,
-    );
-    const shape = (inputs.base as TensorInfo).shape;
-    return [backend.makeTensorInfo(shape, 'float32', theta), backend.makeTensorInfo(shape, 'float32', z)];
-  };
-
-export const gatedDiffGrad =
-  (context: NativeKernelContext) =>
-  ({ inputs, backend, attrs }: KernelArgs & { backend: MathBackendCPU }): TensorInfo[] => {
-    const read = reader(backend, inputs, gatedDiffGradKernelName);
-    const [dy, w, z] = [read('dy')!, read('w')!, read('z')!];
-    const groupGate = read('groupGate');
-    const { beta, left, right } = attrs as unknown as GateAttrs;
-    const dW = outputFloat32(backend, dy.length);
-    const dLogAlpha = outputFloat32(backend, dy.length);
-    const groupDot = context.addon.gatedDiffBackward(
-      dW,
-      dLogAlpha,
-      dy,
-      w,
-      z,
-      groupGate === null ? 1 : groupGate[0]!,
-      beta,
-      left,
-      right,
-    );
-    const shape = (inputs.dy as TensorInfo).shape;
-    return [
-      backend.makeTensorInfo(shape, 'float32', dW),
-      backend.makeTensorInfo(shape, 'float32', dLogAlpha),
-      backend.makeTensorInfo([], 'float32', new Float32Array([groupDot])),
-    ];
-  };
-
 /**
- * hard-concrete's fused multi-tensor op (`gatedDiffParameters`), compiled: every gated tensor's θ and the
- * expected-L0 penalty in one kernel call, and every gradient in one more (contract in hard-concrete's
- * src/gated-diff-parameters.ts, mirrored here by name: native does not depend on hard-concrete).
+ * The whole-model gate (hard-concrete's `gatedDiffParameters`), compiled: every gated tensor's θ and the
+ * expected-L0 penalty in one kernel call, and every gradient in one more (contract in @diffprune/core's
+ * kernel-names.ts; the JS kernels of the same contract are @diffprune/runtime's).
  *   `DiffpruneGatedDiffs`:     [base, w, logAlpha, u?, rows?, groupLogAlpha? per tensor] → [θ<t>…, penalty]
  *   `DiffpruneGatedDiffsGrad`: {dy<t>, w<t>, logAlpha<t>, u<t>?, rows<t>?, groupLogAlpha<t>?, dPenalty}
  *                              → [dW<t>, dLogAlpha<t>…, dGroup<t>… (shaped as groupLogAlpha<t>)]
  */
-export const gatedDiffsKernelName = 'DiffpruneGatedDiffs';
-export const gatedDiffsGradKernelName = 'DiffpruneGatedDiffsGrad';
-
-/** hard-concrete's `GatedDiffsAttributes`. */
-interface GatedDiffsAttrs extends GateAttrs {
-  layout: number[];
-  seeds: number[];
-  groupGates: number[];
-  groupSlopes: number[];
-  groupSigmas: number[];
-  groupPenalty: 'sum' | 'product';
-  shift: number;
-}
-
-const hasU = 1;
-const hasRows = 2;
-const hasGroup = 4;
 
 /** The int32 rows of a tensor (the input `info`). */
 function rowsOf(backend: MathBackendCPU, info: TensorInfo | undefined, t: number): Int32Array {
@@ -137,18 +47,10 @@ function rowsOf(backend: MathBackendCPU, info: TensorInfo | undefined, t: number
  */
 function namedInputs(inputs: KernelArgs['inputs'], layout: readonly number[]): Record<string, TensorInfo> {
   const list = Object.values(inputs) as TensorInfo[];
-  const named: Record<string, TensorInfo> = {};
-  let position = 0;
-  layout.forEach((flags, t) => {
-    const roles = ['base', 'w', 'logAlpha'];
-    if (flags & hasU) roles.push('u');
-    if (flags & hasRows) roles.push('rows');
-    if (flags & hasGroup) roles.push('groupLogAlpha');
-    for (const role of roles) named[`${role}${t}`] = list[position++]!;
-  });
-  if (position !== list.length)
-    throw new Error(`${gatedDiffsKernelName}: the layout names ${position} inputs, found ${list.length}`);
-  return named;
+  const roles = gatedDiffsInputRoles(layout);
+  if (roles.length !== list.length)
+    throw new Error(`${gatedDiffsKernelName}: the layout names ${roles.length} inputs, found ${list.length}`);
+  return Object.fromEntries(roles.map(({ t, role }, k) => [`${role}${t}`, list[k]!]));
 }
 
 /** Elements per row (index along the first axis) of a tensor of `shape` with `length` elements. */
@@ -156,7 +58,7 @@ const rowSizeOf = (shape: readonly number[], length: number): number =>
   shape.length === 0 ? 1 : length / Math.max(shape[0]!, 1) || 1;
 
 /** The numbers both addon calls take after the arrays: rowSize, seed, z_g, β, l, r, u bounds, shift. */
-const scalarArguments = (a: GatedDiffsAttrs, t: number, rowSize: number): FusedGateScalars => [
+const scalarArguments = (a: GatedDiffsAttributes, t: number, rowSize: number): FusedGateScalars => [
   rowSize,
   a.seeds[t] ?? 0,
   a.groupGates[t] ?? 1,
@@ -169,8 +71,8 @@ const scalarArguments = (a: GatedDiffsAttrs, t: number, rowSize: number): FusedG
 ];
 
 /** The penalty term of one tensor from its Σσ: Σσ, Σσ + σ_g (sum) or Σσ·σ_g (product). */
-const penaltyTerm = (attrs: GatedDiffsAttrs, t: number, sigmaSum: number): number => {
-  if ((attrs.layout[t]! & hasGroup) === 0) return sigmaSum;
+const penaltyTerm = (attrs: GatedDiffsAttributes, t: number, sigmaSum: number): number => {
+  if ((attrs.layout[t]! & layoutHasGroup) === 0) return sigmaSum;
   const groupSigma = attrs.groupSigmas[t]!;
   return attrs.groupPenalty === 'product' ? sigmaSum * groupSigma : sigmaSum + groupSigma;
 };
@@ -178,14 +80,14 @@ const penaltyTerm = (attrs: GatedDiffsAttrs, t: number, sigmaSum: number): numbe
 export const gatedDiffs =
   (context: NativeKernelContext) =>
   ({ inputs, backend, attrs }: KernelArgs & { backend: MathBackendCPU }): TensorInfo[] => {
-    const a = attrs as unknown as GatedDiffsAttrs;
+    const a = attrs as unknown as GatedDiffsAttributes;
     const named = namedInputs(inputs, a.layout);
     const read = reader(backend, named, gatedDiffsKernelName);
     const outputs: TensorInfo[] = [];
     let penalty = 0;
     a.layout.forEach((flags, t) => {
       const base = read(`base${t}`)!;
-      const rows = (flags & hasRows) === 0 ? null : rowsOf(backend, named[`rows${t}`], t);
+      const rows = (flags & layoutHasRows) === 0 ? null : rowsOf(backend, named[`rows${t}`], t);
       const shape = named[`base${t}`]!.shape;
       const rowSize = rowSizeOf(shape, base.length);
       const outShape = rows ? [rows.length, ...shape.slice(1)] : shape;
@@ -195,7 +97,7 @@ export const gatedDiffs =
         base,
         read(`w${t}`)!,
         read(`logAlpha${t}`)!,
-        (flags & hasU) === 0 ? null : read(`u${t}`),
+        (flags & layoutHasU) === 0 ? null : read(`u${t}`),
         rows,
         ...scalarArguments(a, t, rowSize),
       );
@@ -209,7 +111,7 @@ export const gatedDiffs =
 export const gatedDiffsGrad =
   (context: NativeKernelContext) =>
   ({ inputs, backend, attrs }: KernelArgs & { backend: MathBackendCPU }): TensorInfo[] => {
-    const a = attrs as unknown as GatedDiffsAttrs;
+    const a = attrs as unknown as GatedDiffsAttributes;
     const read = reader(backend, inputs, gatedDiffsGradKernelName);
     const dPenalty = read('dPenalty')![0]!;
     const grads: TensorInfo[] = [];
@@ -218,7 +120,7 @@ export const gatedDiffsGrad =
       const w = read(`w${t}`)!;
       const shape = (inputs[`w${t}`] as TensorInfo).shape;
       const rowSize = rowSizeOf(shape, w.length);
-      const grouped = (flags & hasGroup) !== 0;
+      const grouped = (flags & layoutHasGroup) !== 0;
       const product = grouped && a.groupPenalty === 'product';
       const groupSigma = a.groupSigmas[t] ?? 0;
       const dW = outputFloat32(backend, w.length);
@@ -229,8 +131,8 @@ export const gatedDiffsGrad =
         read(`dy${t}`)!,
         w,
         read(`logAlpha${t}`)!,
-        (flags & hasU) === 0 ? null : read(`u${t}`),
-        (flags & hasRows) === 0 ? null : rowsOf(backend, inputs[`rows${t}`], t),
+        (flags & layoutHasU) === 0 ? null : read(`u${t}`),
+        (flags & layoutHasRows) === 0 ? null : rowsOf(backend, inputs[`rows${t}`], t),
         ...scalarArguments(a, t, rowSize),
         product ? Math.fround(dPenalty * groupSigma) : dPenalty,
       );

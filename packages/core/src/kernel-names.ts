@@ -1,0 +1,154 @@
+/**
+ * The contract of every diffprune custom kernel, in one place (as tfjs-core keeps kernel_names.ts):
+ * each kernel's name, its attributes' type and its inputs' roles. Names and types only — no backend:
+ * the ops that run these kernels live in the libraries (@diffprune/hard-concrete's gate and penalty,
+ * core's `dropoutMask`, the training library's Adam), their composite references beside them, and the
+ * kernels themselves beside their backends (JS for cpu in @diffprune/runtime, compiled for `native` in
+ * @diffprune/native). An op uses a kernel when one is registered for the active backend
+ * (`tf.getKernel(name, tf.getBackend())`), else its composite.
+ *
+ * Every name is namespaced (`Diffprune…`) so it cannot clash with a tfjs kernel.
+ */
+
+// ---------------------------------------------------------------------------------------------
+// The gate: θ_t = base_t + z_t ⊙ z_g,t ⊙ w_t for every gated tensor t, and the expected-L0 penalty, in
+// one call each way (`gatedDiffParameters` in @diffprune/hard-concrete; one tensor is the per-tensor case).
+
+/**
+ * Forward `DiffpruneGatedDiffs`: inputs a list (tfjs saves a list whole for the gradient): per tensor
+ * t = 0…n−1, in this order, base, w, logAlpha, then u (explicit noise), rows (int32) and groupLogAlpha
+ * where `layout[t]` says so (`gatedDiffsInputRoles`).
+ *   → [θ_0 … θ_{n−1}, penalty]
+ *   θ_t = base_t + z_t·z_g,t·w_t (or its rows); penalty = Σ_t P_t with S_t = Σ_i σ(logα_t,i − shift) and
+ *   P_t = S_t (no group gate), S_t + σ_g,t (`sum`) or S_t·σ_g,t (`product`).
+ * Without u, the noise is the counter-based uniforms of `seeds[t]` (core's `uniformAt`).
+ */
+export const gatedDiffsKernelName = 'DiffpruneGatedDiffs';
+
+/**
+ * Backward `DiffpruneGatedDiffsGrad`: named inputs `dy<t>`, `w<t>`, `logAlpha<t>`, `u<t>`?, `rows<t>`?,
+ * `groupLogAlpha<t>`? (for its shape only), `dPenalty`.
+ *   → [dW_0, dLogAlpha_0, …, dW_{n−1}, dLogAlpha_{n−1}, dGroup_t for each t with a group gate (shaped as
+ *      groupLogAlpha<t>)]
+ *   dW = dy·z·z_g;  dLogAlpha = dy·w·z_g·dz/dlogα + dPenalty·(σ_g,t if product else 1)·σ(1 − σ);
+ *   dGroup = Σ(dy·w·z)·groupSlopes[t] + dPenalty·(S_t if product else 1)·σ_g(1 − σ_g),
+ *   dz/dlogα = 1[0 < z < 1]·(r − l)·s(1 − s)/β with s = (z − l)/(r − l).
+ * z is recomputed from logα and the noise (nothing but the inputs is saved).
+ */
+export const gatedDiffsGradKernelName = 'DiffpruneGatedDiffsGrad';
+
+/**
+ * How a structured tensor's group gate enters the penalty: `sum` (the authors' code, the default)
+ * Σ_i σ_i + σ_g, or `product` (the paper) Σ_i σ_i·σ_g.
+ */
+export type GroupPenalty = 'sum' | 'product';
+
+export interface GatedDiffsAttributes {
+  /** Per tensor: `layoutHasU | layoutHasRows | layoutHasGroup` flags. */
+  layout: number[];
+  /** Per tensor: the noise's seed (0 where u is given). */
+  seeds: number[];
+  /** Per tensor: z_g, its dz_g/dlogα_g and σ(logα_g − shift), computed in float64 (1, 0, 0 without one). */
+  groupGates: number[];
+  groupSlopes: number[];
+  groupSigmas: number[];
+  groupPenalty: GroupPenalty;
+  /** The gate's temperature β and stretch limits (l, r). */
+  beta: number;
+  left: number;
+  right: number;
+  /** The noise's clamp [uLow, uHigh]. */
+  uLow: number;
+  uHigh: number;
+  /** β·log(−l/r), the expected-L0 sigmoid's shift. */
+  shift: number;
+}
+
+/** `GatedDiffsAttributes.layout` flags: tensor t has a `u` input, a `rows` input, a `groupLogAlpha` input. */
+export const layoutHasU = 1;
+export const layoutHasRows = 2;
+export const layoutHasGroup = 4;
+
+/** The input roles of one gated tensor, in the order the forward's list holds them. */
+export type GatedDiffsInputRole = 'base' | 'w' | 'logAlpha' | 'u' | 'rows' | 'groupLogAlpha';
+
+/** What each position of the forward's input list holds (the tape saves and keys them by position). */
+export function gatedDiffsInputRoles(layout: readonly number[]): { t: number; role: GatedDiffsInputRole }[] {
+  const roles: { t: number; role: GatedDiffsInputRole }[] = [];
+  layout.forEach((flags, t) => {
+    const names: GatedDiffsInputRole[] = ['base', 'w', 'logAlpha'];
+    if (flags & layoutHasU) names.push('u');
+    if (flags & layoutHasRows) names.push('rows');
+    if (flags & layoutHasGroup) names.push('groupLogAlpha');
+    for (const role of names) roles.push({ t, role });
+  });
+  return roles;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The expected-L0 sum Σ σ(x − shift) and its gradient (`expectedL0` in @diffprune/hard-concrete).
+
+/** `DiffpruneSumSigmoid`: {x} attrs `SumSigmoidAttributes` → [Σ σ(x − shift) (scalar, float64-accumulated), σ]. */
+export const sumSigmoidKernelName = 'DiffpruneSumSigmoid';
+/** `DiffpruneSumSigmoidGrad`: {dy (scalar), sigma} → [dy·σ(1 − σ)]. */
+export const sumSigmoidGradKernelName = 'DiffpruneSumSigmoidGrad';
+
+export interface SumSigmoidAttributes {
+  shift: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The optimiser (the trainer's `adamStep` and global-norm clipping).
+
+/**
+ * `DiffpruneAdam`: one Adam step (PyTorch's formula, weight decay 0) for a list of (p, m, v, g)
+ * quadruples [p0, m0, v0, g0, p1, …], attrs `AdamKernelAttributes`:
+ *   g' = g·gradScale;  m1 = β1·m + (1 − β1)·g';  v1 = β2·v + (1 − β2)·g'²;
+ *   p1 = p − (m1 / (√v1 / √(1 − β2^t) + ε))·stepSize,  stepSize = lr / (1 − β1^t).
+ * Outputs [p1, m1, v1] per parameter; or none with `inPlace` when every p, m, v could be updated where
+ * it is (callers handle both).
+ */
+export const adamKernelName = 'DiffpruneAdam';
+
+export interface AdamKernelAttributes {
+  beta1: number;
+  beta2: number;
+  stepSize: number;
+  sqrtCorrection2: number;
+  epsilon: number;
+  /** Multiplies every gradient first (the clipping coefficient); default 1. */
+  gradScale?: number;
+  inPlace?: boolean;
+}
+
+/** `DiffpruneSumSquares`: Σ x² over every input (any names, float32, any shapes) → a float32 scalar. */
+export const sumSquaresKernelName = 'DiffpruneSumSquares';
+
+// ---------------------------------------------------------------------------------------------
+// Dropout (`dropoutMask` in core).
+
+/**
+ * `DiffpruneDropoutMask`: no inputs; attrs `DropoutMaskAttributes`; one float32 output of `shape`,
+ * 1/(1 − rate) where the counter-based uniform of `seed` is ≥ rate, else 0.
+ */
+export const dropoutMaskKernelName = 'DiffpruneDropoutMask';
+
+export interface DropoutMaskAttributes {
+  shape: number[];
+  /** The probability of dropping an entry, in [0, 1). */
+  rate: number;
+  /** An integer in [0, 2^32). */
+  seed: number;
+}
+
+/** Every diffprune kernel name: what a backend may register, and what the kernel table test covers. */
+export const diffpruneKernelNames = [
+  gatedDiffsKernelName,
+  gatedDiffsGradKernelName,
+  sumSigmoidKernelName,
+  sumSigmoidGradKernelName,
+  adamKernelName,
+  sumSquaresKernelName,
+  dropoutMaskKernelName,
+] as const;
+export type DiffpruneKernelName = (typeof diffpruneKernelNames)[number];

@@ -1,0 +1,83 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { FormatError, MissingResourceError, readLocalFile } from '@diffprune/core';
+import { ByteLevelBpeTokenizer } from './byte-level-bpe.js';
+import { readTokenizerOptions, WordPieceTokenizer } from './word-piece.js';
+
+/** The tokenizer families diffprune reads. */
+export type TokenizerKind = 'word-piece' | 'byte-level-bpe';
+
+/** A tokenizer of either family. */
+export type AnyTokenizer = WordPieceTokenizer | ByteLevelBpeTokenizer;
+
+const readJson = async (path: string): Promise<Record<string, unknown> | undefined> => {
+  if (!existsSync(path)) return undefined;
+  try {
+    return JSON.parse((await readLocalFile(path)).toString('utf8')) as Record<string, unknown>;
+  } catch (error) {
+    throw new FormatError({ path, expected: 'valid JSON', found: (error as Error).message });
+  }
+};
+
+/** The kind of a parsed tokenizer.json, or undefined for a model we do not read. */
+export function tokenizerJsonKind(json: unknown): TokenizerKind | undefined {
+  const file = json as { model?: { type?: unknown }; pre_tokenizer?: { type?: unknown } | null } | null;
+  if (file?.model?.type === 'WordPiece') return 'word-piece';
+  if (file?.model?.type === 'BPE' && file.pre_tokenizer?.type === 'ByteLevel') return 'byte-level-bpe';
+  return undefined;
+}
+
+/**
+ * Reads the tokenizer of an HF model directory, as `AutoTokenizer` would: `tokenizer.json` when
+ * present (WordPiece or byte-level BPE), else `vocab.txt` (WordPiece). Settings come from
+ * `tokenizer_config.json`. `expected`, when given, is the kind the backbone needs: another kind is
+ * a `FormatError`. `name` (a hub id) only guides the cased/uncased guess for a bare vocab.txt.
+ */
+export async function loadTokenizer(
+  directory: string,
+  options: { expected?: TokenizerKind; name?: string } = {},
+): Promise<AnyTokenizer> {
+  const jsonPath = join(directory, 'tokenizer.json');
+  const json = await readJson(jsonPath);
+  const check = (kind: TokenizerKind, path: string) => {
+    if (options.expected && kind !== options.expected)
+      throw new FormatError({ path, expected: `a ${options.expected} tokenizer`, found: kind });
+  };
+  if (json) {
+    const kind = tokenizerJsonKind(json);
+    if (kind === undefined) {
+      throw new FormatError({
+        path: jsonPath,
+        expected: 'a WordPiece or byte-level BPE tokenizer.json',
+        found: `model ${JSON.stringify((json.model as { type?: unknown } | undefined)?.type)}`,
+      });
+    }
+    check(kind, jsonPath);
+    if (kind === 'word-piece')
+      return WordPieceTokenizer.fromTokenizerJson(
+        json,
+        await readTokenizerOptions(directory, options.name),
+        jsonPath,
+      );
+    return ByteLevelBpeTokenizer.fromTokenizerJson(
+      json,
+      (await readJson(join(directory, 'tokenizer_config.json'))) ?? {},
+      jsonPath,
+    );
+  }
+  const vocabulary = join(directory, 'vocab.txt');
+  if (existsSync(vocabulary)) {
+    check('word-piece', vocabulary);
+    return WordPieceTokenizer.fromVocabularyFile(
+      vocabulary,
+      await readTokenizerOptions(directory, options.name),
+    );
+  }
+  throw new MissingResourceError({
+    resource: jsonPath,
+    hint:
+      options.expected === 'byte-level-bpe'
+        ? 'byte-level BPE models ship tokenizer.json (save the tokenizer with transformers save_pretrained)'
+        : 'the model directory needs tokenizer.json or vocab.txt (save the tokenizer with save_pretrained)',
+  });
+}

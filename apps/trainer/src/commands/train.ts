@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvalidArgumentError } from '@diffprune/core';
 import { indexEncodings, parseValueDtype } from '@diffprune/sparse-diff';
@@ -43,6 +45,24 @@ export interface TrainCommandOptions extends DataFileOptions {
   method: TrainingMethod;
   out: string;
   [key: string]: unknown;
+}
+
+/**
+ * A finished run in --out (its metrics.json) is not overwritten silently, as `diff apply` asks for
+ * --force: --resume continues it (a finished run just rewrites its outputs), --force replaces it (its
+ * metrics, event log and checkpoints are removed first).
+ */
+export async function guardFinishedRun(out: string, resume: boolean, force: boolean): Promise<void> {
+  if (resume || !existsSync(join(out, 'metrics.json'))) return;
+  if (!force) {
+    throw new InvalidArgumentError({
+      argument: '--out',
+      expected: 'a directory without a finished run (or --force to replace it, --resume to continue it)',
+      found: `${out}, which holds one (metrics.json)`,
+    });
+  }
+  for (const name of ['metrics.json', 'events.jsonl', 'checkpoint', 'checkpoint.previous'])
+    await rm(join(out, name), { recursive: true, force: true });
 }
 
 /** Maps CLI options onto the method's default settings (only flags the user gave override). */
@@ -188,6 +208,7 @@ export function registerTrainCommand(program: Command): void {
     .option('--eval-every <n>', 'also evaluate every N steps', integer('--eval-every'))
     .option('--checkpoint-every <n>', 'checkpoint every N steps (default 500)', integer('--checkpoint-every'))
     .option('--resume', 'continue from the checkpoint in --out')
+    .option('--force', 'train into an --out that holds a finished run, replacing it')
     .option('--backend <name>', 'force a backend (tensorflow, native, wasm, cpu)')
     .option('--offline', 'never download; missing files are errors that say how to get them')
     .option('--cache <dir>', 'download cache directory')
@@ -204,6 +225,7 @@ export function registerTrainCommand(program: Command): void {
             expected: `one of ${indexEncodings.join(', ')}`,
             found: options.indexEncoding,
           });
+        await guardFinishedRun(options.out, Boolean(options.resume), Boolean(options.force));
         const log = jsonlEventLog(join(options.out, 'events.jsonl'));
         const render = options.quiet || options.json ? undefined : progressRenderer();
         const onEvent = fanOut(log, render);

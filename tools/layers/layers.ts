@@ -31,7 +31,18 @@ const training = '@diffprune/training';
 const serving = '@diffprune/serving';
 const native = '@diffprune/native';
 const runtime = '@diffprune/runtime';
-const libraries = [core, hardConcrete, sparseDiff, tokenizers, bert, backbones, glue, datasets, training, serving];
+const libraries = [
+  core,
+  hardConcrete,
+  sparseDiff,
+  tokenizers,
+  bert,
+  backbones,
+  glue,
+  datasets,
+  training,
+  serving,
+];
 
 export const layers: Record<string, Layer> = {
   [core]: { kind: 'library', imports: [] },

@@ -1,4 +1,4 @@
-import { DiffpruneError } from '@diffprune/core';
+import { DiffpruneError, InvalidArgumentError } from '@diffprune/core';
 
 /** Writes one JSON document to stdout (what `--json` commands print, and nothing else). */
 export function printJson(value: unknown): void {
@@ -6,8 +6,39 @@ export function printJson(value: unknown): void {
 }
 
 /**
- * Runs a command's action: typed errors become one clear line on stderr and a non-zero exit code;
- * anything else is a bug and keeps its stack.
+ * The one line the CLI prints for an error, and its exit code. A typed error (`DiffpruneError`) is
+ * its message, exit 1 (130 only for an `InterruptedError`: Ctrl-C). Anything else is a bug, yet it
+ * is one line too (its message and where to report it), exit 1. `DIFFPRUNE_DEBUG=1` adds the stack.
+ */
+export function describeFailure(
+  error: unknown,
+  environment: NodeJS.ProcessEnv = process.env,
+): { text: string; exitCode: number } {
+  const debug = environment.DIFFPRUNE_DEBUG === '1' && error instanceof Error && error.stack;
+  const stack = debug ? `${error.stack}\n` : '';
+  if (DiffpruneError.isInstance(error))
+    return {
+      text: `diffprune: ${error.message}\n${stack}`,
+      exitCode: error.code === 'interrupted' ? 130 : 1,
+    };
+  const message = error instanceof Error ? error.message : String(error);
+  const firstLine = message.split('\n')[0] ?? '';
+  return {
+    text: `diffprune: unexpected error: ${firstLine} (a bug in diffprune: run again with DIFFPRUNE_DEBUG=1 for the stack and report it)\n${stack}`,
+    exitCode: 1,
+  };
+}
+
+/** Prints `describeFailure(error)` on stderr and sets the exit code. */
+export function reportFailure(error: unknown): void {
+  const { text, exitCode } = describeFailure(error);
+  process.stderr.write(text);
+  process.exitCode = exitCode;
+}
+
+/**
+ * Runs a command's action: any error becomes one line on stderr and a non-zero exit code
+ * (`reportFailure`).
  */
 export function action<A extends unknown[]>(
   run: (...args: A) => Promise<void>,
@@ -16,15 +47,32 @@ export function action<A extends unknown[]>(
     try {
       await run(...args);
     } catch (error) {
-      if (DiffpruneError.isInstance(error)) {
-        process.stderr.write(`diffprune: ${error.message}\n`);
-        process.exitCode = error.code === 'interrupted' ? 130 : 1;
-        return;
-      }
-      throw error;
+      reportFailure(error);
     }
   };
 }
+
+/** A numeric option's parser: a finite number, else an `InvalidArgumentError` naming the option. */
+export const numberOption = (name: string) => (value: string) => {
+  const parsed = Number(value);
+  if (value.trim() === '' || !Number.isFinite(parsed))
+    throw new InvalidArgumentError({ argument: name, expected: 'a number', found: value });
+  return parsed;
+};
+
+/** An integer option's parser (at least `minimum` when given). */
+export const integerOption =
+  (name: string, minimum = Number.NEGATIVE_INFINITY) =>
+  (value: string) => {
+    const parsed = Number(value);
+    if (value.trim() === '' || !Number.isInteger(parsed) || parsed < minimum)
+      throw new InvalidArgumentError({
+        argument: name,
+        expected: minimum === Number.NEGATIVE_INFINITY ? 'an integer' : `an integer ≥ ${minimum}`,
+        found: value,
+      });
+    return parsed;
+  };
 
 /**
  * Ctrl-C for long commands: the first SIGINT asks the work to stop after its current step

@@ -71,7 +71,15 @@ export type {
   WarningEvent,
 } from './events.js';
 export { emitTo } from './events.js';
-export { checkShardFileName, readLocalFile, readShardIndex, shardPaths, typedFileError } from './files.js';
+export {
+  checkShardFileName,
+  parseJsonFile,
+  readJsonFileSync,
+  readLocalFile,
+  readShardIndex,
+  shardPaths,
+  typedFileError,
+} from './files.js';
 export {
   bfloat16BitsToFloat32,
   float16BitsToFloat32,

@@ -1,7 +1,12 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { padEncoded, resolveModelSource, toEncodedBatch } from '@diffprune/bert';
-import { type EventListener, InvalidArgumentError, type LoadedBackbone } from '@diffprune/core';
+import {
+  type EventListener,
+  InvalidArgumentError,
+  type LoadedBackbone,
+  readJsonFileSync,
+} from '@diffprune/core';
 import type { ScatterAdd } from '@diffprune/sparse-diff';
 import * as tf from '@tensorflow/tfjs-core';
 import { headOutputs, loadBackbone } from './backbones.js';
@@ -41,7 +46,7 @@ export interface LoadClassifierOptions {
 function configuredLabels(directory: string): number | undefined {
   const path = join(directory, 'config.json');
   if (!existsSync(path)) return undefined;
-  const config = JSON.parse(readFileSync(path, 'utf8')) as { num_labels?: unknown; id2label?: unknown };
+  const config = readJsonFileSync(path, 'config.json') as { num_labels?: unknown; id2label?: unknown };
   if (typeof config.num_labels === 'number') return config.num_labels;
   if (typeof config.id2label === 'object' && config.id2label !== null)
     return Object.keys(config.id2label).length;

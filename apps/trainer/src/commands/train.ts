@@ -14,23 +14,13 @@ import {
 } from '@diffprune/training';
 import { type Command, Option } from 'commander';
 import { startBackend } from '../backend.js';
-import { action, printJson, stopOnInterrupt } from '../cli-support.js';
+import { action, integerOption, numberOption, printJson, stopOnInterrupt } from '../cli-support.js';
 import { addDataFileOptions, checkTaskOrFile, type DataFileOptions, readOptions } from '../data-options.js';
 import { fanOut, jsonlEventLog } from '../events-log.js';
 import { progressRenderer } from '../progress.js';
 
-const number = (name: string) => (value: string) => {
-  const parsed = Number(value);
-  if (!Number.isFinite(parsed))
-    throw new InvalidArgumentError({ argument: name, expected: 'a number', found: value });
-  return parsed;
-};
-const integer = (name: string) => (value: string) => {
-  const parsed = Number(value);
-  if (!Number.isInteger(parsed))
-    throw new InvalidArgumentError({ argument: name, expected: 'an integer', found: value });
-  return parsed;
-};
+const number = numberOption;
+const integer = integerOption;
 
 export interface TrainCommandOptions extends DataFileOptions {
   model: string;
@@ -136,8 +126,8 @@ export function registerTrainCommand(program: Command): void {
     )
     .requiredOption('--out <dir>', 'output directory')
     .option('--seed <n>', 'random seed', integer('--seed'))
-    .option('--batch-size <n>', 'batch size (default 8)', integer('--batch-size'))
-    .option('--max-length <n>', 'max tokens per example (default 128)', integer('--max-length'))
+    .option('--batch-size <n>', 'batch size (default 8)', integer('--batch-size', 1))
+    .option('--max-length <n>', 'max tokens per example (default 128)', integer('--max-length', 1))
     .option('--epochs <n>', 'epochs of the first stage (default 3)', number('--epochs'))
     .option(
       '--learning-rate <x>',

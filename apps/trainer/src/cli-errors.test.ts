@@ -4,9 +4,8 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { InterruptedError, InvalidArgumentError, writeSafetensors } from '@diffprune/core';
+import { writeSafetensors } from '@diffprune/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { describeFailure } from './cli-support.js';
 
 // Issue #15: bad input never ends in a stack trace. Each row runs the real CLI (`diffprune …` from
 // source, as `pnpm --silent diffprune` does) on one bad input and expects one line on stderr, starting
@@ -125,17 +124,5 @@ describe('the CLI prints one line for bad input, never a stack trace (issue #15)
     expect(code).toBe(1);
     expect(stderr).toMatch(/^diffprune: [^\n]+\n/);
     expect(stderr).toMatch(/\n\s+at /);
-  });
-});
-
-describe('describeFailure', () => {
-  it('130 only for an interruption; an untyped error is one line too, exit 1', () => {
-    expect(describeFailure(new InterruptedError('stopped'), {}).exitCode).toBe(130);
-    const typed = new InvalidArgumentError({ argument: '--x', expected: 'a number', found: 'y' });
-    expect(describeFailure(typed, {})).toEqual({ text: `diffprune: ${typed.message}\n`, exitCode: 1 });
-    const bug = describeFailure(new TypeError('boom\nsecond line'), {});
-    expect(bug.exitCode).toBe(1);
-    expect(bug.text).toMatch(/^diffprune: unexpected error: boom \(.*DIFFPRUNE_DEBUG=1.*\)\n$/);
-    expect(describeFailure(new TypeError('boom'), { DIFFPRUNE_DEBUG: '1' }).text).toMatch(/\n\s+at /);
   });
 });

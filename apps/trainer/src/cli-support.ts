@@ -1,32 +1,8 @@
-import { DiffpruneError, InvalidArgumentError } from '@diffprune/core';
+import { describeFailure, InvalidArgumentError } from '@diffprune/core';
 
 /** Writes one JSON document to stdout (what `--json` commands print, and nothing else). */
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
-}
-
-/**
- * The one line the CLI prints for an error, and its exit code. A typed error (`DiffpruneError`) is
- * its message, exit 1 (130 only for an `InterruptedError`: Ctrl-C). Anything else is a bug, yet it
- * is one line too (its message and where to report it), exit 1. `DIFFPRUNE_DEBUG=1` adds the stack.
- */
-export function describeFailure(
-  error: unknown,
-  environment: NodeJS.ProcessEnv = process.env,
-): { text: string; exitCode: number } {
-  const debug = environment.DIFFPRUNE_DEBUG === '1' && error instanceof Error && error.stack;
-  const stack = debug ? `${error.stack}\n` : '';
-  if (DiffpruneError.isInstance(error))
-    return {
-      text: `diffprune: ${error.message}\n${stack}`,
-      exitCode: error.code === 'interrupted' ? 130 : 1,
-    };
-  const message = error instanceof Error ? error.message : String(error);
-  const firstLine = message.split('\n')[0] ?? '';
-  return {
-    text: `diffprune: unexpected error: ${firstLine} (a bug in diffprune: run again with DIFFPRUNE_DEBUG=1 for the stack and report it)\n${stack}`,
-    exitCode: 1,
-  };
 }
 
 /** Prints `describeFailure(error)` on stderr and sets the exit code. */

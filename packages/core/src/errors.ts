@@ -270,3 +270,28 @@ export class DataRowError extends DiffpruneError {
     this.found = options.found;
   }
 }
+
+/**
+ * The one line a CLI prints for an error, and its exit code (libraries never print; the apps do).
+ * A typed error (`DiffpruneError`) is its message, exit 1 (130 only for an `InterruptedError`:
+ * Ctrl-C). Anything else is a bug, yet it is one line too (its message and where to report it),
+ * exit 1. `DIFFPRUNE_DEBUG=1` in `environment` adds the stack.
+ */
+export function describeFailure(
+  error: unknown,
+  environment: Record<string, string | undefined> = globalThis.process?.env ?? {},
+): { text: string; exitCode: number } {
+  const debug = environment.DIFFPRUNE_DEBUG === '1' && error instanceof Error && error.stack;
+  const stack = debug ? `${error.stack}\n` : '';
+  if (DiffpruneError.isInstance(error))
+    return {
+      text: `diffprune: ${error.message}\n${stack}`,
+      exitCode: error.code === 'interrupted' ? 130 : 1,
+    };
+  const message = error instanceof Error ? error.message : String(error);
+  const firstLine = message.split('\n')[0] ?? '';
+  return {
+    text: `diffprune: unexpected error: ${firstLine} (a bug in diffprune: run again with DIFFPRUNE_DEBUG=1 for the stack and report it)\n${stack}`,
+    exitCode: 1,
+  };
+}

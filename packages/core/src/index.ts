@@ -41,6 +41,7 @@ export {
   DataRowError,
   DiffpruneError,
   DownloadError,
+  describeFailure,
   FormatError,
   InterruptedError,
   InvalidArgumentError,

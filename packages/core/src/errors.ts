@@ -161,6 +161,43 @@ export class BackendError extends DiffpruneError {
   }
 }
 
+/**
+ * Writing a file failed for a reason the user can act on (a full disk, a quota, a read-only
+ * filesystem, no permission): names the file, says why and what to do. The file it was replacing is
+ * untouched (writes are atomic).
+ */
+export class WriteError extends DiffpruneError {
+  readonly path: string;
+  /** The system error code, e.g. `ENOSPC`. */
+  readonly reason: string;
+
+  constructor(options: { path: string; reason: string; cause?: unknown }) {
+    const says: Record<string, string> = {
+      ENOSPC: 'no space left on the device (ENOSPC); free some space or write elsewhere, then run again',
+      EDQUOT: 'the disk quota is exceeded (EDQUOT); free some space or write elsewhere, then run again',
+      EROFS: 'the filesystem is read-only (EROFS); write elsewhere',
+      EACCES: 'permission denied (EACCES); write elsewhere or fix the permissions',
+      EPERM: 'operation not permitted (EPERM); write elsewhere or fix the permissions',
+    };
+    super('write', `could not write ${options.path}: ${says[options.reason] ?? options.reason}`, {
+      cause: options.cause,
+    });
+    this.path = options.path;
+    this.reason = options.reason;
+  }
+
+  /** The system error codes this class stands for. */
+  static readonly reasons: readonly string[] = ['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM'];
+
+  /** `error` as a `WriteError` for `path` when it is one of `reasons`, else `error` itself. */
+  static from(error: unknown, path: string): unknown {
+    const code = (error as NodeJS.ErrnoException | null)?.code;
+    return code && WriteError.reasons.includes(code)
+      ? new WriteError({ path, reason: code, cause: error })
+      : error;
+  }
+}
+
 /** The user interrupted a long operation (Ctrl-C); state was saved where the operation could. */
 export class InterruptedError extends DiffpruneError {
   constructor(message = 'interrupted') {

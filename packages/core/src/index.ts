@@ -49,6 +49,7 @@ export {
   NonFiniteError,
   NonFiniteValueError,
   ShapeMismatchError,
+  WriteError,
 } from './errors.js';
 export type {
   BackendSelectEvent,

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   FormatError,
@@ -10,6 +10,7 @@ import {
   type SafetensorsTensor,
   temporaryPathFor,
   toFloat32,
+  writeFileAtomic,
   writeSafetensors,
 } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
@@ -136,7 +137,7 @@ export async function saveCheckpoint(
     outputDirectory,
     async (temporary) => {
       await writeSafetensors(join(temporary, 'tensors.safetensors'), tensors);
-      await writeFile(join(temporary, 'state.json'), `${JSON.stringify(state, null, 2)}\n`);
+      await writeFileAtomic(join(temporary, 'state.json'), `${JSON.stringify(state, null, 2)}\n`);
     },
     options.onPhase,
   );

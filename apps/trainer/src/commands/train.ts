@@ -191,10 +191,14 @@ export function registerTrainCommand(program: Command): void {
     .option('--max-steps <n>', 'cap the steps of each stage (quick runs)', integer('--max-steps'))
     .option(
       '--max-train-examples <n>',
-      'use only the first N training examples',
+      'use a seeded random subset of N training examples (the same subset for the same --seed)',
       integer('--max-train-examples'),
     )
-    .option('--max-eval-examples <n>', 'use only the first N dev examples', integer('--max-eval-examples'))
+    .option(
+      '--max-eval-examples <n>',
+      'use a seeded random subset of N dev examples (the same for the same --seed)',
+      integer('--max-eval-examples'),
+    )
     .option('--eval-every <n>', 'also evaluate every N steps', integer('--eval-every'))
     .option('--checkpoint-every <n>', 'checkpoint every N steps (default 500)', integer('--checkpoint-every'))
     .option('--resume', 'continue from the checkpoint in --out')

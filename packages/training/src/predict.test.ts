@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { disposeParameters } from '@diffprune/core';
+import { disposeParameters, NonFiniteValueError } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { classifierOutputs, loadClassifier, predictTexts, toPrediction } from './predict.js';
@@ -55,5 +55,19 @@ describe('toPrediction', () => {
     expect(p.label).toBe('pos');
     expect(toPrediction(logits, ['LABEL_0', 'LABEL_1', 'LABEL_2']).label).toBe(1);
     expect(toPrediction([0.25], undefined)).toEqual({ logits: [0.25], score: 0.25 });
+  });
+
+  it('refuses non-finite logits instead of writing label -1 or a NaN score (issue #15)', () => {
+    for (const logits of [[Number.NaN, 1], [1, Number.NaN, 2], [Number.POSITIVE_INFINITY, 0], [Number.NaN]]) {
+      const error = (() => {
+        try {
+          return toPrediction(logits, undefined);
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(error).toBeInstanceOf(NonFiniteValueError);
+      expect((error as Error).message).toMatch(/logits/);
+    }
   });
 });

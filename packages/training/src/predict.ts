@@ -160,9 +160,12 @@ export async function predictTexts(
 
 /**
  * A prediction from one row of logits: the score (one output) or softmax probabilities and the argmax
- * label, named when the model's config names its labels (not the default `LABEL_<n>`).
+ * label, named when the model's config names its labels (not the default `LABEL_<n>`). Non-finite
+ * logits are a `NonFiniteValueError`, never label -1.
  */
 export function toPrediction(logits: number[], labels: string[] | undefined): Prediction {
+  // NaN logits would give label -1 (indexOf(NaN)) or a NaN score: a diverged model or diff.
+  checkFinite(logits, { tensor: 'logits' });
   if (logits.length === 1) return { logits, score: logits[0]! };
   const max = Math.max(...logits);
   const exps = logits.map((x) => Math.exp(x - max));

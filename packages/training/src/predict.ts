@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { padEncoded, resolveModelSource, toEncodedBatch } from '@diffprune/bert';
 import {
+  checkFinite,
   type EventListener,
   InvalidArgumentError,
   type LoadedBackbone,

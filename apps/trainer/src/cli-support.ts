@@ -1,4 +1,4 @@
-import { describeFailure, InvalidArgumentError } from '@diffprune/core';
+import { describeFailure, InvalidArgumentError, type WarningEvent } from '@diffprune/core';
 
 /** Writes one JSON document to stdout (what `--json` commands print, and nothing else). */
 export function printJson(value: unknown): void {
@@ -25,6 +25,22 @@ export function action<A extends unknown[]>(
     } catch (error) {
       reportFailure(error);
     }
+  };
+}
+
+/**
+ * `eval --task T` of a diff trained on another task runs, but its numbers mean little (issue #15):
+ * the warning event to show, or undefined when the tasks agree or the diff records none.
+ */
+export function taskMismatchWarning(
+  diffTask: string | undefined,
+  task: string,
+  diffPath: string,
+): WarningEvent | undefined {
+  if (!diffTask || diffTask === task) return undefined;
+  return {
+    type: 'warning-raise',
+    message: `${diffPath} was trained on ${JSON.stringify(diffTask)}, not ${JSON.stringify(task)}: these metrics are of a diff on another task (pass --task ${diffTask}, or the diff of ${task})`,
   };
 }
 

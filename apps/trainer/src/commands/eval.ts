@@ -3,7 +3,7 @@ import { diffDataFields, diffLabels, evaluateDataset, evaluateTask, loadWithDiff
 import * as tf from '@tensorflow/tfjs-core';
 import type { Command } from 'commander';
 import { fastScatterAdd, startBackend } from '../backend.js';
-import { action, integerOption, printJson } from '../cli-support.js';
+import { action, integerOption, printJson, taskMismatchWarning } from '../cli-support.js';
 import { addDataFileOptions, checkTaskOrFile, type DataFileOptions, readOptions } from '../data-options.js';
 import { progressRenderer } from '../progress.js';
 
@@ -87,6 +87,11 @@ export function registerEvalCommand(program: Command): void {
                   .join(', ')}\n`,
               );
             return;
+          }
+          const mismatch = taskMismatchWarning(diff.provenance.task, task.name, options.diff);
+          if (mismatch) {
+            if (render) render(mismatch);
+            else process.stderr.write(`warning: ${mismatch.message}\n`);
           }
           const dataDirectory = resolveDataDirectory(options.data);
           const results = await evaluateTask(loaded, task, {

@@ -159,7 +159,7 @@ export async function runTraining(options: RunTrainingOptions): Promise<RunSumma
 
 /**
  * The run's data: a GLUE task's train and first dev split, or the given task data (a user's
- * dataset); a training set without usable rows is an error.
+ * dataset); a training or dev set without usable rows is an error.
  */
 async function readTaskData(options: RunTrainingOptions): Promise<TaskData> {
   const task =
@@ -175,6 +175,15 @@ async function readTaskData(options: RunTrainingOptions): Promise<TaskData> {
       argument: `${task.name} training data`,
       expected: 'at least one labelled training row',
       found: `${task.train.length} rows, none with a label`,
+    });
+  }
+  // A dev set without labelled rows would report `metrics: {}` after training (issue #15).
+  const devUsable = task.dev.filter((e) => e.label !== null).length;
+  if (devUsable === 0) {
+    throw new InvalidArgumentError({
+      argument: `${task.name} dev data`,
+      expected: 'at least one labelled row (the run selects its checkpoint and reports metrics on it)',
+      found: `${task.dev.length} rows, none with a label`,
     });
   }
   return task;

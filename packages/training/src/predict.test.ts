@@ -1,9 +1,13 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { disposeParameters, NonFiniteValueError } from '@diffprune/core';
+import { disposeParameters, InvalidArgumentError, NonFiniteValueError } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { classifierOutputs, loadClassifier, predictTexts, toPrediction } from './predict.js';
+import { evaluateDataset } from './task-data.js';
 
 const shared = fileURLToPath(new URL('../../../../shared/', import.meta.url));
 const forwardModel = `${shared}fixtures/forward-model`;
@@ -68,6 +72,23 @@ describe('toPrediction', () => {
       })();
       expect(error).toBeInstanceOf(NonFiniteValueError);
       expect((error as Error).message).toMatch(/logits/);
+    }
+  });
+});
+
+describe.skipIf(!existsSync(forwardModel))('evaluateDataset of a header-only file (issue #15)', () => {
+  it('is an InvalidArgumentError naming the file, not metrics: {}', async () => {
+    const directory = await mkdtemp(join(tmpdir(), 'dp-eval-empty-'));
+    const loaded = await loadClassifier(forwardModel);
+    try {
+      const file = join(directory, 'dev.csv');
+      await writeFile(file, 'sentence,label\n');
+      const result = evaluateDataset(loaded, { file, labels: ['a', 'b', 'c'] });
+      await expect(result).rejects.toThrow(InvalidArgumentError);
+      await expect(result).rejects.toThrow(file);
+    } finally {
+      disposeParameters(loaded.params);
+      await rm(directory, { recursive: true, force: true });
     }
   });
 });

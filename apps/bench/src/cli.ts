@@ -1,3 +1,4 @@
+import { describeFailure } from '@diffprune/core';
 import { Command } from 'commander';
 import { registerCompareCommand } from './commands/compare.js';
 import { registerEncodingsCommand } from './commands/encodings.js';
@@ -18,4 +19,11 @@ registerStepCommand(program);
 registerServeCommand(program);
 registerEncodingsCommand(program);
 
-await program.parseAsync(process.argv);
+// Any error is one line (exit 1; 130 for Ctrl-C); DIFFPRUNE_DEBUG=1 adds the stack.
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  const { text, exitCode } = describeFailure(error);
+  process.stderr.write(text);
+  process.exitCode = exitCode;
+}

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { reportFailure } from './cli-support.js';
 import { registerDataCommand } from './commands/data.js';
 import { registerDiffCommand } from './commands/diff.js';
 import { registerEvalCommand } from './commands/eval.js';
@@ -20,4 +21,9 @@ registerDataCommand(program);
 registerDiffCommand(program);
 registerServeCommand(program);
 
-await program.parseAsync(process.argv);
+// Errors outside an action (an option's parser, e.g. `--batch-size abc`) get the same one line.
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  reportFailure(error);
+}

@@ -10,6 +10,10 @@ const formatNumber = (value: number | undefined, digits = 4) =>
  */
 export function progressRenderer(stream: NodeJS.WriteStream = process.stderr): EventListener {
   let bar: cliProgress.SingleBar | undefined;
+  // The bar's last values: restarting it after an evaluation line must pass them again, or
+  // cli-progress draws the literal `{loss}` placeholders (issue #15).
+  const empty = { loss: '–', l0: '–', density: '–', rate: '–' };
+  let payload: Record<string, string> = { ...empty };
   const line = (text: string) => {
     if (bar) bar.stop();
     bar = undefined;
@@ -33,15 +37,17 @@ export function progressRenderer(stream: NodeJS.WriteStream = process.stderr): E
           },
           cliProgress.Presets.shades_classic,
         );
-        bar.start(event.totalSteps, event.startStep, { loss: '–', l0: '–', density: '–', rate: '–' });
+        payload = { ...empty };
+        bar.start(event.totalSteps, event.startStep, payload);
         break;
       case 'step-end':
-        bar?.update(event.step, {
+        payload = {
           loss: formatNumber(event.loss),
           l0: event.expectedL0 === undefined ? '–' : Math.round(event.expectedL0).toString(),
           density: event.density === undefined ? '–' : `${(event.density * 100).toFixed(2)}%`,
           rate: event.examplesPerSecond.toFixed(1),
-        });
+        };
+        bar?.update(event.step, payload);
         break;
       case 'eval-end': {
         const metrics = Object.entries(event.metrics)
@@ -51,7 +57,7 @@ export function progressRenderer(stream: NodeJS.WriteStream = process.stderr): E
         stream.write(
           `  eval @ ${event.stage} step ${event.step}: ${metrics}${event.isBest ? ' (best)' : ''}\n`,
         );
-        bar?.start(bar.getTotal(), event.step);
+        bar?.start(bar.getTotal(), event.step, payload);
         break;
       }
       case 'projection-end':

@@ -9,6 +9,7 @@ import {
   type KeyShapeMismatch,
   MissingResourceError,
   type ParameterMap,
+  parseJsonFile,
   readLocalFile,
   readSafetensors,
   readShardIndex,
@@ -39,13 +40,7 @@ export async function readBertConfig(directory: string): Promise<BertConfig> {
     });
   }
   const text = (await readLocalFile(path, { what: 'config.json' })).toString('utf8');
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw new FormatError({ path, expected: 'valid JSON', found: (error as Error).message });
-  }
-  return parseBertConfig(json, path);
+  return parseBertConfig(parseJsonFile(text, path), path);
 }
 
 /**

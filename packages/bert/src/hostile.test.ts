@@ -144,3 +144,26 @@ describe('shard index and directories (issue #15)', () => {
     await expect(readCheckpointTensors(dir)).rejects.toThrow(InvalidArgumentError);
   });
 });
+
+describe('a vocabulary that does not fit the embeddings (issue #15)', () => {
+  const vocab = (count: number) =>
+    `${['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]', ...Array.from({ length: count - 5 }, (_, i) => `w${i}`)].join('\n')}\n`;
+
+  it('more tokens than vocab_size (word-embedding rows) is a FormatError at load, naming both sizes', async () => {
+    const dir = await tinyModel();
+    await writeFile(join(dir, 'vocab.txt'), vocab(20));
+    const error = await loadBert(dir, { head: { numLabels: 2 }, offline: true }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(FormatError);
+    expect((error as Error).message).toMatch(/20 tokens/);
+    expect((error as Error).message).toMatch(/vocab_size 12/);
+  });
+
+  it('as many tokens as vocab_size, or fewer (padded embeddings, as HF allows), loads', async () => {
+    for (const count of [12, 10]) {
+      const dir = await tinyModel();
+      await writeFile(join(dir, 'vocab.txt'), vocab(count));
+      const loaded = await loadBert(dir, { head: { numLabels: 2 }, offline: true });
+      for (const t of Object.values(loaded.params)) t.dispose();
+    }
+  });
+});

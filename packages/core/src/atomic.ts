@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { WriteError } from './errors.js';
 
 /** A temporary path beside `path` (same directory, so the final rename is atomic). */
 export function temporaryPathFor(path: string): string {
@@ -15,24 +16,21 @@ export async function writeFileAtomic(
   path: string,
   data: string | Uint8Array | readonly Uint8Array[],
 ): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
   const temporary = temporaryPathFor(path);
-  const handle = await open(temporary, 'w');
+  let handle: Awaited<ReturnType<typeof open>> | undefined;
   try {
+    await mkdir(dirname(path), { recursive: true });
+    handle = await open(temporary, 'w');
     const chunks = typeof data === 'string' || data instanceof Uint8Array ? [data] : data;
     for (const chunk of chunks) await handle.write(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
     await handle.sync();
-  } catch (error) {
     await handle.close();
-    await rm(temporary, { force: true });
-    throw error;
-  }
-  await handle.close();
-  try {
+    handle = undefined;
     await rename(temporary, path);
   } catch (error) {
+    await handle?.close().catch(() => undefined);
     await rm(temporary, { force: true });
-    throw error;
+    throw WriteError.from(error, path);
   }
 }
 
@@ -44,15 +42,15 @@ export async function writeDirectoryAtomic(
   path: string,
   build: (directory: string) => Promise<void>,
 ): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
   const temporary = temporaryPathFor(path);
-  await mkdir(temporary, { recursive: true });
   try {
+    await mkdir(dirname(path), { recursive: true });
+    await mkdir(temporary, { recursive: true });
     await build(temporary);
     await rm(path, { recursive: true, force: true });
     await rename(temporary, path);
   } catch (error) {
     await rm(temporary, { recursive: true, force: true });
-    throw error;
+    throw WriteError.from(error, path);
   }
 }

@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import {
   CheckpointMismatchError,
   DiffpruneError,
+  describeFailure,
   FormatError,
+  InterruptedError,
   InvalidArgumentError,
   ShapeMismatchError,
 } from './errors.js';
@@ -43,5 +45,17 @@ describe('errors', () => {
     expect(error.message).toContain('unexpected (1): c');
     expect(error.message).toContain('d: expected shape [2], found [3]');
     expect(error.missing).toEqual(['a', 'b']);
+  });
+});
+
+describe('describeFailure (issue #15: one line, never a stack, for the CLIs)', () => {
+  it('130 only for an interruption; an untyped error is one line too, exit 1', () => {
+    expect(describeFailure(new InterruptedError('stopped'), {}).exitCode).toBe(130);
+    const typed = new InvalidArgumentError({ argument: '--x', expected: 'a number', found: 'y' });
+    expect(describeFailure(typed, {})).toEqual({ text: `diffprune: ${typed.message}\n`, exitCode: 1 });
+    const bug = describeFailure(new TypeError('boom\nsecond line'), {});
+    expect(bug.exitCode).toBe(1);
+    expect(bug.text).toMatch(/^diffprune: unexpected error: boom \(.*DIFFPRUNE_DEBUG=1.*\)\n$/);
+    expect(describeFailure(new TypeError('boom'), { DIFFPRUNE_DEBUG: '1' }).text).toMatch(/\n\s+at /);
   });
 });

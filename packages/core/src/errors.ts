@@ -161,6 +161,43 @@ export class BackendError extends DiffpruneError {
   }
 }
 
+/**
+ * Writing a file failed for a reason the user can act on (a full disk, a quota, a read-only
+ * filesystem, no permission): names the file, says why and what to do. The file it was replacing is
+ * untouched (writes are atomic).
+ */
+export class WriteError extends DiffpruneError {
+  readonly path: string;
+  /** The system error code, e.g. `ENOSPC`. */
+  readonly reason: string;
+
+  constructor(options: { path: string; reason: string; cause?: unknown }) {
+    const says: Record<string, string> = {
+      ENOSPC: 'no space left on the device (ENOSPC); free some space or write elsewhere, then run again',
+      EDQUOT: 'the disk quota is exceeded (EDQUOT); free some space or write elsewhere, then run again',
+      EROFS: 'the filesystem is read-only (EROFS); write elsewhere',
+      EACCES: 'permission denied (EACCES); write elsewhere or fix the permissions',
+      EPERM: 'operation not permitted (EPERM); write elsewhere or fix the permissions',
+    };
+    super('write', `could not write ${options.path}: ${says[options.reason] ?? options.reason}`, {
+      cause: options.cause,
+    });
+    this.path = options.path;
+    this.reason = options.reason;
+  }
+
+  /** The system error codes this class stands for. */
+  static readonly reasons: readonly string[] = ['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM'];
+
+  /** `error` as a `WriteError` for `path` when it is one of `reasons`, else `error` itself. */
+  static from(error: unknown, path: string): unknown {
+    const code = (error as NodeJS.ErrnoException | null)?.code;
+    return code && WriteError.reasons.includes(code)
+      ? new WriteError({ path, reason: code, cause: error })
+      : error;
+  }
+}
+
 /** The user interrupted a long operation (Ctrl-C); state was saved where the operation could. */
 export class InterruptedError extends DiffpruneError {
   constructor(message = 'interrupted') {
@@ -269,4 +306,29 @@ export class DataRowError extends DiffpruneError {
     this.expected = options.expected;
     this.found = options.found;
   }
+}
+
+/**
+ * The one line a CLI prints for an error, and its exit code (libraries never print; the apps do).
+ * A typed error (`DiffpruneError`) is its message, exit 1 (130 only for an `InterruptedError`:
+ * Ctrl-C). Anything else is a bug, yet it is one line too (its message and where to report it),
+ * exit 1. `DIFFPRUNE_DEBUG=1` in `environment` adds the stack.
+ */
+export function describeFailure(
+  error: unknown,
+  environment: Record<string, string | undefined> = globalThis.process?.env ?? {},
+): { text: string; exitCode: number } {
+  const debug = environment.DIFFPRUNE_DEBUG === '1' && error instanceof Error && error.stack;
+  const stack = debug ? `${error.stack}\n` : '';
+  if (DiffpruneError.isInstance(error))
+    return {
+      text: `diffprune: ${error.message}\n${stack}`,
+      exitCode: error.code === 'interrupted' ? 130 : 1,
+    };
+  const message = error instanceof Error ? error.message : String(error);
+  const firstLine = message.split('\n')[0] ?? '';
+  return {
+    text: `diffprune: unexpected error: ${firstLine} (a bug in diffprune: run again with DIFFPRUNE_DEBUG=1 for the stack and report it)\n${stack}`,
+    exitCode: 1,
+  };
 }

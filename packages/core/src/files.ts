@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { FormatError, InvalidArgumentError, MissingResourceError } from './errors.js';
@@ -16,6 +17,31 @@ export async function readLocalFile(
   } catch (error) {
     throw typedFileError(error, path, what, options.hint);
   }
+}
+
+/** Parses JSON read from `path`: malformed text is a `FormatError` naming the file, not a SyntaxError. */
+export function parseJsonFile(text: string, path: string, what?: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new FormatError({
+      path,
+      ...(what ? { what } : {}),
+      expected: 'valid JSON',
+      found: (error as Error).message,
+    });
+  }
+}
+
+/** Reads and parses a small JSON file synchronously, with `readLocalFile`'s typed errors and `parseJsonFile`'s. */
+export function readJsonFileSync(path: string, what = 'file'): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw typedFileError(error, path, what);
+  }
+  return parseJsonFile(text, path, what);
 }
 
 /** The typed error for a failed open or read of `path` (ENOENT, EISDIR, EACCES, …); other errors as they are. */

@@ -41,6 +41,7 @@ export {
   DataRowError,
   DiffpruneError,
   DownloadError,
+  describeFailure,
   FormatError,
   InterruptedError,
   InvalidArgumentError,
@@ -48,6 +49,7 @@ export {
   NonFiniteError,
   NonFiniteValueError,
   ShapeMismatchError,
+  WriteError,
 } from './errors.js';
 export type {
   BackendSelectEvent,
@@ -71,7 +73,15 @@ export type {
   WarningEvent,
 } from './events.js';
 export { emitTo } from './events.js';
-export { checkShardFileName, readLocalFile, readShardIndex, shardPaths, typedFileError } from './files.js';
+export {
+  checkShardFileName,
+  parseJsonFile,
+  readJsonFileSync,
+  readLocalFile,
+  readShardIndex,
+  shardPaths,
+  typedFileError,
+} from './files.js';
 export {
   bfloat16BitsToFloat32,
   float16BitsToFloat32,

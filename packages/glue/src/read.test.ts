@@ -139,6 +139,24 @@ describe('malformed and unlabelled input', () => {
     await writeFile(join(directory, getTask(task).directory, file), text);
   };
 
+  it('an STS-B score outside [0, 5] (1e30) is a FormatError naming the file and line (issue #15)', async () => {
+    const task = getTask('stsb');
+    const path = join(directory, task.directory, 'dev.tsv');
+    await mkdir(join(directory, task.directory), { recursive: true });
+    const header = 'index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n';
+    const row = (score: string) => `0\tmain\tf\t2012\t0\tnone\tnone\tA man.\tA person.\t${score}\n`;
+    for (const score of ['1e30', '-0.5', '5.25']) {
+      await writeFile(path, `${header}${row('2.5')}${row(score)}`);
+      const error = await readSplit('stsb', 'dev', { dataDirectory: directory }).catch((e: unknown) => e);
+      expect(error, score).toBeInstanceOf(FormatError);
+      expect((error as Error).message).toContain(`${path}: line 3`);
+      expect((error as Error).message).toContain(JSON.stringify(score));
+    }
+    await writeFile(path, `${header}${row('0')}${row('5.000')}`);
+    const fine = await readSplit('stsb', 'dev', { dataDirectory: directory });
+    expect(fine.examples.map((e) => e.label)).toEqual([0, 5]);
+  });
+
   it('non-UTF-8 bytes are a FormatError naming the file and line, not replaced silently (issue #15)', async () => {
     const good = 'index\tquestion\tsentence\tlabel\n0\tWhat is café?\tIt is a place.\tentailment\n';
     const path = join(directory, getTask('qnli').directory, 'dev.tsv');

@@ -269,6 +269,15 @@ function createSplitParser(task: GlueTask, spec: GlueSplitSpec, path: string) {
           skip(lineNumber, `expected a numeric score, found ${JSON.stringify(value)}`);
           return;
         }
+        // A number, but not a score (1e30): the file is wrong, not one row (issue #15).
+        const range = task.scoreRange;
+        if (range && !(label >= range[0] && label <= range[1]))
+          throw new FormatError({
+            path,
+            what: `line ${lineNumber}`,
+            expected: `a ${task.displayName} score in [${range[0]}, ${range[1]}]`,
+            found: `${JSON.stringify(value)}; fix or remove the line`,
+          });
       } else {
         const index = labelIndex.get(value);
         if (index === undefined) {

@@ -55,6 +55,8 @@ export interface GlueTask {
    * Order follows the authors' code (transformers' glue processors). [] for regression.
    */
   labels: readonly string[];
+  /** Regression only: the range every score lies in (STS-B: [0, 5]); a score outside is a FormatError. */
+  scoreRange?: readonly [number, number];
   /** Number of model outputs: labels.length, or 1 for regression. */
   numLabels: number;
   /** The official metrics, in the order the leaderboard lists them. */
@@ -211,6 +213,7 @@ const tasks: Record<GlueTaskName, GlueTask> = {
     displayName: 'STS-B',
     kind: 'regression',
     labels: [],
+    scoreRange: [0, 5],
     numLabels: 1,
     metrics: ['pearson', 'spearman'],
     selectionMetric: 'spearman',

@@ -1,8 +1,14 @@
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readSafetensors } from '@diffprune/core';
+import {
+  DiffpruneError,
+  FormatError,
+  InvalidArgumentError,
+  MissingResourceError,
+  readSafetensors,
+} from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import {
@@ -134,4 +140,46 @@ describe('checkpoint replacement', () => {
       await rm(out, { recursive: true, force: true });
     }
   });
+});
+
+describe('hostile checkpoints on --resume (issue #15)', () => {
+  const withCheckpoint = async (body: (out: string) => Promise<void>) => {
+    const out = await mkdtemp(join(tmpdir(), 'dp-checkpoint-hostile-'));
+    try {
+      await saveCheckpoint(out, state('k1'), { trainables: { 'w/a.weight': tf.tensor([1, 2]) } });
+      await body(out);
+    } finally {
+      await rm(out, { recursive: true, force: true });
+    }
+  };
+
+  it('garbage state.json is a FormatError naming the file', () =>
+    withCheckpoint(async (out) => {
+      await writeFile(join(out, 'checkpoint/state.json'), 'not json {');
+      const error = await loadRunCheckpoint(out, 'k1').catch((e: unknown) => e);
+      expect(DiffpruneError.isInstance(error) && error.code).toBe('format');
+      expect(String((error as Error).message)).toContain(join(out, 'checkpoint/state.json'));
+      await writeFile(join(out, 'checkpoint/state.json'), '[1, 2]');
+      await expect(loadRunCheckpoint(out, 'k1')).rejects.toBeInstanceOf(FormatError);
+    }));
+
+  it('a missing tensors file is a MissingResourceError', () =>
+    withCheckpoint(async (out) => {
+      await rm(join(out, 'checkpoint/tensors.safetensors'));
+      await expect(loadRunCheckpoint(out, 'k1')).rejects.toBeInstanceOf(MissingResourceError);
+    }));
+
+  it('a checkpoint of a run with other settings is an InvalidArgumentError, not an interruption (exit 130)', () =>
+    withCheckpoint(async (out) => {
+      const error = await loadRunCheckpoint(out, 'other').catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(InvalidArgumentError);
+      expect((error as InvalidArgumentError).code).not.toBe('interrupted');
+      expect((error as Error).message).toMatch(/other settings/);
+    }));
+
+  it('a tensor that is not a trainable is a FormatError', () =>
+    withCheckpoint(async (out) => {
+      await saveCheckpoint(out, state('k1'), { trainables: { 'bogus/a.weight': tf.tensor([1, 2]) } });
+      await expect(loadRunCheckpoint(out, 'k1')).rejects.toBeInstanceOf(FormatError);
+    }));
 });

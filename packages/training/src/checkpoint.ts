@@ -1,14 +1,16 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   FormatError,
   fromFloat32,
-  InterruptedError,
+  InvalidArgumentError,
+  parseJsonFile,
   readSafetensors,
   type SafetensorsTensor,
   temporaryPathFor,
   toFloat32,
+  writeFileAtomic,
   writeSafetensors,
 } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
@@ -135,11 +137,25 @@ export async function saveCheckpoint(
     outputDirectory,
     async (temporary) => {
       await writeSafetensors(join(temporary, 'tensors.safetensors'), tensors);
-      await writeFile(join(temporary, 'state.json'), `${JSON.stringify(state, null, 2)}\n`);
+      await writeFileAtomic(join(temporary, 'state.json'), `${JSON.stringify(state, null, 2)}\n`);
     },
     options.onPhase,
   );
   return directory;
+}
+
+/** A checkpoint's state.json, parsed and shape-checked: garbage is a `FormatError` naming the file. */
+function parseState(text: string, path: string): CheckpointState {
+  const expected = 'the JSON state diffprune train writes (remove the checkpoint directory to start over)';
+  const state = parseJsonFile(text, path, 'checkpoint state');
+  if (
+    typeof state !== 'object' ||
+    state === null ||
+    Array.isArray(state) ||
+    typeof (state as { runKey?: unknown }).runKey !== 'string'
+  )
+    throw new FormatError({ path, what: 'checkpoint state', expected, found: 'no object with a runKey' });
+  return state as CheckpointState;
 }
 
 export async function loadCheckpoint(
@@ -149,7 +165,7 @@ export async function loadCheckpoint(
   const directory = checkpointDirectory(outputDirectory);
   const statePath = join(directory, 'state.json');
   if (!existsSync(statePath)) return undefined;
-  const state = JSON.parse(await readFile(statePath, 'utf8')) as CheckpointState;
+  const state = parseState(await readFile(statePath, 'utf8'), statePath);
   if (state.version !== 1) {
     throw new FormatError({
       path: statePath,
@@ -206,9 +222,11 @@ function fromDisk(map: Record<string, tf.Tensor> | undefined): Trainables {
   for (const [key, tensor] of Object.entries(map ?? {})) {
     const role = trainableRoles.find((r) => key.startsWith(diskPrefixes[r]));
     if (!role)
-      throw new Error(
-        `checkpoint tensor ${key}: not a trainable (expected theta/, w/, log_alpha/ or group_log_alpha/)`,
-      );
+      throw new FormatError({
+        what: `checkpoint tensor ${key}`,
+        expected: 'a trainable (theta/, w/, log_alpha/ or group_log_alpha/)',
+        found: key,
+      });
     out[role][key.slice(diskPrefixes[role].length)] = tensor;
   }
   return out;
@@ -283,9 +301,11 @@ export async function loadRunCheckpoint(
   if (!saved) return undefined;
   if (saved.state.runKey !== runKey) {
     tf.dispose(Object.values(saved.groups).flatMap((g) => Object.values(g)));
-    throw new InterruptedError(
-      `the checkpoint in ${saved.path} belongs to a run with other settings (run key ${saved.state.runKey}, this run ${runKey}); use a new --out directory or remove the checkpoint`,
-    );
+    throw new InvalidArgumentError({
+      argument: '--resume',
+      expected: `a checkpoint of a run with these settings (use a new --out directory, or remove ${saved.path} to start over)`,
+      found: `a checkpoint in ${saved.path} that belongs to a run with other settings (run key ${saved.state.runKey}, this run ${runKey})`,
+    });
   }
   return { state: saved.state, tensors: fromGroups(saved.groups, saved.state), path: saved.path };
 }

@@ -1,4 +1,4 @@
-import type { LoadedBackbone, ParameterMap } from '@diffprune/core';
+import { InvalidArgumentError, type LoadedBackbone, type ParameterMap } from '@diffprune/core';
 import { computeMetrics, type GlueTask, readSplit } from '@diffprune/glue';
 import * as tf from '@tensorflow/tfjs-core';
 import { disposeBatch, type EncodedExample, encodeExamples, makeBatch } from './data.js';
@@ -59,7 +59,14 @@ export async function evaluateTask(
 ): Promise<Record<string, Record<string, number>>> {
   const results: Record<string, Record<string, number>> = {};
   for (const split of task.devSplits) {
-    const { examples } = await readSplit(task, split, { dataDirectory: options.dataDirectory });
+    const { examples, path } = await readSplit(task, split, { dataDirectory: options.dataDirectory });
+    // No rows would give `metrics: {}` (issue #15).
+    if (examples.length === 0)
+      throw new InvalidArgumentError({
+        argument: `${task.displayName} ${split} split`,
+        expected: 'at least one labelled row',
+        found: `${path}, with none`,
+      });
     const encoded = encodeExamples(loaded.backbone.encoder, examples, options.maxLength ?? 128);
     const { predictions, labels } = await predictExamples({
       backbone: loaded.backbone,

@@ -1,9 +1,13 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { disposeParameters } from '@diffprune/core';
+import { disposeParameters, InvalidArgumentError, NonFiniteValueError } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { classifierOutputs, loadClassifier, predictTexts, toPrediction } from './predict.js';
+import { evaluateDataset } from './task-data.js';
 
 const shared = fileURLToPath(new URL('../../../../shared/', import.meta.url));
 const forwardModel = `${shared}fixtures/forward-model`;
@@ -55,5 +59,36 @@ describe('toPrediction', () => {
     expect(p.label).toBe('pos');
     expect(toPrediction(logits, ['LABEL_0', 'LABEL_1', 'LABEL_2']).label).toBe(1);
     expect(toPrediction([0.25], undefined)).toEqual({ logits: [0.25], score: 0.25 });
+  });
+
+  it('refuses non-finite logits instead of writing label -1 or a NaN score (issue #15)', () => {
+    for (const logits of [[Number.NaN, 1], [1, Number.NaN, 2], [Number.POSITIVE_INFINITY, 0], [Number.NaN]]) {
+      const error = (() => {
+        try {
+          return toPrediction(logits, undefined);
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(error).toBeInstanceOf(NonFiniteValueError);
+      expect((error as Error).message).toMatch(/logits/);
+    }
+  });
+});
+
+describe.skipIf(!existsSync(forwardModel))('evaluateDataset of a header-only file (issue #15)', () => {
+  it('is an InvalidArgumentError naming the file, not metrics: {}', async () => {
+    const directory = await mkdtemp(join(tmpdir(), 'dp-eval-empty-'));
+    const loaded = await loadClassifier(forwardModel);
+    try {
+      const file = join(directory, 'dev.csv');
+      await writeFile(file, 'sentence,label\n');
+      const result = evaluateDataset(loaded, { file, labels: ['a', 'b', 'c'] });
+      await expect(result).rejects.toThrow(InvalidArgumentError);
+      await expect(result).rejects.toThrow(file);
+    } finally {
+      disposeParameters(loaded.params);
+      await rm(directory, { recursive: true, force: true });
+    }
   });
 });

@@ -1,7 +1,13 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { padEncoded, resolveModelSource, toEncodedBatch } from '@diffprune/bert';
-import { type EventListener, InvalidArgumentError, type LoadedBackbone } from '@diffprune/core';
+import {
+  checkFinite,
+  type EventListener,
+  InvalidArgumentError,
+  type LoadedBackbone,
+  readJsonFileSync,
+} from '@diffprune/core';
 import type { ScatterAdd } from '@diffprune/sparse-diff';
 import * as tf from '@tensorflow/tfjs-core';
 import { headOutputs, loadBackbone } from './backbones.js';
@@ -41,7 +47,7 @@ export interface LoadClassifierOptions {
 function configuredLabels(directory: string): number | undefined {
   const path = join(directory, 'config.json');
   if (!existsSync(path)) return undefined;
-  const config = JSON.parse(readFileSync(path, 'utf8')) as { num_labels?: unknown; id2label?: unknown };
+  const config = readJsonFileSync(path, 'config.json') as { num_labels?: unknown; id2label?: unknown };
   if (typeof config.num_labels === 'number') return config.num_labels;
   if (typeof config.id2label === 'object' && config.id2label !== null)
     return Object.keys(config.id2label).length;
@@ -155,9 +161,12 @@ export async function predictTexts(
 
 /**
  * A prediction from one row of logits: the score (one output) or softmax probabilities and the argmax
- * label, named when the model's config names its labels (not the default `LABEL_<n>`).
+ * label, named when the model's config names its labels (not the default `LABEL_<n>`). Non-finite
+ * logits are a `NonFiniteValueError`, never label -1.
  */
 export function toPrediction(logits: number[], labels: string[] | undefined): Prediction {
+  // NaN logits would give label -1 (indexOf(NaN)) or a NaN score: a diverged model or diff.
+  checkFinite(logits, { tensor: 'logits' });
   if (logits.length === 1) return { logits, score: logits[0]! };
   const max = Math.max(...logits);
   const exps = logits.map((x) => Math.exp(x - max));

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { projectTopK } from './projection.js';
+import { keptNonzero, projectTopK } from './projection.js';
 import { evaluationGate, type Run } from './run-context.js';
 import { disposeGateNoise, emptyTrainables, type StageModel, trainableTensors } from './stages.js';
 
@@ -26,6 +26,12 @@ export async function project(run: Run, model: StageModel): Promise<void> {
     kept: projection.kept,
     total: projection.total,
   });
+  const nonzero = keptNonzero(scope, projection.masks);
+  if (nonzero < projection.kept)
+    run.options.onEvent?.({
+      type: 'warning-raise',
+      message: `the projection kept ${projection.kept} entries but only ${nonzero} (${((nonzero / projection.total) * 100).toFixed(3)} %) have a nonzero δ: zeros filled the rest of the budget, so the diff stores ${nonzero}`,
+    });
   const masks: Record<string, tf.Tensor> = {};
   const trainables = emptyTrainables();
   const fromDelta = (name: string) => tf.tensor(deltas[name]!, base[name]!.shape, 'float32');

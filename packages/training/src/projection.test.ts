@@ -1,6 +1,6 @@
 import { createRng } from '@diffprune/core';
 import { describe, expect, it } from 'vitest';
-import { kthLargest, projectTopK } from './projection.js';
+import { keptNonzero, kthLargest, projectTopK } from './projection.js';
 
 describe('projectTopK', () => {
   it('finds the k-th largest like a full sort does', () => {
@@ -38,5 +38,16 @@ describe('projectTopK', () => {
     const deltas = { a: Float32Array.from([1, 1, 1, 1, 0, 0, 0, 0, 0, 0]) };
     const projection = projectTopK(deltas, 0.2);
     expect(Array.from(projection.masks.a!)).toEqual([1, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
+  });
+});
+
+describe('keptNonzero (issue #15: "kept 1.000 %" while storing 0.006 %)', () => {
+  it('counts the kept entries whose δ is nonzero, fewer than kept when zeros fill the budget', () => {
+    const deltas = { a: Float32Array.from([0, 0.5, 0, 0]), b: Float32Array.from([0, 0, 0, -0.25]) };
+    const projection = projectTopK(deltas, 0.5);
+    expect(projection.kept).toBe(4);
+    expect(keptNonzero(deltas, projection.masks)).toBe(2);
+    const dense = { a: Float32Array.from([1, 2, 3, 4]) };
+    expect(keptNonzero(dense, projectTopK(dense, 0.5).masks)).toBe(2);
   });
 });

@@ -44,6 +44,21 @@ export function kthLargest(values: Float32Array, k: number): number {
  * largest |δ| over all the given tensors together (the authors' code bisects a threshold; exact top-k
  * is the cleaner equivalent). Ties at the threshold are broken by tensor order, then position.
  */
+/**
+ * Kept entries whose δ is 0 store nothing: when ties at zero fill the budget, the diff holds fewer
+ * nonzeros than "kept" says (issue #15: "kept 1.000 %" while storing 0.006 %). The number of kept
+ * entries with a nonzero δ.
+ */
+export function keptNonzero(deltas: DeltaArrays, masks: Record<string, ArrayLike<number>>): number {
+  let count = 0;
+  for (const [name, mask] of Object.entries(masks)) {
+    const delta = deltas[name];
+    if (!delta) continue;
+    for (let i = 0; i < mask.length; i++) if (mask[i] === 1 && delta[i] !== 0) count++;
+  }
+  return count;
+}
+
 export function projectTopK(deltas: DeltaArrays, targetDensity: number): Projection {
   if (!(targetDensity > 0 && targetDensity <= 1)) {
     throw new InvalidArgumentError({

@@ -44,6 +44,30 @@ describe.skipIf(!present)('runTraining refuses training data without usable rows
   }
 });
 
+describe.skipIf(!present)('a header-only dev file (issue #15: metrics: {})', () => {
+  it('runTraining refuses it with a typed error naming the dev split, and writes no diff', async () => {
+    const work = await mkdtemp(join(tmpdir(), 'dp-zero-dev-'));
+    try {
+      await mkdir(join(work, 'data/SST-2'), { recursive: true });
+      await copyFile(join(glue, 'SST-2/train.tsv'), join(work, 'data/SST-2/train.tsv'));
+      const header = (await readFile(join(glue, 'SST-2/dev.tsv'), 'utf8')).split('\n')[0];
+      await writeFile(join(work, 'data/SST-2/dev.tsv'), `${header}\n`);
+      const run = runTraining({
+        model,
+        task: 'sst2',
+        dataDirectory: join(work, 'data'),
+        settings: { ...defaultSettings('bitfit'), maxSteps: 1, maxTrainExamples: 8 },
+        outputDirectory: join(work, 'out'),
+      });
+      await expect(run).rejects.toThrow(InvalidArgumentError);
+      await expect(run).rejects.toThrow(/sst2 dev data must be at least one labelled row/);
+      expect(existsSync(join(work, 'out/sst2.diff.safetensors'))).toBe(false);
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  });
+});
+
 describe.skipIf(!present)('runTraining stops on a non-finite loss or gradient', () => {
   for (const method of ['full', 'diff-pruning'] as const) {
     it(`${method} with a learning rate of 1e30: NonFiniteError, no diff, the last checkpoint finite`, async () => {

@@ -159,7 +159,7 @@ export async function runTraining(options: RunTrainingOptions): Promise<RunSumma
 
 /**
  * The run's data: a GLUE task's train and first dev split, or the given task data (a user's
- * dataset); a training set without usable rows is an error.
+ * dataset); a training or dev set without usable rows is an error.
  */
 async function readTaskData(options: RunTrainingOptions): Promise<TaskData> {
   const task =
@@ -169,13 +169,17 @@ async function readTaskData(options: RunTrainingOptions): Promise<TaskData> {
           ...(options.onEvent ? { onEvent: options.onEvent } : {}),
         })
       : options.task;
-  const usable = task.train.filter((e) => e.label !== null).length;
-  if (usable === 0) {
-    throw new InvalidArgumentError({
-      argument: `${task.name} training data`,
-      expected: 'at least one labelled training row',
-      found: `${task.train.length} rows, none with a label`,
-    });
+  // A dev set without labelled rows would report `metrics: {}` after training (issue #15).
+  for (const [rows, argument, expected] of [
+    [task.train, `${task.name} training data`, 'at least one labelled training row'],
+    [
+      task.dev,
+      `${task.name} dev data`,
+      'at least one labelled row (the run selects its checkpoint and reports metrics on it)',
+    ],
+  ] as const) {
+    if (!rows.some((e) => e.label !== null))
+      throw new InvalidArgumentError({ argument, expected, found: `${rows.length} rows, none with a label` });
   }
   return task;
 }

@@ -143,6 +143,12 @@ export async function evaluateDataset(
       expected: `labels for a head with ${numLabels} outputs`,
       found: `${dataset.labels.length} labels (${dataset.labels.join(', ')}) in ${file}`,
     });
+  if (dataset.examples.length === 0)
+    throw new InvalidArgumentError({
+      argument: '--validation-file',
+      expected: 'a file with at least one labelled row',
+      found: `${file}, with none${dataset.skipped.length ? ` (${dataset.skipped.length} bad rows skipped)` : ''}`,
+    });
   const encoded = encodeExamples(loaded.backbone.encoder, dataset.examples, maxLength ?? 128);
   const { predictions, labels: gold } = await predictExamples({
     backbone: loaded.backbone,

@@ -271,4 +271,33 @@ describe('diffprune diff', () => {
     expect(failed?.code).toBe(1);
     expect(failed?.stderr).toMatch(/does not belong/);
   });
+
+  it('apply|export|revert --out never replaces the directory it reads from, even with --force (issue #15)', async () => {
+    // A copy, so the shared base stays intact if the refusal regresses.
+    const own = join(root, 'own-base');
+    await checkpoint(own, (await readSafetensors(join(base, 'model.safetensors'))).tensors);
+    const diffDirectory = join(root, 'diffs');
+    await mkdir(diffDirectory);
+    const file = join(diffDirectory, 'own.diff.safetensors');
+    expect((await run('create', '--base', own, '--tuned', tuned, '--out', file)).code).toBe(0);
+    const before = (await readdir(own)).sort();
+    for (const [command, out] of [
+      ['apply', own],
+      ['export', `${own}/`],
+      ['apply', join(own, '..', 'own-base')],
+      ['apply', root],
+      ['export', diffDirectory],
+    ] as const) {
+      const { code, stderr } = await run(command, '--base', own, '--diff', file, '--out', out, '--force');
+      expect(code, `${command} --out ${out}`).toBe(1);
+      expect(stderr).toMatch(/^diffprune: --out must be .*; found .*\n$/);
+    }
+    const revert = await run('revert', '--model', own, '--diff', file, '--out', own, '--force');
+    expect(revert.code).toBe(1);
+    expect((await readdir(own)).sort()).toEqual(before);
+    expect((await readdir(diffDirectory)).sort()).toEqual(['own.diff.safetensors']);
+    // A directory beside them is fine.
+    const fine = await run('apply', '--base', own, '--diff', file, '--out', join(root, 'own-out'), '--force');
+    expect(fine.code, fine.stderr).toBe(0);
+  });
 });

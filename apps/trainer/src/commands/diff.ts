@@ -1,5 +1,5 @@
-import { copyFile, readdir, readFile, stat } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { copyFile, readdir, readFile, realpath, stat } from 'node:fs/promises';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import {
   InvalidArgumentError,
   MissingResourceError,
@@ -173,7 +173,10 @@ async function inspect(file: string, options: { json?: boolean }) {
 async function apply(options: { base: string; diff: string; out: string; force?: boolean; json?: boolean }) {
   const diff = await readDiff(options.diff);
   const base = await loadCheckpoint(options.base, 'base');
-  await checkOut(options.out, options.force);
+  await checkOut(options.out, options.force, [
+    { option: '--base', directory: options.base },
+    { option: '--diff', directory: dirname(options.diff) },
+  ]);
   const result = applyDiff(base.floats, diff, {
     baseFingerprint: base.fingerprint,
     scatterAdd: await fastScatterAdd(),
@@ -256,7 +259,37 @@ const f32Tensor = (name: string, r: { shape: number[]; values: Float32Array }): 
   data: new Uint8Array(r.values.buffer, r.values.byteOffset, r.values.byteLength),
 });
 
-async function checkOut(out: string, force: boolean | undefined) {
+/** A path with symlinks resolved as far as it exists (a missing tail is kept as written). */
+async function physical(path: string): Promise<string> {
+  const absolute = resolve(path);
+  try {
+    return await realpath(absolute);
+  } catch {
+    const parent = dirname(absolute);
+    return parent === absolute ? absolute : join(await physical(parent), basename(absolute));
+  }
+}
+
+/**
+ * Checks `--out` before writing a checkpoint directory: it is new or empty (or `--force`), and it is
+ * never a directory the command reads from, nor one holding it (`--force` replaces `--out` whole, so
+ * `--out <base> --force` would delete the base: issue #15).
+ */
+async function checkOut(
+  out: string,
+  force: boolean | undefined,
+  inputs: readonly { option: string; directory: string }[],
+) {
+  const target = await physical(out);
+  for (const input of inputs) {
+    const source = await physical(input.directory);
+    if (source === target || source.startsWith(`${target}${sep}`))
+      throw new InvalidArgumentError({
+        argument: '--out',
+        expected: `a directory that neither is nor holds the ${input.option} it reads (${input.directory}); choose another --out`,
+        found: out,
+      });
+  }
   if (!force && (await exists(out)) && (await readdir(out)).length > 0)
     throw new InvalidArgumentError({
       argument: '--out',
@@ -361,7 +394,10 @@ async function revert(options: {
 }) {
   const diff = await readDiff(options.diff);
   const tuned = await loadCheckpoint(options.model, 'model');
-  await checkOut(options.out, options.force);
+  await checkOut(options.out, options.force, [
+    { option: '--model', directory: options.model },
+    { option: '--diff', directory: dirname(options.diff) },
+  ]);
   const result = revertDiff(tuned.floats, diff, { scatterAdd: await fastScatterAdd() });
   const tensors: SafetensorsTensor[] = [];
   for (const t of tuned.tensors) {

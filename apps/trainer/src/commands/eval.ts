@@ -3,7 +3,7 @@ import { diffDataFields, diffLabels, evaluateDataset, evaluateTask, loadWithDiff
 import * as tf from '@tensorflow/tfjs-core';
 import type { Command } from 'commander';
 import { fastScatterAdd, startBackend } from '../backend.js';
-import { action, printJson } from '../cli-support.js';
+import { action, integerOption, printJson, taskMismatchWarning } from '../cli-support.js';
 import { addDataFileOptions, checkTaskOrFile, type DataFileOptions, readOptions } from '../data-options.js';
 import { progressRenderer } from '../progress.js';
 
@@ -13,8 +13,8 @@ interface EvalOptions extends DataFileOptions {
   task?: string;
   validationFile?: string;
   data?: string;
-  maxLength: string;
-  batchSize: string;
+  maxLength: number;
+  batchSize: number;
   backend?: string;
   offline?: boolean;
   cache?: string;
@@ -36,8 +36,8 @@ export function registerEvalCommand(program: Command): void {
     );
   addDataFileOptions(command)
     .option('--data <dir>', 'GLUE data directory (default: $DIFFPRUNE_GLUE_DIR or the cache)')
-    .option('--max-length <n>', 'max tokens per example', '128')
-    .option('--batch-size <n>', 'evaluation batch size', '32')
+    .option('--max-length <n>', 'max tokens per example', integerOption('--max-length', 1), 128)
+    .option('--batch-size <n>', 'evaluation batch size', integerOption('--batch-size', 1), 32)
     .option('--backend <name>', 'force a backend (tensorflow, native, wasm, cpu)')
     .option('--offline', 'never download')
     .option('--cache <dir>', 'download cache directory')
@@ -65,8 +65,8 @@ export function registerEvalCommand(program: Command): void {
               ...diffDataFields(diff),
               ...readOptions(options),
               ...(labels ? { labels } : {}),
-              maxLength: Number(options.maxLength),
-              batchSize: Number(options.batchSize),
+              maxLength: options.maxLength,
+              batchSize: options.batchSize,
             });
             const output = {
               task: diff.provenance.task,
@@ -88,11 +88,16 @@ export function registerEvalCommand(program: Command): void {
               );
             return;
           }
+          const mismatch = taskMismatchWarning(diff.provenance.task, task.name, options.diff);
+          if (mismatch) {
+            if (render) render(mismatch);
+            else process.stderr.write(`warning: ${mismatch.message}\n`);
+          }
           const dataDirectory = resolveDataDirectory(options.data);
           const results = await evaluateTask(loaded, task, {
             dataDirectory,
-            maxLength: Number(options.maxLength),
-            batchSize: Number(options.batchSize),
+            maxLength: options.maxLength,
+            batchSize: options.batchSize,
           });
           const output = {
             task: task.name,

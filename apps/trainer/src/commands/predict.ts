@@ -1,9 +1,10 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   type EventListener,
   InvalidArgumentError,
   MissingResourceError,
+  readJsonFileSync,
   writeFileAtomic,
 } from '@diffprune/core';
 import { readDataset, readTable, type Table } from '@diffprune/datasets';
@@ -18,7 +19,7 @@ import {
 import * as tf from '@tensorflow/tfjs-core';
 import type { Command } from 'commander';
 import { fastScatterAdd, startBackend } from '../backend.js';
-import { action } from '../cli-support.js';
+import { action, integerOption } from '../cli-support.js';
 import { addDataFileOptions, textFieldList } from '../data-options.js';
 import { progressRenderer } from '../progress.js';
 
@@ -80,7 +81,7 @@ function legacyExamples(table: Table): Example[] {
 function exportedTextFields(model: string): string[] | undefined {
   const path = join(model, 'config.json');
   if (!existsSync(path)) return undefined;
-  const fields = (JSON.parse(readFileSync(path, 'utf8')) as { diffprune_text_fields?: unknown })
+  const fields = (readJsonFileSync(path, 'config.json') as { diffprune_text_fields?: unknown })
     .diffprune_text_fields;
   return Array.isArray(fields) && fields.every((f) => typeof f === 'string') ? fields : undefined;
 }
@@ -148,13 +149,7 @@ export async function predict(options: PredictOptions): Promise<{ examples: numb
   }
 }
 
-const positiveInteger = (name: string) => (value: string) => {
-  const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < 1) {
-    throw new InvalidArgumentError({ argument: name, expected: 'a positive integer', found: value });
-  }
-  return parsed;
-};
+const positiveInteger = (name: string) => integerOption(name, 1);
 
 /** Registers `diffprune predict`. */
 export function registerPredictCommand(program: Command): void {

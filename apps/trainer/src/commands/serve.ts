@@ -15,7 +15,7 @@ import {
 import type { Command } from 'commander';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { fastScatterAdd, startBackend } from '../backend.js';
-import { action } from '../cli-support.js';
+import { action, integerOption } from '../cli-support.js';
 
 export interface ServeOptions {
   /** The base model (directory or hub id) every diff was made for. */
@@ -328,12 +328,7 @@ export function createServeApp(options: ServeOptions): ServeApp {
   return { app, ready, reload, shutdown };
 }
 
-const integer = (name: string, min: number) => (value: string) => {
-  const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < min)
-    throw new InvalidArgumentError({ argument: name, expected: `an integer ≥ ${min}`, found: value });
-  return parsed;
-};
+const integer = integerOption;
 
 /** Registers `diffprune serve`. */
 export function registerServeCommand(program: Command): void {

@@ -3,7 +3,7 @@ import { loadClassifier, type Prediction, predictTexts } from '@diffprune/traini
 import * as tf from '@tensorflow/tfjs-core';
 import type { Command } from 'commander';
 import { fastScatterAdd, startBackend } from '../backend.js';
-import { action, printJson } from '../cli-support.js';
+import { action, integerOption, printJson } from '../cli-support.js';
 import { progressRenderer } from '../progress.js';
 
 interface SubmitOptions {
@@ -12,8 +12,8 @@ interface SubmitOptions {
   task: string;
   data?: string;
   out: string;
-  maxLength?: string;
-  batchSize: string;
+  maxLength?: number;
+  batchSize: number;
   allowIncomplete?: boolean;
   backend?: string;
   offline?: boolean;
@@ -36,8 +36,8 @@ export function registerSubmitCommand(program: Command): void {
     .requiredOption('--task <task>', 'GLUE task (cola, sst2, mrpc, stsb, qqp, mnli, qnli, rte, wnli, ax)')
     .option('--data <dir>', 'GLUE data directory (default: $DIFFPRUNE_GLUE_DIR or the cache)')
     .requiredOption('--out <dir>', 'directory for the submission files (zip it with the other tasks)')
-    .option('--max-length <n>', 'max tokens per example (default 128)')
-    .option('--batch-size <n>', 'examples per batch', '32')
+    .option('--max-length <n>', 'max tokens per example (default 128)', integerOption('--max-length', 1))
+    .option('--batch-size <n>', 'examples per batch', integerOption('--batch-size', 1), 32)
     .option('--allow-incomplete', 'write even when a test split has fewer rows than the official count')
     .option('--backend <name>', 'force a backend (tensorflow, native, wasm, cpu)')
     .option('--offline', 'never download')
@@ -68,8 +68,8 @@ export function registerSubmitCommand(program: Command): void {
           const written = [];
           for (const { split, examples } of splits) {
             const predictions = await predictTexts(model, examples, {
-              batchSize: Number(options.batchSize),
-              ...(options.maxLength ? { maxLength: Number(options.maxLength) } : {}),
+              batchSize: options.batchSize,
+              ...(options.maxLength !== undefined ? { maxLength: options.maxLength } : {}),
             });
             written.push({
               split,

@@ -65,3 +65,17 @@ describe('diffprune train into an --out holding a finished run', () => {
     expect(existsSync(join(out, 'checkpoint'))).toBe(false);
   });
 });
+
+describe('diffprune train --help', () => {
+  it('says what --max-train-examples and --max-eval-examples do: a seeded subset, not the first N (issue #15)', () => {
+    const program = new Command('diffprune');
+    registerTrainCommand(program);
+    const help = program.commands
+      .find((c) => c.name() === 'train')!
+      .helpInformation()
+      .replace(/\s+/g, ' ');
+    expect(help).toMatch(/--max-train-examples <n> use a seeded random subset of N training examples/);
+    expect(help).toMatch(/--max-eval-examples <n> use a seeded random subset of N dev examples/);
+    expect(help).not.toMatch(/first N/);
+  });
+});

@@ -14,23 +14,13 @@ import {
 } from '@diffprune/training';
 import { type Command, Option } from 'commander';
 import { startBackend } from '../backend.js';
-import { action, printJson, stopOnInterrupt } from '../cli-support.js';
+import { action, integerOption, numberOption, printJson, stopOnInterrupt } from '../cli-support.js';
 import { addDataFileOptions, checkTaskOrFile, type DataFileOptions, readOptions } from '../data-options.js';
 import { fanOut, jsonlEventLog } from '../events-log.js';
 import { progressRenderer } from '../progress.js';
 
-const number = (name: string) => (value: string) => {
-  const parsed = Number(value);
-  if (!Number.isFinite(parsed))
-    throw new InvalidArgumentError({ argument: name, expected: 'a number', found: value });
-  return parsed;
-};
-const integer = (name: string) => (value: string) => {
-  const parsed = Number(value);
-  if (!Number.isInteger(parsed))
-    throw new InvalidArgumentError({ argument: name, expected: 'an integer', found: value });
-  return parsed;
-};
+const number = numberOption;
+const integer = integerOption;
 
 export interface TrainCommandOptions extends DataFileOptions {
   model: string;
@@ -136,8 +126,8 @@ export function registerTrainCommand(program: Command): void {
     )
     .requiredOption('--out <dir>', 'output directory')
     .option('--seed <n>', 'random seed', integer('--seed'))
-    .option('--batch-size <n>', 'batch size (default 8)', integer('--batch-size'))
-    .option('--max-length <n>', 'max tokens per example (default 128)', integer('--max-length'))
+    .option('--batch-size <n>', 'batch size (default 8)', integer('--batch-size', 1))
+    .option('--max-length <n>', 'max tokens per example (default 128)', integer('--max-length', 1))
     .option('--epochs <n>', 'epochs of the first stage (default 3)', number('--epochs'))
     .option(
       '--learning-rate <x>',
@@ -201,10 +191,14 @@ export function registerTrainCommand(program: Command): void {
     .option('--max-steps <n>', 'cap the steps of each stage (quick runs)', integer('--max-steps'))
     .option(
       '--max-train-examples <n>',
-      'use only the first N training examples',
+      'use a seeded random subset of N training examples (the same subset for the same --seed)',
       integer('--max-train-examples'),
     )
-    .option('--max-eval-examples <n>', 'use only the first N dev examples', integer('--max-eval-examples'))
+    .option(
+      '--max-eval-examples <n>',
+      'use a seeded random subset of N dev examples (the same for the same --seed)',
+      integer('--max-eval-examples'),
+    )
     .option('--eval-every <n>', 'also evaluate every N steps', integer('--eval-every'))
     .option('--checkpoint-every <n>', 'checkpoint every N steps (default 500)', integer('--checkpoint-every'))
     .option('--resume', 'continue from the checkpoint in --out')

@@ -60,7 +60,11 @@ export async function evaluateTask(
   const results: Record<string, Record<string, number>> = {};
   for (const split of task.devSplits) {
     const { examples } = await readSplit(task, split, { dataDirectory: options.dataDirectory });
-    const encoded = encodeExamples(loaded.backbone.encoder, examples, options.maxLength ?? 128);
+    const encoded = encodeExamples(
+      loaded.backbone.encoder,
+      examples,
+      options.maxLength ?? Math.min(128, loaded.backbone.maxPositions),
+    );
     const { predictions, labels } = await predictExamples({
       backbone: loaded.backbone,
       parameters: () => loaded.params,

@@ -143,7 +143,11 @@ export async function evaluateDataset(
       expected: `labels for a head with ${numLabels} outputs`,
       found: `${dataset.labels.length} labels (${dataset.labels.join(', ')}) in ${file}`,
     });
-  const encoded = encodeExamples(loaded.backbone.encoder, dataset.examples, maxLength ?? 128);
+  const encoded = encodeExamples(
+    loaded.backbone.encoder,
+    dataset.examples,
+    maxLength ?? Math.min(128, loaded.backbone.maxPositions),
+  );
   const { predictions, labels: gold } = await predictExamples({
     backbone: loaded.backbone,
     parameters: () => loaded.params,

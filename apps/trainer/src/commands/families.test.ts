@@ -1,9 +1,10 @@
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { readDiff } from '@diffprune/sparse-diff';
 import { describe, expect, it } from 'vitest';
 
@@ -35,17 +36,28 @@ const run = (args: string[]) =>
     child.on('exit', (code) => resolve({ code, stdout, stderr }));
   });
 
+const python = process.env.DIFFPRUNE_PYTHON ?? 'python3';
+/** Why HF transformers cannot check the export here, or undefined when it can. */
+async function transformersMissing(): Promise<string | undefined> {
+  try {
+    await promisify(execFile)(python, ['-c', 'import torch, transformers']);
+    return undefined;
+  } catch (error) {
+    return `${python} cannot import torch and transformers (${(error as Error).message.split('\n').at(-2) ?? ''}); set DIFFPRUNE_PYTHON to one that can`;
+  }
+}
+
 const families = [
-  { family: 'bert', head: 'classifier.bias' },
-  { family: 'distilbert', head: 'classifier.bias' },
-  { family: 'roberta', head: 'classifier.out_proj.bias' },
-  { family: 'electra', head: 'classifier.out_proj.bias' },
+  { family: 'bert', head: 'classifier.bias', architecture: 'BertForSequenceClassification' },
+  { family: 'distilbert', head: 'classifier.bias', architecture: 'DistilBertForSequenceClassification' },
+  { family: 'roberta', head: 'classifier.out_proj.bias', architecture: 'RobertaForSequenceClassification' },
+  { family: 'electra', head: 'classifier.out_proj.bias', architecture: 'ElectraForSequenceClassification' },
 ];
 
 describe.skipIf(!present)('the CLI on every backbone family', () => {
   it.each(families)(
-    '$family: train diff-pruning on an RTE slice, then eval and predict with the diff',
-    async ({ family, head }) => {
+    '$family: train diff-pruning on an RTE slice, then eval, predict and export (HF transformers loads it) with the diff',
+    async ({ family, head, architecture }, context) => {
       const model = join(root, 'fixtures/models', family);
       const config = JSON.parse(readFileSync(join(model, 'config.json'), 'utf8')) as {
         max_position_embeddings: number;
@@ -128,6 +140,39 @@ describe.skipIf(!present)('the CLI on every backbone family', () => {
         for (const [i, p] of row.probabilities.entries()) expect(p).toBeCloseTo(exp[i]! / sum, 6);
         expect(row.label).toBe(['entailment', 'not_entailment'][row.logits.indexOf(max)]);
       }
+
+      // Export: a merged HF directory declaring the family's sequence-classification class.
+      const merged = join(out, 'merged');
+      const exported = await run(['diff', 'export', '--base', model, '--diff', diffPath, '--out', merged]);
+      expect(exported.code, exported.stderr).toBe(0);
+      const mergedConfig = JSON.parse(readFileSync(join(merged, 'config.json'), 'utf8')) as Record<
+        string,
+        unknown
+      >;
+      expect(mergedConfig).toMatchObject({ architectures: [architecture], num_labels: 2 });
+      const missing = await transformersMissing();
+      if (missing) {
+        context.skip(missing);
+        return;
+      }
+      // HF transformers loads it as that class and gives the logits of predict with the diff.
+      const script = [
+        'import json, sys, torch',
+        'from transformers import AutoModelForSequenceClassification, AutoTokenizer',
+        'm = AutoModelForSequenceClassification.from_pretrained(sys.argv[1]).eval()',
+        't = AutoTokenizer.from_pretrained(sys.argv[1])',
+        'rows = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]',
+        'with torch.no_grad():',
+        "    out = [m(**t(r['text_a'], r['text_b'], return_tensors='pt')).logits[0].tolist() for r in rows]",
+        'print(json.dumps({"logits": out, "class": type(m).__name__}))',
+      ].join('\n');
+      const { stdout } = await promisify(execFile)(python, ['-c', script, merged, input], {
+        maxBuffer: 16 << 20,
+      });
+      const hf = JSON.parse(stdout.trim().split('\n').at(-1)!) as { logits: number[][]; class: string };
+      expect(hf.class).toBe(architecture);
+      for (const [i, row] of rows.entries())
+        for (const [j, x] of row.logits.entries()) expect(Math.abs(x - hf.logits[i]![j]!)).toBeLessThan(1e-4);
     },
     240_000,
   );

@@ -55,8 +55,9 @@ const families = [
 ];
 
 describe.skipIf(!present)('the CLI on every backbone family', () => {
-  it.each(families)(
+  it.for(families)(
     '$family: train diff-pruning on an RTE slice, then eval, predict and export (HF transformers loads it) with the diff',
+    { timeout: 240_000 },
     async ({ family, head, architecture }, context) => {
       const model = join(root, 'fixtures/models', family);
       const config = JSON.parse(readFileSync(join(model, 'config.json'), 'utf8')) as {
@@ -174,6 +175,5 @@ describe.skipIf(!present)('the CLI on every backbone family', () => {
       for (const [i, row] of rows.entries())
         for (const [j, x] of row.logits.entries()) expect(Math.abs(x - hf.logits[i]![j]!)).toBeLessThan(1e-4);
     },
-    240_000,
   );
 });

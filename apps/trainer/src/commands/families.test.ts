@@ -1,12 +1,12 @@
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { readDiff } from '@diffprune/sparse-diff';
 import { describe, expect, it } from 'vitest';
+import { transformersLogits, transformersMissing } from '../test/hf-transformers.js';
 
 // `diffprune train --method diff-pruning`, then `eval` and `predict` with the diff, for every
 // backbone family, on the tiny HF-saved fixtures (3-label heads, 64 positions) and a GLUE slice.
@@ -35,17 +35,6 @@ const run = (args: string[]) =>
     });
     child.on('exit', (code) => resolve({ code, stdout, stderr }));
   });
-
-const python = process.env.DIFFPRUNE_PYTHON ?? 'python3';
-/** Why HF transformers cannot check the export here, or undefined when it can. */
-async function transformersMissing(): Promise<string | undefined> {
-  try {
-    await promisify(execFile)(python, ['-c', 'import torch, transformers']);
-    return undefined;
-  } catch (error) {
-    return `${python} cannot import torch and transformers (${(error as Error).message.split('\n').at(-2) ?? ''}); set DIFFPRUNE_PYTHON to one that can`;
-  }
-}
 
 const families = [
   { family: 'bert', head: 'classifier.bias', architecture: 'BertForSequenceClassification' },
@@ -157,21 +146,8 @@ describe.skipIf(!present)('the CLI on every backbone family', () => {
         return;
       }
       // HF transformers loads it as that class and gives the logits of predict with the diff.
-      const script = [
-        'import json, sys, torch',
-        'from transformers import AutoModelForSequenceClassification, AutoTokenizer',
-        'm = AutoModelForSequenceClassification.from_pretrained(sys.argv[1]).eval()',
-        't = AutoTokenizer.from_pretrained(sys.argv[1])',
-        'rows = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]',
-        'with torch.no_grad():',
-        "    out = [m(**t(r['text_a'], r['text_b'], return_tensors='pt')).logits[0].tolist() for r in rows]",
-        'print(json.dumps({"logits": out, "class": type(m).__name__}))',
-      ].join('\n');
-      const { stdout } = await promisify(execFile)(python, ['-c', script, merged, input], {
-        maxBuffer: 16 << 20,
-      });
-      const hf = JSON.parse(stdout.trim().split('\n').at(-1)!) as { logits: number[][]; class: string };
-      expect(hf.class).toBe(architecture);
+      const hf = await transformersLogits(merged, input, ['text_a', 'text_b']);
+      expect(hf.className).toBe(architecture);
       for (const [i, row] of rows.entries())
         for (const [j, x] of row.logits.entries()) expect(Math.abs(x - hf.logits[i]![j]!)).toBeLessThan(1e-4);
     },

@@ -179,6 +179,21 @@ export function getPreset(name: string): BenchPreset {
   return preset;
 }
 
+/**
+ * A preset with another model (`diffprune-bench run --model`): any HF-layout directory or hub id of a
+ * registered family; the report's deviations say so.
+ */
+export function withModel(preset: BenchPreset, model: string): BenchPreset {
+  return {
+    ...preset,
+    model,
+    deviations: [
+      `model: ${model} (--model override of the preset's ${preset.model})`,
+      ...preset.deviations.filter((d) => !d.startsWith('model:')),
+    ],
+  };
+}
+
 /** One run of a preset: a method on a task at a density and seed. */
 export interface PlannedRun {
   id: string;

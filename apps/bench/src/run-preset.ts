@@ -35,6 +35,8 @@ export interface RunRecord {
   backend: string;
   machine: MachineInfo;
   model: RunSummary['model'];
+  /** The model the preset ran (its own, or `diffprune-bench run --model`'s override). */
+  presetModel?: string;
   /**
    * The diffprune commit that produced the run: HEAD when this process loaded its code (commits made
    * while a long preset runs do not change the code it runs), where known.
@@ -92,8 +94,10 @@ export async function readRunRecords(outputDirectory: string): Promise<RunRecord
 }
 
 /** Whether a finished run's record was made with exactly the settings planned now. */
-export function isCurrentRecord(record: RunRecord, planned: PlannedRun): boolean {
+export function isCurrentRecord(record: RunRecord, planned: PlannedRun, model?: string): boolean {
   const canonical = (value: unknown) => JSON.stringify(value, Object.keys(value as object).sort());
+  // A record of another model (a `--model` override, or none) is not this run's.
+  if (model !== undefined && record.presetModel !== undefined && record.presetModel !== model) return false;
   return record.method === planned.method && canonical(record.settings) === canonical(planned.settings);
 }
 
@@ -147,7 +151,7 @@ export async function runPreset(
     if (missingTasks[run.task]) continue;
     if (existsSync(recordPath)) {
       const existing = JSON.parse(await readFile(recordPath, 'utf8')) as RunRecord;
-      if (isCurrentRecord(existing, run)) {
+      if (isCurrentRecord(existing, run, preset.model)) {
         options.onEvent?.({ type: 'bench-run-skip', id: run.id, index, total: planned.length });
         continue;
       }
@@ -205,6 +209,7 @@ async function executeRun(
     backend: summary.backend,
     machine,
     model: summary.model,
+    presetModel: preset.model,
     commit: loadedCommit,
     finishedAt: new Date().toISOString(),
   };

@@ -115,13 +115,14 @@ export interface BertParametersResult {
 export function bertParametersFromCheckpoint(
   tensors: readonly CheckpointTensor[],
   config: BertConfig,
-  options: { head: HeadSpec; seed?: number; source: string },
+  options: { head: HeadSpec; seed?: number; source: string; replaceMismatchedHead?: boolean },
 ): BertParametersResult {
   const specs = bertParameterSpecs(config, options.head);
   const bySpec = new Map(specs.map((spec) => [spec.name, spec]));
   const found = new Map<string, CheckpointTensor>();
   const unexpected: string[] = [];
   const mismatched: KeyShapeMismatch[] = [];
+  const replaced = new Set<string>();
   for (const tensor of tensors) {
     const name = canonicalParameterName(tensor.name);
     if (name === undefined) continue;
@@ -132,12 +133,15 @@ export function bertParametersFromCheckpoint(
     }
     found.set(name, tensor);
     if (spec.shape.length !== tensor.shape.length || spec.shape.some((d, i) => d !== tensor.shape[i])) {
-      mismatched.push({ name: tensor.name, expected: spec.shape, found: tensor.shape });
+      // HF `ignore_mismatched_sizes`: a head of another label count is re-created, not an error.
+      if (spec.head && options.replaceMismatchedHead) replaced.add(name);
+      else mismatched.push({ name: tensor.name, expected: spec.shape, found: tensor.shape });
     }
   }
+  for (const name of replaced) found.delete(name);
   const hasHead = classifierParameterNames.some((name) => found.has(name));
   const missing = specs
-    .filter((spec) => !found.has(spec.name) && (hasHead || !spec.head))
+    .filter((spec) => !found.has(spec.name) && !replaced.has(spec.name) && (hasHead || !spec.head))
     .map((spec) => spec.name);
   if (missing.length > 0 || unexpected.length > 0 || mismatched.length > 0) {
     throw new CheckpointMismatchError({ source: options.source, missing, unexpected, mismatched });

@@ -89,6 +89,7 @@ export async function loadBert(
   const { params, created } = bertParametersFromCheckpoint(tensors, config, {
     head: options.head,
     ...(options.seed !== undefined ? { seed: options.seed } : {}),
+    ...(options.replaceMismatchedHead ? { replaceMismatchedHead: true } : {}),
     source: resolved.id,
   });
   return { backbone: new BertBackbone(config, encoder), params, source: resolved, created };

@@ -171,6 +171,12 @@ export interface LoadBackboneOptions {
   head: HeadSpec;
   /** Seed for any parameters the loader creates. */
   seed?: number;
+  /**
+   * Re-create head parameters whose checkpoint shape differs from `head` (a 3-label checkpoint
+   * finetuned on a 2-label task), as HF `ignore_mismatched_sizes=True` does; listed in `created`.
+   * Off by default: a mismatched head is then a `CheckpointMismatchError`.
+   */
+  replaceMismatchedHead?: boolean;
   /** Hub revision (branch, tag or commit); default `main`. */
   revision?: string;
   /** Where hub downloads are cached; default the user's cache directory. */

@@ -222,8 +222,9 @@ export class MultiTaskModel {
       onServingEvent: _e,
       ...hub
     } = options;
-    const loaded = await loadBackbone(model, { ...hub, head: { numLabels: 1 } });
-    // The head comes from each task's diff; the base keeps the encoder only.
+    // The head comes from each task's diff; the base keeps the encoder (and any head tensors of a
+    // finetuned base that fit, e.g. RoBERTa's classifier.dense, which a diff may replace or change).
+    const loaded = await loadBackbone(model, { ...hub, head: { numLabels: 1 }, replaceMismatchedHead: true });
     const created = new Set(loaded.created);
     const params: ParameterMap = {};
     for (const [name, tensor] of Object.entries(loaded.params)) {
@@ -355,7 +356,8 @@ export class MultiTaskModel {
     if (numLabels === undefined)
       throw new InvalidArgumentError({
         argument: source,
-        expected: 'a diff with a classifier head (classifier.weight)',
+        expected:
+          "a diff with a classifier head (its family's head output, e.g. classifier.bias or classifier.out_proj.bias)",
         found: 'none',
       });
     const specs = this.loaded.backbone.parameterSpecs({ numLabels });

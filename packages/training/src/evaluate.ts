@@ -67,7 +67,11 @@ export async function evaluateTask(
         expected: 'at least one labelled row',
         found: `${path}, with none`,
       });
-    const encoded = encodeExamples(loaded.backbone.encoder, examples, options.maxLength ?? 128);
+    const encoded = encodeExamples(
+      loaded.backbone.encoder,
+      examples,
+      options.maxLength ?? Math.min(128, loaded.backbone.maxPositions),
+    );
     const { predictions, labels } = await predictExamples({
       backbone: loaded.backbone,
       parameters: () => loaded.params,

@@ -35,3 +35,18 @@ describe('classifierConfig', () => {
     expect(baseConfig(config)).toEqual(base);
   });
 });
+
+describe('classifierConfig by family', () => {
+  it.each([
+    ['bert', 'BertForMaskedLM', 'BertForSequenceClassification'],
+    ['distilbert', undefined, 'DistilBertForSequenceClassification'],
+    ['roberta', undefined, 'RobertaForSequenceClassification'],
+    ['electra', 'ElectraForPreTraining', 'ElectraForSequenceClassification'],
+  ])('%s (base architectures %s) exports %s', (modelType, architecture, expected) => {
+    const config = classifierConfig(
+      { model_type: modelType, ...(architecture ? { architectures: [architecture] } : {}) },
+      { numLabels: 2 },
+    );
+    expect(config.architectures).toEqual([expected]);
+  });
+});

@@ -1,6 +1,14 @@
 /** `config.json` keys that make a checkpoint a sequence classifier (HF transformers' names). */
 const classifierKeys = ['num_labels', 'id2label', 'label2id', 'problem_type'] as const;
 
+/** HF transformers' class-name prefix of each registered family (`DistilBert`, not `Distilbert`). */
+const familyPrefixes: Readonly<Record<string, string>> = {
+  bert: 'Bert',
+  distilbert: 'DistilBert',
+  roberta: 'Roberta',
+  electra: 'Electra',
+};
+
 /**
  * The config.json of a merged task model: the base's config with the sequence-classification head
  * declared as HF transformers reads it — `architectures` (`<Model>ForSequenceClassification`),
@@ -16,7 +24,8 @@ export function classifierConfig(
   const architectures = Array.isArray(base.architectures) ? (base.architectures as unknown[]) : [];
   const first = typeof architectures[0] === 'string' ? architectures[0] : undefined;
   const prefix =
-    first?.replace(/(For\w+|Model)$/, '') || `${modelType[0]!.toUpperCase()}${modelType.slice(1)}`;
+    familyPrefixes[modelType] ??
+    (first?.replace(/(For\w+|Model)$/, '') || `${modelType[0]!.toUpperCase()}${modelType.slice(1)}`);
   const labels =
     head.labels?.length === head.numLabels
       ? [...head.labels]

@@ -46,6 +46,11 @@ export interface RunTrainingOptions {
   stopAfterSteps?: number;
   /** How the diff file stores δ; default {@link defaultDiffEncoding}. */
   encoding?: { valueDtype?: ValueDtype; indexEncoding?: IndexEncoding };
+  /**
+   * `settings.maxLength` is a default, not the user's: lower it to the model's maximum positions
+   * when the family has fewer (a 64-position model, RoBERTa's max_position_embeddings − 2).
+   */
+  fitMaxLength?: boolean;
 }
 
 /** What `metrics.json` holds. */
@@ -88,15 +93,22 @@ export interface RunSummary {
  */
 export async function runTraining(options: RunTrainingOptions): Promise<RunSummary> {
   const started = Date.now();
-  const settings = validateSettings(options.settings);
+  const requested = validateSettings(options.settings);
   const task = await readTaskData(options);
   const encoding = { ...defaultDiffEncoding, ...options.encoding };
   const loaded: LoadedBackbone = await loadBackbone(options.model, {
     head: { numLabels: task.numLabels },
-    seed: settings.seed,
+    seed: requested.seed,
+    // A finetuned checkpoint's head of another label count is re-created for this task (as HF).
+    replaceMismatchedHead: true,
     ...options.load,
     ...(options.onEvent ? { onEvent: options.onEvent } : {}),
   });
+  const positions = loaded.backbone.maxPositions;
+  const settings =
+    options.fitMaxLength && requested.maxLength > positions
+      ? { ...requested, maxLength: positions }
+      : requested;
   try {
     const backend = tf.getBackend();
     options.onEvent?.({

@@ -149,7 +149,11 @@ export async function evaluateDataset(
       expected: 'a file with at least one labelled row',
       found: `${file}, with none${dataset.skipped.length ? ` (${dataset.skipped.length} bad rows skipped)` : ''}`,
     });
-  const encoded = encodeExamples(loaded.backbone.encoder, dataset.examples, maxLength ?? 128);
+  const encoded = encodeExamples(
+    loaded.backbone.encoder,
+    dataset.examples,
+    maxLength ?? Math.min(128, loaded.backbone.maxPositions),
+  );
   const { predictions, labels: gold } = await predictExamples({
     backbone: loaded.backbone,
     parameters: () => loaded.params,

@@ -54,7 +54,8 @@ export async function loadWithDiff(
     });
   }
   const { scatterAdd, numLabels: _expected, ...hub } = options;
-  const loaded = await loadBackbone(model, { ...hub, head: { numLabels } });
+  // The diff's dense head replaces a base head of another label count (trained with it re-created).
+  const loaded = await loadBackbone(model, { ...hub, head: { numLabels }, replaceMismatchedHead: true });
   const fingerprint = await fingerprintCheckpoint(loaded.source.directory);
   const created = new Set(loaded.created);
   // Created heads are not part of the base; the diff adds them.

@@ -1,13 +1,14 @@
 import { join } from 'node:path';
 import { progressRenderer, startBackend, stopOnInterrupt } from '@diffprune/trainer';
 import type { Command } from 'commander';
-import { getPreset } from '../presets.js';
+import { getPreset, withModel } from '../presets.js';
 import { writeReport } from '../report.js';
 import { defaultResultsDirectory } from '../results.js';
 import { runPreset } from '../run-preset.js';
 
 interface RunOptions {
   preset: string;
+  model?: string;
   out?: string;
   only?: string[];
   backend?: string;
@@ -21,12 +22,17 @@ export function registerRunCommand(program: Command): void {
       'run a preset of the paper comparison (resumable: finished runs are skipped), then write the report',
     )
     .option('--preset <name>', 'smoke, offline-tiny, bert-base or paper', 'offline-tiny')
+    .option(
+      '--model <dir|hub-id>',
+      "run the preset on this model (any registered family) instead of the preset's",
+    )
     .option('--out <dir>', 'results directory (default apps/bench/results/<preset>)')
     .option('--only <ids...>', 'only runs whose id contains one of these strings')
     .option('--backend <name>', 'force a backend (tensorflow, native, wasm, cpu)')
     .option('--quiet', 'no per-step progress')
     .action(async (options: RunOptions) => {
-      const preset = getPreset(options.preset);
+      const named = getPreset(options.preset);
+      const preset = options.model ? withModel(named, options.model) : named;
       const out = options.out ?? defaultResultsDirectory(preset.name);
       const render = options.quiet ? undefined : progressRenderer();
       const backend = await startBackend({ ...(options.backend ? { backend: options.backend } : {}) });

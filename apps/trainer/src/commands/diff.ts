@@ -177,7 +177,18 @@ async function apply(options: { base: string; diff: string; out: string; force?:
     { option: '--base', directory: options.base },
     { option: '--diff', directory: dirname(options.diff) },
   ]);
-  const result = applyDiff(base.floats, diff, {
+  // A finetuned base's head of another label count was re-created in training (the diff adds it):
+  // the diff's head takes its place, as in loadWithDiff.
+  const reCreated = new Set(
+    diff.tensors
+      .filter((t) => {
+        const b = base.floats[t.name];
+        return t.kind === 'add' && b !== undefined && b.shape.join() !== t.shape.join();
+      })
+      .map((t) => t.name),
+  );
+  const floats = Object.fromEntries(Object.entries(base.floats).filter(([name]) => !reCreated.has(name)));
+  const result = applyDiff(floats, diff, {
     baseFingerprint: base.fingerprint,
     scatterAdd: await fastScatterAdd(),
   });

@@ -13,7 +13,7 @@ interface EvalOptions extends DataFileOptions {
   task?: string;
   validationFile?: string;
   data?: string;
-  maxLength: number;
+  maxLength?: number;
   batchSize: number;
   backend?: string;
   offline?: boolean;
@@ -36,7 +36,11 @@ export function registerEvalCommand(program: Command): void {
     );
   addDataFileOptions(command)
     .option('--data <dir>', 'GLUE data directory (default: $DIFFPRUNE_GLUE_DIR or the cache)')
-    .option('--max-length <n>', 'max tokens per example', integerOption('--max-length', 1), 128)
+    .option(
+      '--max-length <n>',
+      "max tokens per example (default 128, or the model's max positions if fewer)",
+      integerOption('--max-length', 1),
+    )
     .option('--batch-size <n>', 'evaluation batch size', integerOption('--batch-size', 1), 32)
     .option('--backend <name>', 'force a backend (tensorflow, native, wasm, cpu)')
     .option('--offline', 'never download')
@@ -57,6 +61,9 @@ export function registerEvalCommand(program: Command): void {
           ...(options.cache ? { cacheDirectory: options.cache } : {}),
           scatterAdd: await fastScatterAdd(),
         });
+        // The default fits the family's positions (spec v2 maxPositions: 64-position fixtures, RoBERTa's − 2).
+        const maxLength =
+          options.maxLength !== undefined ? options.maxLength : Math.min(128, loaded.backbone.maxPositions);
         try {
           if (!task) {
             const labels = diffLabels(diff);
@@ -65,7 +72,7 @@ export function registerEvalCommand(program: Command): void {
               ...diffDataFields(diff),
               ...readOptions(options),
               ...(labels ? { labels } : {}),
-              maxLength: options.maxLength,
+              maxLength,
               batchSize: options.batchSize,
             });
             const output = {
@@ -96,7 +103,7 @@ export function registerEvalCommand(program: Command): void {
           const dataDirectory = resolveDataDirectory(options.data);
           const results = await evaluateTask(loaded, task, {
             dataDirectory,
-            maxLength: options.maxLength,
+            maxLength,
             batchSize: options.batchSize,
           });
           const output = {

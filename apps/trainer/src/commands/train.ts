@@ -248,6 +248,8 @@ export function registerTrainCommand(program: Command): void {
             },
             ...(options.data ? { dataDirectory: options.data } : {}),
             settings,
+            // Without --max-length the default 128 fits the model's positions.
+            fitMaxLength: options.maxLength === undefined,
             outputDirectory: options.out,
             resume: Boolean(options.resume),
             onEvent,

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { readDiff, type SparseDiff } from '@diffprune/sparse-diff';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { transformersLogits, transformersMissing } from '../test/hf-transformers.js';
 
 // The issue's acceptance test: a user's JSONL dataset (made up here: string labels, a text pair)
 // trains, evaluates, predicts with label names, re-encodes to F16 and I8, exports to a merged
@@ -30,16 +31,6 @@ async function diffprune(...args: string[]): Promise<string> {
     },
   );
   return stdout;
-}
-
-const python = process.env.DIFFPRUNE_PYTHON ?? 'python3';
-async function transformersMissing(): Promise<string | undefined> {
-  try {
-    await run(python, ['-c', 'import torch, transformers']);
-    return undefined;
-  } catch (error) {
-    return `${python} cannot import torch and transformers (${(error as Error).message.split('\n').at(-2) ?? ''}); set DIFFPRUNE_PYTHON to one that can`;
-  }
 }
 
 const animals = ['cat', 'dog', 'bird', 'horse', 'fish', 'cow'];
@@ -221,24 +212,7 @@ describe.skipIf(!present)('your own data in, deployable artifacts out (the CLI)'
       context.skip(missing);
       return;
     }
-    const script = [
-      'import json, sys, torch',
-      'from transformers import AutoModelForSequenceClassification, AutoTokenizer',
-      'm = AutoModelForSequenceClassification.from_pretrained(sys.argv[1]).eval()',
-      't = AutoTokenizer.from_pretrained(sys.argv[1])',
-      'rows = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]',
-      'with torch.no_grad():',
-      "    out = [m(**t(r['premise'], r['hypothesis'], return_tensors='pt')).logits[0].tolist() for r in rows]",
-      'print(json.dumps({"logits": out, "labels": [m.config.id2label[i] for i in range(m.config.num_labels)], "pooler": m.bert.pooler is not None}))',
-    ].join('\n');
-    const { stdout } = await run(python, ['-c', script, merged, join(dir, 'input.jsonl')], {
-      maxBuffer: 16 << 20,
-    });
-    const hf = JSON.parse(stdout.trim().split('\n').at(-1)!) as {
-      logits: number[][];
-      labels: string[];
-      pooler: boolean;
-    };
+    const hf = await transformersLogits(merged, join(dir, 'input.jsonl'), ['premise', 'hypothesis']);
     expect(hf.labels).toEqual(['different', 'same']);
     expect(hf.pooler).toBe(true);
     expect(

@@ -23,6 +23,8 @@ export interface ParametersFromCheckpointOptions {
   seed?: number;
   /** Standard deviation of created head weights (HF: `initializer_range`); biases are 0. */
   initializerRange: number;
+  /** Re-create head parameters of another shape (HF `ignore_mismatched_sizes`) instead of failing. */
+  replaceMismatchedHead?: boolean;
 }
 
 /**
@@ -40,6 +42,7 @@ export function parametersFromCheckpoint(
   const found = new Map<string, CheckpointTensor>();
   const unexpected: string[] = [];
   const mismatched: KeyShapeMismatch[] = [];
+  const replaced = new Set<string>();
   for (const tensor of tensors) {
     const name = options.canonicalName(tensor.name);
     if (name === undefined) continue;
@@ -50,12 +53,15 @@ export function parametersFromCheckpoint(
     }
     found.set(name, tensor);
     if (spec.shape.length !== tensor.shape.length || spec.shape.some((d, i) => d !== tensor.shape[i])) {
-      mismatched.push({ name: tensor.name, expected: spec.shape, found: tensor.shape });
+      // HF `ignore_mismatched_sizes`: a head of another label count is re-created, not an error.
+      if (spec.head && options.replaceMismatchedHead) replaced.add(name);
+      else mismatched.push({ name: tensor.name, expected: spec.shape, found: tensor.shape });
     }
   }
+  for (const name of replaced) found.delete(name);
   const hasHead = specs.some((spec) => spec.head && found.has(spec.name));
   const missing = specs
-    .filter((spec) => !found.has(spec.name) && (hasHead || !spec.head))
+    .filter((spec) => !found.has(spec.name) && !replaced.has(spec.name) && (hasHead || !spec.head))
     .map((spec) => spec.name);
   if (missing.length > 0 || unexpected.length > 0 || mismatched.length > 0) {
     throw new CheckpointMismatchError({ source: options.source, missing, unexpected, mismatched });

@@ -72,6 +72,7 @@ export function familyLoader<Config>(family: FamilyDefinition<Config>): Backbone
           source: resolved.id,
           initializerRange: family.initializerRange(config),
           ...(options.seed !== undefined ? { seed: options.seed } : {}),
+          ...(options.replaceMismatchedHead ? { replaceMismatchedHead: true } : {}),
         },
       );
       return { backbone, params, source: resolved, created };

@@ -93,6 +93,10 @@ export async function writeRandomDiff(
     task?: string;
     density?: number;
     settings?: Record<string, unknown>;
+    /** The head's weight and bias names (default BERT's `classifier.weight`/`classifier.bias`). */
+    head?: { weight: string; bias: string };
+    /** The head's input width (default BERT's pooler width). */
+    hidden?: number;
   },
 ): Promise<void> {
   const rng = createRng(options.seed);
@@ -105,13 +109,14 @@ export async function writeRandomDiff(
       if (stream.uniform() < density) values[i] = values[i]! + stream.normal() * 0.5;
     tuned[name] = { shape: t.shape, values };
   }
-  const hidden = options.base['bert.pooler.dense.bias']!.shape[0]!;
+  const names = options.head ?? { weight: 'classifier.weight', bias: 'classifier.bias' };
+  const hidden = options.hidden ?? options.base['bert.pooler.dense.bias']!.shape[0]!;
   const head = rng.fork('head');
-  tuned['classifier.weight'] = {
+  tuned[names.weight] = {
     shape: [options.numLabels, hidden],
     values: Float32Array.from({ length: options.numLabels * hidden }, () => head.normal()),
   };
-  tuned['classifier.bias'] = {
+  tuned[names.bias] = {
     shape: [options.numLabels],
     values: Float32Array.from({ length: options.numLabels }, () => head.normal() * 0.1),
   };

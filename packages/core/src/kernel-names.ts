@@ -17,23 +17,28 @@
 /**
  * Forward `DiffpruneGatedDiffs`: inputs a list (tfjs saves a list whole for the gradient): per tensor
  * t = 0…n−1, in this order, base, w, logAlpha, then u (explicit noise), rows (int32) and groupLogAlpha
- * where `layout[t]` says so (`gatedDiffsInputRoles`).
+ * with groupU (the group gate's logα and its noise, one element each) where `layout[t]` says so
+ * (`gatedDiffsInputRoles`).
  *   → [θ_0 … θ_{n−1}, penalty]
  *   θ_t = base_t + z_t·z_g,t·w_t (or its rows); penalty = Σ_t P_t with S_t = Σ_i σ(logα_t,i − shift) and
  *   P_t = S_t (no group gate), S_t + σ_g,t (`sum`) or S_t·σ_g,t (`product`).
  * Without u, the noise is the counter-based uniforms of `seeds[t]` (core's `uniformAt`).
+ * The kernel computes the group gate itself from groupLogAlpha and groupU, like any entry's gate (in
+ * float64 from the float32 inputs): z_g, its slope dz_g/dlogα_g (the formula below, from z_g) and
+ * σ_g = σ(logα_g − shift), each rounded to float32 (as the composite's float32 ops hold them); z_g = 1
+ * and σ_g = 0 without a group gate.
  */
 export const gatedDiffsKernelName = 'DiffpruneGatedDiffs';
 
 /**
  * Backward `DiffpruneGatedDiffsGrad`: named inputs `dy<t>`, `w<t>`, `logAlpha<t>`, `u<t>`?, `rows<t>`?,
- * `groupLogAlpha<t>`? (for its shape only), `dPenalty`.
+ * `groupLogAlpha<t>`? with `groupU<t>`?, `dPenalty`.
  *   → [dW_0, dLogAlpha_0, …, dW_{n−1}, dLogAlpha_{n−1}, dGroup_t for each t with a group gate (shaped as
  *      groupLogAlpha<t>)]
  *   dW = dy·z·z_g;  dLogAlpha = dy·w·z_g·dz/dlogα + dPenalty·(σ_g,t if product else 1)·σ(1 − σ);
- *   dGroup = Σ(dy·w·z)·groupSlopes[t] + dPenalty·(S_t if product else 1)·σ_g(1 − σ_g),
+ *   dGroup = Σ(dy·w·z)·dz_g/dlogα_g + dPenalty·(S_t if product else 1)·σ_g(1 − σ_g),
  *   dz/dlogα = 1[0 < z < 1]·(r − l)·s(1 − s)/β with s = (z − l)/(r − l).
- * z is recomputed from logα and the noise (nothing but the inputs is saved).
+ * z and the group gate are recomputed from the inputs (nothing but the inputs is saved).
  */
 export const gatedDiffsGradKernelName = 'DiffpruneGatedDiffsGrad';
 
@@ -48,10 +53,6 @@ export interface GatedDiffsAttributes {
   layout: number[];
   /** Per tensor: the noise's seed (0 where u is given). */
   seeds: number[];
-  /** Per tensor: z_g, its dz_g/dlogα_g and σ(logα_g − shift), computed in float64 (1, 0, 0 without one). */
-  groupGates: number[];
-  groupSlopes: number[];
-  groupSigmas: number[];
   groupPenalty: GroupPenalty;
   /** The gate's temperature β and stretch limits (l, r). */
   beta: number;
@@ -64,13 +65,16 @@ export interface GatedDiffsAttributes {
   shift: number;
 }
 
-/** `GatedDiffsAttributes.layout` flags: tensor t has a `u` input, a `rows` input, a `groupLogAlpha` input. */
+/**
+ * `GatedDiffsAttributes.layout` flags: tensor t has a `u` input, a `rows` input, a group gate (the
+ * `groupLogAlpha` and `groupU` inputs).
+ */
 export const layoutHasU = 1;
 export const layoutHasRows = 2;
 export const layoutHasGroup = 4;
 
 /** The input roles of one gated tensor, in the order the forward's list holds them. */
-export type GatedDiffsInputRole = 'base' | 'w' | 'logAlpha' | 'u' | 'rows' | 'groupLogAlpha';
+export type GatedDiffsInputRole = 'base' | 'w' | 'logAlpha' | 'u' | 'rows' | 'groupLogAlpha' | 'groupU';
 
 /** What each position of the forward's input list holds (the tape saves and keys them by position). */
 export function gatedDiffsInputRoles(layout: readonly number[]): { t: number; role: GatedDiffsInputRole }[] {
@@ -79,7 +83,7 @@ export function gatedDiffsInputRoles(layout: readonly number[]): { t: number; ro
     const names: GatedDiffsInputRole[] = ['base', 'w', 'logAlpha'];
     if (flags & layoutHasU) names.push('u');
     if (flags & layoutHasRows) names.push('rows');
-    if (flags & layoutHasGroup) names.push('groupLogAlpha');
+    if (flags & layoutHasGroup) names.push('groupLogAlpha', 'groupU');
     for (const role of names) roles.push({ t, role });
   });
   return roles;

@@ -9,12 +9,7 @@ import {
   layoutHasU,
 } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
-import {
-  expectedL0Penalty,
-  type GroupPenalty,
-  probabilityNonzero,
-  resolveGroupPenalty,
-} from './expected-l0.js';
+import { expectedL0Penalty, type GroupPenalty, resolveGroupPenalty } from './expected-l0.js';
 import { type GatedDiffParameterInputs, validate } from './gated-diff-parameter.js';
 import { checkRows } from './gated-diff-rows.js';
 import {
@@ -180,36 +175,6 @@ function rowNoise(shape: readonly number[], rows: readonly number[] | Int32Array
   return tf.tensor(values, [rows.length, ...shape.slice(1)], 'float32');
 }
 
-/**
- * The group gates' z_g, dz_g/dlogα_g and σ(logα_g − shift) as numbers (the kernels' attributes), from
- * the same ops as the composite (`gateFromUniform`, its autograd derivative, `probabilityNonzero`): one
- * small vectorised computation and one read for all of them.
- */
-function groupGateValues(
-  groupLogAlphas: tf.Tensor[],
-  groupUs: tf.Tensor[],
-  gate: ResolvedGate,
-  uniform: ResolvedUniform,
-): { gates: Float32Array; slopes: Float32Array; sigmas: Float32Array } {
-  const count = groupLogAlphas.length;
-  const values = tf.tidy(() => {
-    const logAlpha = tf.concat(groupLogAlphas.map((g) => tf.reshape(g, [1])));
-    const u = tf.concat(groupUs.map((g) => tf.reshape(g, [1])));
-    const z = gateFromUniform(logAlpha, u, gate, uniform);
-    // Each z_i depends on logα_i only, so the gradient of Σz is the vector of dz_i/dlogα_i.
-    const slope = tf.grad((x: tf.Tensor) => tf.sum(gateFromUniform(x, u, gate, uniform)))(logAlpha);
-    const sigma = probabilityNonzero(logAlpha, { beta: gate.beta, limits: [gate.left, gate.right] });
-    return tf.concat([z, slope, sigma]);
-  });
-  const all = values.dataSync() as Float32Array;
-  values.dispose();
-  return {
-    gates: all.subarray(0, count),
-    slopes: all.subarray(count, 2 * count),
-    sigmas: all.subarray(2 * count),
-  };
-}
-
 function fused(
   tensors: readonly GatedTensor[],
   gate: ResolvedGate,
@@ -217,22 +182,9 @@ function fused(
   groupPenalty: GroupPenalty,
 ): GatedDiffParametersResult {
   if (tf.getGradient(gatedDiffsKernelName) === undefined) tf.registerGradient(gradConfig);
-  const grouped = tensors.filter((t) => t.groupLogAlpha !== undefined && t.groupU !== undefined);
-  const groups =
-    grouped.length === 0
-      ? undefined
-      : groupGateValues(
-          grouped.map((t) => t.groupLogAlpha!),
-          grouped.map((t) => t.groupU!),
-          gate,
-          uniform,
-        );
   const attributes: GatedDiffsAttributes = {
     layout: [],
     seeds: [],
-    groupGates: [],
-    groupSlopes: [],
-    groupSigmas: [],
     groupPenalty,
     beta: gate.beta,
     left: gate.left,
@@ -243,7 +195,6 @@ function fused(
   };
   const inputs: tf.Tensor[] = [];
   const created: tf.Tensor[] = [];
-  let group = 0;
   for (const tensor of tensors) {
     let flags = 0;
     inputs.push(tensor.base, tensor.w, tensor.logAlpha);
@@ -257,17 +208,10 @@ function fused(
       created.push(rows);
       inputs.push(rows);
     }
-    if (groups !== undefined && tensor.groupLogAlpha !== undefined && tensor.groupU !== undefined) {
+    if (tensor.groupLogAlpha !== undefined && tensor.groupU !== undefined) {
+      // The kernel computes z_g, its slope and σ_g from these two (no ops or reads here).
       flags |= layoutHasGroup;
-      inputs.push(tensor.groupLogAlpha);
-      attributes.groupGates.push(groups.gates[group]!);
-      attributes.groupSlopes.push(groups.slopes[group]!);
-      attributes.groupSigmas.push(groups.sigmas[group]!);
-      group++;
-    } else {
-      attributes.groupGates.push(1);
-      attributes.groupSlopes.push(0);
-      attributes.groupSigmas.push(0);
+      inputs.push(tensor.groupLogAlpha, tensor.groupU);
     }
     attributes.layout.push(flags);
     attributes.seeds.push(tensor.seed ?? 0);
@@ -300,7 +244,7 @@ const gradConfig: tf.GradConfig = {
     const inputs: tf.NamedTensorMap = {};
     for (let t = 0; t < count; t++) {
       inputs[`dy${t}`] = dys[t]!;
-      for (const role of ['w', 'logAlpha', 'u', 'rows', 'groupLogAlpha']) {
+      for (const role of ['w', 'logAlpha', 'u', 'rows', 'groupLogAlpha', 'groupU']) {
         const tensor = savedByName.get(`${role}${t}`);
         if (tensor) inputs[`${role}${t}`] = tensor;
       }
@@ -324,7 +268,7 @@ const gradConfig: tf.GradConfig = {
           rows === undefined
             ? tf.clone(dys[t]!)
             : tf.unsortedSegmentSum(dys[t]!, rows as tf.Tensor1D, input.shape[0]!);
-      } else map[name] = () => tf.zerosLike(input); // u, rows: no gradient
+      } else map[name] = () => tf.zerosLike(input); // u, rows, groupU: no gradient
     }
     return map;
   },

@@ -569,6 +569,26 @@ napi_value GatedDiffsBackward(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// groupGate(logAlpha, u, beta, left, right, uLow, uHigh, shift) → [z_g, dz_g/dlogα_g, σ(logα_g − shift)]:
+// one tensor's group gate from its logα_g and noise (see gate.h).
+napi_value GroupGateValues(napi_env env, napi_callback_info info) {
+  Args args;
+  if (!get_args(env, info, args, 8)) return nullptr;
+  double numbers[8];
+  if (!get_doubles(env, args, 0, 8, numbers)) return nullptr;
+  const diffprune::GateParams params{numbers[2], numbers[3], numbers[4], numbers[5], numbers[6]};
+  const diffprune::GroupGate g =
+      diffprune::group_gate(static_cast<float>(numbers[0]), static_cast<float>(numbers[1]), params, numbers[7]);
+  napi_value out, value;
+  napi_create_array_with_length(env, 3, &out);
+  const float values[3] = {g.gate, g.slope, g.sigma};
+  for (uint32_t k = 0; k < 3; ++k) {
+    napi_create_double(env, values[k], &value);
+    napi_set_element(env, out, k, value);
+  }
+  return out;
+}
+
 // dropoutMask(out, seed, rate): out[i] = u_i ≥ rate ? float(1/(1 − rate)) : 0, u_i the counter-based
 // uniforms of seed (see dropout.h): core's fillDropoutMask.
 napi_value DropoutMask(napi_env env, napi_callback_info info) {
@@ -633,6 +653,7 @@ NAPI_MODULE_INIT() {
       {"sumSquares", nullptr, SumSquares, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"gatedDiffsForward", nullptr, GatedDiffsForward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"gatedDiffsBackward", nullptr, GatedDiffsBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"groupGate", nullptr, GroupGateValues, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"scatterAdd", nullptr, ScatterAdd, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"sumSigmoid", nullptr, SumSigmoid, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"sumSigmoidGrad", nullptr, SumSigmoidGrad, nullptr, nullptr, nullptr, napi_default, nullptr},

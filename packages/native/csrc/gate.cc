@@ -214,6 +214,19 @@ BlockSums total(const std::vector<BlockSums>& sums) {
 
 }  // namespace
 
+GroupGate group_gate(float log_alpha, float u, const GateParams& p, double shift) {
+  const double scale = p.right - p.left;
+  const float e = static_cast<float>(std::exp(-static_cast<double>(log_alpha)));
+  const double ui = std::min(std::max(static_cast<double>(u), p.u_low), p.u_high);
+  const float gate = static_cast<float>(gate_value(ui, e, log_alpha, p, scale));
+  const double s = (static_cast<double>(gate) - p.left) / scale;
+  const float slope = gate > 0 && gate < 1 ? static_cast<float>((scale * s * (1 - s)) / p.beta) : 0.0f;
+  // σ(logα − shift) as the JS kernels' sigmaOf: from e when the shift is 0, else its own exp.
+  const double sigma =
+      shift == 0 ? 1 / (1 + static_cast<double>(e)) : 1 / (1 + std::exp(shift - static_cast<double>(log_alpha)));
+  return GroupGate{gate, slope, static_cast<float>(sigma)};
+}
+
 double gated_diffs_forward(const FusedGateTensor& t, float* theta, const GateParams& p, float shift) {
   const double scale = p.right - p.left;
   const UniformKey key = uniform_key(t.seed);

@@ -35,6 +35,15 @@ struct FusedGateTensor {
   double group_gate;
 };
 
+// A tensor's group gate from its logα_g and noise u_g (one element each), as the JS kernels compute it:
+// z_g like any entry's gate (double; e = e^(−logα_g) rounded to float32, as the entries read it), its slope
+// 1[0 < z_g < 1]·(r − l)·s(1 − s)/β with s = (z_g − l)/(r − l) from the float32 z_g, and σ(logα_g − shift);
+// each rounded to float32.
+struct GroupGate {
+  float gate, slope, sigma;
+};
+GroupGate group_gate(float log_alpha, float u, const GateParams& p, double shift);
+
 // Writes θ; returns Σσ(logα − shift) over the whole tensor (float partial sums per block of 1024 from the
 // tensor's start, blocks added in double: the native SumSigmoid kernel's order).
 double gated_diffs_forward(const FusedGateTensor& t, float* theta, const GateParams& p, float shift);

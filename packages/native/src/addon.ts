@@ -136,6 +136,20 @@ export interface NativeAddon {
     rows: Int32Array | null,
     ...scalarsAndPenalty: [...FusedGateScalars, penalty: number]
   ): [groupDot: number, sigmaSum: number];
+  /**
+   * One tensor's group gate from its logα_g and noise u_g (csrc/gate.h `group_gate`): z_g, dz_g/dlogα_g
+   * and σ(logα_g − shift), each a float32 value.
+   */
+  groupGate(
+    logAlpha: number,
+    u: number,
+    beta: number,
+    left: number,
+    right: number,
+    uLow: number,
+    uHigh: number,
+    shift: number,
+  ): [gate: number, slope: number, sigma: number];
   /** dx = dy·σ(1 − σ). */
   sumSigmoidGrad(sigma: Float32Array, dx: Float32Array, dy: number): void;
   /**

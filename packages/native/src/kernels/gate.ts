@@ -28,9 +28,11 @@ function reader(backend: MathBackendCPU, inputs: KernelArgs['inputs'], kernel: s
  * The whole-model gate (hard-concrete's `gatedDiffParameters`), compiled: every gated tensor's θ and the
  * expected-L0 penalty in one kernel call, and every gradient in one more (contract in @diffprune/core's
  * kernel-names.ts; the JS kernels of the same contract are @diffprune/runtime's).
- *   `DiffpruneGatedDiffs`:     [base, w, logAlpha, u?, rows?, groupLogAlpha? per tensor] → [θ<t>…, penalty]
- *   `DiffpruneGatedDiffsGrad`: {dy<t>, w<t>, logAlpha<t>, u<t>?, rows<t>?, groupLogAlpha<t>?, dPenalty}
- *                              → [dW<t>, dLogAlpha<t>…, dGroup<t>… (shaped as groupLogAlpha<t>)]
+ *   `DiffpruneGatedDiffs`:     [base, w, logAlpha, u?, rows?, groupLogAlpha? + groupU? per tensor]
+ *                              → [θ<t>…, penalty]
+ *   `DiffpruneGatedDiffsGrad`: {dy<t>, w<t>, logAlpha<t>, u<t>?, rows<t>?, groupLogAlpha<t>? + groupU<t>?,
+ *                              dPenalty} → [dW<t>, dLogAlpha<t>…, dGroup<t>… (shaped as groupLogAlpha<t>)]
+ * The group gates (z_g, slope, σ_g) come from the addon's `groupGate` (csrc/gate.cc), one call per tensor.
  */
 
 /** The int32 rows of a tensor (the input `info`). */
@@ -42,8 +44,8 @@ function rowsOf(backend: MathBackendCPU, info: TensorInfo | undefined, t: number
 }
 
 /**
- * The forward's list of inputs by name (`base<t>`, `w<t>`, …): per tensor base, w, logAlpha, then u, rows
- * and groupLogAlpha where the layout says so (hard-concrete's `gatedDiffsInputRoles`).
+ * The forward's list of inputs by name (`base<t>`, `w<t>`, …): per tensor base, w, logAlpha, then u, rows,
+ * groupLogAlpha and groupU where the layout says so (core's `gatedDiffsInputRoles`).
  */
 function namedInputs(inputs: KernelArgs['inputs'], layout: readonly number[]): Record<string, TensorInfo> {
   const list = Object.values(inputs) as TensorInfo[];
@@ -57,11 +59,44 @@ function namedInputs(inputs: KernelArgs['inputs'], layout: readonly number[]): R
 const rowSizeOf = (shape: readonly number[], length: number): number =>
   shape.length === 0 ? 1 : length / Math.max(shape[0]!, 1) || 1;
 
+/** A tensor's group gate: z_g, dz_g/dlogα_g and σ(logα_g − shift) (1, 0, 0 without one). */
+interface GroupGate {
+  gate: number;
+  slope: number;
+  sigma: number;
+}
+
+/** Tensor t's group gate from its groupLogAlpha and groupU inputs, by the addon. */
+function groupGateOf(
+  context: NativeKernelContext,
+  a: GatedDiffsAttributes,
+  t: number,
+  read: (name: string) => Float32Array | null,
+): GroupGate {
+  if ((a.layout[t]! & layoutHasGroup) === 0) return { gate: 1, slope: 0, sigma: 0 };
+  const [gate, slope, sigma] = context.addon.groupGate(
+    read(`groupLogAlpha${t}`)![0]!,
+    read(`groupU${t}`)![0]!,
+    a.beta,
+    a.left,
+    a.right,
+    a.uLow,
+    a.uHigh,
+    a.shift,
+  );
+  return { gate, slope, sigma };
+}
+
 /** The numbers both addon calls take after the arrays: rowSize, seed, z_g, β, l, r, u bounds, shift. */
-const scalarArguments = (a: GatedDiffsAttributes, t: number, rowSize: number): FusedGateScalars => [
+const scalarArguments = (
+  a: GatedDiffsAttributes,
+  t: number,
+  rowSize: number,
+  group: GroupGate,
+): FusedGateScalars => [
   rowSize,
   a.seeds[t] ?? 0,
-  a.groupGates[t] ?? 1,
+  group.gate,
   a.beta,
   a.left,
   a.right,
@@ -71,10 +106,9 @@ const scalarArguments = (a: GatedDiffsAttributes, t: number, rowSize: number): F
 ];
 
 /** The penalty term of one tensor from its Σσ: Σσ, Σσ + σ_g (sum) or Σσ·σ_g (product). */
-const penaltyTerm = (attrs: GatedDiffsAttributes, t: number, sigmaSum: number): number => {
+const penaltyTerm = (attrs: GatedDiffsAttributes, t: number, sigmaSum: number, group: GroupGate): number => {
   if ((attrs.layout[t]! & layoutHasGroup) === 0) return sigmaSum;
-  const groupSigma = attrs.groupSigmas[t]!;
-  return attrs.groupPenalty === 'product' ? sigmaSum * groupSigma : sigmaSum + groupSigma;
+  return attrs.groupPenalty === 'product' ? sigmaSum * group.sigma : sigmaSum + group.sigma;
 };
 
 export const gatedDiffs =
@@ -92,6 +126,7 @@ export const gatedDiffs =
       const rowSize = rowSizeOf(shape, base.length);
       const outShape = rows ? [rows.length, ...shape.slice(1)] : shape;
       const theta = outputFloat32(backend, rows ? rows.length * rowSize : base.length);
+      const group = groupGateOf(context, a, t, read);
       const sigmaSum = context.addon.gatedDiffsForward(
         theta,
         base,
@@ -99,9 +134,9 @@ export const gatedDiffs =
         read(`logAlpha${t}`)!,
         (flags & layoutHasU) === 0 ? null : read(`u${t}`),
         rows,
-        ...scalarArguments(a, t, rowSize),
+        ...scalarArguments(a, t, rowSize, group),
       );
-      penalty += penaltyTerm(a, t, sigmaSum);
+      penalty += penaltyTerm(a, t, sigmaSum, group);
       outputs.push(backend.makeTensorInfo(outShape, 'float32', theta));
     });
     outputs.push(backend.makeTensorInfo([], 'float32', new Float32Array([penalty])));
@@ -122,7 +157,7 @@ export const gatedDiffsGrad =
       const rowSize = rowSizeOf(shape, w.length);
       const grouped = (flags & layoutHasGroup) !== 0;
       const product = grouped && a.groupPenalty === 'product';
-      const groupSigma = a.groupSigmas[t] ?? 0;
+      const group = groupGateOf(context, a, t, read);
       const dW = outputFloat32(backend, w.length);
       const dLogAlpha = outputFloat32(backend, w.length);
       const [groupDot, sigmaSum] = context.addon.gatedDiffsBackward(
@@ -133,16 +168,16 @@ export const gatedDiffsGrad =
         read(`logAlpha${t}`)!,
         (flags & layoutHasU) === 0 ? null : read(`u${t}`),
         (flags & layoutHasRows) === 0 ? null : rowsOf(backend, inputs[`rows${t}`], t),
-        ...scalarArguments(a, t, rowSize),
-        product ? Math.fround(dPenalty * groupSigma) : dPenalty,
+        ...scalarArguments(a, t, rowSize, group),
+        product ? Math.fround(dPenalty * group.sigma) : dPenalty,
       );
       grads.push(
         backend.makeTensorInfo(shape, 'float32', dW),
         backend.makeTensorInfo(shape, 'float32', dLogAlpha),
       );
       if (grouped) {
-        const fromPenalty = dPenalty * (product ? sigmaSum : 1) * groupSigma * (1 - groupSigma);
-        const value = groupDot * a.groupSlopes[t]! + fromPenalty;
+        const fromPenalty = dPenalty * (product ? sigmaSum : 1) * group.sigma * (1 - group.sigma);
+        const value = groupDot * group.slope + fromPenalty;
         const groupShape = (inputs[`groupLogAlpha${t}`] as TensorInfo | undefined)?.shape ?? [];
         groupGrads.push(backend.makeTensorInfo(groupShape, 'float32', new Float32Array([value])));
       }

@@ -57,6 +57,31 @@ function gateOf(ui: number, logAlpha: number, e: number, constants: GateConstant
 const sigmaOf = (logAlpha: number, e: number, shift: number): number =>
   shift === 0 ? 1 / (1 + e) : 1 / (1 + Math.exp(shift - logAlpha));
 
+/** A group gate as the kernels use it: z_g, dz_g/dlogα_g and σ(logα_g − shift), each a float32 value. */
+export interface GroupGate {
+  gate: number;
+  slope: number;
+  sigma: number;
+}
+
+/** No group gate: z_g = 1 (and no slope or σ_g). */
+const noGroupGate: GroupGate = { gate: 1, slope: 0, sigma: 0 };
+
+/**
+ * A tensor's group gate from its logα_g and noise u_g (one element each), like any entry's gate
+ * (`gateOf`, `sigmaOf` in float64; e = e^(−logα_g) as a float32, as the entries read it), each value
+ * rounded to float32; the slope from z_g: 1[0 < z_g < 1]·(r − l)·s(1 − s)/β with s = (z_g − l)/(r − l).
+ */
+export function groupGateOf(logAlpha: number, u: number, constants: GateConstants): GroupGate {
+  const { beta, left, right, uLow, uHigh, shift } = constants;
+  const e = Math.fround(Math.exp(-logAlpha));
+  const gate = Math.fround(gateOf(Math.min(Math.max(u, uLow), uHigh), logAlpha, e, constants));
+  const scale = right - left;
+  const s = (gate - left) / scale;
+  const slope = gate > 0 && gate < 1 ? Math.fround((scale * s * (1 - s)) / beta) : 0;
+  return { gate, slope, sigma: Math.fround(sigmaOf(logAlpha, e, shift)) };
+}
+
 /**
  * dlogα's gate term of one entry from its z (as float32, as a saved z would be):
  * dy·w·z_g·1[0 < z < 1]·(r − l)·s(1 − s)/β with s = (z − l)/(r − l); `factor` = z_g·(r − l)/β.
@@ -244,10 +269,24 @@ const int32View = (view: unknown, info: TensorInfo | undefined, name: string, ke
 const rowsShape = (shape: number[], rows: number) => [rows, ...shape.slice(1)];
 
 /** The penalty term of one tensor from S: S, S + σ_g (`sum`) or S·σ_g (`product`). */
-function penaltyTerm(attributes: GatedDiffsAttributes, t: number, sigmaSum: number): number {
+function penaltyTerm(
+  attributes: GatedDiffsAttributes,
+  t: number,
+  sigmaSum: number,
+  group: GroupGate,
+): number {
   if ((attributes.layout[t]! & layoutHasGroup) === 0) return sigmaSum;
-  const groupSigma = attributes.groupSigmas[t]!;
-  return attributes.groupPenalty === 'product' ? sigmaSum * groupSigma : sigmaSum + groupSigma;
+  return attributes.groupPenalty === 'product' ? sigmaSum * group.sigma : sigmaSum + group.sigma;
+}
+
+/** Tensor t's group gate from its `groupLogAlpha` and `groupU` views (`noGroupGate` without them). */
+function groupOf(
+  flags: number,
+  view: (role: 'groupLogAlpha' | 'groupU') => Float32Array | undefined,
+  constants: GateConstants,
+): GroupGate {
+  if ((flags & layoutHasGroup) === 0) return noGroupGate;
+  return groupGateOf(view('groupLogAlpha')![0]!, view('groupU')![0]!, constants);
 }
 
 const noiseOf = (u: Float32Array | undefined, seed: number, kernel: string): Noise => ({
@@ -300,6 +339,7 @@ export const gatedDiffsKernel = (backendName: string, memory: Memory): KernelCon
     };
     let penalty = 0;
     attributes.layout.forEach((flags, t) => {
+      const group = groupOf(flags, (role) => view(role, t), attributes);
       const rowsAt = named.get(`rows${t}`);
       const rows =
         rowsAt === undefined
@@ -316,11 +356,11 @@ export const gatedDiffsKernel = (backendName: string, memory: Memory): KernelCon
           gatedDiffsKernelName,
         ),
         rows,
-        attributes.groupGates[t] ?? 1,
+        group.gate,
         attributes,
         exponentialOf(t),
       );
-      penalty += penaltyTerm(attributes, t, sigmaSum);
+      penalty += penaltyTerm(attributes, t, sigmaSum, group);
     });
     outputViews[attributes.layout.length]![0] = penalty;
     for (const info of exponentials) if (info) memory.release?.(backend, info);
@@ -377,7 +417,7 @@ export const gatedDiffsGradKernel = (backendName: string, memory: Memory): Kerne
     const groupGradients = new Map<number, number>();
     attributes.layout.forEach((flags, t) => {
       const product = (flags & layoutHasGroup) !== 0 && attributes.groupPenalty === 'product';
-      const groupSigma = attributes.groupSigmas[t] ?? 0;
+      const group = groupOf(flags, (role) => view(`${role}${t}`), attributes);
       const rowsAt = position.get(`rows${t}`);
       const { groupDot, sigmaSum } = gatedDiffsBackwardInto(
         outputViews[2 * t]!,
@@ -393,14 +433,14 @@ export const gatedDiffsGradKernel = (backendName: string, memory: Memory): Kerne
         (flags & layoutHasRows) === 0 || rowsAt === undefined
           ? undefined
           : int32View(inputViews[rowsAt], list[rowsAt], `rows${t}`, gatedDiffsGradKernelName),
-        attributes.groupGates[t] ?? 1,
-        product ? dPenalty * groupSigma : dPenalty,
+        group.gate,
+        product ? dPenalty * group.sigma : dPenalty,
         attributes,
         exponentialOf(t),
       );
       if ((flags & layoutHasGroup) !== 0) {
-        const fromPenalty = dPenalty * (product ? sigmaSum : 1) * groupSigma * (1 - groupSigma);
-        groupGradients.set(t, groupDot * attributes.groupSlopes[t]! + fromPenalty);
+        const fromPenalty = dPenalty * (product ? sigmaSum : 1) * group.sigma * (1 - group.sigma);
+        groupGradients.set(t, groupDot * group.slope + fromPenalty);
       }
     });
     grouped.forEach((t, k) => {

@@ -2,7 +2,9 @@ import { describeEachBackend } from '@diffprune/runtime/test';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import {
+  type AdamPart,
   adamStep,
+  adamStepParts,
   clipByGlobalNorm,
   clipCoefficient,
   createAdamState,
@@ -136,6 +138,76 @@ describeEachBackend('adamStep with a fused kernel', (backend) => {
     expect(params.p.dataSync()[0]).toBeCloseTo(0.99, 5);
     tf.dispose([grads.p, params.p, alias]);
     disposeAdamState(state);
+  });
+});
+
+// The trainer's optimiser groups: several parts (roles), each with its own state, in one call.
+describeEachBackend('adamStepParts', () => {
+  const run = (together: boolean) => {
+    const parts: AdamPart[] = [
+      { p: tf.tensor1d([1, -2, 0.5, 3]), q: tf.tensor2d([0.25, -7, 1e-3, 2, 0, 9], [2, 3]) },
+      { r: tf.tensor1d([0.3, -0.1]) },
+      {},
+    ].map((params) => ({ params, grads: {}, state: createAdamState(params) }));
+    const before = tf.memory().numTensors;
+    for (const [step, gradScale] of [
+      [0, 1],
+      [1, 0.3],
+      [2, 0.7],
+    ] as const) {
+      for (const part of parts) {
+        part.grads = Object.fromEntries(
+          Object.entries(part.params).map(([name, p]) => [
+            name,
+            tf.tidy(() => tf.sub(tf.mul(p, step + 1.5), tf.sin(tf.add(p, step)))),
+          ]),
+        );
+      }
+      const options = { betas: [0.9, 0.999] as [number, number], epsilon: 1e-8, gradScale };
+      if (together) adamStepParts(parts, 0.01, options);
+      else for (const part of parts) adamStep(part.params, part.grads, part.state, 0.01, options);
+      for (const part of parts) tf.dispose(Object.values(part.grads));
+    }
+    expect(tf.memory().numTensors).toBe(before);
+    const out = parts.flatMap((part) => [
+      part.state.step,
+      ...[part.params, part.state.m, part.state.v].flatMap((map) =>
+        Object.values(map).map((t) => Array.from(t.dataSync())),
+      ),
+    ]);
+    for (const part of parts) {
+      disposeAdamState(part.state);
+      tf.dispose(Object.values(part.params));
+    }
+    return out;
+  };
+
+  it('one call for all parts equals one call per part, to the bit (every state steps)', () => {
+    expect(run(true)).toEqual(run(false));
+  });
+
+  it('parts at different steps get their own bias corrections', () => {
+    const params = [{ p: tf.tensor1d([1, -2]) }, { q: tf.tensor1d([0.5, 3]) }];
+    const grads = [{ p: tf.tensor1d([0.1, -0.3]) }, { q: tf.tensor1d([2, 0.5]) }];
+    const states = params.map((p) => createAdamState(p));
+    states[1]!.step = 4;
+    const copies = params.map((p) => Object.fromEntries(Object.entries(p).map(([k, t]) => [k, t.clone()])));
+    const copyStates = copies.map((p) => createAdamState(p));
+    copyStates[1]!.step = 4;
+    const options = { betas: [0.9, 0.999] as [number, number], epsilon: 1e-8 };
+    adamStepParts(
+      params.map((p, i) => ({ params: p, grads: grads[i]!, state: states[i]! })),
+      0.01,
+      options,
+    );
+    copies.forEach((p, i) => {
+      adamStep(p, grads[i]!, copyStates[i]!, 0.01, options);
+    });
+    expect(states.map((s) => s.step)).toEqual([1, 5]);
+    expect(Array.from(params[1]!.q.dataSync())).toEqual(Array.from(copies[1]!.q!.dataSync()));
+    expect(Array.from(params[0]!.p.dataSync())).toEqual(Array.from(copies[0]!.p!.dataSync()));
+    for (const s of [...states, ...copyStates]) disposeAdamState(s);
+    tf.dispose([...params, ...copies, ...grads].flatMap((m) => Object.values(m)));
   });
 });
 

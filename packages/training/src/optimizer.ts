@@ -50,23 +50,50 @@ export function adamStep(
   learningRate: number,
   options: AdamOptions,
 ): void {
-  state.step += 1;
+  adamStepParts([{ params, grads, state }], learningRate, options);
+}
+
+/** One part of an optimiser group for `adamStepParts`: its parameters, their gradients and its state. */
+export interface AdamPart {
+  params: Record<string, tf.Tensor>;
+  grads: Record<string, tf.Tensor>;
+  state: AdamState;
+}
+
+/**
+ * `adamStep` for an optimiser group kept as several parts (the trainer's roles: θ and w, logα and group
+ * logα), each with its own state: every part's step counter advances, and where the counters agree
+ * (always, in the trainer) the whole group is ONE fused kernel call — the same elementwise float32 math
+ * per parameter as one call per part, so the same values to the bit.
+ */
+export function adamStepParts(parts: readonly AdamPart[], learningRate: number, options: AdamOptions): void {
+  for (const { state } of parts) state.step += 1;
+  const steps = new Set(parts.map(({ state }) => state.step));
+  if (steps.size > 1) {
+    // Parts at different steps have different bias corrections: one call each.
+    for (const part of parts) {
+      part.state.step -= 1;
+      adamStepParts([part], learningRate, options);
+    }
+    return;
+  }
+  const step = parts[0]?.state.step ?? 0;
   const [beta1, beta2] = options.betas;
-  const correction1 = 1 - beta1 ** state.step;
-  const correction2 = 1 - beta2 ** state.step;
+  const correction1 = 1 - beta1 ** step;
+  const correction2 = 1 - beta2 ** step;
   const stepSize = learningRate / correction1;
   const sqrtCorrection2 = Math.sqrt(correction2);
   // Backends that have the fused kernel (@diffprune/native) update the whole group in one call with the
   // same float32 operations; elsewhere the same formula runs as tfjs ops, tensor by tensor.
   const gradScale = options.gradScale ?? 1;
-  const names = Object.keys(grads);
-  if (names.length === 0) return;
+  const entries = parts.flatMap((part) => Object.keys(part.grads).map((name) => ({ part, name })));
+  if (entries.length === 0) return;
   if (tf.getKernel(adamKernelName, tf.getBackend()) !== undefined) {
-    const inputs: tf.Tensor[] = names.flatMap((name) => [
-      params[name]!,
-      state.m[name]!,
-      state.v[name]!,
-      grads[name]!,
+    const inputs: tf.Tensor[] = entries.flatMap(({ part, name }) => [
+      part.params[name]!,
+      part.state.m[name]!,
+      part.state.v[name]!,
+      part.grads[name]!,
     ]);
     const outputs = tf.engine().runKernel(adamKernelName, inputs as unknown as tf.NamedTensorMap, {
       beta1,
@@ -78,14 +105,15 @@ export function adamStep(
       inPlace: true,
     }) as unknown as tf.Tensor[];
     if (outputs.length === 0) return; // updated in place
-    for (const [i, name] of names.entries()) replace(params, state, name, outputs.slice(3 * i, 3 * i + 3));
+    for (const [i, { part, name }] of entries.entries())
+      replace(part.params, part.state, name, outputs.slice(3 * i, 3 * i + 3));
     return;
   }
-  for (const name of names) {
-    const g = grads[name]!;
-    const p = params[name]!;
-    const m = state.m[name]!;
-    const v = state.v[name]!;
+  for (const { part, name } of entries) {
+    const g = part.grads[name]!;
+    const p = part.params[name]!;
+    const m = part.state.m[name]!;
+    const v = part.state.v[name]!;
     const outputs = tf.tidy(() => {
       const scaled = gradScale === 1 ? g : tf.mul(g, gradScale);
       const m1 = tf.add(tf.mul(m, beta1), tf.mul(scaled, 1 - beta1));
@@ -94,7 +122,7 @@ export function adamStep(
       const p1 = tf.sub(p, tf.mul(tf.div(m1, denominator), stepSize));
       return [p1, m1, v1];
     });
-    replace(params, state, name, outputs);
+    replace(part.params, part.state, name, outputs);
   }
 }
 

@@ -4,7 +4,7 @@ import { computeGradients } from './gradients.js';
 import { methods } from './methods.js';
 import {
   type AdamState,
-  adamStep,
+  adamStepParts,
   clipCoefficient,
   createAdamState,
   disposeAdamState,
@@ -17,7 +17,6 @@ import {
   finetuneStage,
   type GateChoice,
   type GateNoise,
-  groupOf,
   initialFinetuneTrainables,
   initialSearchTrainables,
   type OptimizerGroup,
@@ -85,7 +84,8 @@ export function stepNoise(context: StepContext, step: number): GateNoise {
 
 /**
  * One optimisation step, exactly as the trainer runs it: gate noise (search stage), loss and
- * gradients, global-norm clipping per group, Adam per group (w: linear decay; log α: constant).
+ * gradients, global-norm clipping per group, Adam per group, one fused call each (weights: linear
+ * decay; log α: constant).
  */
 export async function trainingStep(
   context: StepContext,
@@ -148,13 +148,17 @@ export async function trainingStep(
   };
   const adamOptions = { betas: settings.adamBetas, epsilon: settings.adamEpsilon };
   const next = emptyTrainables();
-  for (const role of trainableRoles) {
-    next[role] = { ...trainables[role] };
-    const group = groupOf(role);
-    adamStep(next[role], result.grads[role], optimizers[role], rates[group], {
-      ...adamOptions,
-      gradScale: scales[group],
-    });
+  for (const role of trainableRoles) next[role] = { ...trainables[role] };
+  // One fused Adam call per optimiser group (its roles keep their own state, as checkpoints store it).
+  for (const [group, roles] of Object.entries(optimizerGroups) as [
+    OptimizerGroup,
+    readonly TrainableRole[],
+  ][]) {
+    adamStepParts(
+      roles.map((role) => ({ params: next[role], grads: result.grads[role], state: optimizers[role] })),
+      rates[group],
+      { ...adamOptions, gradScale: scales[group] },
+    );
   }
   tf.dispose(trainableTensors(result.grads));
   return { trainables: next, noise, loss, taskLoss, penalty, learningRate: rates.weights };

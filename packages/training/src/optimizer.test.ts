@@ -144,11 +144,16 @@ describeEachBackend('adamStep with a fused kernel', (backend) => {
 // The trainer's optimiser groups: several parts (roles), each with its own state, in one call.
 describeEachBackend('adamStepParts', () => {
   const run = (together: boolean) => {
-    const parts: AdamPart[] = [
+    const paramSets: Record<string, tf.Tensor>[] = [
       { p: tf.tensor1d([1, -2, 0.5, 3]), q: tf.tensor2d([0.25, -7, 1e-3, 2, 0, 9], [2, 3]) },
       { r: tf.tensor1d([0.3, -0.1]) },
       {},
-    ].map((params) => ({ params, grads: {}, state: createAdamState(params) }));
+    ];
+    const parts: AdamPart[] = paramSets.map((params) => ({
+      params,
+      grads: {},
+      state: createAdamState(params),
+    }));
     const before = tf.memory().numTensors;
     for (const [step, gradScale] of [
       [0, 1],
@@ -187,8 +192,11 @@ describeEachBackend('adamStepParts', () => {
   });
 
   it('parts at different steps get their own bias corrections', () => {
-    const params = [{ p: tf.tensor1d([1, -2]) }, { q: tf.tensor1d([0.5, 3]) }];
-    const grads = [{ p: tf.tensor1d([0.1, -0.3]) }, { q: tf.tensor1d([2, 0.5]) }];
+    const params: Record<string, tf.Tensor>[] = [{ p: tf.tensor1d([1, -2]) }, { q: tf.tensor1d([0.5, 3]) }];
+    const grads: Record<string, tf.Tensor>[] = [
+      { p: tf.tensor1d([0.1, -0.3]) },
+      { q: tf.tensor1d([2, 0.5]) },
+    ];
     const states = params.map((p) => createAdamState(p));
     states[1]!.step = 4;
     const copies = params.map((p) => Object.fromEntries(Object.entries(p).map(([k, t]) => [k, t.clone()])));
@@ -204,8 +212,8 @@ describeEachBackend('adamStepParts', () => {
       adamStep(p, grads[i]!, copyStates[i]!, 0.01, options);
     });
     expect(states.map((s) => s.step)).toEqual([1, 5]);
-    expect(Array.from(params[1]!.q.dataSync())).toEqual(Array.from(copies[1]!.q!.dataSync()));
-    expect(Array.from(params[0]!.p.dataSync())).toEqual(Array.from(copies[0]!.p!.dataSync()));
+    expect(Array.from(params[1]!.q!.dataSync())).toEqual(Array.from(copies[1]!.q!.dataSync()));
+    expect(Array.from(params[0]!.p!.dataSync())).toEqual(Array.from(copies[0]!.p!.dataSync()));
     for (const s of [...states, ...copyStates]) disposeAdamState(s);
     tf.dispose([...params, ...copies, ...grads].flatMap((m) => Object.values(m)));
   });

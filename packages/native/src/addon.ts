@@ -2,17 +2,22 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
-/** The numbers both whole-model gate calls take after their arrays (one tensor's row size, noise and gate). */
-export type FusedGateScalars = readonly [
-  rowSize: number,
-  seed: number,
-  groupGate: number,
+/** The gate's constants, as every gate call takes them: β, the stretch (l, r), the noise clamp, the shift. */
+export type GateConstantArguments = readonly [
   beta: number,
   left: number,
   right: number,
   uLow: number,
   uHigh: number,
   shift: number,
+];
+
+/** The numbers both whole-model gate calls take after their arrays (one tensor's row size, noise and gate). */
+export type FusedGateScalars = readonly [
+  rowSize: number,
+  seed: number,
+  groupGate: number,
+  ...constants: GateConstantArguments,
 ];
 
 /** The functions the compiled addon exports (csrc/addon.cc). Arrays are read and written in place. */
@@ -143,12 +148,7 @@ export interface NativeAddon {
   groupGate(
     logAlpha: number,
     u: number,
-    beta: number,
-    left: number,
-    right: number,
-    uLow: number,
-    uHigh: number,
-    shift: number,
+    ...constants: GateConstantArguments
   ): [gate: number, slope: number, sigma: number];
   /** dx = dy·σ(1 − σ). */
   sumSigmoidGrad(sigma: Float32Array, dx: Float32Array, dy: number): void;

@@ -9,7 +9,7 @@ import {
 } from '@diffprune/core';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type { TensorInfo } from '@tensorflow/tfjs-core';
-import type { FusedGateScalars } from '../addon.js';
+import type { FusedGateScalars, GateConstantArguments } from '../addon.js';
 import { float32Values, type KernelArgs, type NativeKernelContext, outputFloat32 } from './shared.js';
 
 /** Reads a kernel's named float32 inputs (null where absent; an error naming the input if not float32). */
@@ -77,26 +77,13 @@ function groupGateOf(
   const [gate, slope, sigma] = context.addon.groupGate(
     read(`groupLogAlpha${t}`)![0]!,
     read(`groupU${t}`)![0]!,
-    a.beta,
-    a.left,
-    a.right,
-    a.uLow,
-    a.uHigh,
-    a.shift,
+    ...constantArguments(a),
   );
   return { gate, slope, sigma };
 }
 
-/** The numbers both addon calls take after the arrays: rowSize, seed, z_g, β, l, r, u bounds, shift. */
-const scalarArguments = (
-  a: GatedDiffsAttributes,
-  t: number,
-  rowSize: number,
-  group: GroupGate,
-): FusedGateScalars => [
-  rowSize,
-  a.seeds[t] ?? 0,
-  group.gate,
+/** β, l, r, the u bounds and the shift, in the order the addon's gate calls take them. */
+const constantArguments = (a: GatedDiffsAttributes): GateConstantArguments => [
   a.beta,
   a.left,
   a.right,
@@ -104,6 +91,14 @@ const scalarArguments = (
   a.uHigh,
   a.shift,
 ];
+
+/** The numbers both addon calls take after the arrays: rowSize, seed, z_g, β, l, r, u bounds, shift. */
+const scalarArguments = (
+  a: GatedDiffsAttributes,
+  t: number,
+  rowSize: number,
+  group: GroupGate,
+): FusedGateScalars => [rowSize, a.seeds[t] ?? 0, group.gate, ...constantArguments(a)];
 
 /** The penalty term of one tensor from its Σσ: Σσ, Σσ + σ_g (sum) or Σσ·σ_g (product). */
 const penaltyTerm = (attrs: GatedDiffsAttributes, t: number, sigmaSum: number, group: GroupGate): number => {

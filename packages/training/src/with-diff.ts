@@ -1,6 +1,7 @@
 import { InvalidArgumentError, type LoadBackboneOptions, type LoadedBackbone } from '@diffprune/core';
 import {
   applyDiff,
+  fingerprintBaseFiles,
   fingerprintCheckpoint,
   readDiff,
   type ScatterAdd,
@@ -73,6 +74,7 @@ export async function loadWithDiff(
   };
   const tuned = applyDiff(base, relevant, {
     baseFingerprint: fingerprint,
+    baseFiles: await fingerprintBaseFiles(loaded.source.directory),
     ...(scatterAdd ? { scatterAdd } : {}),
   });
   const params: LoadedBackbone['params'] = {};

@@ -13,7 +13,7 @@ import {
   type TextPairEncoder,
   type TokenizerKind,
 } from '@diffprune/core';
-import { loadTokenizer } from '@diffprune/tokenizers';
+import { checkVocabularyFits, loadTokenizer } from '@diffprune/tokenizers';
 import { parametersFromCheckpoint } from './checkpoint-parameters.js';
 
 /** What a family supplies; `familyLoader` does the rest (hub or directory, tokenizer, checkpoint checks). */
@@ -29,6 +29,8 @@ export interface FamilyDefinition<Config> {
   /** A checkpoint key's spec name, or undefined to ignore it. */
   canonicalName(key: string): string | undefined;
   initializerRange(config: Config): number;
+  /** config.json's `vocab_size`: the word-embedding rows (a larger tokenizer is refused). */
+  vocabSize(config: Config): number;
 }
 
 /** Reads a model directory's config.json as JSON. */
@@ -63,6 +65,7 @@ export function familyLoader<Config>(family: FamilyDefinition<Config>): Backbone
       const { json, path } = await readConfigJson(directory);
       const config = family.parseConfig(json, path);
       const encoder = await loadTokenizer(directory, { expected: family.tokenizer, name: resolved.id });
+      checkVocabularyFits(encoder, family.vocabSize(config), directory);
       const backbone = family.create(config, encoder);
       const { params, created } = parametersFromCheckpoint(
         await readCheckpointTensors(directory),

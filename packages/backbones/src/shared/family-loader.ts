@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readCheckpointTensors, resolveModelSource } from '@diffprune/bert';
+import { parametersFromCheckpoint, readCheckpointTensors, resolveModelSource } from '@diffprune/bert';
 import {
   type Backbone,
   type BackboneLoader,
@@ -14,7 +14,6 @@ import {
   type TokenizerKind,
 } from '@diffprune/core';
 import { checkVocabularyFits, loadTokenizer } from '@diffprune/tokenizers';
-import { parametersFromCheckpoint } from './checkpoint-parameters.js';
 
 /** What a family supplies; `familyLoader` does the rest (hub or directory, tokenizer, checkpoint checks). */
 export interface FamilyDefinition<Config> {

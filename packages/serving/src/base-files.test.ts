@@ -54,7 +54,10 @@ describe('a diff refuses a base whose tokenizer differs from the one it was made
     model.dispose();
     expect(error).toBeInstanceOf(BaseFilesMismatchError);
     expect((error as BaseFilesMismatchError).which).toBe('tokenizer');
+    const before = tf.memory().numTensors;
     const viaLoad = await loadWithDiff(copy, path).catch((e: unknown) => e);
     expect(viaLoad).toBeInstanceOf(BaseFilesMismatchError);
+    // The base loaded before the refusal is disposed.
+    expect(tf.memory().numTensors).toBe(before);
   });
 });

@@ -1,12 +1,8 @@
-import { defineConfig } from 'tsup';
+import { tsupConfig } from '../../tsup.base.js';
 
-export default defineConfig({
+export default tsupConfig({
   entry: ['src/index.ts', 'src/cli.ts'],
-  format: ['esm'],
   dts: { entry: 'src/index.ts' },
-  sourcemap: true,
-  clean: true,
-  target: 'node20',
   // Optional: loaded at run time where it installed.
   external: ['@tensorflow/tfjs-node', '@diffprune/native'],
 });

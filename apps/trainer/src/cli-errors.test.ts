@@ -10,6 +10,25 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // Issue #15: bad input never ends in a stack trace. Each row runs the real CLI (`diffprune …` from
 // source, as `pnpm --silent diffprune` does) on one bad input and expects one line on stderr, starting
 // `diffprune: `, saying what was expected and what was found, with exit code 1 (never 130, Ctrl-C's).
+//
+// Run against the code before the CLI hardening (commit 971fec2, the parent of 9756876 "CLI: one line
+// for every error"; this file with the CLI path pointed at a worktree of it), case by case:
+//   not-JSON config.json          FAILED: SyntaxError stack from JSON.parse in predict.ts, exit 1
+//   directory as a file (EISDIR)  PASSED already: one line "diff file must be a file …" (typed before
+//                                 the hardening, by the hostile-files work)
+//   train --batch-size abc        FAILED: InvalidArgumentError thrown from commander's parseArg, an
+//                                 uncaught stack (24 lines), exit 1
+//   eval --batch-size x           PASSED the one-line and exit checks, FAILED on the message: old eval
+//                                 read the diff first ("diff file x is missing"), so this row does not
+//                                 reach the old tfjs shape error the issue describes; the new code
+//                                 refuses --batch-size at parse time
+//   garbage state.json --resume   FAILED: SyntaxError stack from JSON.parse in training's checkpoint.ts
+//   missing tensors file          PASSED already: one line MissingResourceError naming the file
+//   numeric shard name            PASSED already: one line FormatError from the shared shard check
+//   settings mismatch on --resume FAILED: one line, but exit 130 (InterruptedError, Ctrl-C's code)
+//   DIFFPRUNE_DEBUG=1 adds stack  FAILED: old code had no DIFFPRUNE_DEBUG (a one-line message, no stack)
+// Against /work/before (8c0a8a9, older still) most rows fail for an unrelated reason: train/predict
+// had other options then (--task, text_a input), so the rows do not reach the input they test.
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const model = join(root, '../shared/models/bert-tiny-mlm-offline');

@@ -2,7 +2,7 @@ import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promi
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { bertLoader } from '@diffprune/bert';
+import { bertLoader, parametersFromCheckpoint } from '@diffprune/bert';
 import {
   type BackboneLoader,
   backboneSpecificationVersion,
@@ -12,7 +12,6 @@ import {
 } from '@diffprune/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { backboneLoaders, headSizeOf, loadBackbone } from './registry.js';
-import { parametersFromCheckpoint } from './shared/checkpoint-parameters.js';
 
 const fixtures = fileURLToPath(new URL('../../../fixtures/', import.meta.url));
 const work = await mkdtemp(join(tmpdir(), 'diffprune-registry-'));

@@ -9,6 +9,7 @@ import {
   type KeyShapeMismatch,
   MissingResourceError,
   type ParameterMap,
+  type ParameterSpec,
   parseJsonFile,
   readLocalFile,
   readSafetensors,
@@ -18,7 +19,7 @@ import {
 } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { type BertConfig, parseBertConfig } from './config.js';
-import { bertParameterSpecs, canonicalParameterName, classifierParameterNames } from './parameters.js';
+import { bertParameterSpecs, canonicalParameterName } from './parameters.js';
 
 /** Float tensors a checkpoint may hold; they are converted to float32 on load. */
 const floatDtypes = new Set(['F32', 'F16', 'BF16', 'F64']);
@@ -100,31 +101,39 @@ const decode = (tensor: SafetensorsTensor, path: string): CheckpointTensor => {
   return { name: tensor.name, shape: tensor.shape, values };
 };
 
-export interface BertParametersResult {
-  params: ParameterMap;
-  /** Names of parameters created because the checkpoint lacked them (the classifier). */
-  created: string[];
+export interface ParametersFromCheckpointOptions {
+  /** A checkpoint key's canonical (spec) name, or undefined for keys to ignore (buffers, MLM heads). */
+  canonicalName: (key: string) => string | undefined;
+  /** Hub id or directory, for errors. */
+  source: string;
+  /** Seed for created head weights. */
+  seed?: number;
+  /** Standard deviation of created head weights (HF: `initializer_range`); biases are 0. */
+  initializerRange: number;
+  /** Re-create head parameters of another shape (HF `ignore_mismatched_sizes`) instead of failing. */
+  replaceMismatchedHead?: boolean;
 }
 
 /**
- * Builds the parameter map of `bertParameterSpecs(config, head)` from checkpoint tensors: maps
- * name variants to HF names, ignores MLM/NSP heads, checks every key and shape and reports all
- * missing, unexpected and mis-shaped keys in one `CheckpointMismatchError`. A checkpoint without a
- * classifier gets one: weight N(0, initializer_range²) from `seed`, bias 0 (as HF initialises it).
+ * Builds the parameter map of `specs` from checkpoint tensors, for any family: checks every key and
+ * shape and reports all missing, unexpected and mis-shaped keys in one `CheckpointMismatchError`.
+ * The head is the specs marked `head`. A checkpoint with no head parameter at all gets a new head
+ * as HF's `_init_weights` initialises one: every weight (`kind: 'weight'`, the Linear layers)
+ * N(0, initializer_range²) seeded per name, every other head parameter (biases) 0; the names are
+ * returned in `created`.
  */
-export function bertParametersFromCheckpoint(
+export function parametersFromCheckpoint(
   tensors: readonly CheckpointTensor[],
-  config: BertConfig,
-  options: { head: HeadSpec; seed?: number; source: string; replaceMismatchedHead?: boolean },
-): BertParametersResult {
-  const specs = bertParameterSpecs(config, options.head);
+  specs: readonly ParameterSpec[],
+  options: ParametersFromCheckpointOptions,
+): { params: ParameterMap; created: string[] } {
   const bySpec = new Map(specs.map((spec) => [spec.name, spec]));
   const found = new Map<string, CheckpointTensor>();
   const unexpected: string[] = [];
   const mismatched: KeyShapeMismatch[] = [];
   const replaced = new Set<string>();
   for (const tensor of tensors) {
-    const name = canonicalParameterName(tensor.name);
+    const name = options.canonicalName(tensor.name);
     if (name === undefined) continue;
     const spec = bySpec.get(name);
     if (!spec || found.has(name)) {
@@ -139,14 +148,13 @@ export function bertParametersFromCheckpoint(
     }
   }
   for (const name of replaced) found.delete(name);
-  const hasHead = classifierParameterNames.some((name) => found.has(name));
+  const hasHead = specs.some((spec) => spec.head && found.has(spec.name));
   const missing = specs
     .filter((spec) => !found.has(spec.name) && !replaced.has(spec.name) && (hasHead || !spec.head))
     .map((spec) => spec.name);
   if (missing.length > 0 || unexpected.length > 0 || mismatched.length > 0) {
     throw new CheckpointMismatchError({ source: options.source, missing, unexpected, mismatched });
   }
-
   const params: ParameterMap = {};
   const created: string[] = [];
   for (const spec of specs) {
@@ -157,12 +165,37 @@ export function bertParametersFromCheckpoint(
     }
     const size = spec.shape.reduce((a, b) => a * b, 1);
     const values = new Float32Array(size);
-    if (spec.name === 'classifier.weight') {
+    if (spec.kind === 'weight') {
       const rng = createRng((options.seed ?? 0) >>> 0).fork(spec.name);
-      for (let i = 0; i < size; i++) values[i] = rng.normal() * config.initializerRange;
+      for (let i = 0; i < size; i++) values[i] = rng.normal() * options.initializerRange;
     }
     params[spec.name] = tf.tensor(values, [...spec.shape], 'float32');
     created.push(spec.name);
   }
   return { params, created };
+}
+
+export interface BertParametersResult {
+  params: ParameterMap;
+  /** Names of parameters created because the checkpoint lacked them (the classifier). */
+  created: string[];
+}
+
+/**
+ * `parametersFromCheckpoint` with BERT's specs (`bertParameterSpecs(config, head)`) and names:
+ * maps name variants to HF names, ignores MLM/NSP heads. A checkpoint without a classifier gets
+ * one: weight N(0, initializer_range²) from `seed`, bias 0 (as HF initialises it).
+ */
+export function bertParametersFromCheckpoint(
+  tensors: readonly CheckpointTensor[],
+  config: BertConfig,
+  options: { head: HeadSpec; seed?: number; source: string; replaceMismatchedHead?: boolean },
+): BertParametersResult {
+  return parametersFromCheckpoint(tensors, bertParameterSpecs(config, options.head), {
+    canonicalName: canonicalParameterName,
+    source: options.source,
+    initializerRange: config.initializerRange,
+    ...(options.seed !== undefined ? { seed: options.seed } : {}),
+    ...(options.replaceMismatchedHead ? { replaceMismatchedHead: true } : {}),
+  });
 }

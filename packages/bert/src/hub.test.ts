@@ -1,7 +1,6 @@
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +14,7 @@ import {
   MissingResourceError,
   serializeSafetensors,
 } from '@diffprune/core';
+import { LocalHub } from '@diffprune/core/test';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readCheckpointTensors } from './checkpoint.js';
 import { hubModelCacheDirectory, isHubId, resolveHubModel } from './hub.js';
@@ -35,123 +35,8 @@ const firstDifference = (a: ArrayLike<number>, b: ArrayLike<number>) => {
 const mainCommit = 'a'.repeat(40);
 const otherCommit = 'b'.repeat(40);
 
-interface Repository {
-  /** Local directory per commit. */
-  commits: Record<string, string>;
-  /** Branch → commit. */
-  refs: Record<string, string>;
-  /** Serve wrong bytes for this file (the ETag keeps the true sha256). */
-  corrupt?: string;
-  /** A mirror that sends no X-Repo-Commit header. */
-  noCommitHeader?: boolean;
-}
-
-/**
- * A hub look-alike on 127.0.0.1: `/{id}/resolve/{revision}/{file}` answers with X-Repo-Commit;
- * `.safetensors` files are LFS (a 302 to `/cdn/...` carrying X-Linked-Etag = sha256 and
- * X-Linked-Size); the CDN and plain files honour Range requests.
- */
-class FakeHub {
-  readonly repositories = new Map<string, Repository>();
-  readonly requests: { method: string; url: string; range: string | undefined }[] = [];
-  private server: Server | undefined;
-  endpoint = '';
-
-  async start() {
-    this.server = createServer((request, response) => {
-      this.handle(request, response).catch((error: unknown) => {
-        response.statusCode = 500;
-        response.end(String(error));
-      });
-    });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.endpoint = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-
-  async stop() {
-    await new Promise<void>((resolve) => this.server?.close(() => resolve()));
-  }
-
-  private async handle(request: IncomingMessage, response: ServerResponse) {
-    const url = decodeURIComponent(request.url ?? '');
-    this.requests.push({ method: request.method ?? '', url, range: request.headers.range });
-    const cdn = /^\/cdn\/(.+)\/([0-9a-f]{40})\/([^/]+)$/.exec(url);
-    if (cdn) return this.serveBytes(request, response, cdn[1]!, cdn[2]!, cdn[3]!);
-    const match = /^\/(.+)\/resolve\/([^/]+)\/([^/]+)$/.exec(url);
-    const repository = match ? this.repositories.get(match[1]!) : undefined;
-    if (!match || !repository) {
-      response.writeHead(401, { 'x-error-code': 'RepoNotFound' }).end('Repository not found');
-      return;
-    }
-    const [, id, revision, file] = match as unknown as [string, string, string, string];
-    const commit = repository.refs[revision] ?? (repository.commits[revision] ? revision : undefined);
-    if (!commit) {
-      response.writeHead(404, { 'x-error-code': 'RevisionNotFound' }).end();
-      return;
-    }
-    const path = join(repository.commits[commit]!, file);
-    if (!existsSync(path)) {
-      response.writeHead(404, { 'x-error-code': 'EntryNotFound', 'x-repo-commit': commit }).end();
-      return;
-    }
-    if (file.endsWith('.safetensors')) {
-      const bytes = await readFile(path);
-      response
-        .writeHead(302, {
-          location: `/cdn/${id}/${commit}/${file}`,
-          ...(repository.noCommitHeader ? {} : { 'x-repo-commit': commit }),
-          'x-linked-etag': `"${createHash('sha256').update(bytes).digest('hex')}"`,
-          'x-linked-size': String(bytes.byteLength),
-          etag: '"git-blob-id"',
-        })
-        .end();
-      return;
-    }
-    return this.serveBytes(request, response, id, commit, file);
-  }
-
-  private async serveBytes(
-    request: IncomingMessage,
-    response: ServerResponse,
-    id: string,
-    commit: string,
-    file: string,
-  ) {
-    const repository = this.repositories.get(id)!;
-    let bytes = await readFile(join(repository.commits[commit]!, file));
-    if (repository.corrupt === file) {
-      bytes = Buffer.from(bytes);
-      bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 0xff;
-    }
-    // Plain files carry their git blob sha1 as ETag, as on the hub.
-    const blob = createHash('sha1').update(`blob ${bytes.byteLength}\0`).update(bytes).digest('hex');
-    const headers: Record<string, string> = {
-      ...(repository.noCommitHeader ? {} : { 'x-repo-commit': commit }),
-      'accept-ranges': 'bytes',
-      etag: `"${blob}"`,
-    };
-    const range = /^bytes=(\d+)-$/.exec(request.headers.range ?? '');
-    if (range) {
-      const start = Number(range[1]);
-      if (start >= bytes.byteLength) {
-        response.writeHead(416, headers).end();
-        return;
-      }
-      response.writeHead(206, {
-        ...headers,
-        'content-length': String(bytes.byteLength - start),
-        'content-range': `bytes ${start}-${bytes.byteLength - 1}/${bytes.byteLength}`,
-      });
-      response.end(request.method === 'HEAD' ? undefined : bytes.subarray(start));
-      return;
-    }
-    response.writeHead(200, { ...headers, 'content-length': String(bytes.byteLength) });
-    response.end(request.method === 'HEAD' ? undefined : bytes);
-  }
-}
-
 describe.skipIf(missing)('hub downloads against a local hub on 127.0.0.1', () => {
-  const hub = new FakeHub();
+  const hub = new LocalHub();
   let work: string;
   let cache: string;
 

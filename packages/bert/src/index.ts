@@ -1,7 +1,12 @@
-export type { BertParametersResult, CheckpointTensor } from './checkpoint.js';
+export type {
+  BertParametersResult,
+  CheckpointTensor,
+  ParametersFromCheckpointOptions,
+} from './checkpoint.js';
 export {
   bertParametersFromCheckpoint,
   checkpointFiles,
+  parametersFromCheckpoint,
   readBertConfig,
   readCheckpointTensors,
   readShardIndex,

@@ -3,7 +3,6 @@ import { join, resolve } from 'node:path';
 import {
   type BackboneLoader,
   type EncodedText,
-  FormatError,
   type LoadBackboneOptions,
   type LoadedBackbone,
   MissingResourceError,
@@ -11,7 +10,7 @@ import {
   type ModelSource,
   type TextPairEncoder,
 } from '@diffprune/core';
-import { loadTokenizer, WordPieceTokenizer } from '@diffprune/tokenizers';
+import { checkVocabularyFits, loadTokenizer, type WordPieceTokenizer } from '@diffprune/tokenizers';
 import { bertParametersFromCheckpoint, readBertConfig, readCheckpointTensors } from './checkpoint.js';
 import type { BertConfig } from './config.js';
 import { bertModelFiles, resolveHubModel } from './hub.js';
@@ -76,15 +75,7 @@ export async function loadBert(
     existsSync(vocabulary) || existsSync(join(directory, 'tokenizer.json'))
       ? await loadBertTokenizer(directory, resolved.id)
       : new MissingVocabularyEncoder(vocabulary, config.padTokenId);
-  // A vocabulary larger than the embeddings would give ids past the last row (issue #15). Fewer tokens
-  // than vocab_size is fine: HF pads embedding matrices (e.g. to a multiple of 8).
-  if (encoder instanceof WordPieceTokenizer && encoder.tokens.length > config.vocabSize)
-    throw new FormatError({
-      path: directory,
-      what: 'vocabulary',
-      expected: `at most config.json vocab_size ${config.vocabSize} tokens (the word-embedding rows); use the vocabulary the model was trained with`,
-      found: `${encoder.tokens.length} tokens`,
-    });
+  checkVocabularyFits(encoder, config.vocabSize, directory);
   const tensors = await readCheckpointTensors(directory);
   const { params, created } = bertParametersFromCheckpoint(tensors, config, {
     head: options.head,

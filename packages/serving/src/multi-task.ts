@@ -10,8 +10,11 @@ import {
   type ParameterMap,
 } from '@diffprune/core';
 import {
+  type BaseFilesHashes,
   BaseMismatchError,
+  checkBaseFiles,
   diffStats,
+  fingerprintBaseFiles,
   fingerprintCheckpoint,
   readDiff,
   type ScatterAdd,
@@ -190,6 +193,8 @@ export class MultiTaskModel {
   readonly loaded: LoadedBackbone;
   /** sha256 of the base checkpoint's tensors: a diff made for another base is refused. */
   readonly fingerprint: string;
+  /** The base's config and tokenizer hashes: a diff that records others is refused (when known). */
+  readonly baseFiles: BaseFilesHashes | undefined;
   readonly strategy: SwitchingStrategy;
   private readonly base: TensorArrays;
   private readonly handles = new Map<string, TaskHandle>();
@@ -204,10 +209,12 @@ export class MultiTaskModel {
     base: TensorArrays,
     fingerprint: string,
     options: MultiTaskModelOptions,
+    baseFiles: BaseFilesHashes | undefined,
   ) {
     this.loaded = loaded;
     this.base = base;
     this.fingerprint = fingerprint;
+    this.baseFiles = baseFiles;
     this.strategy = options.strategy ?? 'per-batch';
     this.options = options;
   }
@@ -233,17 +240,22 @@ export class MultiTaskModel {
     }
     const base = await parameterArrays(params);
     const fingerprint = await fingerprintCheckpoint(loaded.source.directory);
-    return new MultiTaskModel({ ...loaded, params, created: [] }, base, fingerprint, options);
+    const baseFiles = await fingerprintBaseFiles(loaded.source.directory);
+    return new MultiTaskModel({ ...loaded, params, created: [] }, base, fingerprint, options, baseFiles);
   }
 
-  /** Wraps an already loaded base (e.g. a random model in tests) with its fingerprint. */
+  /**
+   * Wraps an already loaded base (e.g. a random model in tests) with its fingerprint and, when
+   * known, its config and tokenizer hashes (`fingerprintBaseFiles`).
+   */
   static async fromLoaded(
     loaded: LoadedBackbone,
     fingerprint: string,
     options: MultiTaskModelOptions = {},
+    baseFiles?: BaseFilesHashes,
   ): Promise<MultiTaskModel> {
     const base = await parameterArrays(loaded.params);
-    return new MultiTaskModel(loaded, base, fingerprint, options);
+    return new MultiTaskModel(loaded, base, fingerprint, options, baseFiles);
   }
 
   /**
@@ -352,6 +364,7 @@ export class MultiTaskModel {
         found: this.fingerprint,
         context: `task ${name} (${source})`,
       });
+    checkBaseFiles(diff, this.baseFiles, `task ${name} (${source})`);
     const numLabels = headSizeOf(diff);
     if (numLabels === undefined)
       throw new InvalidArgumentError({

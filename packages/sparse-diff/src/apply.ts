@@ -4,9 +4,10 @@ import {
   type KeyShapeMismatch,
   ShapeMismatchError,
 } from '@diffprune/core';
+import { checkBaseFiles } from './base-files.js';
 import { own, sameShape, setOwn, tensorMap } from './checks.js';
 import { BaseMismatchError } from './errors.js';
-import type { SparseDiff, TensorArrays } from './types.js';
+import type { BaseFilesHashes, SparseDiff, TensorArrays } from './types.js';
 
 /**
  * Adds `values·scale` at `indices` (strictly increasing, in range) into `target`, in place. The
@@ -34,6 +35,11 @@ export interface ApplyDiffOptions {
   inPlace?: boolean;
   /** The base's fingerprint (e.g. `fingerprintCheckpoint(dir)`): refuse a diff made for another base. */
   baseFingerprint?: string;
+  /**
+   * The base's config and tokenizer hashes (`fingerprintBaseFiles(dir)`): refuse a diff made with
+   * another config.json or tokenizer (`BaseFilesMismatchError`); diffs without them are not checked.
+   */
+  baseFiles?: BaseFilesHashes;
   /** The scatter-add to use (default `scatterAddLoop`; e.g. `nativeScatterAdd()` from @diffprune/native). */
   scatterAdd?: ScatterAdd;
 }
@@ -76,6 +82,7 @@ export function applyDiff(
       found: options.baseFingerprint,
       context: 'applyDiff',
     });
+  checkBaseFiles(diff, options.baseFiles, 'applyDiff');
   checkBaseStructure(base, diff, 'applyDiff (diff vs base)');
   const scatterAdd = options.scatterAdd ?? scatterAddLoop;
   const out: TensorArrays = options.inPlace ? base : tensorMap(base);

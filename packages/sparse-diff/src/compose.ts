@@ -1,4 +1,5 @@
 import { InvalidArgumentError, ShapeMismatchError } from '@diffprune/core';
+import { checkBaseFiles } from './base-files.js';
 import { compareNames, own, sameShape } from './checks.js';
 import { provenanceRecord } from './create.js';
 import { BaseMismatchError } from './errors.js';
@@ -93,6 +94,9 @@ export function composeDiffs(
         context: 'composeDiffs (all diffs must share a base)',
       });
   }
+  // Parts written before format 1.2 lack the base's config/tokenizer hashes: keep those of the others.
+  const baseFiles = diffs.find((d) => d.provenance.baseFiles)?.provenance.baseFiles;
+  for (const d of diffs) checkBaseFiles(d, baseFiles, 'composeDiffs (all diffs must share a base)');
   const valueDtype = options.valueDtype ? parseValueDtype(options.valueDtype) : 'F32';
   const heads = new Set(options.heads?.names ?? []);
   const keep = options.heads?.keep;
@@ -189,6 +193,7 @@ export function composeDiffs(
     options.provenance ?? {
       baseModel: p.baseModel,
       baseFingerprint: p.baseFingerprint,
+      ...(baseFiles ? { baseFiles } : {}),
       method: 'compose',
       settings: {
         parts: diffs.map((d) => ({

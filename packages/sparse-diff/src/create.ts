@@ -51,6 +51,11 @@ export function provenanceRecord(
     bad('baseModel.revision', 'a string', p!.baseModel?.revision);
   if (typeof p!.baseFingerprint !== 'string' || !/^[0-9a-f]{64}$/.test(p!.baseFingerprint))
     bad('baseFingerprint', 'a sha256 hex digest (64 lowercase hex digits)', p!.baseFingerprint);
+  const files = p!.baseFiles;
+  if (files !== undefined)
+    for (const which of ['config', 'tokenizer'] as const)
+      if (typeof files?.[which] !== 'string' || !/^[0-9a-f]{64}$/.test(files[which]))
+        bad(`baseFiles.${which}`, 'a sha256 hex digest (64 lowercase hex digits)', files?.[which]);
   if (typeof p!.method !== 'string' || p!.method === '') bad('method', 'a non-empty string', p!.method);
   if (typeof p!.task !== 'string') bad('task', 'a string', p!.task);
   if (typeof p!.settings !== 'object' || p!.settings === null || Array.isArray(p!.settings))
@@ -60,6 +65,7 @@ export function provenanceRecord(
   return {
     baseModel: { id: p!.baseModel!.id, revision: p!.baseModel!.revision },
     baseFingerprint: p!.baseFingerprint!,
+    ...(files ? { baseFiles: { config: files.config, tokenizer: files.tokenizer } } : {}),
     method: p!.method!,
     settings: JSON.parse(JSON.stringify(p!.settings)) as Record<string, unknown>,
     task: p!.task!,

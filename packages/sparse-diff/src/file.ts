@@ -129,6 +129,9 @@ export function diffMetadata(diff: SparseDiff): Record<string, string> {
     base_model_id: p.baseModel.id,
     base_model_revision: p.baseModel.revision,
     base_fingerprint: p.baseFingerprint,
+    ...(p.baseFiles
+      ? { base_config_sha256: p.baseFiles.config, base_tokenizer_sha256: p.baseFiles.tokenizer }
+      : {}),
     method: p.method,
     method_settings: JSON.stringify(p.settings),
     task: p.task,
@@ -259,6 +262,16 @@ function decodeDiff(bytes: Uint8Array, options: ReadDiffOptions): SparseDiff {
       'a sha256 hex digest (64 lowercase hex digits)',
       JSON.stringify(m.base_fingerprint),
     );
+  const hex64 = /^[0-9a-f]{64}$/;
+  for (const key of ['base_config_sha256', 'base_tokenizer_sha256'] as const)
+    if (m[key] !== undefined && !hex64.test(m[key]))
+      fail(`__metadata__.${key}`, 'a sha256 hex digest (64 lowercase hex digits)', JSON.stringify(m[key]));
+  if ((m.base_config_sha256 === undefined) !== (m.base_tokenizer_sha256 === undefined))
+    fail(
+      '__metadata__.base_config_sha256',
+      'base_config_sha256 and base_tokenizer_sha256 together (or neither)',
+      'only one of them',
+    );
   checkDataChecksum(bytes, m, options);
   const parseJson = (key: string, maxDepth?: number, maxEntries?: number): Record<string, unknown> => {
     const value = parseJsonBounded(m[key]!, {
@@ -278,6 +291,9 @@ function decodeDiff(bytes: Uint8Array, options: ReadDiffOptions): SparseDiff {
   const provenance: DiffProvenanceRecord = {
     baseModel: { id: m.base_model_id!, revision: m.base_model_revision! },
     baseFingerprint: m.base_fingerprint!,
+    ...(m.base_config_sha256 !== undefined
+      ? { baseFiles: { config: m.base_config_sha256, tokenizer: m.base_tokenizer_sha256! } }
+      : {}),
     method: m.method!,
     settings,
     task: m.task!,

@@ -84,11 +84,11 @@ describe('diff integrity: data_sha256 (issue #15)', () => {
     expect(readDiff(bytes).tensors.length).toBe(3);
   });
 
-  it('writes format 1.1: format_version "1", format_minor_version "1" and the sha256 of the data section', () => {
+  it('writes format 1.2: format_version "1", format_minor_version "2" and the sha256 of the data section', () => {
     const { bytes } = sample();
     const { header, data } = split(bytes);
     expect(header.__metadata__.format_version).toBe('1');
-    expect(header.__metadata__.format_minor_version).toBe('1');
+    expect(header.__metadata__.format_minor_version).toBe('2');
     expect(header.__metadata__.data_sha256).toBe(createHash('sha256').update(data).digest('hex'));
   });
 

@@ -1,12 +1,20 @@
 export type { ApplyDiffOptions, RevertDiffOptions, ScatterAdd } from './apply.js';
 export { applyDiff, revertDiff, scatterAddLoop } from './apply.js';
+export {
+  checkBaseFiles,
+  fingerprintBaseFiles,
+  fingerprintConfig,
+  functionalConfigFields,
+  tokenizerFiles,
+  tokenizerSettings,
+} from './base-files.js';
 export type { ComposeDiffsOptions, ComposeOverlap } from './compose.js';
 export { composeDiffs } from './compose.js';
 export type { CreateDiffFromMaskOptions, CreateDiffOptions, MaskedEntries } from './create.js';
 export { createDiff, createDiffFromMask } from './create.js';
 export { describeDiff, escapeControlCharacters } from './describe.js';
 export { indexEncodings } from './encodings.js';
-export { BaseMismatchError } from './errors.js';
+export { BaseFilesMismatchError, BaseMismatchError } from './errors.js';
 export type { DiffTableEntry, ReadDiffOptions } from './file.js';
 export { encodeDiff, maxDiffHeaderBytes, readDiff, writeDiff } from './file.js';
 export type { FingerprintInput } from './fingerprint.js';
@@ -22,6 +30,7 @@ export { reencodeDiff } from './reencode.js';
 export type { DiffStats, TensorStats } from './stats.js';
 export { diffStats, log2Binomial } from './stats.js';
 export type {
+  BaseFilesHashes,
   DenseDiffTensor,
   DiffProvenance,
   DiffProvenanceRecord,

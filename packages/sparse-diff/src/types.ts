@@ -10,11 +10,19 @@ export type IndexEncoding = 'varint-delta' | 'elias-fano';
  */
 export type ValueDtype = 'F32' | 'F16' | 'BF16' | 'I8';
 
+/** sha256 hex digests of a base's config.json and tokenizer files (see `fingerprintBaseFiles`). */
+export interface BaseFilesHashes {
+  config: string;
+  tokenizer: string;
+}
+
 /** Where a diff comes from: which base, which method and settings, which task. */
 export interface DiffProvenance {
   baseModel: { id: string; revision: string };
   /** sha256 hex of the base tensors (see `fingerprintTensors`). */
   baseFingerprint: string;
+  /** The base's config and tokenizer hashes (format 1.2; absent in older diffs). */
+  baseFiles?: BaseFilesHashes;
   /** e.g. `diff-pruning`, `diff-pruning-structured`, `non-adaptive`, `fixed-mask`. */
   method: string;
   /** The method's settings (stored as a JSON string). */

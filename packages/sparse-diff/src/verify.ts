@@ -1,13 +1,16 @@
+import { checkBaseFiles } from './base-files.js';
 import { own, sameShape } from './checks.js';
 import { checkDiff } from './file.js';
 import { fingerprintTensorArrays } from './fingerprint.js';
-import type { SparseDiff, TensorArrays } from './types.js';
+import type { BaseFilesHashes, SparseDiff, TensorArrays } from './types.js';
 
 export interface VerifyDiffOptions {
   /** The expected base fingerprint (e.g. from `fingerprintCheckpoint(dir)`). */
   baseFingerprint?: string;
   /** The base parameters: checks names and shapes, and (without `baseFingerprint`) their F32 fingerprint. */
   base?: TensorArrays;
+  /** The base's config and tokenizer hashes (`fingerprintBaseFiles(dir)`), checked when the diff records them. */
+  baseFiles?: BaseFilesHashes;
 }
 
 export interface VerifyDiffResult {
@@ -40,6 +43,11 @@ export function verifyDiff(diff: SparseDiff, options: VerifyDiffOptions): Verify
     problems.push(
       `base fingerprint: expected ${expected}; found ${found} (the diff was made for another base)`,
     );
+  try {
+    checkBaseFiles(diff, options.baseFiles, 'base');
+  } catch (error) {
+    problems.push((error as Error).message);
+  }
   if (options.base) {
     for (const t of diff.tensors) {
       const b = own(options.base, t.name);

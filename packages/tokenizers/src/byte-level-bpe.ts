@@ -17,13 +17,17 @@ export class ByteLevelBpeTokenizer implements TextPairEncoder {
   readonly separatorId: number;
   readonly padId: number;
   readonly unknownId: number | undefined;
+  /** The number of ids it can produce (its highest id, model vocab or added token, + 1). */
+  readonly vocabularySize: number;
   private readonly tokenizer: Tokenizer;
 
   private constructor(
     tokenizer: Tokenizer,
     ids: { classId: number; separatorId: number; padId: number; unknownId: number | undefined },
+    vocabularySize: number,
   ) {
     this.tokenizer = tokenizer;
+    this.vocabularySize = vocabularySize;
     this.classId = ids.classId;
     this.separatorId = ids.separatorId;
     this.padId = ids.padId;
@@ -40,7 +44,8 @@ export class ByteLevelBpeTokenizer implements TextPairEncoder {
     path = 'tokenizer.json',
   ): ByteLevelBpeTokenizer {
     const file = json as {
-      model?: { type?: unknown };
+      model?: { type?: unknown; vocab?: unknown };
+      added_tokens?: unknown;
       pre_tokenizer?: { type?: unknown } | null;
       post_processor?: { type?: unknown; cls?: unknown; sep?: unknown } | null;
     } | null;
@@ -78,12 +83,16 @@ export class ByteLevelBpeTokenizer implements TextPairEncoder {
         found: 'none',
       });
     }
-    return new ByteLevelBpeTokenizer(tokenizer, {
-      classId: special(post.cls, 'cls'),
-      separatorId: special(post.sep, 'sep'),
-      padId,
-      unknownId: idOf('unk_token', '<unk>'),
-    });
+    return new ByteLevelBpeTokenizer(
+      tokenizer,
+      {
+        classId: special(post.cls, 'cls'),
+        separatorId: special(post.sep, 'sep'),
+        padId,
+        unknownId: idOf('unk_token', '<unk>'),
+      },
+      highestId(file.model.vocab, file.added_tokens) + 1,
+    );
   }
 
   /** Token ids of a text, without special tokens. */
@@ -106,4 +115,17 @@ export class ByteLevelBpeTokenizer implements TextPairEncoder {
     if (b !== null) inputIds.push(this.separatorId, ...b, this.separatorId);
     return { inputIds, tokenTypeIds: inputIds.map(() => 0) };
   }
+}
+
+/** The highest id of a tokenizer.json's `model.vocab` (token → id) and `added_tokens` ([{ id }]); −1 if none. */
+function highestId(vocab: unknown, added: unknown): number {
+  let highest = -1;
+  if (vocab !== null && typeof vocab === 'object')
+    for (const id of Object.values(vocab)) if (typeof id === 'number' && id > highest) highest = id;
+  if (Array.isArray(added))
+    for (const token of added) {
+      const id = (token as { id?: unknown } | null)?.id;
+      if (typeof id === 'number' && id > highest) highest = id;
+    }
+  return highest;
 }

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { FormatError, MissingResourceError, readLocalFile } from '@diffprune/core';
+import { FormatError, MissingResourceError, readLocalFile, type TextPairEncoder } from '@diffprune/core';
 import { ByteLevelBpeTokenizer } from './byte-level-bpe.js';
 import { readTokenizerOptions, WordPieceTokenizer } from './word-piece.js';
 
@@ -80,4 +80,20 @@ export async function loadTokenizer(
         ? 'byte-level BPE models ship tokenizer.json (save the tokenizer with transformers save_pretrained)'
         : 'the model directory needs tokenizer.json or vocab.txt (save the tokenizer with save_pretrained)',
   });
+}
+
+/**
+ * Refuses a tokenizer that can produce ids past the word-embedding rows (`vocabSize`, config.json's
+ * `vocab_size`): such ids would index outside the embedding matrix (issue #15). Fewer tokens than
+ * `vocab_size` is fine: HF pads embedding matrices (e.g. to a multiple of 8). Other encoders pass.
+ */
+export function checkVocabularyFits(encoder: TextPairEncoder, vocabSize: number, path: string): void {
+  if (!(encoder instanceof WordPieceTokenizer || encoder instanceof ByteLevelBpeTokenizer)) return;
+  if (encoder.vocabularySize > vocabSize)
+    throw new FormatError({
+      path,
+      what: 'vocabulary',
+      expected: `at most config.json vocab_size ${vocabSize} tokens (the word-embedding rows); use the tokenizer the model was trained with`,
+      found: `${encoder.vocabularySize} tokens`,
+    });
 }

@@ -81,6 +81,11 @@ export class WordPieceTokenizer implements TextPairEncoder {
   readonly padId: number;
   readonly truncation: PairTruncation;
 
+  /** The number of ids it can produce (its highest id + 1): the word-embedding rows it needs. */
+  get vocabularySize(): number {
+    return this.tokens.length;
+  }
+
   /** From the tokens of a vocab.txt, in id order. */
   constructor(tokens: readonly string[], options: WordPieceOptions) {
     this.tokens = tokens;

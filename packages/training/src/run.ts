@@ -11,6 +11,7 @@ import {
 } from '@diffprune/core';
 import {
   createDiffFromMask,
+  fingerprintBaseFiles,
   fingerprintCheckpoint,
   type IndexEncoding,
   type SparseDiff,
@@ -285,6 +286,7 @@ async function writeTaskDiff(
     provenance: {
       baseModel: { id: loaded.source.id, revision: loaded.source.revision },
       baseFingerprint: await fingerprintCheckpoint(loaded.source.directory),
+      baseFiles: await fingerprintBaseFiles(loaded.source.directory),
       method: methods[settings.method].provenance(settings),
       // The label names and data source ride in the settings: predict and export read `labels`.
       settings: { ...settings, ...encoding, labels: task.labels, data: task.source },

@@ -1,6 +1,7 @@
 import { InvalidArgumentError, type LoadBackboneOptions, type LoadedBackbone } from '@diffprune/core';
 import {
   applyDiff,
+  fingerprintBaseFiles,
   fingerprintCheckpoint,
   readDiff,
   type ScatterAdd,
@@ -56,6 +57,29 @@ export async function loadWithDiff(
   const { scatterAdd, numLabels: _expected, ...hub } = options;
   // The diff's dense head replaces a base head of another label count (trained with it re-created).
   const loaded = await loadBackbone(model, { ...hub, head: { numLabels }, replaceMismatchedHead: true });
+  let tuned: TensorArrays;
+  try {
+    tuned = await applyToBase(loaded, diff, scatterAdd);
+  } catch (error) {
+    // A refused diff (another base, config or tokenizer; a shape) leaves no tensors behind.
+    tf.dispose(Object.values(loaded.params));
+    throw error;
+  }
+  const params: LoadedBackbone['params'] = {};
+  for (const [name, tensor] of Object.entries(loaded.params)) {
+    const entry = tuned[name];
+    params[name] = entry ? tf.tensor(entry.values, entry.shape, 'float32') : tf.clone(tensor);
+  }
+  tf.dispose(Object.values(loaded.params));
+  return { loaded: { ...loaded, params }, diff };
+}
+
+/** θ = base + δ over the loaded base's arrays (its created head left out: the diff adds it). */
+async function applyToBase(
+  loaded: LoadedBackbone,
+  diff: SparseDiff,
+  scatterAdd: ScatterAdd | undefined,
+): Promise<TensorArrays> {
   const fingerprint = await fingerprintCheckpoint(loaded.source.directory);
   const created = new Set(loaded.created);
   // Created heads are not part of the base; the diff adds them.
@@ -71,15 +95,9 @@ export async function loadWithDiff(
       (t) => t.name in loaded.params || t.kind !== 'sparse' || t.indices.length > 0,
     ),
   };
-  const tuned = applyDiff(base, relevant, {
+  return applyDiff(base, relevant, {
     baseFingerprint: fingerprint,
+    baseFiles: await fingerprintBaseFiles(loaded.source.directory),
     ...(scatterAdd ? { scatterAdd } : {}),
   });
-  const params: LoadedBackbone['params'] = {};
-  for (const [name, tensor] of Object.entries(loaded.params)) {
-    const entry = tuned[name];
-    params[name] = entry ? tf.tensor(entry.values, entry.shape, 'float32') : tf.clone(tensor);
-  }
-  tf.dispose(Object.values(loaded.params));
-  return { loaded: { ...loaded, params }, diff };
 }

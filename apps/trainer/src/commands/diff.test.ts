@@ -300,4 +300,45 @@ describe('diffprune diff', () => {
     const fine = await run('apply', '--base', own, '--diff', file, '--out', join(root, 'own-out'), '--force');
     expect(fine.code, fine.stderr).toBe(0);
   });
+
+  it("apply|verify refuse a base whose vocab.txt or config.json differs from the diff's (issue #15)", async () => {
+    const file = join(root, 'provenance.diff.safetensors');
+    expect((await run('create', '--base', base, '--tuned', tuned, '--out', file)).code).toBe(0);
+    const weights = (await readSafetensors(join(base, 'model.safetensors'))).tensors;
+    // Same weights (same fingerprint), another vocabulary: the weights' check alone lets it through.
+    const otherVocab = join(root, 'other-vocab');
+    await checkpoint(otherVocab, weights);
+    await writeFile(join(otherVocab, 'vocab.txt'), '[PAD]\n[UNK]\nhallo\n');
+    const otherConfig = join(root, 'other-config');
+    await checkpoint(otherConfig, weights);
+    await writeFile(join(otherConfig, 'config.json'), '{"model_type":"bert","hidden_act":"relu"}');
+    for (const [directory, which] of [
+      [otherVocab, 'tokenizer'],
+      [otherConfig, 'config'],
+    ] as const) {
+      const applied = await run(
+        'apply',
+        '--base',
+        directory,
+        '--diff',
+        file,
+        '--out',
+        join(root, `out-${which}`),
+      );
+      expect(applied.code).toBe(1);
+      expect(applied.stderr).toMatch(
+        new RegExp(
+          `^diffprune: applyDiff: the base's ${which}.*differs from the one the diff was made with: expected ${which} sha256 [0-9a-f]{64}; found [0-9a-f]{64}\\. Use the base directory .*\\n$`,
+        ),
+      );
+      const verified = await run('verify', '--base', directory, '--diff', file);
+      expect(verified.code).toBe(1);
+      expect(verified.stderr).toMatch(`expected ${which} sha256`);
+    }
+    // Spacing and non-functional fields (labels, dropout) do not count.
+    const relabelled = join(root, 'relabelled');
+    await checkpoint(relabelled, weights);
+    await writeFile(join(relabelled, 'config.json'), '{ "id2label": {"0": "a"}, "model_type": "bert" }');
+    expect((await run('verify', '--base', relabelled, '--diff', file)).code).toBe(0);
+  });
 });

@@ -11,11 +11,13 @@ import {
 } from '@diffprune/core';
 import {
   applyDiff,
+  type BaseFilesHashes,
   composeDiffs,
   createDiff,
   type DiffStats,
   diffStats,
   escapeControlCharacters,
+  fingerprintBaseFiles,
   fingerprintTensors,
   type IndexEncoding,
   indexEncodings,
@@ -48,6 +50,8 @@ interface Checkpoint {
   tensors: SafetensorsTensor[];
   floats: TensorArrays;
   fingerprint: string;
+  /** The config and tokenizer hashes (a base directory with config.json only). */
+  files?: BaseFilesHashes;
 }
 
 async function loadCheckpoint(directory: string, role: string, requireConfig = true): Promise<Checkpoint> {
@@ -62,7 +66,9 @@ async function loadCheckpoint(directory: string, role: string, requireConfig = t
   const floats: TensorArrays = {};
   for (const t of tensors)
     if (floatDtypes.has(t.dtype)) floats[t.name] = { shape: t.shape, values: toFloat32(t) };
-  return { directory, tensors, floats, fingerprint: fingerprintTensors(tensors) };
+  const fingerprint = fingerprintTensors(tensors);
+  if (!requireConfig) return { directory, tensors, floats, fingerprint };
+  return { directory, tensors, floats, fingerprint, files: await fingerprintBaseFiles(directory) };
 }
 
 // Files of an HF checkpoint that are not weights and that a tuned model needs beside its weights.
@@ -143,6 +149,7 @@ async function create(options: CreateOptions) {
     provenance: {
       baseModel: { id: options.baseId ?? options.base, revision: options.baseRevision },
       baseFingerprint: base.fingerprint,
+      ...(base.files ? { baseFiles: base.files } : {}),
       method: options.method,
       settings: { source: 'diffprune diff create', tuned: basename(options.tuned) },
       task: options.task,
@@ -190,6 +197,7 @@ async function apply(options: { base: string; diff: string; out: string; force?:
   const floats = Object.fromEntries(Object.entries(base.floats).filter(([name]) => !reCreated.has(name)));
   const result = applyDiff(floats, diff, {
     baseFingerprint: base.fingerprint,
+    ...(base.files ? { baseFiles: base.files } : {}),
     scatterAdd: await fastScatterAdd(),
   });
   // Same tensor order as the base, then added tensors; non-float tensors pass through unchanged.
@@ -435,7 +443,11 @@ async function revert(options: {
 async function verify(options: { base: string; diff: string; json?: boolean }) {
   const diff = await readDiff(options.diff);
   const base = await loadCheckpoint(options.base, 'base');
-  const result = verifyDiff(diff, { baseFingerprint: base.fingerprint, base: base.floats });
+  const result = verifyDiff(diff, {
+    baseFingerprint: base.fingerprint,
+    base: base.floats,
+    ...(base.files ? { baseFiles: base.files } : {}),
+  });
   if (options.json) printJson({ diff: options.diff, base: options.base, ...result });
   else if (result.ok)
     process.stdout.write(

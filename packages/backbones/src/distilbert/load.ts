@@ -21,4 +21,5 @@ export const distilbertLoader = familyLoader<DistilbertConfig>({
     ['embeddings', 'transformer'],
   ),
   initializerRange: (config) => config.initializerRange,
+  vocabSize: (config) => config.vocabSize,
 });

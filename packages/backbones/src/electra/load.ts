@@ -21,4 +21,5 @@ export const electraLoader = familyLoader<ElectraConfig>({
     ['embeddings', 'embeddings_project', 'encoder'],
   ),
   initializerRange: (config) => config.initializerRange,
+  vocabSize: (config) => config.vocabSize,
 });

@@ -21,4 +21,5 @@ export const robertaLoader = familyLoader<RobertaConfig>({
     ['embeddings', 'encoder'],
   ),
   initializerRange: (config) => config.initializerRange,
+  vocabSize: (config) => config.vocabSize,
 });

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readCheckpointTensors, resolveModelSource } from '@diffprune/bert';
+import { parametersFromCheckpoint, readCheckpointTensors, resolveModelSource } from '@diffprune/bert';
 import {
   type Backbone,
   type BackboneLoader,
@@ -13,8 +13,7 @@ import {
   type TextPairEncoder,
   type TokenizerKind,
 } from '@diffprune/core';
-import { loadTokenizer } from '@diffprune/tokenizers';
-import { parametersFromCheckpoint } from './checkpoint-parameters.js';
+import { checkVocabularyFits, loadTokenizer } from '@diffprune/tokenizers';
 
 /** What a family supplies; `familyLoader` does the rest (hub or directory, tokenizer, checkpoint checks). */
 export interface FamilyDefinition<Config> {
@@ -29,6 +28,8 @@ export interface FamilyDefinition<Config> {
   /** A checkpoint key's spec name, or undefined to ignore it. */
   canonicalName(key: string): string | undefined;
   initializerRange(config: Config): number;
+  /** config.json's `vocab_size`: the word-embedding rows (a larger tokenizer is refused). */
+  vocabSize(config: Config): number;
 }
 
 /** Reads a model directory's config.json as JSON. */
@@ -63,6 +64,7 @@ export function familyLoader<Config>(family: FamilyDefinition<Config>): Backbone
       const { json, path } = await readConfigJson(directory);
       const config = family.parseConfig(json, path);
       const encoder = await loadTokenizer(directory, { expected: family.tokenizer, name: resolved.id });
+      checkVocabularyFits(encoder, family.vocabSize(config), directory);
       const backbone = family.create(config, encoder);
       const { params, created } = parametersFromCheckpoint(
         await readCheckpointTensors(directory),

@@ -9,17 +9,22 @@ import { join } from 'node:path';
 export interface LocalHubRepository {
   commits: Record<string, string>;
   refs: Record<string, string>;
+  /** Serve wrong bytes for this file (the LFS ETag keeps the true sha256). */
+  corrupt?: string;
+  /** A mirror that sends no `X-Repo-Commit` header. */
+  noCommitHeader?: boolean;
 }
 
 /**
  * An HF hub look-alike on 127.0.0.1 for tests of real downloads: `/{id}/resolve/{revision}/{file}`
  * answers with `X-Repo-Commit`; `.safetensors` files are LFS (a 302 to `/cdn/…` carrying
- * `X-Linked-Etag` = sha256 and `X-Linked-Size`); missing files are 404 `EntryNotFound`; Range
- * requests are honoured. Every request is recorded in `requests`.
+ * `X-Linked-Etag` = sha256 and `X-Linked-Size`); plain files carry their git blob sha1 as ETag, as
+ * on the hub; missing files are 404 `EntryNotFound`; Range requests are honoured. Every request is
+ * recorded in `requests` (with its Range header).
  */
 export class LocalHub {
   readonly repositories = new Map<string, LocalHubRepository>();
-  readonly requests: { method: string; url: string }[] = [];
+  readonly requests: { method: string; url: string; range: string | undefined }[] = [];
   endpoint = '';
   private server: Server | undefined;
 
@@ -40,7 +45,7 @@ export class LocalHub {
 
   private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const url = decodeURIComponent(request.url ?? '');
-    this.requests.push({ method: request.method ?? '', url });
+    this.requests.push({ method: request.method ?? '', url, range: request.headers.range });
     const cdn = /^\/cdn\/(.+)\/([0-9a-f]{40})\/([^/]+)$/.exec(url);
     if (cdn) return this.serve(request, response, cdn[1]!, cdn[2]!, cdn[3]!);
     const match = /^\/(.+)\/resolve\/([^/]+)\/([^/]+)$/.exec(url);
@@ -65,9 +70,10 @@ export class LocalHub {
       response
         .writeHead(302, {
           location: `/cdn/${id}/${commit}/${file}`,
-          'x-repo-commit': commit,
+          ...(repository.noCommitHeader ? {} : { 'x-repo-commit': commit }),
           'x-linked-etag': `"${createHash('sha256').update(bytes).digest('hex')}"`,
           'x-linked-size': String(bytes.byteLength),
+          etag: '"git-blob-id"',
         })
         .end();
       return;
@@ -82,8 +88,18 @@ export class LocalHub {
     commit: string,
     file: string,
   ): Promise<void> {
-    const bytes = await readFile(join(this.repositories.get(id)!.commits[commit]!, file));
-    const headers: Record<string, string> = { 'x-repo-commit': commit, 'accept-ranges': 'bytes' };
+    const repository = this.repositories.get(id)!;
+    let bytes = await readFile(join(repository.commits[commit]!, file));
+    if (repository.corrupt === file) {
+      bytes = Buffer.from(bytes);
+      bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 0xff;
+    }
+    const blob = createHash('sha1').update(`blob ${bytes.byteLength}\0`).update(bytes).digest('hex');
+    const headers: Record<string, string> = {
+      ...(repository.noCommitHeader ? {} : { 'x-repo-commit': commit }),
+      'accept-ranges': 'bytes',
+      etag: `"${blob}"`,
+    };
     const range = /^bytes=(\d+)-$/.exec(request.headers.range ?? '');
     const start = range ? Number(range[1]) : 0;
     if (start >= bytes.byteLength && range) {

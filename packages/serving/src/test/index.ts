@@ -1,6 +1,12 @@
 import { BertBackbone, parseBertConfig, writeBertCheckpoint } from '@diffprune/bert';
 import { createRng } from '@diffprune/core';
-import { createDiff, fingerprintCheckpoint, type TensorArrays, writeDiff } from '@diffprune/sparse-diff';
+import {
+  type BaseFilesHashes,
+  createDiff,
+  fingerprintCheckpoint,
+  type TensorArrays,
+  writeDiff,
+} from '@diffprune/sparse-diff';
 
 /** Short movie-review sentences: the request texts of the serving benchmarks. */
 export const sampleSentences = [
@@ -97,6 +103,8 @@ export async function writeRandomDiff(
     head?: { weight: string; bias: string };
     /** The head's input width (default BERT's pooler width). */
     hidden?: number;
+    /** The base's config and tokenizer hashes to record (`fingerprintBaseFiles`); default none. */
+    baseFiles?: BaseFilesHashes;
   },
 ): Promise<void> {
   const rng = createRng(options.seed);
@@ -126,6 +134,7 @@ export async function writeRandomDiff(
     provenance: {
       baseModel: { id: 'random-bert', revision: 'local' },
       baseFingerprint: options.fingerprint,
+      ...(options.baseFiles ? { baseFiles: options.baseFiles } : {}),
       method: 'diff-pruning',
       settings: options.settings ?? {},
       task: options.task ?? 'custom',

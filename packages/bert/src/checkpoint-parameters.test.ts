@@ -1,7 +1,9 @@
 import { CheckpointMismatchError, disposeParameters, type ParameterSpec } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { parametersFromCheckpoint } from './checkpoint-parameters.js';
+import { parametersFromCheckpoint } from './checkpoint.js';
+import { parseBertConfig } from './config.js';
+import { bertParameterSpecs, classifierParameterNames } from './parameters.js';
 
 const specs: ParameterSpec[] = [
   { name: 'encoder.weight', shape: [2, 2], kind: 'weight', block: 'layer.0', head: false },
@@ -48,5 +50,46 @@ describe('parametersFromCheckpoint with a head of another label count', () => {
     expect(() => parametersFromCheckpoint(bad, specs, { ...options, replaceMismatchedHead: true })).toThrow(
       /encoder\.weight/,
     );
+  });
+});
+
+// The two rules BERT's loader and the other families' once applied differently, settled here.
+describe('the head parametersFromCheckpoint creates (one rule for every family)', () => {
+  it("BERT's head is found by `spec.head`: its head specs are exactly classifierParameterNames", () => {
+    const config = parseBertConfig(
+      { vocab_size: 10, hidden_size: 4, num_hidden_layers: 1, num_attention_heads: 1, intermediate_size: 8 },
+      'config.json',
+    );
+    const heads = bertParameterSpecs(config, { numLabels: 3 }).filter((spec) => spec.head);
+    expect(heads.map((spec) => spec.name).sort()).toEqual([...classifierParameterNames].sort());
+  });
+
+  it("follows HF's _init_weights: every Linear weight N(0, initializer_range²), every bias 0", async () => {
+    // A DistilBERT-style two-layer head: pre_classifier (Linear) and classifier (Linear).
+    const head: ParameterSpec[] = [
+      { name: 'encoder.weight', shape: [2, 2], kind: 'weight', block: 'layer.0', head: false },
+      { name: 'pre_classifier.weight', shape: [64, 64], kind: 'weight', block: 'head', head: true },
+      { name: 'pre_classifier.bias', shape: [64], kind: 'bias', block: 'head', head: true },
+      { name: 'classifier.weight', shape: [32, 64], kind: 'weight', block: 'head', head: true },
+      { name: 'classifier.bias', shape: [32], kind: 'bias', block: 'head', head: true },
+    ];
+    const before = tf.memory().numTensors;
+    const { params, created } = parametersFromCheckpoint([tensors[0]!], head, {
+      ...options,
+      initializerRange: 0.05,
+    });
+    expect(created).toEqual(head.slice(1).map((spec) => spec.name));
+    for (const name of ['pre_classifier.weight', 'classifier.weight']) {
+      const values = Array.from(await params[name]!.data());
+      const mean = values.reduce((a, b) => a + b, 0) / values.length;
+      const sd = Math.sqrt(values.reduce((a, b) => a + (b - mean) ** 2, 0) / values.length);
+      // 2048+ samples: the sample sd is within 5 % of 0.05 and the mean within 4 standard errors of 0.
+      expect(Math.abs(sd - 0.05) / 0.05, name).toBeLessThan(0.05);
+      expect(Math.abs(mean), name).toBeLessThan((4 * 0.05) / Math.sqrt(values.length));
+    }
+    for (const name of ['pre_classifier.bias', 'classifier.bias'])
+      expect((await params[name]!.data()).every((v) => v === 0)).toBe(true);
+    disposeParameters(params);
+    expect(tf.memory().numTensors).toBe(before);
   });
 });

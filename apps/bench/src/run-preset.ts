@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type EventListener, writeFileAtomic } from '@diffprune/core';
 import { downloadTask, getTask, resolveDataDirectory, splitPath } from '@diffprune/glue';
@@ -61,7 +61,13 @@ export function currentCommit(): string | undefined {
 const loadedCommit = currentCommit();
 
 export interface PresetEvent {
-  type: 'bench-run-start' | 'bench-run-skip' | 'bench-run-stale' | 'bench-run-end' | 'bench-task-missing';
+  type:
+    | 'bench-run-start'
+    | 'bench-run-skip'
+    | 'bench-run-stale'
+    | 'bench-run-end'
+    | 'bench-run-busy'
+    | 'bench-task-missing';
   id?: string;
   task?: string;
   index?: number;
@@ -82,6 +88,46 @@ export interface RunPresetOptions {
 }
 
 const runsDirectory = (output: string) => join(output, 'runs');
+const claimPath = (output: string, id: string) => join(output, 'claims', `${id}.pid`);
+
+const isAlive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
+/**
+ * Claims a run for this process so that parallel workers (`run --jobs N`, or two invocations on one
+ * results directory) never train the same run: `claims/<id>.pid` is created exclusively; a claim left
+ * by a process that no longer exists (killed) is taken over. Returns whether this process holds it.
+ */
+export async function claimRun(outputDirectory: string, id: string, pid = process.pid): Promise<boolean> {
+  const path = claimPath(outputDirectory, id);
+  await mkdir(join(outputDirectory, 'claims'), { recursive: true });
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const handle = await open(path, 'wx');
+      await handle.writeFile(`${pid}\n`);
+      await handle.close();
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const holder = Number.parseInt(await readFile(path, 'utf8').catch(() => ''), 10);
+      if (holder === pid) return true;
+      // An empty file is a claim being written right now: leave it to its writer.
+      if (!Number.isInteger(holder) || isAlive(holder)) return false;
+      await rm(path, { force: true });
+    }
+  }
+  return false;
+}
+
+export async function releaseRun(outputDirectory: string, id: string): Promise<void> {
+  await rm(claimPath(outputDirectory, id), { force: true });
+}
 
 /** Reads every finished run of a results directory. */
 export async function readRunRecords(outputDirectory: string): Promise<RunRecord[]> {
@@ -149,20 +195,41 @@ export async function runPreset(
     index++;
     const recordPath = join(runsDirectory(outputDirectory), `${run.id}.json`);
     if (missingTasks[run.task]) continue;
-    if (existsSync(recordPath)) {
-      const existing = JSON.parse(await readFile(recordPath, 'utf8')) as RunRecord;
-      if (isCurrentRecord(existing, run, preset.model)) {
+    const finished = async () =>
+      existsSync(recordPath) &&
+      isCurrentRecord(JSON.parse(await readFile(recordPath, 'utf8')) as RunRecord, run, preset.model);
+    if (await finished()) {
+      options.onEvent?.({ type: 'bench-run-skip', id: run.id, index, total: planned.length });
+      continue;
+    }
+    if (!(await claimRun(outputDirectory, run.id))) {
+      options.onEvent?.({ type: 'bench-run-busy', id: run.id, index, total: planned.length });
+      continue;
+    }
+    try {
+      // Another worker may have finished it between the check and the claim.
+      if (await finished()) {
         options.onEvent?.({ type: 'bench-run-skip', id: run.id, index, total: planned.length });
         continue;
       }
-      // Finished with other settings (the preset changed): redo it from scratch.
-      options.onEvent?.({ type: 'bench-run-stale', id: run.id, index, total: planned.length });
-      await rm(join(outputDirectory, 'work', run.id), { recursive: true, force: true });
+      if (existsSync(recordPath)) {
+        // Finished with other settings (the preset changed): redo it from scratch.
+        options.onEvent?.({ type: 'bench-run-stale', id: run.id, index, total: planned.length });
+        await rm(join(outputDirectory, 'work', run.id), { recursive: true, force: true });
+      }
+      options.onEvent?.({
+        type: 'bench-run-start',
+        id: run.id,
+        task: run.task,
+        index,
+        total: planned.length,
+      });
+      const record = await executeRun(preset, run, outputDirectory, machine, options);
+      await writeFileAtomic(recordPath, `${JSON.stringify(record, null, 2)}\n`);
+      options.onEvent?.({ type: 'bench-run-end', id: run.id, index, total: planned.length, record });
+    } finally {
+      await releaseRun(outputDirectory, run.id);
     }
-    options.onEvent?.({ type: 'bench-run-start', id: run.id, task: run.task, index, total: planned.length });
-    const record = await executeRun(preset, run, outputDirectory, machine, options);
-    await writeFileAtomic(recordPath, `${JSON.stringify(record, null, 2)}\n`);
-    options.onEvent?.({ type: 'bench-run-end', id: run.id, index, total: planned.length, record });
   }
   return { records: await readRunRecords(outputDirectory), missingTasks };
 }

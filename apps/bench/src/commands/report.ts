@@ -8,7 +8,7 @@ export function registerReportCommand(program: Command): void {
   program
     .command('report')
     .description('regenerate summary.json, REPORT.md and the plots from the run files of a results directory')
-    .option('--preset <name>', 'preset', 'offline-tiny')
+    .option('--preset <name>', 'preset', 'offline')
     .option('--out <dir>', 'results directory (default apps/bench/results/<preset>)')
     .action(async (options: { preset: string; out?: string }) => {
       const preset = getPreset(options.preset);

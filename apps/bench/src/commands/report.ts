@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { getPreset } from '../presets.js';
 import { writeReport } from '../report.js';
@@ -15,6 +16,6 @@ export function registerReportCommand(program: Command): void {
       const out = options.out ?? defaultResultsDirectory(preset.name);
       const records = await readRunRecords(out);
       await writeReport({ preset, outputDirectory: out, records, missingTasks: {} });
-      process.stderr.write(`${records.length} runs; report: ${out}REPORT.md\n`);
+      process.stderr.write(`${records.length} runs; report: ${join(out, 'REPORT.md')}\n`);
     });
 }

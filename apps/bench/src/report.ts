@@ -5,7 +5,7 @@ import { type ExternalRecord, outsideReference, readExternalRecords, summariseEx
 import { paperColumns, paperDensityTable, paperTable } from './paper.js';
 import { densitySpec, layerSpec, renderSvg, structuredSpec, untouchedSpec } from './plots.js';
 import { type BenchMethod, type BenchPreset, methodLabels } from './presets.js';
-import type { RunRecord } from './run-preset.js';
+import { portablePath, type RunRecord } from './run-preset.js';
 import {
   averageExcludes,
   type BenchSummary,
@@ -149,7 +149,7 @@ export async function writeReport(options: {
   lines.push(`# diffprune benchmark: \`${preset.name}\``, '');
   lines.push(`${preset.description}.`, '');
   lines.push(
-    `Model: \`${summary.model?.id ?? preset.model}\` (revision ${summary.model?.revision ?? '–'}). Backend: ${backends || '–'}. ` +
+    `Model: \`${summary.model?.id ?? portablePath(preset.model)}\` (revision ${summary.model?.revision ?? '–'}${checksumOf(records)}). Backend: ${backends || '–'}. ` +
       (machine
         ? `Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}.`
         : ''),
@@ -280,6 +280,12 @@ export function untouchedTable(records: readonly RunRecord[]): string {
   }
   return lines.join('\n');
 }
+
+/** ", model.safetensors sha256 …" when the runs agree on one checksum; every distinct one otherwise. */
+const checksumOf = (records: readonly RunRecord[]) => {
+  const sums = [...new Set(records.map((r) => r.modelChecksum).filter((c): c is string => !!c))];
+  return sums.length === 0 ? '' : `, model.safetensors sha256 ${sums.join(' / ')}`;
+};
 
 const seedsOf = (records: readonly RunRecord[]) => {
   const seeds = [...new Set(records.map((r) => r.seed))].sort((a, b) => a - b);

@@ -1,7 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { isAbsolute, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { type EventListener, writeFileAtomic } from '@diffprune/core';
 import { downloadTask, getTask, resolveDataDirectory, splitPath } from '@diffprune/glue';
 import { readDiff } from '@diffprune/sparse-diff';
@@ -37,12 +39,34 @@ export interface RunRecord {
   model: RunSummary['model'];
   /** The model the preset ran (its own, or `diffprune-bench run --model`'s override). */
   presetModel?: string;
+  /** sha256 of the base model's weights file (model.safetensors), where the model is a directory. */
+  modelChecksum?: string;
   /**
    * The diffprune commit that produced the run: HEAD when this process loaded its code (commits made
    * while a long preset runs do not change the code it runs), where known.
    */
   commit: string | undefined;
   finishedAt: string;
+}
+
+const repositoryRoot = fileURLToPath(new URL('../../../', import.meta.url));
+
+/**
+ * A model path as run files and reports record it: relative to the checkout (e.g.
+ * `../shared/models/bert-tiny-mlm-offline`) when it is an absolute path, so no machine path is
+ * committed; hub ids and relative paths unchanged.
+ */
+export function portablePath(path: string): string {
+  return isAbsolute(path) ? relative(repositoryRoot, path) || '.' : path;
+}
+
+/** sha256 of `<model>/model.safetensors` (undefined for hub ids or other layouts). */
+export async function modelChecksum(model: string): Promise<string | undefined> {
+  const file = join(model, 'model.safetensors');
+  if (!existsSync(file)) return undefined;
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
 }
 
 /** The checkout's commit, for provenance (undefined outside a git checkout). */
@@ -143,7 +167,12 @@ export async function readRunRecords(outputDirectory: string): Promise<RunRecord
 export function isCurrentRecord(record: RunRecord, planned: PlannedRun, model?: string): boolean {
   const canonical = (value: unknown) => JSON.stringify(value, Object.keys(value as object).sort());
   // A record of another model (a `--model` override, or none) is not this run's.
-  if (model !== undefined && record.presetModel !== undefined && record.presetModel !== model) return false;
+  if (
+    model !== undefined &&
+    record.presetModel !== undefined &&
+    portablePath(record.presetModel) !== portablePath(model)
+  )
+    return false;
   return record.method === planned.method && canonical(record.settings) === canonical(planned.settings);
 }
 
@@ -275,8 +304,9 @@ async function executeRun(
     examplesPerSecond: summary.examplesPerSecond,
     backend: summary.backend,
     machine,
-    model: summary.model,
-    presetModel: preset.model,
+    model: { ...summary.model, id: portablePath(summary.model.id) },
+    presetModel: portablePath(preset.model),
+    ...(await modelChecksum(preset.model).then((c) => (c ? { modelChecksum: c } : {}))),
     commit: loadedCommit,
     finishedAt: new Date().toISOString(),
   };

@@ -24,21 +24,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
 def main(model_dir, data_path, config_path, out_path):
-    cfg = json.load(open(config_path))
-    threads = int(cfg.get("threads", 1))
-    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[name] = str(threads)
-    import numpy as np
+    from torch_diffprune import batchify, metric, start, task_loss, write_record
+
+    cfg = start(config_path)
     import peft
     import torch
     from transformers import BertForSequenceClassification
-    from torch_diffprune import metric, task_loss
 
-    torch.set_num_threads(threads)
     seed = int(cfg["seed"])
-    torch.manual_seed(seed)
-    random.seed(seed)
-    np.random.seed(seed)
     started = time.time()
     data = json.load(open(data_path))
     task, regression, num_labels = data["task"], data["regression"], data["numLabels"]
@@ -64,25 +57,12 @@ def main(model_dir, data_path, config_path, out_path):
     B = int(cfg["batchSize"])
     epochs = int(cfg["epochs"])
 
-    def batchify(examples):
-        T = max(len(e["inputIds"]) for e in examples)
-        ids = torch.zeros(len(examples), T, dtype=torch.long)
-        types = torch.zeros(len(examples), T, dtype=torch.long)
-        mask = torch.zeros(len(examples), T, dtype=torch.long)
-        for i, e in enumerate(examples):
-            t = len(e["inputIds"])
-            ids[i, :t] = torch.tensor(e["inputIds"])
-            types[i, :t] = torch.tensor(e["tokenTypeIds"])
-            mask[i, :t] = 1
-        y = torch.tensor([e["label"] for e in examples], dtype=torch.float32 if regression else torch.long)
-        return ids, types, mask, y
-
     def evaluate():
         model.eval()
         predictions, labels = [], []
         with torch.no_grad():
             for i in range(0, len(dev), 64):
-                ids, types, mask, y = batchify(dev[i : i + 64])
+                ids, types, mask, y = batchify(dev[i : i + 64], regression)
                 o = model(input_ids=ids, token_type_ids=types, attention_mask=mask).logits
                 predictions += (o[:, 0] if regression else o.argmax(-1)).tolist()
                 labels += y.tolist()
@@ -100,7 +80,7 @@ def main(model_dir, data_path, config_path, out_path):
         order = list(range(len(train)))
         random.shuffle(order)
         for i in range(0, len(order), B):
-            ids, types, mask, y = batchify([train[j] for j in order[i : i + B]])
+            ids, types, mask, y = batchify([train[j] for j in order[i : i + B]], regression)
             logits = model(input_ids=ids, token_type_ids=types, attention_mask=mask).logits
             loss = task_loss(logits, y, regression)
             optimizer.zero_grad(set_to_none=True)
@@ -131,11 +111,7 @@ def main(model_dir, data_path, config_path, out_path):
         "finishedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "history": history,
     }
-    temporary = f"{out_path}.tmp-{os.getpid()}"
-    with open(temporary, "w") as f:
-        json.dump(record, f, indent=2)
-        f.write("\n")
-    os.replace(temporary, out_path)
+    write_record(record, out_path)
 
 
 if __name__ == "__main__":

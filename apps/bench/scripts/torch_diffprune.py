@@ -82,7 +82,7 @@ class Bert:
         )
         x = drop(norm(x, "bert.embeddings.LayerNorm"), self.hidden_dropout)
         d = H // A
-        bias = (1 - mask)[:, None, None, :] * torch.finfo(torch.float32).min
+        bias = (1 - mask.float())[:, None, None, :] * torch.finfo(torch.float32).min
         for i in range(self.L):
             l = f"bert.encoder.layer.{i}."
             lin = lambda t, name: F.linear(t, p[l + name + ".weight"], p[l + name + ".bias"])  # noqa: E731
@@ -213,7 +213,8 @@ def metric(task, predictions, labels):
     return "accuracy", {"accuracy": accuracy}
 
 
-def run(model_dir, data_path, config_path, out_path):
+def start(config_path):
+    """Reads a run's config; sets the threads (before torch loads BLAS) and every seed."""
     cfg = json.load(open(config_path))
     threads = int(cfg.get("threads", 1))
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -222,10 +223,43 @@ def run(model_dir, data_path, config_path, out_path):
     import torch
 
     torch.set_num_threads(threads)
+    torch.manual_seed(int(cfg["seed"]))
+    random.seed(int(cfg["seed"]))
+    np.random.seed(int(cfg["seed"]))
+    return cfg
+
+
+def batchify(examples, regression):
+    """Encoded examples -> padded ids, token types, attention mask (int64), labels."""
+    import torch
+
+    T = max(len(e["inputIds"]) for e in examples)
+    ids = torch.zeros(len(examples), T, dtype=torch.long)
+    types = torch.zeros(len(examples), T, dtype=torch.long)
+    mask = torch.zeros(len(examples), T, dtype=torch.long)
+    for i, e in enumerate(examples):
+        t = len(e["inputIds"])
+        ids[i, :t] = torch.tensor(e["inputIds"])
+        types[i, :t] = torch.tensor(e["tokenTypeIds"])
+        mask[i, :t] = 1
+    y = torch.tensor([e["label"] for e in examples], dtype=torch.float32 if regression else torch.long)
+    return ids, types, mask, y
+
+
+def write_record(record, out_path):
+    """Atomically: temp file + rename."""
+    temporary = f"{out_path}.tmp-{os.getpid()}"
+    with open(temporary, "w") as f:
+        json.dump(record, f, indent=2)
+        f.write("\n")
+    os.replace(temporary, out_path)
+
+
+def run(model_dir, data_path, config_path, out_path):
+    cfg = start(config_path)
+    import torch
+
     seed = int(cfg["seed"])
-    torch.manual_seed(seed)
-    random.seed(seed)
-    np.random.seed(seed)
     started = time.time()
     d = model_dir.rstrip("/") + "/"
     config = json.load(open(d + "config.json"))
@@ -246,30 +280,17 @@ def run(model_dir, data_path, config_path, out_path):
     betas, eps, clip = tuple(cfg["adamBetas"]), cfg["adamEpsilon"], cfg["maxGradNorm"]
     train, dev = data["train"], data["dev"]
 
-    def batchify(examples):
-        T = max(len(e["inputIds"]) for e in examples)
-        ids = torch.zeros(len(examples), T, dtype=torch.long)
-        types = torch.zeros(len(examples), T, dtype=torch.long)
-        mask = torch.zeros(len(examples), T)
-        for i, e in enumerate(examples):
-            t = len(e["inputIds"])
-            ids[i, :t] = torch.tensor(e["inputIds"])
-            types[i, :t] = torch.tensor(e["tokenTypeIds"])
-            mask[i, :t] = 1
-        y = torch.tensor([e["label"] for e in examples], dtype=torch.float32 if regression else torch.long)
-        return ids, types, mask, y
-
     def batches():
         order = list(range(len(train)))
         random.shuffle(order)
         for i in range(0, len(order), B):
-            yield batchify([train[j] for j in order[i : i + B]])
+            yield batchify([train[j] for j in order[i : i + B]], regression)
 
     def evaluate(theta):
         predictions, labels = [], []
         with torch.no_grad():
             for i in range(0, len(dev), 64):
-                ids, types, mask, y = batchify(dev[i : i + 64])
+                ids, types, mask, y = batchify(dev[i : i + 64], regression)
                 o = model(theta, ids, types, mask, False)
                 predictions += (o[:, 0] if regression else o.argmax(-1)).tolist()
                 labels += y.tolist()
@@ -418,11 +439,7 @@ def run(model_dir, data_path, config_path, out_path):
         "history": history,
         "searchMetrics": search_metrics,
     }
-    temporary = f"{out_path}.tmp-{os.getpid()}"
-    with open(temporary, "w") as f:
-        json.dump(record, f, indent=2)
-        f.write("\n")
-    os.replace(temporary, out_path)
+    write_record(record, out_path)
 
 
 if __name__ == "__main__":

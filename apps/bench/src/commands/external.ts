@@ -7,6 +7,7 @@ import { writeReport } from '../report.js';
 import { defaultResultsDirectory } from '../results.js';
 import { readRunRecords } from '../run-preset.js';
 import { findTorchPython, torchScriptPath } from '../step/pytorch.js';
+import { positiveInteger } from './run.js';
 
 interface ExternalOptions {
   preset: string;
@@ -16,12 +17,6 @@ interface ExternalOptions {
   jobs: string;
   threads: string;
 }
-
-const positiveInteger = (name: string, value: string) => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, found ${value}`);
-  return n;
-};
 
 /**
  * `reference` (scripts/torch_diffprune.py: the authors' stages in PyTorch) and `peers`

@@ -21,7 +21,7 @@ interface RunOptions {
   quiet?: boolean;
 }
 
-const positiveInteger = (name: string, value: string) => {
+export const positiveInteger = (name: string, value: string) => {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, found ${value}`);
   return n;

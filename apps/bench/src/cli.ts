@@ -2,6 +2,7 @@ import { describeFailure } from '@diffprune/core';
 import { Command } from 'commander';
 import { registerCompareCommand } from './commands/compare.js';
 import { registerEncodingsCommand } from './commands/encodings.js';
+import { registerExternalCommands } from './commands/external.js';
 import { registerReportCommand } from './commands/report.js';
 import { registerRunCommand } from './commands/run.js';
 import { registerServeCommand } from './commands/serve.js';
@@ -14,6 +15,7 @@ const program = new Command('diffprune-bench')
 
 registerRunCommand(program);
 registerReportCommand(program);
+registerExternalCommands(program);
 registerCompareCommand(program);
 registerStepCommand(program);
 registerServeCommand(program);

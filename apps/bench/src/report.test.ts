@@ -4,10 +4,11 @@ import { join } from 'node:path';
 import { defaultSettings } from '@diffprune/training';
 import { describe, expect, it } from 'vitest';
 import { compareRecords } from './compare.js';
+import type { ExternalRecord } from './external.js';
 import { getPreset, planRuns } from './presets.js';
-import { formatMetric, writeReport } from './report.js';
+import { formatMetric, formatSpread, writeReport } from './report.js';
 import { isCurrentRecord, type RunRecord } from './run-preset.js';
-import { summarise } from './summary.js';
+import { exceedsSpread, standardDeviation, summarise } from './summary.js';
 
 const record = (
   task: string,
@@ -15,12 +16,13 @@ const record = (
   headline: number,
   density: number,
   targetDensity = 0.005,
+  seed = 42,
 ): RunRecord => ({
-  id: `${task}__${method}__d${targetDensity}__s42`,
+  id: `${task}__${method}__d${targetDensity}__s${seed}`,
   preset: 'test',
   task,
   method,
-  seed: 42,
+  seed,
   targetDensity,
   settings: defaultSettings(method === 'diff-pruning-structured' ? 'diff-pruning' : method),
   metrics: { accuracy: headline },
@@ -91,6 +93,123 @@ describe('summary and report', () => {
     }
     const density = await readFile(join(out, 'plots', 'density.svg'), 'utf8');
     expect(density).toContain('sst2');
+  });
+
+  // Three seeds with known means and sample standard deviations (closed form: equally spaced values
+  // m − d, m, m + d have sd d).
+  const seeded = (task: string, method: RunRecord['method'], m: number, d: number) =>
+    [m - d, m, m + d].map((v, i) => record(task, method, v, 0.005, 0.005, 42 + i));
+  const threeSeeds: RunRecord[] = [
+    ...seeded('sst2', 'full', 0.82, 0.02),
+    ...seeded('sst2', 'diff-pruning', 0.71, 0.01),
+    ...seeded('sst2', 'diff-pruning-structured', 0.72, 0.02),
+    ...seeded('rte', 'full', 0.6, 0.03),
+    ...seeded('rte', 'diff-pruning', 0.58, 0.01),
+    ...seeded('rte', 'diff-pruning-structured', 0.55, 0.005),
+  ];
+
+  it('gives mean ± sample sd over seeds and marks differences larger than the spread', () => {
+    expect(standardDeviation([1, 2, 3, 4])).toBeCloseTo(Math.sqrt(5 / 3), 12);
+    expect(Number.isNaN(standardDeviation([1]))).toBe(true);
+    const summary = summarise('test', threeSeeds);
+    const full = summary.table.full!.sst2!;
+    expect(full.n).toBe(3);
+    expect(full.headline).toBeCloseTo(0.82, 12);
+    expect(full.sd).toBeCloseTo(0.02, 12);
+    expect(full.seeds).toEqual([42, 43, 44]);
+    // sst2: 0.71 ± 0.01 vs 0.82 ± 0.02 → 0.11 > 0.03; rte: 0.58 ± 0.01 vs 0.60 ± 0.03 → 0.02 < 0.04.
+    const find = (task: string, a: string, b: string) =>
+      summary.comparisons.find((c) => c.task === task && c.a === a && c.b === b)!;
+    expect(find('sst2', 'diff-pruning', 'full').exceeds).toBe(true);
+    expect(find('sst2', 'diff-pruning', 'full').difference).toBeCloseTo(-0.11, 12);
+    expect(find('rte', 'diff-pruning', 'full').exceeds).toBe(false);
+    // Structured vs unstructured: sst2 0.01 < 0.03 (no); rte 0.03 > 0.015 (yes).
+    expect(find('sst2', 'diff-pruning-structured', 'diff-pruning').exceeds).toBe(false);
+    expect(find('rte', 'diff-pruning-structured', 'diff-pruning').exceeds).toBe(true);
+    // The average's sd is over the per-seed averages: full (0.80+0.57)/2, (0.82+0.60)/2, (0.84+0.63)/2.
+    const perSeed = [0, 1, 2].map((i) => (0.8 + 0.02 * i + 0.57 + 0.03 * i) / 2);
+    expect(summary.averages.full?.sd).toBeCloseTo(standardDeviation(perSeed), 12);
+    expect(summary.averages.full?.n).toBe(3);
+    // One seed: no spread, never marked.
+    expect(exceedsSpread({ headline: 0.9, sd: Number.NaN, n: 1 }, { headline: 0.1, sd: 0.01, n: 3 })).toBe(
+      false,
+    );
+  });
+
+  it('prints mean ± sd and the mark in the report, the reference comparison and the peers', async () => {
+    const out = await mkdtemp(join(tmpdir(), 'dp-report-seeds-'));
+    const external = (method: string, label: string, task: string, values: number[]): ExternalRecord[] =>
+      values.map((headline, i) => ({
+        id: `${task}__${method}__s${42 + i}`,
+        method,
+        label,
+        task,
+        seed: 42 + i,
+        headlineMetric: 'accuracy',
+        headline,
+        metrics: { accuracy: headline },
+        density: 0.005,
+        steps: 10,
+        wallTimeMs: 1000,
+        implementation: 'test',
+        finishedAt: '2026-01-01T00:00:00.000Z',
+      }));
+    // Reference full sst2 0.80 ± 0.01: ours 0.82 is outside; diff pruning 0.70 ± 0.02: ours 0.71 inside.
+    const reference = [
+      ...external('full', 'Full finetuning', 'sst2', [0.79, 0.8, 0.81]),
+      ...external('diff-pruning', 'Diff pruning', 'sst2', [0.68, 0.7, 0.72]),
+    ];
+    const peers = [
+      ...external('lora', 'PEFT LoRA', 'sst2', [0.6, 0.62, 0.64]),
+      ...external('lora', 'PEFT LoRA', 'rte', [0.5, 0.52, 0.54]),
+    ];
+    await writeReport({
+      preset: getPreset('smoke'),
+      outputDirectory: out,
+      records: threeSeeds,
+      missingTasks: {},
+      reference,
+      peers,
+    });
+    const report = await readFile(join(out, 'REPORT.md'), 'utf8');
+    const rows = report
+      .split('## Results (GLUE dev)')[1]!
+      .split('###')[0]!
+      .split('\n')
+      .filter((l) => l.startsWith('| '))
+      .map((l) => l.split('|').map((c) => c.trim()));
+    const header = rows[0]!;
+    const row = (label: string) => rows.find((r) => r[1] === label)!;
+    expect(row('Full finetuning')[header.indexOf('SST-2')]).toBe('82.0 ± 2.0');
+    expect(row('Diff pruning')[header.indexOf('SST-2')]).toBe('71.0 ± 1.0 †');
+    expect(row('Diff pruning')[header.indexOf('RTE')]).toBe('58.0 ± 1.0');
+    expect(row('PEFT LoRA')[header.indexOf('SST-2')]).toBe('62.0 ± 2.0');
+    expect(row('PEFT LoRA')[header.indexOf('avg')]).toBe(formatMetric((0.62 + 0.52) / 2));
+    expect(report).toContain('| RTE | Diff pruning (struct.) − Diff pruning | -3.0 | yes |');
+    expect(report).toContain('| SST-2 | Full finetuning | 82.0 ± 2.0 (3) | 80.0 ± 1.0 (3) | 2.0 | **yes** |');
+    expect(report).toContain('| SST-2 | Diff pruning | 71.0 ± 1.0 (3) | 70.0 ± 2.0 (3) | 1.0 | no |');
+    expect(formatSpread({ headline: 0.5, sd: Number.NaN, n: 1 })).toBe('50.0');
+  });
+
+  it('plans the offline preset: every method incl. last layer, three seeds, SST-2 capped, the sweep', () => {
+    const preset = getPreset('offline');
+    const runs = planRuns(preset, defaultSettings);
+    expect(preset.methods).toContain('last-layer');
+    expect(preset.seeds.length).toBeGreaterThanOrEqual(3);
+    const perSeed = preset.tasks.length * preset.methods.length + preset.densitySweep.tasks.length * 3;
+    expect(runs.length).toBe(preset.seeds.length * perSeed);
+    expect(new Set(runs.map((r) => r.id)).size).toBe(runs.length);
+    for (const run of runs) {
+      expect(run.settings.epochs).toBe(3);
+      expect(run.settings.maxSteps).toBeUndefined();
+      expect(run.settings.fixedMaskEpochs).toBeUndefined(); // the trainer's 3, or 5 for MRPC, STS-B, RTE
+      expect(run.settings.maxTrainExamples).toBe(
+        run.task === 'sst2' ? preset.perTask.sst2?.maxTrainExamples : undefined,
+      );
+    }
+    expect(runs.find((r) => r.method === 'last-layer')?.id).toBe('cola__last-layer__dense__s42');
+    // The old preset keeps its five methods, so its committed runs stay its runs.
+    expect(getPreset('offline-tiny').methods).not.toContain('last-layer');
   });
 
   it('plans every task × method plus the density sweep, with unique ids', () => {

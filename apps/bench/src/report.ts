@@ -1,11 +1,19 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '@diffprune/core';
+import { type ExternalRecord, outsideReference, readExternalRecords, summariseExternal } from './external.js';
 import { paperColumns, paperDensityTable, paperTable } from './paper.js';
 import { densitySpec, layerSpec, renderSvg, structuredSpec, untouchedSpec } from './plots.js';
 import { type BenchMethod, type BenchPreset, methodLabels } from './presets.js';
-import type { RunRecord } from './run-preset.js';
-import { averageExcludes, type BenchSummary, summarise } from './summary.js';
+import { portablePath, type RunRecord } from './run-preset.js';
+import {
+  averageExcludes,
+  type BenchSummary,
+  exceedsSpread,
+  mean,
+  type Spread,
+  summarise,
+} from './summary.js';
 
 const taskLabels: Record<string, string> = {
   qnli: 'QNLI',
@@ -24,6 +32,15 @@ const taskLabels: Record<string, string> = {
 /** A metric as the paper prints it: ×100, one decimal. The report shows every number this way. */
 export const formatMetric = (value: number | undefined) =>
   value === undefined || !Number.isFinite(value) ? '–' : (value * 100).toFixed(1);
+/** Mean ± sd over seeds, ×100 (just the value for one seed). */
+export const formatSpread = (cell: Spread | undefined) =>
+  !cell || !Number.isFinite(cell.headline)
+    ? '–'
+    : cell.n >= 2 && Number.isFinite(cell.sd)
+      ? `${formatMetric(cell.headline)} ± ${formatMetric(cell.sd)}`
+      : formatMetric(cell.headline);
+/** The mark of a difference from full finetuning larger than the seed spread. */
+export const beyondSpreadMark = '†';
 export const formatPercent = (value: number, digits = 3) => `${(value * 100).toFixed(digits)} %`;
 
 /** Column order: the paper's, then any other task we ran. */
@@ -35,18 +52,65 @@ function columnsFor(summary: BenchSummary): string[] {
   return [...new Set([...ordered, ...ours.filter((t) => !ordered.includes(t))])];
 }
 
-export function resultsTable(summary: BenchSummary): string {
+export function resultsTable(
+  summary: BenchSummary,
+  peers: Record<string, Record<string, Spread & { label: string; density: number }>> = {},
+): string {
   const columns = columnsFor(summary);
   const header = `| method | new params/task | ${columns.map((c) => taskLabels[c] ?? c).join(' | ')} | avg |`;
   const rule = `|---|---|${columns.map(() => '---').join('|')}|---|`;
+  const full = summary.table.full ?? {};
   const rows = summary.methods.map((method: BenchMethod) => {
     const cells = summary.table[method] ?? {};
     const average = summary.averages[method];
+    const mark = (spread: Spread | undefined, reference: Spread | undefined) =>
+      method !== 'full' && spread && reference && exceedsSpread(spread, reference)
+        ? ` ${beyondSpreadMark}`
+        : '';
+    const fullAverage = summary.averages.full;
     return `| ${methodLabels[method]} | ${average ? formatPercent(average.density) : '–'} | ${columns
-      .map((c) => formatMetric(cells[c]?.headline))
-      .join(' | ')} | ${formatMetric(average?.headline)} |`;
+      .map((c) => `${formatSpread(cells[c])}${mark(cells[c], full[c])}`)
+      .join(' | ')} | ${formatSpread(average)}${mark(average, fullAverage)} |`;
   });
-  return [header, rule, ...rows].join('\n');
+  const peerRows = Object.values(peers).map((cells) => {
+    const first = Object.values(cells)[0]!;
+    const averaged = columns.filter((c) => !averageExcludes.includes(c));
+    const complete = averaged.every((c) => cells[c]);
+    const average = complete ? mean(averaged.map((c) => cells[c]!.headline)) : Number.NaN;
+    return `| ${first.label} | ${formatPercent(mean(Object.values(cells).map((c) => c.density)))} | ${columns
+      .map((c) => formatSpread(cells[c]))
+      .join(' | ')} | ${formatMetric(average)} |`;
+  });
+  return [header, rule, ...rows, ...peerRows].join('\n');
+}
+
+/** Every compared pair per task: the difference and whether it exceeds the seed spread. */
+export function comparisonsTable(summary: BenchSummary): string {
+  const lines = ['| task | methods | difference | beyond the seed spread |', '|---|---|---|---|'];
+  for (const c of summary.comparisons) {
+    lines.push(
+      `| ${taskLabels[c.task] ?? c.task} | ${methodLabels[c.a]} − ${methodLabels[c.b]} | ${c.difference >= 0 ? '+' : ''}${formatMetric(c.difference)} | ${c.exceeds ? 'yes' : 'no'} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+/** Ours against the PyTorch reference per task and method, both spreads, flagged where ours is outside. */
+export function referenceTable(summary: BenchSummary, reference: readonly ExternalRecord[]): string {
+  const cells = summariseExternal(reference);
+  const lines = [
+    '| task | method | ours (mean ± sd, n) | reference (mean ± sd, n) | ours − reference | ours outside the reference spread |',
+    '|---|---|---|---|---|---|',
+  ];
+  for (const method of summary.methods) {
+    for (const [task, theirs] of Object.entries(cells[method] ?? {})) {
+      const ours = summary.table[method]?.[task];
+      lines.push(
+        `| ${taskLabels[task] ?? task} | ${methodLabels[method]} | ${ours ? `${formatSpread(ours)} (${ours.n})` : '–'} | ${formatSpread(theirs)} (${theirs.n}) | ${ours ? formatMetric(ours.headline - theirs.headline) : '–'} | ${ours ? (outsideReference(ours, theirs) ? '**yes**' : 'no') : '–'} |`,
+      );
+    }
+  }
+  return lines.join('\n');
 }
 
 /** Writes summary.json, REPORT.md and the SVG plots for a results directory. */
@@ -55,8 +119,13 @@ export async function writeReport(options: {
   outputDirectory: string;
   records: readonly RunRecord[];
   missingTasks: Record<string, string>;
+  /** The PyTorch reference's runs (`reference/`) and PEFT peers' (`peers/`), where there are any. */
+  reference?: readonly ExternalRecord[];
+  peers?: readonly ExternalRecord[];
 }): Promise<BenchSummary> {
   const { preset, outputDirectory, records } = options;
+  const reference = options.reference ?? (await readExternalRecords(outputDirectory, 'reference'));
+  const peers = options.peers ?? (await readExternalRecords(outputDirectory, 'peers'));
   const summary = summarise(preset.name, records, options.missingTasks);
   await writeFileAtomic(join(outputDirectory, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
 
@@ -80,7 +149,7 @@ export async function writeReport(options: {
   lines.push(`# diffprune benchmark: \`${preset.name}\``, '');
   lines.push(`${preset.description}.`, '');
   lines.push(
-    `Model: \`${summary.model?.id ?? preset.model}\` (revision ${summary.model?.revision ?? '–'}). Backend: ${backends || '–'}. ` +
+    `Model: \`${summary.model?.id ?? portablePath(preset.model)}\` (revision ${summary.model?.revision ?? '–'}${checksumOf(records)}). Backend: ${backends || '–'}. ` +
       (machine
         ? `Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}.`
         : ''),
@@ -100,10 +169,26 @@ export async function writeReport(options: {
   lines.push(
     'Headline metric per task, ×100: CoLA Matthews correlation, MRPC F1, STS-B Spearman, accuracy elsewhere. ' +
       `"New params/task" is the mean share of modified parameters with the classifier head counted fully (the paper's count); ` +
-      `the average leaves out ${averageExcludes.map((t) => taskLabels[t]).join(', ')}, as the BERT and diff pruning papers do.`,
+      `the average leaves out ${averageExcludes.map((t) => taskLabels[t]).join(', ')}, as the BERT and diff pruning papers do. ` +
+      `Cells are mean ± sample standard deviation over the seeds (${seedsOf(records)}); the average's sd is over the per-seed averages. ` +
+      `${beyondSpreadMark}: differs from full finetuning by more than the seed spread, i.e. the two mean ± sd intervals do not overlap (|mean_a − mean_b| > sd_a + sd_b, at least two seeds each).` +
+      (peers.length > 0
+        ? ' PEFT rows: scripts/peft_peers.py on the same base, encoded examples, schedule and seeds (PyTorch); their parameter share is the trainable share.'
+        : ''),
     '',
   );
-  lines.push(resultsTable(summary), '');
+  lines.push(resultsTable(summary, summariseExternal(peers)), '');
+  lines.push('### Differences between methods against the seed spread', '');
+  lines.push(comparisonsTable(summary), '');
+  if (reference.length > 0) {
+    lines.push('## Ours against the PyTorch reference', '');
+    lines.push(
+      '`scripts/torch_diffprune.py`: the authors’ three stages (run_glue_diffpruning, run_glue_mag, run_glue_fixmask_finetune) and the baselines in plain PyTorch, ' +
+        'fed the same encoded examples, settings and seeds (its own random streams). "Outside": our mean lies outside the reference mean ± sd.',
+      '',
+    );
+    lines.push(referenceTable(summary, reference), '');
+  }
   lines.push('### Density without the head, and diff size', '');
   lines.push(
     '| method | task | density (paper count) | density without head | diff bytes | bytes per nonzero | all metrics |',
@@ -144,26 +229,20 @@ export async function writeReport(options: {
     '',
   );
   lines.push('## Metric against density', '');
-  lines.push('| task | target density | measured density | metric |', '|---|---|---|---|');
+  lines.push('| task | target density | measured density | metric (mean ± sd) |', '|---|---|---|---|');
   for (const point of summary.densitySweep) {
     lines.push(
-      `| ${taskLabels[point.task] ?? point.task} | ${formatPercent(point.targetDensity, 2)} | ${formatPercent(point.density)} | ${formatMetric(point.headline)} |`,
+      `| ${taskLabels[point.task] ?? point.task} | ${formatPercent(point.targetDensity, 2)} | ${formatPercent(point.density)} | ${formatSpread(point)} |`,
     );
   }
   lines.push('');
   for (const [file, title] of figures) lines.push(`### ${title}`, '', `![${title}](plots/${file})`, '');
   lines.push('## Untouched tensors at 0.5 %', '');
-  lines.push('| method | task | untouched encoder tensors |', '|---|---|---|');
-  for (const record of records) {
-    if (
-      (record.method === 'diff-pruning' || record.method === 'diff-pruning-structured') &&
-      record.targetDensity === 0.005
-    ) {
-      lines.push(
-        `| ${methodLabels[record.method]} | ${taskLabels[record.task] ?? record.task} | ${record.structure.untouchedTensors.length} of ${record.structure.encoderTensors} |`,
-      );
-    }
-  }
+  lines.push(
+    'Share of encoder tensors (weight matrices and bias vectors, head excluded) with no modified entry; the paper: ≈ 6.5 % unstructured, ≈ 12.7 % structured.',
+    '',
+  );
+  lines.push(untouchedTable(records), '');
   lines.push(
     '',
     '## Runs',
@@ -180,6 +259,38 @@ export async function writeReport(options: {
   await writeFileAtomic(join(outputDirectory, 'REPORT.md'), lines.join('\n'));
   return summary;
 }
+
+/** Mean share of untouched encoder tensors per method and task at the 0.5 % target, over seeds. */
+export function untouchedTable(records: readonly RunRecord[]): string {
+  const lines = ['| method | task | runs | untouched encoder tensors (mean share) |', '|---|---|---|---|'];
+  const share = (r: RunRecord) => r.structure.untouchedTensors.length / r.structure.encoderTensors;
+  for (const method of ['diff-pruning', 'diff-pruning-structured', 'non-adaptive'] as const) {
+    const runs = records.filter((r) => r.method === method && r.targetDensity === 0.005);
+    const tasks = [...new Set(runs.map((r) => r.task))];
+    for (const task of tasks) {
+      const group = runs.filter((r) => r.task === task);
+      lines.push(
+        `| ${methodLabels[method]} | ${taskLabels[task] ?? task} | ${group.length} | ${formatPercent(mean(group.map(share)), 1)} |`,
+      );
+    }
+    if (tasks.length > 1)
+      lines.push(
+        `| ${methodLabels[method]} | all | ${runs.length} | ${formatPercent(mean(runs.map(share)), 1)} |`,
+      );
+  }
+  return lines.join('\n');
+}
+
+/** ", model.safetensors sha256 …" when the runs agree on one checksum; every distinct one otherwise. */
+const checksumOf = (records: readonly RunRecord[]) => {
+  const sums = [...new Set(records.map((r) => r.modelChecksum).filter((c): c is string => !!c))];
+  return sums.length === 0 ? '' : `, model.safetensors sha256 ${sums.join(' / ')}`;
+};
+
+const seedsOf = (records: readonly RunRecord[]) => {
+  const seeds = [...new Set(records.map((r) => r.seed))].sort((a, b) => a - b);
+  return `seed${seeds.length === 1 ? '' : 's'} ${seeds.join(', ')}`;
+};
 
 /** The commits the runs were made with, in first-seen order (e.g. "diffprune f4ca6e0 (all 39 runs)"). */
 function commitsOf(records: readonly { commit?: string | undefined }[]): string {

@@ -1,7 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { readdir, readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync } from 'node:fs';
+import { mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
+import { isAbsolute, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { type EventListener, writeFileAtomic } from '@diffprune/core';
 import { downloadTask, getTask, resolveDataDirectory, splitPath } from '@diffprune/glue';
 import { readDiff } from '@diffprune/sparse-diff';
@@ -37,12 +39,34 @@ export interface RunRecord {
   model: RunSummary['model'];
   /** The model the preset ran (its own, or `diffprune-bench run --model`'s override). */
   presetModel?: string;
+  /** sha256 of the base model's weights file (model.safetensors), where the model is a directory. */
+  modelChecksum?: string;
   /**
    * The diffprune commit that produced the run: HEAD when this process loaded its code (commits made
    * while a long preset runs do not change the code it runs), where known.
    */
   commit: string | undefined;
   finishedAt: string;
+}
+
+const repositoryRoot = fileURLToPath(new URL('../../../', import.meta.url));
+
+/**
+ * A model path as run files and reports record it: relative to the checkout (e.g.
+ * `../shared/models/bert-tiny-mlm-offline`) when it is an absolute path, so no machine path is
+ * committed; hub ids and relative paths unchanged.
+ */
+export function portablePath(path: string): string {
+  return isAbsolute(path) ? relative(repositoryRoot, path) || '.' : path;
+}
+
+/** sha256 of `<model>/model.safetensors` (undefined for hub ids or other layouts). */
+export async function modelChecksum(model: string): Promise<string | undefined> {
+  const file = join(model, 'model.safetensors');
+  if (!existsSync(file)) return undefined;
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
 }
 
 /** The checkout's commit, for provenance (undefined outside a git checkout). */
@@ -61,7 +85,13 @@ export function currentCommit(): string | undefined {
 const loadedCommit = currentCommit();
 
 export interface PresetEvent {
-  type: 'bench-run-start' | 'bench-run-skip' | 'bench-run-stale' | 'bench-run-end' | 'bench-task-missing';
+  type:
+    | 'bench-run-start'
+    | 'bench-run-skip'
+    | 'bench-run-stale'
+    | 'bench-run-end'
+    | 'bench-run-busy'
+    | 'bench-task-missing';
   id?: string;
   task?: string;
   index?: number;
@@ -82,6 +112,46 @@ export interface RunPresetOptions {
 }
 
 const runsDirectory = (output: string) => join(output, 'runs');
+const claimPath = (output: string, id: string) => join(output, 'claims', `${id}.pid`);
+
+const isAlive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
+/**
+ * Claims a run for this process so that parallel workers (`run --jobs N`, or two invocations on one
+ * results directory) never train the same run: `claims/<id>.pid` is created exclusively; a claim left
+ * by a process that no longer exists (killed) is taken over. Returns whether this process holds it.
+ */
+export async function claimRun(outputDirectory: string, id: string, pid = process.pid): Promise<boolean> {
+  const path = claimPath(outputDirectory, id);
+  await mkdir(join(outputDirectory, 'claims'), { recursive: true });
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const handle = await open(path, 'wx');
+      await handle.writeFile(`${pid}\n`);
+      await handle.close();
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const holder = Number.parseInt(await readFile(path, 'utf8').catch(() => ''), 10);
+      if (holder === pid) return true;
+      // An empty file is a claim being written right now: leave it to its writer.
+      if (!Number.isInteger(holder) || isAlive(holder)) return false;
+      await rm(path, { force: true });
+    }
+  }
+  return false;
+}
+
+export async function releaseRun(outputDirectory: string, id: string): Promise<void> {
+  await rm(claimPath(outputDirectory, id), { force: true });
+}
 
 /** Reads every finished run of a results directory. */
 export async function readRunRecords(outputDirectory: string): Promise<RunRecord[]> {
@@ -97,7 +167,12 @@ export async function readRunRecords(outputDirectory: string): Promise<RunRecord
 export function isCurrentRecord(record: RunRecord, planned: PlannedRun, model?: string): boolean {
   const canonical = (value: unknown) => JSON.stringify(value, Object.keys(value as object).sort());
   // A record of another model (a `--model` override, or none) is not this run's.
-  if (model !== undefined && record.presetModel !== undefined && record.presetModel !== model) return false;
+  if (
+    model !== undefined &&
+    record.presetModel !== undefined &&
+    portablePath(record.presetModel) !== portablePath(model)
+  )
+    return false;
   return record.method === planned.method && canonical(record.settings) === canonical(planned.settings);
 }
 
@@ -149,20 +224,41 @@ export async function runPreset(
     index++;
     const recordPath = join(runsDirectory(outputDirectory), `${run.id}.json`);
     if (missingTasks[run.task]) continue;
-    if (existsSync(recordPath)) {
-      const existing = JSON.parse(await readFile(recordPath, 'utf8')) as RunRecord;
-      if (isCurrentRecord(existing, run, preset.model)) {
+    const finished = async () =>
+      existsSync(recordPath) &&
+      isCurrentRecord(JSON.parse(await readFile(recordPath, 'utf8')) as RunRecord, run, preset.model);
+    if (await finished()) {
+      options.onEvent?.({ type: 'bench-run-skip', id: run.id, index, total: planned.length });
+      continue;
+    }
+    if (!(await claimRun(outputDirectory, run.id))) {
+      options.onEvent?.({ type: 'bench-run-busy', id: run.id, index, total: planned.length });
+      continue;
+    }
+    try {
+      // Another worker may have finished it between the check and the claim.
+      if (await finished()) {
         options.onEvent?.({ type: 'bench-run-skip', id: run.id, index, total: planned.length });
         continue;
       }
-      // Finished with other settings (the preset changed): redo it from scratch.
-      options.onEvent?.({ type: 'bench-run-stale', id: run.id, index, total: planned.length });
-      await rm(join(outputDirectory, 'work', run.id), { recursive: true, force: true });
+      if (existsSync(recordPath)) {
+        // Finished with other settings (the preset changed): redo it from scratch.
+        options.onEvent?.({ type: 'bench-run-stale', id: run.id, index, total: planned.length });
+        await rm(join(outputDirectory, 'work', run.id), { recursive: true, force: true });
+      }
+      options.onEvent?.({
+        type: 'bench-run-start',
+        id: run.id,
+        task: run.task,
+        index,
+        total: planned.length,
+      });
+      const record = await executeRun(preset, run, outputDirectory, machine, options);
+      await writeFileAtomic(recordPath, `${JSON.stringify(record, null, 2)}\n`);
+      options.onEvent?.({ type: 'bench-run-end', id: run.id, index, total: planned.length, record });
+    } finally {
+      await releaseRun(outputDirectory, run.id);
     }
-    options.onEvent?.({ type: 'bench-run-start', id: run.id, task: run.task, index, total: planned.length });
-    const record = await executeRun(preset, run, outputDirectory, machine, options);
-    await writeFileAtomic(recordPath, `${JSON.stringify(record, null, 2)}\n`);
-    options.onEvent?.({ type: 'bench-run-end', id: run.id, index, total: planned.length, record });
   }
   return { records: await readRunRecords(outputDirectory), missingTasks };
 }
@@ -208,8 +304,9 @@ async function executeRun(
     examplesPerSecond: summary.examplesPerSecond,
     backend: summary.backend,
     machine,
-    model: summary.model,
-    presetModel: preset.model,
+    model: { ...summary.model, id: portablePath(summary.model.id) },
+    presetModel: portablePath(preset.model),
+    ...(await modelChecksum(preset.model).then((c) => (c ? { modelChecksum: c } : {}))),
     commit: loadedCommit,
     finishedAt: new Date().toISOString(),
   };

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { getPreset } from '../presets.js';
 import { writeReport } from '../report.js';
@@ -8,13 +9,13 @@ export function registerReportCommand(program: Command): void {
   program
     .command('report')
     .description('regenerate summary.json, REPORT.md and the plots from the run files of a results directory')
-    .option('--preset <name>', 'preset', 'offline-tiny')
+    .option('--preset <name>', 'preset', 'offline')
     .option('--out <dir>', 'results directory (default apps/bench/results/<preset>)')
     .action(async (options: { preset: string; out?: string }) => {
       const preset = getPreset(options.preset);
       const out = options.out ?? defaultResultsDirectory(preset.name);
       const records = await readRunRecords(out);
       await writeReport({ preset, outputDirectory: out, records, missingTasks: {} });
-      process.stderr.write(`${records.length} runs; report: ${out}REPORT.md\n`);
+      process.stderr.write(`${records.length} runs; report: ${join(out, 'REPORT.md')}\n`);
     });
 }

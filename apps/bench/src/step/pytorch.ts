@@ -24,13 +24,13 @@ export interface TorchTiming {
   runMediansMs?: number[];
 }
 
-/** The reference script, from src/step (tsx) or dist (the built CLI). */
-export function torchScriptPath(): string {
-  const candidates = ['../../scripts/torch_step.py', '../scripts/torch_step.py'].map((relative) =>
+/** A script of apps/bench/scripts, from src/step (tsx) or dist (the built CLI). */
+export function torchScriptPath(name = 'torch_step.py'): string {
+  const candidates = [`../../scripts/${name}`, `../scripts/${name}`].map((relative) =>
     fileURLToPath(new URL(relative, import.meta.url)),
   );
   const found = candidates.find((path) => existsSync(path));
-  if (!found) throw new Error(`torch_step.py not found (looked at ${candidates.join(', ')})`);
+  if (!found) throw new Error(`${name} not found (looked at ${candidates.join(', ')})`);
   return found;
 }
 
@@ -38,15 +38,18 @@ export function torchScriptPath(): string {
  * A Python that can `import torch`: `DIFFPRUNE_PYTHON`, else `python3` on PATH, else Debian's
  * /usr/bin/python3 (python3-torch). PyTorch is never a dependency: undefined when none has it.
  */
-export function findTorchPython():
-  | { python: string; tried: string[] }
-  | { python: undefined; tried: string[] } {
+export function findTorchPython(
+  modules: readonly string[] = ['torch'],
+): { python: string; tried: string[] } | { python: undefined; tried: string[] } {
   const candidates = [process.env.DIFFPRUNE_PYTHON, 'python3', '/usr/bin/python3'].filter(
     (c): c is string => !!c,
   );
   const tried: string[] = [];
   for (const python of [...new Set(candidates)]) {
-    const probe = spawnSync(python, ['-c', 'import torch'], { encoding: 'utf8', timeout: 60_000 });
+    const probe = spawnSync(python, ['-c', modules.map((m) => `import ${m}`).join('; ')], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     if (probe.status === 0) return { python, tried };
     tried.push(
       `${python}: ${probe.error ? probe.error.message : (probe.stderr.trim().split('\n').pop() ?? '')}`,

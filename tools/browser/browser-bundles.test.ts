@@ -63,6 +63,13 @@ describe('browser entries bundle with esbuild --platform=browser, without Node b
       ]);
     });
 
+    it("on Node's global Buffer (no import, still absent in a browser)", async () => {
+      const entry = join(scratch, 'buffer.ts');
+      writeFileSync(entry, "export const bytes = (s: string) => Buffer.from(s, 'utf8');\n");
+      const { nodeImports } = await nodeImportsOf(entry, packagesDirectory);
+      expect(nodeImports.map((i) => i.specifier)).toEqual(['Buffer']);
+    });
+
     it("on one move reverted: core's Node entry (files, downloads, atomic writes) as a browser entry", async () => {
       const entry = join(scratch, 'reverted.ts');
       writeFileSync(entry, `export * from '${join(packagesDirectory, 'core', 'src', 'index.ts')}';\n`);

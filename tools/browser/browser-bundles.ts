@@ -34,7 +34,7 @@ export function browserEntry(packageDirectory: string): string {
 }
 
 export interface NodeImport {
-  /** The specifier as written (`node:fs`, `path`). */
+  /** The specifier as written (`node:fs`, `path`), or `Buffer` (Node's global, absent in browsers). */
   specifier: string;
   /** The file that imports it. */
   importer: string;
@@ -47,7 +47,8 @@ const isNodeBuiltin = (specifier: string) =>
 /**
  * Bundles `entry` as esbuild does for a page (`platform: 'browser'`), resolving `@diffprune/<name>`
  * to that package's browser entry (as the `"browser"` export condition does once built), and returns
- * every import of a Node builtin reached from it, with its importer; `errors` holds anything else
+ * every import of a Node builtin reached from it, with its importer, and every use of Node's global
+ * `Buffer` in the bundled code (with the file it comes from); `errors` holds anything else
  * that fails (an export the browser entry lacks). tfjs packages are peers the page chooses, left
  * external; other dependencies are bundled, so a Node-only dependency is found too.
  */
@@ -70,7 +71,7 @@ export async function nodeImportsOf(
     },
   };
   try {
-    await esbuild.build({
+    const result = await esbuild.build({
       entryPoints: [entry],
       bundle: true,
       platform: 'browser',
@@ -80,6 +81,14 @@ export async function nodeImportsOf(
       external: ['@tensorflow/*'],
       plugins: [plugin],
     });
+    // esbuild marks each input file's code with a `// path` comment line in the (unminified) bundle.
+    let file = entry;
+    for (const line of result.outputFiles[0]!.text.split('\n')) {
+      const source = /^\/\/ (\S+\.[cm]?[jt]s)$/.exec(line);
+      if (source) file = source[1]!;
+      else if (/\bBuffer\.|\bnew Buffer\b/.test(line))
+        nodeImports.push({ specifier: 'Buffer', importer: file });
+    }
     return { nodeImports, errors: [] };
   } catch (error) {
     const failure = error as { errors?: esbuild.Message[] };

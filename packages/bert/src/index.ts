@@ -16,6 +16,6 @@ export {
   resolveHubModel,
 } from './hub.js';
 export { bertLoader, isLocalModel, loadBert, loadBertTokenizer, resolveModelSource } from './load.js';
-export { readTokenizerOptions } from './tokenizer.js';
+export { readTokenizerOptions } from '@diffprune/tokenizers';
 export type { Float32Tensor, WriteBertCheckpointOptions } from './write.js';
 export { arraysToParameters, parametersToArrays, tokenizerFileNames, writeBertCheckpoint } from './write.js';

@@ -118,7 +118,7 @@ describe.skipIf(missing.length > 0)(
         );
         expect(await page.textContent('#error')).toBe('');
         await page.fill('#text-a', inputs[task].textA);
-      await page.fill('#text-b', inputs[task].textB ?? '');
+        await page.fill('#text-b', inputs[task].textB ?? '');
         await page.click('#classify');
         await page.waitForSelector(`body[data-predictions="${i + 1}"], body[data-state="error"]`, {
           state: 'attached',

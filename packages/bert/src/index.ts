@@ -1,4 +1,6 @@
 // The Node entry: the browser entry plus model directories, the hub cache, writing checkpoints.
+
+export { readTokenizerOptions } from '@diffprune/tokenizers';
 export * from './browser.js';
 export {
   checkpointFiles,
@@ -16,6 +18,5 @@ export {
   resolveHubModel,
 } from './hub.js';
 export { bertLoader, isLocalModel, loadBert, loadBertTokenizer, resolveModelSource } from './load.js';
-export { readTokenizerOptions } from '@diffprune/tokenizers';
 export type { Float32Tensor, WriteBertCheckpointOptions } from './write.js';
 export { arraysToParameters, parametersToArrays, tokenizerFileNames, writeBertCheckpoint } from './write.js';

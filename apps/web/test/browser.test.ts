@@ -44,6 +44,7 @@ describe.skipIf(missing.length > 0)(
     let server: ViteDevServer;
     let browser: Browser;
     let url: string;
+    let saved: { model: string | undefined; diffs: string | undefined } | undefined;
 
     beforeAll(async () => {
       work = mkdtempSync(join(tmpdir(), 'diffprune-web-test-'));
@@ -83,7 +84,13 @@ describe.skipIf(missing.length > 0)(
     afterAll(async () => {
       await browser?.close();
       await server?.close();
-      delete process.env.DIFFPRUNE_WEB_DIFFS;
+      for (const [key, value] of [
+        ['DIFFPRUNE_WEB_MODEL', saved?.model],
+        ['DIFFPRUNE_WEB_DIFFS', saved?.diffs],
+      ] as const) {
+        if (value === undefined) delete process.env[key];
+        else process.env[key] = value;
+      }
       if (work) rmSync(work, { recursive: true, force: true });
     });
 

@@ -1,3 +1,3 @@
 import { tsupConfig } from '../../tsup.base.js';
 
-export default tsupConfig();
+export default tsupConfig({ entry: ['src/index.ts', 'src/browser.ts'] });

@@ -1,6 +1,6 @@
 import { tsupConfig } from '../../tsup.base.js';
 
 export default tsupConfig({
-  entry: ['src/index.ts', 'src/test/index.ts'],
+  entry: ['src/index.ts', 'src/browser.ts', 'src/test/index.ts'],
   external: ['vitest'],
 });

@@ -68,6 +68,12 @@ export const layers: Record<string, Layer> = {
   [runtime]: { kind: 'backend', imports: [core, native] },
   '@diffprune/trainer': { kind: 'app', imports: [...libraries, native, runtime] },
   '@diffprune/bench': { kind: 'app', imports: [...libraries, native, runtime, '@diffprune/trainer'] },
+  // The browser page: libraries' browser entries only; its Node-side test compares with training.
+  '@diffprune/web': {
+    kind: 'app',
+    imports: [core, sparseDiff, tokenizers, bert],
+    testImports: [training],
+  },
 };
 
 /** Modules that choose or are a backend: a library's source never imports them. */

@@ -15,7 +15,7 @@ import {
 } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readBertConfig, readCheckpointTensors } from './checkpoint.js';
+import { readBertConfig, readCheckpointTensors } from './checkpoint-files.js';
 import { parseBertConfig } from './config.js';
 import { loadBert } from './load.js';
 import { bertParameterSpecs } from './parameters.js';

@@ -4,7 +4,7 @@ import { disposeParameters, type ParameterMap, readSafetensors, toFloat32 } from
 import { describeEachBackend } from '@diffprune/runtime/test';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { readBertConfig } from './checkpoint.js';
+import { readBertConfig } from './checkpoint-files.js';
 import { BertBackbone } from './model.js';
 import { toEncodedBatch, WordPieceTokenizer } from './tokenizer.js';
 

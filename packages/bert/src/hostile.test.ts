@@ -10,7 +10,7 @@ import {
   serializeSafetensors,
 } from '@diffprune/core';
 import { describe, expect, it } from 'vitest';
-import { checkpointFiles, readBertConfig, readCheckpointTensors } from './checkpoint.js';
+import { checkpointFiles, readBertConfig, readCheckpointTensors } from './checkpoint-files.js';
 import { bertConfigLimits, bertParameterCount, parseBertConfig } from './config.js';
 import { loadBert } from './load.js';
 import { bertParameterSpecs } from './parameters.js';

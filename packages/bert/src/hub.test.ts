@@ -16,7 +16,7 @@ import {
 } from '@diffprune/core';
 import { LocalHub } from '@diffprune/core/test';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readCheckpointTensors } from './checkpoint.js';
+import { readCheckpointTensors } from './checkpoint-files.js';
 import { hubModelCacheDirectory, isHubId, resolveHubModel } from './hub.js';
 import { loadBert } from './load.js';
 

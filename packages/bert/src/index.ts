@@ -1,28 +1,13 @@
-export type {
-  BertParametersResult,
-  CheckpointTensor,
-  ParametersFromCheckpointOptions,
-} from './checkpoint.js';
+// The Node entry: the browser entry plus model directories, the hub cache, writing checkpoints.
+
+export { readTokenizerOptions } from '@diffprune/tokenizers';
+export * from './browser.js';
 export {
-  bertParametersFromCheckpoint,
   checkpointFiles,
-  parametersFromCheckpoint,
   readBertConfig,
   readCheckpointTensors,
   readShardIndex,
-} from './checkpoint.js';
-export type { ClassificationConfig } from './classification-backbone.js';
-export { ClassificationBackbone, firstToken } from './classification-backbone.js';
-export type { BertActivation, BertConfig } from './config.js';
-export { bertConfigLimits, bertConfigToJson, bertParameterCount, parseBertConfig } from './config.js';
-export type { DropoutSite, EncoderLayerNames, EncoderLayerSettings } from './encoder-layer.js';
-export {
-  bertLayerNames,
-  checkEncodedBatch,
-  dropoutSites,
-  encoderLayer,
-  requireParameter,
-} from './encoder-layer.js';
+} from './checkpoint-files.js';
 export type { HubOptions } from './hub.js';
 export {
   bertModelFiles,
@@ -33,28 +18,5 @@ export {
   resolveHubModel,
 } from './hub.js';
 export { bertLoader, isLocalModel, loadBert, loadBertTokenizer, resolveModelSource } from './load.js';
-export { BertBackbone } from './model.js';
-export {
-  activation,
-  additiveAttentionMask,
-  dropout,
-  embedding,
-  gelu,
-  geluTanh,
-  layerNorm,
-  linear,
-  maskedScore,
-  multiHeadAttention,
-} from './ops.js';
-export { bertParameterSpecs, canonicalParameterName, classifierParameterNames } from './parameters.js';
-export type { PaddedBatch, WordPieceOptions } from './tokenizer.js';
-export {
-  encodePairs,
-  longestFirst,
-  padEncoded,
-  readTokenizerOptions,
-  toEncodedBatch,
-  WordPieceTokenizer,
-} from './tokenizer.js';
 export type { Float32Tensor, WriteBertCheckpointOptions } from './write.js';
 export { arraysToParameters, parametersToArrays, tokenizerFileNames, writeBertCheckpoint } from './write.js';

@@ -11,7 +11,8 @@ import {
   type TextPairEncoder,
 } from '@diffprune/core';
 import { checkVocabularyFits, loadTokenizer, type WordPieceTokenizer } from '@diffprune/tokenizers';
-import { bertParametersFromCheckpoint, readBertConfig, readCheckpointTensors } from './checkpoint.js';
+import { bertParametersFromCheckpoint } from './checkpoint.js';
+import { readBertConfig, readCheckpointTensors } from './checkpoint-files.js';
 import type { BertConfig } from './config.js';
 import { bertModelFiles, resolveHubModel } from './hub.js';
 import { BertBackbone } from './model.js';

@@ -4,7 +4,6 @@ export {
   encodePairs,
   longestFirst,
   padEncoded,
-  readTokenizerOptions,
   toEncodedBatch,
   WordPieceTokenizer,
 } from '@diffprune/tokenizers';

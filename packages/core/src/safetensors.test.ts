@@ -9,11 +9,10 @@ import {
   jsonDepth,
   parseJsonBounded,
   parseSafetensors,
-  readSafetensors,
   serializeSafetensors,
   toFloat32,
-  writeSafetensors,
 } from './safetensors.js';
+import { readSafetensors, writeSafetensors } from './safetensors-files.js';
 
 const concat = (chunks: Uint8Array[]) => {
   const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));

@@ -1,6 +1,4 @@
-import { writeFileAtomic } from './atomic.js';
 import { FormatError, InvalidArgumentError } from './errors.js';
-import { readLocalFile } from './files.js';
 import {
   bfloat16BitsToFloat32,
   float16BitsToFloat32,
@@ -251,18 +249,6 @@ export function parseSafetensors(
   return { metadata, tensors, get: (name) => byName.get(name) };
 }
 
-/** Reads and parses a safetensors file. */
-export async function readSafetensors(
-  path: string,
-  options: { maxHeaderBytes?: number; maxTensors?: number } = {},
-): Promise<SafetensorsFile> {
-  const bytes = await readLocalFile(path, { what: 'safetensors file' });
-  return parseSafetensors(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), {
-    ...options,
-    path,
-  });
-}
-
 /**
  * Serialises tensors (in the given order) and string metadata to safetensors chunks: header
  * (padded with spaces to a multiple of 8 bytes), then each tensor's data.
@@ -302,15 +288,6 @@ export function serializeSafetensors(
   const prefix = new Uint8Array(8);
   new DataView(prefix.buffer).setBigUint64(0, BigInt(headerBytes.byteLength), true);
   return [prefix, headerBytes, ...tensors.map((t) => t.data)];
-}
-
-/** Writes a safetensors file atomically (temporary file, then rename). */
-export async function writeSafetensors(
-  path: string,
-  tensors: readonly SafetensorsTensor[],
-  metadata: Record<string, string> = {},
-): Promise<void> {
-  await writeFileAtomic(path, serializeSafetensors(tensors, metadata));
 }
 
 const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;

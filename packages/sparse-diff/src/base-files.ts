@@ -1,8 +1,5 @@
-import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { FormatError, readLocalFile } from '@diffprune/core';
 import { BaseFilesMismatchError } from './errors.js';
+import { createSha256 } from './sha256.js';
 import type { BaseFilesHashes, SparseDiff } from './types.js';
 
 /**
@@ -43,7 +40,10 @@ export const tokenizerSettings = [
   'tokenize_chinese_chars',
 ] as const;
 
-const sha256 = (data: string | Uint8Array) => createHash('sha256').update(data).digest('hex');
+const sha256 = (data: string | Uint8Array) =>
+  createSha256()
+    .update(typeof data === 'string' ? new TextEncoder().encode(data) : data)
+    .hex();
 
 /** JSON with object keys sorted at every level (one spelling per value). */
 function canonicalJson(value: unknown): string {
@@ -67,31 +67,31 @@ export function fingerprintConfig(json: unknown): string {
   return sha256(canonicalJson(pick(json, functionalConfigFields)));
 }
 
-async function readJson(path: string): Promise<unknown> {
-  const text = (await readLocalFile(path, { what: 'model file' })).toString('utf8');
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    throw new FormatError({ path, expected: 'valid JSON', found: (error as Error).message });
-  }
+/** A base's config.json (parsed), its present `tokenizerFiles` (bytes by name) and tokenizer_config.json (parsed, if any). */
+export interface BaseFileContents {
+  config: unknown;
+  tokenizerFiles: Readonly<Record<string, Uint8Array>>;
+  tokenizerConfig?: unknown;
 }
 
 /**
- * The provenance hashes of a base model directory beside its weights' fingerprint: its config.json
+ * The provenance hashes of a base beside its weights' fingerprint: its config.json
  * (`fingerprintConfig`) and its tokenizer (sha256 of the canonical JSON of each present
  * `tokenizerFiles` entry's sha256 by name, plus tokenizer_config.json's `tokenizerSettings`).
- * Spelled out in docs/format.md §5.
+ * Spelled out in docs/format.md §5. `fingerprintBaseFiles(directory)` (Node entry) reads them from disk.
  */
-export async function fingerprintBaseFiles(directory: string): Promise<BaseFilesHashes> {
-  const config = fingerprintConfig(await readJson(join(directory, 'config.json')));
+export function fingerprintBaseFileContents(contents: BaseFileContents): BaseFilesHashes {
   const files: Record<string, string> = {};
   for (const name of tokenizerFiles) {
-    const path = join(directory, name);
-    if (existsSync(path)) files[name] = sha256(await readLocalFile(path, { what: 'tokenizer file' }));
+    const bytes = contents.tokenizerFiles[name];
+    if (bytes !== undefined) files[name] = sha256(bytes);
   }
-  const settingsPath = join(directory, 'tokenizer_config.json');
-  const settings = existsSync(settingsPath) ? pick(await readJson(settingsPath), tokenizerSettings) : {};
-  return { config, tokenizer: sha256(canonicalJson({ files, settings })) };
+  const settings =
+    contents.tokenizerConfig === undefined ? {} : pick(contents.tokenizerConfig, tokenizerSettings);
+  return {
+    config: fingerprintConfig(contents.config),
+    tokenizer: sha256(canonicalJson({ files, settings })),
+  };
 }
 
 /**

@@ -34,7 +34,17 @@ export function checkIndexEncoding(value: string, argument = 'indexEncoding'): I
   throw new InvalidArgumentError({ argument, expected: `one of ${indexEncodings.join(', ')}`, found: value });
 }
 
-/** Sorted by UTF-8 bytes (the order the format and the fingerprint use). */
+const utf8 = new TextEncoder();
+
+/**
+ * Sorted by UTF-8 bytes (the order the format and the fingerprint use); -1, 0 or 1 as Node's
+ * `Buffer.compare` of the UTF-8 encodings (lone surrogates encode as U+FFFD in both), without Buffer
+ * so that it runs in the browser.
+ */
 export function compareNames(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+  const x = utf8.encode(a);
+  const y = utf8.encode(b);
+  const length = Math.min(x.length, y.length);
+  for (let i = 0; i < length; i++) if (x[i] !== y[i]) return x[i]! < y[i]! ? -1 : 1;
+  return x.length === y.length ? 0 : x.length < y.length ? -1 : 1;
 }

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import {
   checkFinite,
   type EventListener,
@@ -7,11 +6,9 @@ import {
   maxSafetensorsTensors,
   parseJsonBounded,
   parseSafetensors,
-  readLocalFile,
   type SafetensorsDtype,
   type SafetensorsTensor,
   serializeSafetensors,
-  writeFileAtomic,
 } from '@diffprune/core';
 import {
   checkIndexEncoding,
@@ -23,6 +20,7 @@ import {
   tensorMap,
 } from './checks.js';
 import { decodeIndices, encodeIndices, indexEncodings } from './encodings.js';
+import { createSha256 } from './sha256.js';
 import type { DiffProvenanceRecord, DiffTensor, IndexEncoding, SparseDiff, ValueDtype } from './types.js';
 import { decodeValues, encodeValues, valueDtypes } from './values.js';
 import { formatMinorVersion, formatName, formatVersion } from './version.js';
@@ -172,14 +170,9 @@ export function encodeDiff(diff: SparseDiff): Uint8Array[] {
   const size = (dtype: SafetensorsDtype) => (dtype === 'U8' || dtype === 'I8' ? 1 : dtype === 'F32' ? 4 : 2);
   stored.sort((a, b) => size(b.dtype) - size(a.dtype) || compareNames(a.name, b.name));
   // The data section is the stored tensors' bytes in this order, back to back.
-  const hash = createHash('sha256');
+  const hash = createSha256();
   for (const t of stored) hash.update(t.data);
-  return serializeSafetensors(stored, { ...diffMetadata(diff), data_sha256: hash.digest('hex') });
-}
-
-/** Writes the diff atomically (temporary file beside `path`, then rename). */
-export async function writeDiff(path: string, diff: SparseDiff): Promise<void> {
-  await writeFileAtomic(path, encodeDiff(diff));
+  return serializeSafetensors(stored, { ...diffMetadata(diff), data_sha256: hash.hex() });
 }
 
 export interface ReadDiffOptions {
@@ -191,28 +184,6 @@ export interface ReadDiffOptions {
   maxTensors?: number;
   /** Receives a `warning-raise` for a version-1.0 file, which has no data checksum to verify. */
   onEvent?: EventListener;
-}
-
-/**
- * Reads and fully validates a diff: the safetensors structure, the metadata, the table, every
- * stored tensor's dtype and shape, and every index stream (range, strict increase, nnz). Given a
- * path it returns a promise; given bytes it returns the diff.
- */
-export function readDiff(path: string, options?: ReadDiffOptions): Promise<SparseDiff>;
-export function readDiff(bytes: Uint8Array, options?: ReadDiffOptions): SparseDiff;
-export function readDiff(
-  source: string | Uint8Array,
-  options: ReadDiffOptions = {},
-): Promise<SparseDiff> | SparseDiff {
-  if (typeof source === 'string') {
-    return readLocalFile(source, { what: 'diff file' }).then((buffer) =>
-      decodeDiff(new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength), {
-        ...options,
-        path: source,
-      }),
-    );
-  }
-  return decodeDiff(source, options);
 }
 
 const requiredKeys = [
@@ -230,7 +201,12 @@ const requiredKeys = [
   'tensors',
 ] as const;
 
-function decodeDiff(bytes: Uint8Array, options: ReadDiffOptions): SparseDiff {
+/**
+ * Decodes and fully validates a diff held in memory (a fetched file in the browser): the
+ * safetensors structure, the metadata, the table, every stored tensor's dtype and shape, every index
+ * stream (range, strict increase, nnz) and the data checksum. `readDiff` (Node) reads a path.
+ */
+export function decodeDiff(bytes: Uint8Array, options: ReadDiffOptions = {}): SparseDiff {
   const path = options.path;
   const fail = (what: string, expected: string, found: string): never => {
     throw new FormatError({ ...(path ? { path } : {}), what, expected, found });
@@ -429,7 +405,7 @@ function checkDataChecksum(bytes: Uint8Array, m: Record<string, string>, options
       JSON.stringify(recorded),
     );
   const headerEnd = 8 + Number(new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true));
-  const actual = createHash('sha256').update(bytes.subarray(headerEnd)).digest('hex');
+  const actual = createSha256().update(bytes.subarray(headerEnd)).hex();
   if (actual !== recorded)
     fail(
       'data_sha256',

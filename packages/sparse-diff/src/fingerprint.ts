@@ -1,17 +1,6 @@
-import { createHash } from 'node:crypto';
-import { access } from 'node:fs/promises';
-import { join } from 'node:path';
-import {
-  checkFinite,
-  fromFloat32,
-  InvalidArgumentError,
-  MissingResourceError,
-  readSafetensors,
-  readShardIndex,
-  type SafetensorsTensor,
-  toFloat32,
-} from '@diffprune/core';
+import { fromFloat32, InvalidArgumentError } from '@diffprune/core';
 import { compareNames } from './checks.js';
+import { createSha256 } from './sha256.js';
 import type { TensorArrays } from './types.js';
 
 export interface FingerprintInput {
@@ -23,10 +12,11 @@ export interface FingerprintInput {
 }
 
 const u64 = (value: number) => {
-  const bytes = Buffer.alloc(8);
-  bytes.writeBigUInt64LE(BigInt(value));
+  const bytes = new Uint8Array(8);
+  new DataView(bytes.buffer).setBigUint64(0, BigInt(value), true);
   return bytes;
 };
+const utf8 = new TextEncoder();
 
 /**
  * sha256 (hex) over the tensors in name order (UTF-8 byte order): for each, u64le(len(name)) name,
@@ -35,13 +25,13 @@ const u64 = (value: number) => {
  */
 export function fingerprintTensors(tensors: readonly FingerprintInput[]): string {
   const sorted = [...tensors].sort((a, b) => compareNames(a.name, b.name));
-  const hash = createHash('sha256');
+  const hash = createSha256();
   for (let i = 0; i < sorted.length; i++) {
     const t = sorted[i]!;
     if (i > 0 && sorted[i - 1]!.name === t.name)
       throw new InvalidArgumentError({ argument: 'tensors', expected: 'unique names', found: t.name });
-    const name = Buffer.from(t.name, 'utf8');
-    const dtype = Buffer.from(t.dtype, 'utf8');
+    const name = utf8.encode(t.name);
+    const dtype = utf8.encode(t.dtype);
     hash.update(u64(name.length));
     hash.update(name);
     hash.update(u64(dtype.length));
@@ -51,7 +41,7 @@ export function fingerprintTensors(tensors: readonly FingerprintInput[]): string
     hash.update(u64(t.data.byteLength));
     hash.update(t.data);
   }
-  return hash.digest('hex');
+  return hash.hex();
 }
 
 /** The fingerprint of float32 parameters, as if stored as F32 (equal to the checkpoint's if it is F32). */
@@ -64,54 +54,4 @@ export function fingerprintTensorArrays(tensors: TensorArrays): string {
       data: fromFloat32(t.values, 'F32'),
     })),
   );
-}
-
-const exists = (path: string) =>
-  access(path).then(
-    () => true,
-    () => false,
-  );
-
-/**
- * The safetensors files of an HF-layout checkpoint: `model.safetensors`, or the shards of its index
- * (each name checked by core's `readShardIndex`: no `..`, separators, absolute paths or non-strings).
- */
-export async function checkpointWeightFiles(directory: string): Promise<string[]> {
-  const single = join(directory, 'model.safetensors');
-  if (await exists(single)) return [single];
-  const indexPath = join(directory, 'model.safetensors.index.json');
-  if (await exists(indexPath))
-    return (await readShardIndex(indexPath)).sort().map((file) => join(directory, file));
-  throw new MissingResourceError({
-    resource: `${single} (or model.safetensors.index.json)`,
-    hint: 'A base directory is an HF-layout checkpoint: config.json + model.safetensors',
-  });
-}
-
-const floatDtypes = new Set(['F32', 'F16', 'BF16', 'F64']);
-
-/**
- * Every tensor of an HF-layout checkpoint's safetensors file(s), with raw bytes. Float tensors
- * holding NaN or ±Infinity are refused (`NonFiniteValueError` naming tensor, file and position)
- * unless `finite: false` (as `fingerprintCheckpoint` does: a fingerprint is identity, not use).
- */
-export async function readCheckpointTensors(
-  directory: string,
-  options: { finite?: boolean } = {},
-): Promise<SafetensorsTensor[]> {
-  const tensors: SafetensorsTensor[] = [];
-  for (const file of await checkpointWeightFiles(directory)) {
-    if (!(await exists(file))) throw new MissingResourceError({ resource: file });
-    const read = (await readSafetensors(file)).tensors;
-    if (options.finite !== false)
-      for (const t of read)
-        if (floatDtypes.has(t.dtype)) checkFinite(toFloat32(t), { tensor: t.name, path: file });
-    tensors.push(...read);
-  }
-  return tensors;
-}
-
-/** `fingerprintTensors` over every tensor of the checkpoint in `directory`. */
-export async function fingerprintCheckpoint(directory: string): Promise<string> {
-  return fingerprintTensors(await readCheckpointTensors(directory, { finite: false }));
 }

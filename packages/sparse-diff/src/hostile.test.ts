@@ -17,13 +17,14 @@ import { tensorMap } from './checks.js';
 import { composeDiffs } from './compose.js';
 import { createDiff } from './create.js';
 import { describeDiff, escapeControlCharacters } from './describe.js';
-import { encodeDiff, readDiff } from './file.js';
+import { encodeDiff } from './file.js';
+import { readDiff } from './file-node.js';
+import { fingerprintTensorArrays } from './fingerprint.js';
 import {
   checkpointWeightFiles,
   fingerprintCheckpoint,
-  fingerprintTensorArrays,
   readCheckpointTensors,
-} from './fingerprint.js';
+} from './fingerprint-checkpoint.js';
 import { concat, createRng, perturb, randomTensors, testProvenance } from './test-helpers.js';
 import type { TensorArrays } from './types.js';
 import { verifyDiff } from './verify.js';

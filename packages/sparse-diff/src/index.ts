@@ -1,47 +1,10 @@
-export type { ApplyDiffOptions, RevertDiffOptions, ScatterAdd } from './apply.js';
-export { applyDiff, revertDiff, scatterAddLoop } from './apply.js';
-export {
-  checkBaseFiles,
-  fingerprintBaseFiles,
-  fingerprintConfig,
-  functionalConfigFields,
-  tokenizerFiles,
-  tokenizerSettings,
-} from './base-files.js';
-export type { ComposeDiffsOptions, ComposeOverlap } from './compose.js';
-export { composeDiffs } from './compose.js';
-export type { CreateDiffFromMaskOptions, CreateDiffOptions, MaskedEntries } from './create.js';
-export { createDiff, createDiffFromMask } from './create.js';
-export { describeDiff, escapeControlCharacters } from './describe.js';
-export { indexEncodings } from './encodings.js';
-export { BaseFilesMismatchError, BaseMismatchError } from './errors.js';
-export type { DiffTableEntry, ReadDiffOptions } from './file.js';
-export { encodeDiff, maxDiffHeaderBytes, readDiff, writeDiff } from './file.js';
-export type { FingerprintInput } from './fingerprint.js';
+// The Node entry: the browser entry plus files (readDiff by path, writeDiff), checkpoints and base
+// files (config, tokenizer) on disk.
+export { fingerprintBaseFiles } from './base-files-node.js';
+export * from './browser.js';
+export { readDiff, writeDiff } from './file-node.js';
 export {
   checkpointWeightFiles,
   fingerprintCheckpoint,
-  fingerprintTensorArrays,
-  fingerprintTensors,
   readCheckpointTensors,
-} from './fingerprint.js';
-export type { ReencodeDiffOptions } from './reencode.js';
-export { reencodeDiff } from './reencode.js';
-export type { DiffStats, TensorStats } from './stats.js';
-export { diffStats, log2Binomial } from './stats.js';
-export type {
-  BaseFilesHashes,
-  DenseDiffTensor,
-  DiffProvenance,
-  DiffProvenanceRecord,
-  DiffTensor,
-  IndexEncoding,
-  SparseDiff,
-  SparseDiffTensor,
-  TensorArrays,
-  ValueDtype,
-} from './types.js';
-export { parseValueDtype, valueDtypes } from './values.js';
-export type { VerifyDiffOptions, VerifyDiffResult } from './verify.js';
-export { verifyDiff } from './verify.js';
-export { formatMinorVersion, formatName, formatVersion, libraryVersion } from './version.js';
+} from './fingerprint-checkpoint.js';

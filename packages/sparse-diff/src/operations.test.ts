@@ -9,8 +9,10 @@ import { composeDiffs } from './compose.js';
 import { createDiff, createDiffFromMask } from './create.js';
 import { decodeEliasFano, decodeVarintDelta, encodeEliasFano, encodeVarintDelta } from './encodings.js';
 import { BaseMismatchError } from './errors.js';
-import { encodeDiff, readDiff, writeDiff } from './file.js';
-import { fingerprintCheckpoint, fingerprintTensorArrays, fingerprintTensors } from './fingerprint.js';
+import { encodeDiff } from './file.js';
+import { readDiff, writeDiff } from './file-node.js';
+import { fingerprintTensorArrays, fingerprintTensors } from './fingerprint.js';
+import { fingerprintCheckpoint } from './fingerprint-checkpoint.js';
 import { diffStats, log2Binomial } from './stats.js';
 import {
   concat,

@@ -7,8 +7,8 @@ import { promisify } from 'node:util';
 import { writeSafetensors } from '@diffprune/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createDiff, createDiffFromMask } from './create.js';
-import { writeDiff } from './file.js';
-import { fingerprintCheckpoint } from './fingerprint.js';
+import { writeDiff } from './file-node.js';
+import { fingerprintCheckpoint } from './fingerprint-checkpoint.js';
 import { createRng, perturb, randomPositions, randomTensors, testProvenance } from './test-helpers.js';
 import type { DiffTensor, IndexEncoding, SparseDiff, ValueDtype } from './types.js';
 

@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { applyDiff } from './apply.js';
 import { composeDiffs } from './compose.js';
 import { createDiff } from './create.js';
-import { encodeDiff, readDiff } from './file.js';
+import { encodeDiff } from './file.js';
+import { readDiff } from './file-node.js';
 import { reencodeDiff } from './reencode.js';
 import { perturb, randomTensors, testProvenance } from './test-helpers.js';
 

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { applyDiff } from './apply.js';
 import { createDiff, createDiffFromMask } from './create.js';
-import { encodeDiff, readDiff } from './file.js';
+import { encodeDiff } from './file.js';
+import { readDiff } from './file-node.js';
 import {
   concat,
   createRng,

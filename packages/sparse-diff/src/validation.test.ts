@@ -9,7 +9,8 @@ import { describe, expect, it } from 'vitest';
 import { applyDiff } from './apply.js';
 import { createDiff, createDiffFromMask } from './create.js';
 import { decodeEliasFano, decodeVarintDelta, encodeEliasFano } from './encodings.js';
-import { encodeDiff, readDiff } from './file.js';
+import { encodeDiff } from './file.js';
+import { readDiff } from './file-node.js';
 import { concat, createRng, randomTensors, testProvenance } from './test-helpers.js';
 import type { IndexEncoding, TensorArrays } from './types.js';
 

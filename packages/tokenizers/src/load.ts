@@ -2,10 +2,10 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { FormatError, MissingResourceError, readLocalFile, type TextPairEncoder } from '@diffprune/core';
 import { ByteLevelBpeTokenizer } from './byte-level-bpe.js';
-import { readTokenizerOptions, WordPieceTokenizer } from './word-piece.js';
-
-/** The tokenizer families diffprune reads. */
-export type TokenizerKind = 'word-piece' | 'byte-level-bpe';
+import type { TokenizerKind } from './kind.js';
+import { tokenizerJsonKind } from './kind.js';
+import { WordPieceTokenizer } from './word-piece.js';
+import { readTokenizerOptions, wordPieceFromVocabularyFile } from './word-piece-files.js';
 
 /** A tokenizer of either family. */
 export type AnyTokenizer = WordPieceTokenizer | ByteLevelBpeTokenizer;
@@ -18,14 +18,6 @@ const readJson = async (path: string): Promise<Record<string, unknown> | undefin
     throw new FormatError({ path, expected: 'valid JSON', found: (error as Error).message });
   }
 };
-
-/** The kind of a parsed tokenizer.json, or undefined for a model we do not read. */
-export function tokenizerJsonKind(json: unknown): TokenizerKind | undefined {
-  const file = json as { model?: { type?: unknown }; pre_tokenizer?: { type?: unknown } | null } | null;
-  if (file?.model?.type === 'WordPiece') return 'word-piece';
-  if (file?.model?.type === 'BPE' && file.pre_tokenizer?.type === 'ByteLevel') return 'byte-level-bpe';
-  return undefined;
-}
 
 /**
  * Reads the tokenizer of an HF model directory, as `AutoTokenizer` would: `tokenizer.json` when
@@ -68,10 +60,7 @@ export async function loadTokenizer(
   const vocabulary = join(directory, 'vocab.txt');
   if (existsSync(vocabulary)) {
     check('word-piece', vocabulary);
-    return WordPieceTokenizer.fromVocabularyFile(
-      vocabulary,
-      await readTokenizerOptions(directory, options.name),
-    );
+    return wordPieceFromVocabularyFile(vocabulary, await readTokenizerOptions(directory, options.name));
   }
   throw new MissingResourceError({
     resource: jsonPath,

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { encodePairs, padEncoded, toEncodedBatch } from './batch.js';
 import { longestFirst } from './truncation.js';
 import { WordPieceTokenizer } from './word-piece.js';
+import { wordPieceFromVocabularyFile } from './word-piece-files.js';
 
 const shared = fileURLToPath(new URL('../../../../shared/', import.meta.url));
 const fixturePath = `${shared}fixtures/tokenizer.json`;
@@ -30,7 +31,7 @@ describe.skipIf(missing)('WordPiece against the reference tokenizer (tokenizer.j
   const fixture = missing ? undefined : (JSON.parse(readFileSync(fixturePath, 'utf8')) as TokenizerFixture);
   const tokenizer = missing
     ? undefined
-    : await WordPieceTokenizer.fromVocabularyFile(vocabularyPath, { lowercase: fixture!.lowercase });
+    : await wordPieceFromVocabularyFile(vocabularyPath, { lowercase: fixture!.lowercase });
   for (const [index, c] of (fixture?.cases ?? []).entries()) {
     it(`case ${index}: ${JSON.stringify(c.text_a).slice(0, 40)}`, () => {
       const encoded = tokenizer!.encode(c.text_a, c.text_b, { maxLength: c.max_length });

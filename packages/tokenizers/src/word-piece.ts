@@ -1,13 +1,4 @@
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import {
-  type EncodedText,
-  FormatError,
-  InvalidArgumentError,
-  MissingResourceError,
-  readLocalFile,
-  type TextPairEncoder,
-} from '@diffprune/core';
+import { type EncodedText, FormatError, InvalidArgumentError, type TextPairEncoder } from '@diffprune/core';
 import { type PaddedBatch, padEncoded } from './batch.js';
 import { type PairTruncation, truncatePair } from './truncation.js';
 
@@ -127,7 +118,7 @@ export class WordPieceTokenizer implements TextPairEncoder {
   /**
    * From a parsed HF `tokenizer.json` whose model is WordPiece (what current transformers saves for
    * BERT, DistilBERT and ELECTRA instead of vocab.txt): the vocabulary is `model.vocab` in id order;
-   * `options` come from `readTokenizerOptions` (tokenizer_config.json, else the BertNormalizer).
+   * `options` come from `tokenizerOptionsFromJson` (or `readTokenizerOptions`) (tokenizer_config.json, else the BertNormalizer).
    */
   static fromTokenizerJson(
     json: unknown,
@@ -148,16 +139,6 @@ export class WordPieceTokenizer implements TextPairEncoder {
       truncation: 'longest-first',
       ...options,
     });
-  }
-
-  /** Reads vocab.txt from a path. */
-  static async fromVocabularyFile(path: string, options: WordPieceOptions): Promise<WordPieceTokenizer> {
-    if (!existsSync(path))
-      throw new MissingResourceError({
-        resource: path,
-        hint: 'BERT models ship their WordPiece vocabulary as vocab.txt',
-      });
-    return WordPieceTokenizer.fromVocabularyText((await readLocalFile(path)).toString('utf8'), options);
   }
 
   /** The basic tokenizer: clean, split CJK, whitespace split, lowercase/strip accents, split punctuation. */
@@ -253,22 +234,17 @@ export class WordPieceTokenizer implements TextPairEncoder {
 }
 
 /**
- * The tokenizer settings of a model directory: `tokenizer_config.json` (`do_lower_case`,
- * `strip_accents`, `tokenize_chinese_chars`), else `tokenizer.json`'s BertNormalizer, else a
- * guess from the model name (`cased` but not `uncased` → cased), else uncased (HF's default).
+ * WordPiece settings from a model's tokenizer files, parsed (absent ones undefined):
+ * `tokenizer_config.json` (`do_lower_case`, `strip_accents`, `tokenize_chinese_chars`, special
+ * tokens), else `tokenizer.json`'s BertNormalizer, else a guess from the model name (`cased` but not
+ * `uncased` → cased), else uncased (HF's default). `readTokenizerOptions` (Node) reads a directory.
  */
-export async function readTokenizerOptions(directory: string, name = directory): Promise<WordPieceOptions> {
-  const read = async (file: string): Promise<Record<string, unknown> | undefined> => {
-    const path = join(directory, file);
-    if (!existsSync(path)) return undefined;
-    try {
-      return JSON.parse((await readLocalFile(path)).toString('utf8')) as Record<string, unknown>;
-    } catch (error) {
-      throw new FormatError({ path, expected: 'valid JSON', found: (error as Error).message });
-    }
-  };
+export function tokenizerOptionsFromJson(
+  name: string,
+  fast: Record<string, unknown> | undefined,
+  config: Record<string, unknown> | undefined,
+): WordPieceOptions {
   const options: WordPieceOptions = { lowercase: !/(^|[^n])cased/i.test(name) || /uncased/i.test(name) };
-  const fast = await read('tokenizer.json');
   const normalizer = fast?.normalizer as Record<string, unknown> | null | undefined;
   if (normalizer && normalizer.type === 'BertNormalizer') {
     if (typeof normalizer.lowercase === 'boolean') options.lowercase = normalizer.lowercase;
@@ -276,7 +252,6 @@ export async function readTokenizerOptions(directory: string, name = directory):
     if (typeof normalizer.handle_chinese_chars === 'boolean')
       options.tokenizeChineseChars = normalizer.handle_chinese_chars;
   }
-  const config = await read('tokenizer_config.json');
   if (config) {
     if (typeof config.do_lower_case === 'boolean') options.lowercase = config.do_lower_case;
     if (typeof config.strip_accents === 'boolean') options.stripAccents = config.strip_accents;

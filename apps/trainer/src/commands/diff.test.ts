@@ -301,7 +301,7 @@ describe('diffprune diff', () => {
     expect(fine.code, fine.stderr).toBe(0);
   });
 
-  it("apply|verify refuse a base whose vocab.txt or config.json differs from the diff's (issue #15)", async () => {
+  it("apply|verify|revert refuse a base whose vocab.txt or config.json differs from the diff's (issue #15)", async () => {
     const file = join(root, 'provenance.diff.safetensors');
     expect((await run('create', '--base', base, '--tuned', tuned, '--out', file)).code).toBe(0);
     const weights = (await readSafetensors(join(base, 'model.safetensors'))).tensors;
@@ -334,6 +334,20 @@ describe('diffprune diff', () => {
       const verified = await run('verify', '--base', directory, '--diff', file);
       expect(verified.code).toBe(1);
       expect(verified.stderr).toMatch(`expected ${which} sha256`);
+      // A "tuned" model with another config or vocabulary was not made from this diff's base.
+      const reverted = await run(
+        'revert',
+        '--model',
+        directory,
+        '--diff',
+        file,
+        '--out',
+        join(root, `rev-${which}`),
+      );
+      expect(reverted.code).toBe(1);
+      expect(reverted.stderr).toMatch(
+        new RegExp(`^diffprune: diff revert .*the base's ${which}.*expected ${which} sha256`),
+      );
     }
     // Spacing and non-functional fields (labels, dropout) do not count.
     const relabelled = join(root, 'relabelled');

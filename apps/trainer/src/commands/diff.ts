@@ -12,6 +12,7 @@ import {
 import {
   applyDiff,
   type BaseFilesHashes,
+  checkBaseFiles,
   composeDiffs,
   createDiff,
   type DiffStats,
@@ -413,6 +414,8 @@ async function revert(options: {
 }) {
   const diff = await readDiff(options.diff);
   const tuned = await loadCheckpoint(options.model, 'model');
+  // The tuned model keeps its base's config and tokenizer: a different one means another base.
+  checkBaseFiles(diff, tuned.files, `diff revert (--model ${options.model})`);
   await checkOut(options.out, options.force, [
     { option: '--model', directory: options.model },
     { option: '--diff', directory: dirname(options.diff) },

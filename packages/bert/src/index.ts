@@ -34,6 +34,7 @@ export {
   additiveAttentionMask,
   dropout,
   embedding,
+  firstRow,
   gelu,
   geluTanh,
   layerNorm,
@@ -42,6 +43,8 @@ export {
   multiHeadAttention,
 } from './ops.js';
 export { bertParameterSpecs, canonicalParameterName, classifierParameterNames } from './parameters.js';
+export type { RowParameter, SlotDelta } from './row-parameters.js';
+export { rowParameter, rowParameterRead } from './row-parameters.js';
 export type { PaddedBatch, WordPieceOptions } from './tokenizer.js';
 export {
   encodePairs,

@@ -17,13 +17,14 @@ export interface SlotDelta {
 
 /**
  * How a parameter differs per batch row. `slots[b]` is row b's task slot (0…K−1).
- * - `sparse`: the attached tensor is the base; slot k's value is base + `deltas[k]` (undefined: base).
- * - `dense`: slot k's value is `values[k]` (a whole tensor, row-major); a slot's leading dimension
- *   may be smaller than the attached tensor's (heads with fewer labels): the rest reads as 0.
+ * - `dense` (linear weights and biases, LayerNorm γ/β): `table` holds every slot's whole value,
+ *   [K, ...shape of the attached tensor] row-major (a slot's smaller head is zero-padded).
+ * - `sparse` (embedding tables): the attached tensor is the base; slot k's value is base +
+ *   `deltas[k]` (undefined: the base).
  */
 export type RowParameter =
-  | { kind: 'sparse'; slots: Int32Array; deltas: (SlotDelta | undefined)[] }
-  | { kind: 'dense'; slots: Int32Array; values: Float32Array[] };
+  | { kind: 'dense'; slots: Int32Array; table: Float32Array }
+  | { kind: 'sparse'; slots: Int32Array; deltas: (SlotDelta | undefined)[] };
 
 const attached = new WeakMap<tf.Tensor, RowParameter & { read: boolean }>();
 
@@ -63,41 +64,34 @@ const batchOf = (rows: RowParameter, leading: number, context: string): number =
   return batch;
 };
 
-/** The slot values of a dense per-row parameter as one [K, ...shape] tensor, zero-padded. */
-function slotTable(rows: Extract<RowParameter, { kind: 'dense' }>, shape: number[]): tf.Tensor {
-  const size = shape.reduce((a, b) => a * b, 1);
-  const table = new Float32Array(rows.values.length * size);
-  rows.values.forEach((values, k) => {
-    table.set(values.subarray(0, Math.min(values.length, size)), k * size);
-  });
-  return tf.tensor(table, [rows.values.length, ...shape], 'float32');
-}
-
-/** A [batch, ...] gather of a vector parameter per row: [batch, 1, n] for adding to [batch, L, n]. */
-function rowVectors(vector: tf.Tensor, rows: RowParameter): tf.Tensor {
-  const n = vector.size;
-  const slots = tf.tensor1d(rows.slots, 'int32');
-  let table: tf.Tensor;
-  if (rows.kind === 'dense') table = slotTable(rows, [n]);
-  else {
-    // [K, n]: the base vector plus each slot's δ (a few entries), built on the host.
-    const base = vector.dataSync() as Float32Array;
-    const values = new Float32Array(rows.deltas.length * n);
-    rows.deltas.forEach((delta, k) => {
-      values.set(base, k * n);
-      if (delta)
-        for (let e = 0; e < delta.indices.length; e++) values[k * n + delta.indices[e]!]! += delta.values[e]!;
+const denseRows = (rows: RowParameter, op: string): Extract<RowParameter, { kind: 'dense' }> => {
+  if (rows.kind !== 'dense')
+    throw new InvalidArgumentError({
+      argument: 'rows.kind',
+      expected: `dense per-row values for ${op} (sparse ones are for embedding tables)`,
+      found: rows.kind,
+      context: op,
     });
-    table = tf.tensor2d(values, [rows.deltas.length, n]);
-  }
-  return tf.reshape(tf.gather(table, slots), [rows.slots.length, 1, n]);
+  return rows;
+};
+
+/** The slots' values [K, ...shape] of a dense per-row parameter. */
+const slotTable = (rows: Extract<RowParameter, { kind: 'dense' }>, shape: readonly number[]): tf.Tensor => {
+  const size = shape.reduce((a, b) => a * b, 1);
+  return tf.tensor(rows.table, [rows.table.length / size, ...shape], 'float32');
+};
+
+/** A vector parameter per row: [batch, 1, n], for adding to or scaling [batch, L, n]. */
+function rowVectors(vector: tf.Tensor, rows: RowParameter, op: string): tf.Tensor {
+  const table = slotTable(denseRows(rows, op), [vector.size]);
+  return tf.reshape(tf.gather(table, tf.tensor1d(rows.slots, 'int32')), [rows.slots.length, 1, vector.size]);
 }
 
 /**
  * `x · weightᵀ + bias` with per-row weight and/or bias, x [N, in] with N = batch·L (rows b·L…b·L+L−1
- * are batch row b). A sparse weight: x·Wᵀ plus, for all rows at once, the gathered x columns of each
- * (row, δ entry) pair times δ, summed into (row, output) segments. A dense weight: x times every
- * slot's weight, each row keeping its slot's block.
+ * are batch row b). A per-row weight: the batch rows are grouped by slot ([K, rows of the largest
+ * slot, L, in], one gather), multiplied by their slot's weight in one batched matmul, and gathered
+ * back into batch order: the flops of one plain matmul, three kernels whatever K.
  */
 export function rowLinear(
   flat: tf.Tensor2D,
@@ -108,60 +102,42 @@ export function rowLinear(
 ): tf.Tensor2D {
   const [n, inFeatures] = flat.shape;
   const outFeatures = weight.shape[0]!;
-  const rows = (weightRows ?? biasRows)!;
-  const batch = batchOf(rows, n, 'linear');
+  const batch = batchOf((weightRows ?? biasRows)!, n, 'linear');
   const length = n / batch;
   let y: tf.Tensor;
-  if (weightRows?.kind === 'dense') {
-    const slots = weightRows.values.length;
-    const table = tf.reshape(slotTable(weightRows, [outFeatures, inFeatures]), [
-      slots * outFeatures,
-      inFeatures,
-    ]);
-    const all = tf.reshape(tf.matMul(flat, table as tf.Tensor2D, false, true), [
-      batch,
-      length,
-      slots,
-      outFeatures,
-    ]);
-    const pick = tf.reshape(tf.oneHot(tf.tensor1d(weightRows.slots, 'int32'), slots), [batch, 1, slots, 1]);
-    y = tf.sum(tf.mul(all, pick), 2);
-  } else {
-    y = tf.reshape(tf.matMul(flat, weight as tf.Tensor2D, false, true), [batch, length, outFeatures]);
-    if (weightRows) {
-      // Pairs (row b, δ entry (i, j, v) of b's slot): gather x[b, :, j], scale by v, sum into (b, i).
-      let pairs = 0;
-      for (const slot of weightRows.slots) pairs += weightRows.deltas[slot]?.indices.length ?? 0;
-      if (pairs > 0) {
-        const source = new Int32Array(pairs);
-        const target = new Int32Array(pairs);
-        const scale = new Float32Array(pairs);
-        let p = 0;
-        weightRows.slots.forEach((slot, b) => {
-          const delta = weightRows.deltas[slot];
-          if (!delta) return;
-          for (let e = 0; e < delta.indices.length; e++, p++) {
-            const flatIndex = delta.indices[e]!;
-            const i = Math.floor(flatIndex / inFeatures);
-            source[p] = b * inFeatures + (flatIndex - i * inFeatures);
-            target[p] = b * outFeatures + i;
-            scale[p] = delta.values[e]!;
-          }
-        });
-        const columns = tf.reshape(tf.transpose(tf.reshape(flat, [batch, length, inFeatures]), [0, 2, 1]), [
-          batch * inFeatures,
-          length,
-        ]);
-        const scaled = tf.mul(
-          tf.gather(columns, tf.tensor1d(source, 'int32')),
-          tf.tensor2d(scale, [pairs, 1]),
-        );
-        const summed = tf.unsortedSegmentSum(scaled, tf.tensor1d(target, 'int32'), batch * outFeatures);
-        y = tf.add(y, tf.transpose(tf.reshape(summed, [batch, outFeatures, length]), [0, 2, 1]));
-      }
-    }
-  }
-  if (bias) y = tf.add(y, biasRows ? rowVectors(bias, biasRows) : bias);
+  if (weightRows) {
+    const rows = denseRows(weightRows, 'linear');
+    const slots = rows.table.length / (outFeatures * inFeatures);
+    const members: number[][] = Array.from({ length: slots }, () => []);
+    rows.slots.forEach((slot, b) => {
+      members[slot]!.push(b);
+    });
+    const widest = Math.max(...members.map((m) => m.length));
+    // Slot k's j-th row at k·widest + j (padding repeats row 0: computed, never read back).
+    const grouped = new Int32Array(slots * widest);
+    const back = new Int32Array(batch);
+    members.forEach((m, k) => {
+      m.forEach((b, j) => {
+        grouped[k * widest + j] = b;
+        back[b] = k * widest + j;
+      });
+    });
+    const x = tf.reshape(
+      tf.gather(tf.reshape(flat, [batch, length * inFeatures]), tf.tensor1d(grouped, 'int32')),
+      [slots, widest * length, inFeatures],
+    );
+    const products = tf.matMul(
+      x as tf.Tensor3D,
+      slotTable(rows, [outFeatures, inFeatures]) as tf.Tensor3D,
+      false,
+      true,
+    );
+    y = tf.reshape(
+      tf.gather(tf.reshape(products, [slots * widest, length * outFeatures]), tf.tensor1d(back, 'int32')),
+      [batch, length, outFeatures],
+    );
+  } else y = tf.reshape(tf.matMul(flat, weight as tf.Tensor2D, false, true), [batch, length, outFeatures]);
+  if (bias) y = tf.add(y, biasRows ? rowVectors(bias, biasRows, 'linear') : bias);
   return tf.reshape(y, [n, outFeatures]);
 }
 
@@ -176,8 +152,8 @@ export function rowAffine(
   const [n, hidden] = normalised.shape;
   const batch = batchOf((gammaRows ?? betaRows)!, n, 'layerNorm');
   const x = tf.reshape(normalised, [batch, n / batch, hidden]);
-  const scaled = tf.mul(x, gammaRows ? rowVectors(gamma, gammaRows) : gamma);
-  return tf.reshape(tf.add(scaled, betaRows ? rowVectors(beta, betaRows) : beta), [n, hidden]);
+  const scaled = tf.mul(x, gammaRows ? rowVectors(gamma, gammaRows, 'layerNorm') : gamma);
+  return tf.reshape(tf.add(scaled, betaRows ? rowVectors(beta, betaRows, 'layerNorm') : beta), [n, hidden]);
 }
 
 /**
@@ -188,21 +164,17 @@ export function rowAffine(
 export function rowEmbedding(table: tf.Tensor, ids: tf.Tensor, rows: RowParameter): tf.Tensor {
   const [vocabulary, hidden] = table.shape as [number, number];
   const batch = rows.slots.length;
-  const slots = rows.kind === 'sparse' ? rows.deltas.length : rows.values.length;
+  if (rows.kind !== 'sparse')
+    throw new InvalidArgumentError({
+      argument: 'rows.kind',
+      expected: 'sparse per-row values (base + δ) for an embedding table',
+      found: rows.kind,
+      context: 'embedding',
+    });
+  const slots = rows.deltas.length;
   const index = new Int32Array(slots * vocabulary);
   const touched: Float32Array[] = [new Float32Array(hidden)];
   for (let k = 0; k < slots; k++) {
-    if (rows.kind === 'dense') {
-      // A replaced table: its difference from the base, row by row (rare: embeddings are not heads).
-      const base = table.dataSync() as Float32Array;
-      for (let r = 0; r < vocabulary; r++) {
-        const row = rows.values[k]!.slice(r * hidden, (r + 1) * hidden);
-        for (let c = 0; c < hidden; c++) row[c]! -= base[r * hidden + c]!;
-        index[k * vocabulary + r] = touched.length;
-        touched.push(row);
-      }
-      continue;
-    }
     const delta = rows.deltas[k];
     if (!delta) continue;
     let current = -1;

@@ -1,12 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import {
-  padEncoded,
-  type RowParameter,
-  rowParameter,
-  rowParameterRead,
-  type SlotDelta,
-  toEncodedBatch,
-} from '@diffprune/bert';
+import { padEncoded, rowParameter, rowParameterRead, type SlotDelta, toEncodedBatch } from '@diffprune/bert';
 import {
   CheckpointMismatchError,
   DownloadError,
@@ -207,6 +200,8 @@ export class MultiTaskModel {
   private readonly listeners = new Set<ServingEventListener>();
   /** Reused per-batch arrays of touched tensors, by name. */
   private readonly buffers = new Map<string, Float32Array>();
+  /** Reused arrays of per-slot values for cross-task batches, by name. */
+  private readonly stacks = new Map<string, Float32Array>();
 
   private constructor(
     loaded: LoadedBackbone,
@@ -468,6 +463,19 @@ export class MultiTaskModel {
     return handle;
   }
 
+  /**
+   * A reused array of `size` elements for a batch's per-slot values of `name` (a view of one that only
+   * grows): the tensors made from it are disposed before the next batch builds.
+   */
+  private stacked(name: string, size: number): Float32Array {
+    let buffer = this.stacks.get(name);
+    if (!buffer || buffer.length < size) {
+      buffer = new Float32Array(size);
+      this.stacks.set(name, buffer);
+    }
+    return buffer.subarray(0, size);
+  }
+
   private scratch(name: string): Float32Array {
     let buffer = this.buffers.get(name);
     if (!buffer) {
@@ -676,33 +684,33 @@ export class MultiTaskModel {
       overrides[table] = rowParameter(tensor, { kind: 'sparse', slots: rowSlots, deltas });
       names.delete(table);
     }
+    const kinds = new Map(backbone.parameterSpecs({ numLabels: 1 }).map((spec) => [spec.name, spec.kind]));
     for (const name of names) {
-      if (slots.some((h) => h.denseValues.has(name))) {
-        // Dense per slot (heads): the slot's own values, else base + its δ; padded to the largest.
-        const values = slots.map((h) => {
-          const own = h.denseValues.get(name);
-          if (own) return own;
-          const base = this.base[name]!;
-          const merged = base.values.slice();
-          const delta = h.deltas.find((d) => d.name === name);
-          if (delta) scatterAddLoop(merged, delta.indices, delta.values, 1);
-          return { values: merged, shape: base.shape };
-        });
-        const shape = [...values[0]!.shape];
-        for (const v of values) shape[0] = Math.max(shape[0]!, v.shape[0]!);
-        overrides[name] = rowParameter(tf.zeros(shape), {
-          kind: 'dense',
-          slots: rowSlots,
-          values: values.map((v) => v.values),
-        });
-      } else {
-        const deltas: (SlotDelta | undefined)[] = slots.map((h) => h.deltas.find((d) => d.name === name));
+      const deltaOf = (h: TaskHandle) => h.deltas.find((d) => d.name === name);
+      if (kinds.get(name) === 'embedding' && !slots.some((h) => h.denseValues.has(name))) {
+        // Tables (positions, token types): the base and each slot's δ rows, looked up per row.
         overrides[name] = rowParameter(tf.clone(this.loaded.params[name]!), {
           kind: 'sparse',
           slots: rowSlots,
-          deltas,
-        } satisfies RowParameter);
+          deltas: slots.map(deltaOf),
+        });
+        continue;
       }
+      // Linear weights, biases, LayerNorm: every slot's whole value, [K, ...shape] in a reused array
+      // (the slot's own dense tensor, else base + its δ; heads zero-padded to the most labels).
+      const values = slots.map((h) => h.denseValues.get(name) ?? { ...this.base[name]!, delta: deltaOf(h) });
+      const shape = [...values[0]!.shape];
+      for (const v of values) shape[0] = Math.max(shape[0]!, v.shape[0]!);
+      const size = shape.reduce((a, b) => a * b, 1);
+      const table = this.stacked(name, slots.length * size);
+      values.forEach((v, k) => {
+        const slot = table.subarray(k * size, (k + 1) * size);
+        slot.set(v.values);
+        if (v.values.length < size) slot.fill(0, v.values.length);
+        const delta = 'delta' in v ? v.delta : undefined;
+        if (delta) (this.options.scatterAdd ?? scatterAddLoop)(slot, delta.indices, delta.values, 1);
+      });
+      overrides[name] = rowParameter(tf.zeros(shape), { kind: 'dense', slots: rowSlots, table });
     }
     return { overrides, ids, padId };
   }

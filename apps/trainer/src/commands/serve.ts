@@ -30,7 +30,7 @@ export interface ServeOptions {
   maxInputs?: number;
   /** Inputs per forward group (default 64). */
   maxBatch?: number;
-  /** Batch requests of different tasks into one forward pass (default true; false: one task per pass). */
+  /** Batch requests of different tasks into one forward pass (default false: one task per pass). */
   crossTask?: boolean;
   /** Inputs waiting before requests are refused with 429 (default 1024). */
   maxQueue?: number;
@@ -268,7 +268,7 @@ export function createServeApp(options: ServeOptions): ServeApp {
       ...(options.maxBatch ? { maxBatchInputs: options.maxBatch } : {}),
       ...(options.maxQueue ? { maxQueuedInputs: options.maxQueue } : {}),
       ...(options.maxWaitMs ? { maxWaitMs: options.maxWaitMs } : {}),
-      ...(options.crossTask === false ? { crossTask: false } : {}),
+      ...(options.crossTask ? { crossTask: true } : {}),
     });
     await reload();
     const every = options.reloadIntervalMs ?? 1000;

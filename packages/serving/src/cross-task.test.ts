@@ -3,14 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describeEachBackend } from '@diffprune/runtime/test';
-import { fingerprintCheckpoint } from '@diffprune/sparse-diff';
-import { loadBackbone, parameterArrays } from '@diffprune/training';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { ServingEvent } from './events.js';
 import { MultiTaskModel, type TaskInput } from './multi-task.js';
 import { PredictionQueue } from './queue.js';
-import { writeRandomBert, writeRandomDiff } from './test/index.js';
+import { checkpointBase, writeRandomBert, writeRandomDiff } from './test/index.js';
 
 // Cross-task batching: rows of different tasks (label counts 2, 3 and a regression head; two
 // versions of one task) in one forward pass must answer as each task's own `predict` (the merged
@@ -32,6 +30,28 @@ interface Family {
 
 const fixtures = fileURLToPath(new URL('../../../fixtures/models/', import.meta.url));
 
+/** Diffs of 2, 3 (some tensors stored whole), 1 (regression) and again 2 labels (a second version of `two`). */
+async function writeDiffs(
+  root: string,
+  options: Omit<Parameters<typeof writeRandomDiff>[1], 'seed' | 'numLabels'>,
+  seed: number,
+): Promise<Record<string, { path: string; numLabels: number }>> {
+  const diffs: Record<string, { path: string; numLabels: number }> = {};
+  for (const [i, [name, numLabels]] of Object.entries({ two: 2, three: 3, score: 1, two2: 2 }).entries()) {
+    const path = join(root, `${name}.diff.safetensors`);
+    // `three` stores its position table and one layer's output weight whole (replace, not δ).
+    const dense =
+      name === 'three'
+        ? Object.keys(options.base).filter((n) =>
+            /position_embeddings|layer\.0\.output\.dense\.weight/.test(n),
+          )
+        : [];
+    await writeRandomDiff(path, { ...options, seed: seed + i, numLabels, dense });
+    diffs[name] = { path, numLabels };
+  }
+  return diffs;
+}
+
 const families: Family[] = [
   {
     name: 'bert',
@@ -39,18 +59,7 @@ const families: Family[] = [
       const root = await mkdtemp(join(tmpdir(), 'dp-cross-bert-'));
       const directory = join(root, 'base');
       const base = await writeRandomBert(directory, 11);
-      const diffs: Record<string, { path: string; numLabels: number }> = {};
-      for (const [i, [name, numLabels]] of Object.entries({
-        two: 2,
-        three: 3,
-        score: 1,
-        two2: 2,
-      }).entries()) {
-        const path = join(root, `${name}.diff.safetensors`);
-        await writeRandomDiff(path, { ...base, seed: 300 + i, numLabels });
-        diffs[name] = { path, numLabels };
-      }
-      return { directory, diffs };
+      return { directory, diffs: await writeDiffs(root, base, 300) };
     },
   },
   {
@@ -59,36 +68,10 @@ const families: Family[] = [
     name: 'roberta',
     setup: async () => {
       const directory = join(fixtures, 'roberta');
-      const loaded = await loadBackbone(directory, { head: { numLabels: 2 }, replaceMismatchedHead: true });
-      const created = new Set(loaded.created);
-      const base = await parameterArrays(
-        Object.fromEntries(Object.entries(loaded.params).filter(([name]) => !created.has(name))),
-      );
-      const hidden = loaded.backbone
-        .parameterSpecs({ numLabels: 2 })
-        .find((s) => s.name === 'classifier.dense.bias')!.shape[0]!;
-      tf.dispose(Object.values(loaded.params));
-      const fingerprint = await fingerprintCheckpoint(directory);
+      const { base, hidden, fingerprint } = await checkpointBase(directory);
       const root = await mkdtemp(join(tmpdir(), 'dp-cross-roberta-'));
-      const diffs: Record<string, { path: string; numLabels: number }> = {};
-      for (const [i, [name, numLabels]] of Object.entries({
-        two: 2,
-        three: 3,
-        score: 1,
-        two2: 2,
-      }).entries()) {
-        const path = join(root, `${name}.diff.safetensors`);
-        await writeRandomDiff(path, {
-          base,
-          fingerprint,
-          seed: 400 + i,
-          numLabels,
-          hidden,
-          head: { weight: 'classifier.out_proj.weight', bias: 'classifier.out_proj.bias' },
-        });
-        diffs[name] = { path, numLabels };
-      }
-      return { directory, diffs };
+      const head = { weight: 'classifier.out_proj.weight', bias: 'classifier.out_proj.bias' };
+      return { directory, diffs: await writeDiffs(root, { base, fingerprint, hidden, head }, 400) };
     },
   },
 ];

@@ -463,6 +463,23 @@ export class MultiTaskModel {
     return handle;
   }
 
+  /** A task's δ over an embedding table: its sparse δ, or its dense replacement minus the base. */
+  private tableDelta(handle: TaskHandle, name: string): SparseDelta | undefined {
+    const dense = handle.denseValues.get(name);
+    if (!dense) return handle.deltas.find((d) => d.name === name);
+    const base = this.base[name]!.values;
+    const indices: number[] = [];
+    const values: number[] = [];
+    for (let i = 0; i < base.length; i++) {
+      const difference = Math.fround(dense.values[i]! - base[i]!);
+      if (difference !== 0) {
+        indices.push(i);
+        values.push(difference);
+      }
+    }
+    return { name, indices: Uint32Array.from(indices), values: Float32Array.from(values) };
+  }
+
   /**
    * A reused array of `size` elements for a batch's per-slot values of `name` (a view of one that only
    * grows): the tensors made from it are disposed before the next batch builds.
@@ -514,12 +531,11 @@ export class MultiTaskModel {
     return out;
   }
 
-  /** Logits per input, in input order: batched by length, the task's parameters built once. */
-  private logits(handle: TaskHandle, inputs: readonly TaskInput[]): number[][] {
+  /** The inputs encoded (at most `maxLength` tokens), their order by length, and the batch size. */
+  private encode(inputs: readonly TaskInput[]) {
     const { backbone } = this.loaded;
     const config = backbone.config as { maxPositionEmbeddings?: number };
     const maxLength = this.options.maxLength ?? Math.min(128, config.maxPositionEmbeddings ?? 128);
-    const batchSize = this.options.batchSize ?? 32;
     const encoded = inputs.map((input) =>
       typeof input === 'string'
         ? backbone.encoder.encode(input, null, { maxLength })
@@ -528,6 +544,13 @@ export class MultiTaskModel {
     const order = encoded
       .map((_, i) => i)
       .sort((a, b) => encoded[a]!.inputIds.length - encoded[b]!.inputIds.length);
+    return { encoded, order, batchSize: this.options.batchSize ?? 32 };
+  }
+
+  /** Logits per input, in input order: batched by length, the task's parameters built once. */
+  private logits(handle: TaskHandle, inputs: readonly TaskInput[]): number[][] {
+    const { backbone } = this.loaded;
+    const { encoded, order, batchSize } = this.encode(inputs);
     const out: number[][] = new Array(inputs.length);
     const table = backbone.tokenEmbedding;
     const started = performance.now();
@@ -575,20 +598,11 @@ export class MultiTaskModel {
     });
     return out;
   }
+
   /** Logits per item, in item order: batched by length across tasks, one forward per batch. */
   private mixedLogits(items: readonly { handle: TaskHandle; input: TaskInput }[]): number[][] {
     const { backbone } = this.loaded;
-    const config = backbone.config as { maxPositionEmbeddings?: number };
-    const maxLength = this.options.maxLength ?? Math.min(128, config.maxPositionEmbeddings ?? 128);
-    const batchSize = this.options.batchSize ?? 32;
-    const encoded = items.map(({ input }) =>
-      typeof input === 'string'
-        ? backbone.encoder.encode(input, null, { maxLength })
-        : backbone.encoder.encode(input[0], input[1], { maxLength }),
-    );
-    const order = encoded
-      .map((_, i) => i)
-      .sort((a, b) => encoded[a]!.inputIds.length - encoded[b]!.inputIds.length);
+    const { encoded, order, batchSize } = this.encode(items.map((item) => item.input));
     const out: number[][] = new Array(items.length);
     for (let start = 0; start < order.length; start += batchSize) {
       const indices = order.slice(start, start + batchSize);
@@ -677,7 +691,7 @@ export class MultiTaskModel {
       const base = this.base[table]!;
       const hidden = base.shape[1]!;
       const deltas = slots.map((h) => {
-        const delta = h.deltas.find((d) => d.name === table);
+        const delta = this.tableDelta(h, table);
         return delta && rowsDelta(delta, rows, hidden);
       });
       const tensor = tf.tensor(embeddingRows(base, undefined, rows), [rows.length, hidden], 'float32');
@@ -687,12 +701,12 @@ export class MultiTaskModel {
     const kinds = new Map(backbone.parameterSpecs({ numLabels: 1 }).map((spec) => [spec.name, spec.kind]));
     for (const name of names) {
       const deltaOf = (h: TaskHandle) => h.deltas.find((d) => d.name === name);
-      if (kinds.get(name) === 'embedding' && !slots.some((h) => h.denseValues.has(name))) {
+      if (kinds.get(name) === 'embedding' && this.base[name]) {
         // Tables (positions, token types): the base and each slot's δ rows, looked up per row.
         overrides[name] = rowParameter(tf.clone(this.loaded.params[name]!), {
           kind: 'sparse',
           slots: rowSlots,
-          deltas: slots.map(deltaOf),
+          deltas: slots.map((h) => this.tableDelta(h, name)),
         });
         continue;
       }

@@ -350,8 +350,8 @@ export function registerServeCommand(program: Command): void {
     .option('--max-inputs <n>', 'inputs per request (default 64)', integer('--max-inputs', 1))
     .option('--max-batch <n>', 'inputs per forward pass (default 64)', integer('--max-batch', 1))
     .option(
-      '--no-cross-task',
-      'run each forward pass on one task only (default: batch inputs of any tasks together)',
+      '--cross-task',
+      "batch inputs of any tasks into one forward pass, each row with its task's diff (default: one task per pass)",
     )
     .option(
       '--max-queue <n>',

@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from '@diffprune/core';
+import { InvalidArgumentError, sparseRowDeltaKernelName } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { embedding, firstRow, layerNorm, linear } from './ops.js';
@@ -49,6 +49,44 @@ describe('per-row parameters', () => {
         linear(tf.slice(pooled, [b, 0], [1, -1]), pad(weights[slots[b]!]!), pad(biases[slots[b]!]!)),
       );
       expect(maxError(linear(pooled, weight, bias), expectedPooled)).toBeLessThan(1e-5);
+    });
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('linear: a sparse per-row weight (base + each slot’s δ) equals each row with its merged weight, kernel or composite', () => {
+    const before = tf.memory().numTensors;
+    tf.tidy(() => {
+      const x = random([5, 4, 6], 21);
+      const base = random([3, 6], 22);
+      // Slot 0: three entries; slot 1: none (the base); slot 2: every entry of row 1 and one more.
+      const deltas = [
+        { indices: Uint32Array.of(0, 7, 17), values: Float32Array.of(0.5, -1, 2) },
+        undefined,
+        {
+          indices: Uint32Array.of(6, 7, 8, 9, 10, 11, 14),
+          values: Float32Array.of(1, 2, 3, -1, -2, -3, 0.25),
+        },
+      ];
+      const merged = deltas.map((delta) => {
+        const values = Float32Array.from(base.dataSync());
+        if (delta)
+          for (let e = 0; e < delta.indices.length; e++) values[delta.indices[e]!]! += delta.values[e]!;
+        return tf.tensor2d(values, [3, 6]);
+      });
+      const expected = perRow(5, (b) =>
+        linear(tf.slice(x, [b, 0, 0], [1, -1, -1]), merged[slots[b]!]!, undefined),
+      );
+      const run = () => linear(x, rowParameter(tf.clone(base), { kind: 'sparse', slots, deltas }), undefined);
+      expect(maxError(run(), expected)).toBeLessThan(1e-5);
+      // The composite (the kernel unregistered for the call) answers the same.
+      const backend = tf.getBackend();
+      const kernel = tf.getKernel(sparseRowDeltaKernelName, backend);
+      if (kernel) tf.unregisterKernel(sparseRowDeltaKernelName, backend);
+      try {
+        expect(maxError(run(), expected)).toBeLessThan(1e-5);
+      } finally {
+        if (kernel) tf.registerKernel(kernel);
+      }
     });
     expect(tf.memory().numTensors).toBe(before);
   });
@@ -109,8 +147,8 @@ describe('per-row parameters', () => {
 
   it('refuses per-row values of the wrong kind (what was expected and found), and reports unread ones', () => {
     tf.tidy(() => {
-      const weight = rowParameter(tf.zeros([3, 6]), { kind: 'sparse', slots, deltas: [] });
-      expect(() => linear(random([5, 6], 1), weight, undefined)).toThrow(InvalidArgumentError);
+      const bias = rowParameter(tf.zeros([3]), { kind: 'sparse', slots, deltas: [] });
+      expect(() => linear(random([5, 6], 1), tf.zeros([3, 6]), bias)).toThrow(InvalidArgumentError);
       const table = rowParameter(tf.zeros([7, 4]), { kind: 'dense', slots, table: new Float32Array(84) });
       expect(() => embedding(table, tf.tensor1d([0], 'int32'))).toThrow(/sparse per-row values/);
       const unused = rowParameter(tf.zeros([2]), { kind: 'dense', slots, table: new Float32Array(6) });

@@ -1,5 +1,6 @@
 import { InvalidArgumentError } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
+import { type RowDeltaPairs, sparseRowDelta } from './sparse-row-delta.js';
 
 /**
  * Per-row parameters: one forward pass over a batch whose rows use different parameter values (a
@@ -17,10 +18,10 @@ export interface SlotDelta {
 
 /**
  * How a parameter differs per batch row. `slots[b]` is row b's task slot (0…K−1).
- * - `dense` (linear weights and biases, LayerNorm γ/β): `table` holds every slot's whole value,
+ * - `dense` (biases, LayerNorm γ/β, task heads): `table` holds every slot's whole value,
  *   [K, ...shape of the attached tensor] row-major (a slot's smaller head is zero-padded).
- * - `sparse` (embedding tables): the attached tensor is the base; slot k's value is base +
- *   `deltas[k]` (undefined: the base).
+ * - `sparse` (linear weights of the base, embedding tables): the attached tensor is the base; slot
+ *   k's value is base + `deltas[k]` (undefined: the base).
  */
 export type RowParameter =
   | { kind: 'dense'; slots: Int32Array; table: Float32Array }
@@ -87,11 +88,58 @@ function rowVectors(vector: tf.Tensor, rows: RowParameter, op: string): tf.Tenso
   return tf.reshape(tf.gather(table, tf.tensor1d(rows.slots, 'int32')), [rows.slots.length, 1, vector.size]);
 }
 
+/** A slot δ's flat positions split into (out, in) pairs, once per δ (a task's δ is immutable). */
+const splitPairs = new WeakMap<SlotDelta, { outs: Int32Array; ins: Int32Array }>();
+
+function pairsOf(delta: SlotDelta, inFeatures: number): { outs: Int32Array; ins: Int32Array } {
+  let split = splitPairs.get(delta);
+  if (!split) {
+    const outs = new Int32Array(delta.indices.length);
+    const ins = new Int32Array(delta.indices.length);
+    for (let e = 0; e < delta.indices.length; e++) {
+      const flat = delta.indices[e]!;
+      const i = Math.floor(flat / inFeatures);
+      outs[e] = i;
+      ins[e] = flat - i * inFeatures;
+    }
+    split = { outs, ins };
+    splitPairs.set(delta, split);
+  }
+  return split;
+}
+
+/** Every batch row's (row, δ entry) pairs of a sparse per-row weight [out, in]. */
+function rowPairs(rows: Extract<RowParameter, { kind: 'sparse' }>, inFeatures: number): RowDeltaPairs {
+  let count = 0;
+  for (const slot of rows.slots) count += rows.deltas[slot]?.indices.length ?? 0;
+  const pairs: RowDeltaPairs = {
+    rows: new Int32Array(count),
+    outs: new Int32Array(count),
+    ins: new Int32Array(count),
+    values: new Float32Array(count),
+  };
+  let p = 0;
+  rows.slots.forEach((slot, b) => {
+    const delta = rows.deltas[slot];
+    if (!delta) return;
+    const { outs, ins } = pairsOf(delta, inFeatures);
+    pairs.rows.fill(b, p, p + outs.length);
+    pairs.outs.set(outs, p);
+    pairs.ins.set(ins, p);
+    pairs.values.set(delta.values, p);
+    p += outs.length;
+  });
+  return pairs;
+}
+
 /**
  * `x · weightᵀ + bias` with per-row weight and/or bias, x [N, in] with N = batch·L (rows b·L…b·L+L−1
- * are batch row b). A per-row weight: the batch rows are grouped by slot ([K, rows of the largest
- * slot, L, in], one gather), multiplied by their slot's weight in one batched matmul, and gathered
- * back into batch order: the flops of one plain matmul, three kernels whatever K.
+ * are batch row b).
+ * - A sparse per-row weight (base + each slot's δ): x·Wᵀ with the base weight plus each row's δ
+ *   applied by `sparseRowDelta` (one fused kernel where registered): the base pass plus P·L FMAs.
+ * - A dense one (task heads): the batch rows are grouped by slot ([K, rows of the largest slot, L,
+ *   in], one gather), multiplied by their slot's weight in one batched matmul, and gathered back into
+ *   batch order: three kernels whatever K.
  */
 export function rowLinear(
   flat: tf.Tensor2D,
@@ -105,8 +153,8 @@ export function rowLinear(
   const batch = batchOf((weightRows ?? biasRows)!, n, 'linear');
   const length = n / batch;
   let y: tf.Tensor;
-  if (weightRows) {
-    const rows = denseRows(weightRows, 'linear');
+  if (weightRows?.kind === 'dense') {
+    const rows = weightRows;
     const slots = rows.table.length / (outFeatures * inFeatures);
     const members: number[][] = Array.from({ length: slots }, () => []);
     rows.slots.forEach((slot, b) => {
@@ -136,7 +184,17 @@ export function rowLinear(
       tf.gather(tf.reshape(products, [slots * widest, length * outFeatures]), tf.tensor1d(back, 'int32')),
       [batch, length, outFeatures],
     );
-  } else y = tf.reshape(tf.matMul(flat, weight as tf.Tensor2D, false, true), [batch, length, outFeatures]);
+  } else {
+    y = tf.reshape(tf.matMul(flat, weight as tf.Tensor2D, false, true), [batch, length, outFeatures]);
+    if (weightRows) {
+      const correction = sparseRowDelta(
+        tf.reshape(flat, [batch, length, inFeatures]) as tf.Tensor3D,
+        rowPairs(weightRows, inFeatures),
+        outFeatures,
+      );
+      y = tf.add(y, correction);
+    }
+  }
   if (bias) y = tf.add(y, biasRows ? rowVectors(bias, biasRows, 'linear') : bias);
   return tf.reshape(y, [n, outFeatures]);
 }

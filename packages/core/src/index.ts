@@ -95,6 +95,7 @@ export type {
   GatedDiffsAttributes,
   GatedDiffsInputRole,
   GroupPenalty,
+  SparseRowDeltaAttributes,
   SumSigmoidAttributes,
 } from './kernel-names.js';
 export {
@@ -107,6 +108,8 @@ export {
   layoutHasGroup,
   layoutHasRows,
   layoutHasU,
+  sparseRowDeltaInputRoles,
+  sparseRowDeltaKernelName,
   sumSigmoidGradKernelName,
   sumSigmoidKernelName,
   sumSquaresKernelName,

@@ -108,6 +108,8 @@ export class TaskHandle {
   /** @internal */ readonly dense: ParameterMap;
   /** @internal The dense tensors' values (for cross-task batches). */
   readonly denseValues = new Map<string, { values: Float32Array; shape: number[] }>();
+  /** @internal A dense value's difference from the base, as a δ (built once, for cross-task batches). */
+  readonly replacementDeltas = new Map<string, SparseDelta>();
   /** @internal */ resident: ParameterMap | undefined;
   private users = 0;
   private retired = false;
@@ -463,10 +465,15 @@ export class MultiTaskModel {
     return handle;
   }
 
-  /** A task's δ over an embedding table: its sparse δ, or its dense replacement minus the base. */
+  /**
+   * A task's δ over a base tensor: its sparse δ, or its dense replacement minus the base (computed
+   * once per task version).
+   */
   private tableDelta(handle: TaskHandle, name: string): SparseDelta | undefined {
     const dense = handle.denseValues.get(name);
     if (!dense) return handle.deltas.find((d) => d.name === name);
+    const cached = handle.replacementDeltas.get(name);
+    if (cached) return cached;
     const base = this.base[name]!.values;
     const indices: number[] = [];
     const values: number[] = [];
@@ -477,7 +484,9 @@ export class MultiTaskModel {
         values.push(difference);
       }
     }
-    return { name, indices: Uint32Array.from(indices), values: Float32Array.from(values) };
+    const delta = { name, indices: Uint32Array.from(indices), values: Float32Array.from(values) };
+    handle.replacementDeltas.set(name, delta);
+    return delta;
   }
 
   /**
@@ -701,8 +710,20 @@ export class MultiTaskModel {
     const kinds = new Map(backbone.parameterSpecs({ numLabels: 1 }).map((spec) => [spec.name, spec.kind]));
     for (const name of names) {
       const deltaOf = (h: TaskHandle) => h.deltas.find((d) => d.name === name);
-      if (kinds.get(name) === 'embedding' && this.base[name]) {
-        // Tables (positions, token types): the base and each slot's δ rows, looked up per row.
+      const base = this.base[name];
+      const sameShape = (shape: readonly number[]) =>
+        base !== undefined &&
+        shape.length === base.shape.length &&
+        shape.every((d, i) => d === base.shape[i]);
+      if (
+        base &&
+        (kinds.get(name) === 'embedding' ||
+          (base.shape.length === 2 &&
+            slots.every((h) => sameShape(h.denseValues.get(name)?.shape ?? base.shape))))
+      ) {
+        // Tables (positions, token types): the base and each slot's δ rows, looked up per row. Linear
+        // weights of the base: x·Wᵀ plus each row's δ by the sparse row-delta kernel (a replaced
+        // weight enters as its difference from the base).
         overrides[name] = rowParameter(tf.clone(this.loaded.params[name]!), {
           kind: 'sparse',
           slots: rowSlots,
@@ -710,8 +731,8 @@ export class MultiTaskModel {
         });
         continue;
       }
-      // Linear weights, biases, LayerNorm: every slot's whole value, [K, ...shape] in a reused array
-      // (the slot's own dense tensor, else base + its δ; heads zero-padded to the most labels).
+      // Biases, LayerNorm, task heads: every slot's whole value, [K, ...shape] in a reused array (the
+      // slot's own dense tensor, else base + its δ; heads zero-padded to the most labels).
       const values = slots.map((h) => h.denseValues.get(name) ?? { ...this.base[name]!, delta: deltaOf(h) });
       const shape = [...values[0]!.shape];
       for (const v of values) shape[0] = Math.max(shape[0]!, v.shape[0]!);

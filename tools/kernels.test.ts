@@ -61,7 +61,7 @@ const gatedTensors = (xs: tf.Tensor[]): GatedTensor[] => [
   { base: data.base1!, w: xs[2]!, logAlpha: xs[3]!, u: data.u1! },
 ];
 
-/** Pairs over a [3, 5, 9] → 11 features linear: rows in any order, a repeated (row, out, in). */
+/** Pairs over a [3, 11, 9] → 11 features linear (11 tokens: more than one block of 8): rows in any order, a repeated (row, out, in). */
 const rowDeltaPairs: RowDeltaPairs = {
   rows: Int32Array.of(2, 0, 2, 1, 0, 2, 2, 1),
   outs: Int32Array.of(10, 0, 3, 3, 7, 10, 5, 0),
@@ -214,7 +214,7 @@ describeEachBackend('every registered kernel equals its composite reference', (b
         groupU: tf.tensor1d([0.4]),
         r0: tf.randomNormal([4, 9], 0, 1, 'float32', 8),
         r1: tf.randomNormal([8, 13], 0, 1, 'float32', 9),
-        x3: tf.randomNormal([3, 5, 9], 0, 1, 'float32', 11),
+        x3: tf.randomNormal([3, 11, 9], 0, 1, 'float32', 11),
       };
       for (const tensor of Object.values(made)) tf.keep(tensor);
       return made;

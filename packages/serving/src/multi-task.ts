@@ -534,8 +534,13 @@ export class MultiTaskModel {
       out[delta.name] = tf.tensor(values, base.shape, 'float32');
     }
     if (rows && table && !out[table]) {
-      const base = this.base[table]!;
-      out[table] = tf.tensor(embeddingRows(base, undefined, rows), [rows.length, base.shape[1]!], 'float32');
+      // No δ: the base's rows, or the rows of the task's own table when its diff stores it whole.
+      const source = handle.denseValues.get(table) ?? this.base[table]!;
+      out[table] = tf.tensor(
+        embeddingRows(source, undefined, rows),
+        [rows.length, source.shape[1]!],
+        'float32',
+      );
     }
     return out;
   }
@@ -576,7 +581,9 @@ export class MultiTaskModel {
     const built = handle.resident ?? this.touched(handle, true, rows);
     const buildMs = performance.now() - building;
     try {
-      const params: ParameterMap = { ...this.loaded.params, ...built, ...handle.dense };
+      // `built` last: a token embedding stored whole is in `handle.dense` as the full table, but the
+      // ids are renumbered to the batch's rows, which `built` holds.
+      const params: ParameterMap = { ...this.loaded.params, ...handle.dense, ...built };
       for (let start = 0; start < order.length; start += batchSize) {
         const indices = order.slice(start, start + batchSize);
         const chunk = indices.map((i) => encoded[i]!);

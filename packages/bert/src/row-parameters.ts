@@ -108,15 +108,36 @@ function pairsOf(delta: SlotDelta, inFeatures: number): { outs: Int32Array; ins:
   return split;
 }
 
-/** Every batch row's (row, δ entry) pairs of a sparse per-row weight [out, in]. */
+/**
+ * Reused pair arrays (they only grow): a mixed batch builds every layer's pairs, megabytes per batch
+ * on BERT-Tiny, and fresh arrays each time left that much garbage for V8 (more resident memory). The
+ * tensors made from them live inside `sparseRowDelta`'s tidy only, so the next layer may overwrite them.
+ */
+let pairBuffer: RowDeltaPairs = {
+  rows: new Int32Array(0),
+  outs: new Int32Array(0),
+  ins: new Int32Array(0),
+  values: new Float32Array(0),
+};
+
+/** Every batch row's (row, δ entry) pairs of a sparse per-row weight [out, in], in row order. */
 function rowPairs(rows: Extract<RowParameter, { kind: 'sparse' }>, inFeatures: number): RowDeltaPairs {
   let count = 0;
   for (const slot of rows.slots) count += rows.deltas[slot]?.indices.length ?? 0;
+  if (pairBuffer.rows.length < count) {
+    const size = Math.max(count, 2 * pairBuffer.rows.length);
+    pairBuffer = {
+      rows: new Int32Array(size),
+      outs: new Int32Array(size),
+      ins: new Int32Array(size),
+      values: new Float32Array(size),
+    };
+  }
   const pairs: RowDeltaPairs = {
-    rows: new Int32Array(count),
-    outs: new Int32Array(count),
-    ins: new Int32Array(count),
-    values: new Float32Array(count),
+    rows: pairBuffer.rows.subarray(0, count),
+    outs: pairBuffer.outs.subarray(0, count),
+    ins: pairBuffer.ins.subarray(0, count),
+    values: pairBuffer.values.subarray(0, count),
   };
   let p = 0;
   rows.slots.forEach((slot, b) => {

@@ -5,6 +5,8 @@
  * JS), or an explicit reference where the op has no other path — and compares every output.
  * `diffpruneKernelNames` (core's kernel contract) must all be rows, so a new kernel cannot go untested.
  */
+
+import { type RowDeltaPairs, sparseRowDelta } from '@diffprune/bert';
 import {
   adamKernelName,
   diffpruneKernelNames,
@@ -12,6 +14,7 @@ import {
   dropoutMaskKernelName,
   gatedDiffsGradKernelName,
   gatedDiffsKernelName,
+  sparseRowDeltaKernelName,
   sumSigmoidGradKernelName,
   sumSigmoidKernelName,
   sumSquaresKernelName,
@@ -57,6 +60,14 @@ const gatedTensors = (xs: tf.Tensor[]): GatedTensor[] => [
   // A dense tensor with explicit noise.
   { base: data.base1!, w: xs[2]!, logAlpha: xs[3]!, u: data.u1! },
 ];
+
+/** Pairs over a [3, 11, 9] → 11 features linear (11 tokens: more than one block of 8): rows in any order, a repeated (row, out, in). */
+const rowDeltaPairs: RowDeltaPairs = {
+  rows: Int32Array.of(2, 0, 2, 1, 0, 2, 2, 1),
+  outs: Int32Array.of(10, 0, 3, 3, 7, 10, 5, 0),
+  ins: Int32Array.of(8, 0, 4, 4, 2, 8, 1, 6),
+  values: Float32Array.of(0.5, -1.25, 2, 0.75, 0.1, -0.3, 1.5, -2),
+};
 
 const cases: KernelCase[] = [
   {
@@ -130,6 +141,12 @@ const cases: KernelCase[] = [
     tolerance: () => 0,
   },
   {
+    name: 'each batch row’s sparse δ of a linear weight (sparseRowDelta, cross-task serving)',
+    kernels: [sparseRowDeltaKernelName],
+    run: () => toArrays([sparseRowDelta(data.x3 as tf.Tensor3D, rowDeltaPairs, 11)]),
+    tolerance: () => 1e-6,
+  },
+  {
     name: 'scatter-add: UnsortedSegmentSum, the gradient of tf.gather (against a one-hot matmul)',
     kernels: ['UnsortedSegmentSum'],
     run: () =>
@@ -197,6 +214,7 @@ describeEachBackend('every registered kernel equals its composite reference', (b
         groupU: tf.tensor1d([0.4]),
         r0: tf.randomNormal([4, 9], 0, 1, 'float32', 8),
         r1: tf.randomNormal([8, 13], 0, 1, 'float32', 9),
+        x3: tf.randomNormal([3, 11, 9], 0, 1, 'float32', 11),
       };
       for (const tensor of Object.values(made)) tf.keep(tensor);
       return made;

@@ -29,6 +29,7 @@ export {
   additiveAttentionMask,
   dropout,
   embedding,
+  firstRow,
   gelu,
   geluTanh,
   layerNorm,
@@ -37,6 +38,10 @@ export {
   multiHeadAttention,
 } from './ops.js';
 export { bertParameterSpecs, canonicalParameterName, classifierParameterNames } from './parameters.js';
+export type { RowParameter, SlotDelta } from './row-parameters.js';
+export { rowParameter, rowParameterRead } from './row-parameters.js';
+export type { RowDeltaPairs } from './sparse-row-delta.js';
+export { sparseRowDelta, sparseRowDeltaComposite } from './sparse-row-delta.js';
 export type { PaddedBatch, WordPieceOptions } from './tokenizer.js';
 export {
   encodePairs,

@@ -9,7 +9,7 @@ import {
   encoderLayer,
   requireParameter,
 } from './encoder-layer.js';
-import { additiveAttentionMask, embedding, layerNorm, linear } from './ops.js';
+import { additiveAttentionMask, embedding, firstRow, layerNorm, linear } from './ops.js';
 import { bertParameterSpecs } from './parameters.js';
 
 /**
@@ -65,7 +65,7 @@ export class BertBackbone extends ClassificationBackbone<BertConfig> {
         batch.tokenTypeIds
           ? embedding(p('bert.embeddings.token_type_embeddings.weight'), batch.tokenTypeIds)
           : // Absent token types are all 0 (as HF): row 0, broadcast.
-            tf.slice(p('bert.embeddings.token_type_embeddings.weight'), [0, 0], [1, -1]),
+            firstRow(p('bert.embeddings.token_type_embeddings.weight')),
       ),
       embedding(p('bert.embeddings.position_embeddings.weight'), positions),
     );

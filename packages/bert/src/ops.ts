@@ -1,6 +1,7 @@
 import { dropoutMask, ShapeMismatchError } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { BertActivation } from './config.js';
+import { rowAffine, rowEmbedding, rowLinear, rowParameterOf } from './row-parameters.js';
 
 /**
  * The math of the BERT forward, as small named ops: the one place to swap in fused kernels.
@@ -37,9 +38,14 @@ export function linear(x: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor | undefi
   }
   const outFeatures = weight.shape[0]!;
   const flat = (x.rank === 2 ? x : tf.reshape(x, [-1, inFeatures])) as tf.Tensor2D;
-  const y = bias
-    ? linearWithGradient(flat, weight as tf.Tensor2D, bias as tf.Tensor1D)
-    : tf.matMul(flat, weight as tf.Tensor2D, false, true);
+  const weightRows = rowParameterOf(weight);
+  const biasRows = bias && rowParameterOf(bias);
+  const y =
+    weightRows || biasRows
+      ? rowLinear(flat, weight, bias, weightRows, biasRows)
+      : bias
+        ? linearWithGradient(flat, weight as tf.Tensor2D, bias as tf.Tensor1D)
+        : tf.matMul(flat, weight as tf.Tensor2D, false, true);
   return x.rank === 2 ? y : tf.reshape(y, [...x.shape.slice(0, -1), outFeatures]);
 }
 
@@ -96,6 +102,15 @@ export function layerNorm(
       found: gamma.shape,
       context: 'layerNorm',
     });
+  }
+  const gammaRows = rowParameterOf(gamma);
+  const betaRows = rowParameterOf(beta);
+  if (gammaRows || betaRows) {
+    // Per-row γ/β (cross-task inference): the kernel's normalisation, then each row's affine.
+    const sum = tf.reshape(residual ? tf.add(x, residual) : x, [-1, hidden]);
+    const centred = tf.sub(sum, tf.mean(sum, 1, true));
+    const normalised = tf.mul(centred, tf.rsqrt(tf.add(tf.mean(tf.square(centred), 1, true), eps)));
+    return tf.reshape(rowAffine(normalised as tf.Tensor2D, gamma, beta, gammaRows, betaRows), x.shape);
   }
   let kernel = layerNormKernels.get(eps);
   if (!kernel) {
@@ -232,5 +247,16 @@ export function dropout(x: tf.Tensor, rate: number, seed: number): tf.Tensor {
 
 /** Embedding look-up: rows of `table` [vocabulary, hidden] for int32 `ids` [...]. */
 export function embedding(table: tf.Tensor, ids: tf.Tensor): tf.Tensor {
-  return tf.gather(table, ids);
+  const rows = rowParameterOf(table);
+  return rows ? rowEmbedding(table, ids, rows) : tf.gather(table, ids);
+}
+
+/**
+ * Row 0 of `table` [V, H] as [1, H] (absent token types are all 0, as HF), or [batch, 1, H] when the
+ * table has per-row values.
+ */
+export function firstRow(table: tf.Tensor): tf.Tensor {
+  const rows = rowParameterOf(table);
+  if (!rows) return tf.slice(table, [0, 0], [1, -1]);
+  return rowEmbedding(table, tf.zeros([1], 'int32'), rows);
 }

@@ -79,6 +79,7 @@ export type {
   GatedDiffsAttributes,
   GatedDiffsInputRole,
   GroupPenalty,
+  SparseRowDeltaAttributes,
   SumSigmoidAttributes,
 } from './kernel-names.js';
 export {
@@ -91,6 +92,8 @@ export {
   layoutHasGroup,
   layoutHasRows,
   layoutHasU,
+  sparseRowDeltaInputRoles,
+  sparseRowDeltaKernelName,
   sumSigmoidGradKernelName,
   sumSigmoidKernelName,
   sumSquaresKernelName,

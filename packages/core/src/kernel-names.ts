@@ -145,6 +145,30 @@ export interface DropoutMaskAttributes {
   seed: number;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Cross-task serving: each batch row's own sparse δ of a linear weight (`sparseRowDelta` in
+// @diffprune/bert, read by its per-row `linear`).
+
+/**
+ * `DiffpruneSparseRowDelta`: inputs {x, rows, outs, ins, values}, attrs `SparseRowDeltaAttributes`;
+ * one float32 output, the correction c [batch, seq, outFeatures]:
+ *   c[b, t, i] = Σ_{p: rows[p] = b, outs[p] = i} values[p]·x[b, t, ins[p]]
+ * with x float32 [batch, seq, inFeatures] (a row's δ of W [out, in] applied to its tokens) and the pairs
+ * rows, outs, ins (int32, any order, repeats add up) and values (float32), all of one length P. A
+ * mixed batch's per-row linear is x·Wᵀ (the base weight) + c: the base pass plus P·seq FMAs.
+ * Inference only: no gradient kernel (the op is not differentiable; the training path never uses it).
+ * Composite: gather x's columns per pair, scale, `unsortedSegmentSum` into (row, out) segments.
+ */
+export const sparseRowDeltaKernelName = 'DiffpruneSparseRowDelta';
+
+export interface SparseRowDeltaAttributes {
+  /** The weight's output features: the correction's last dimension. */
+  outFeatures: number;
+}
+
+/** The input names of `DiffpruneSparseRowDelta`, in the order the op passes them. */
+export const sparseRowDeltaInputRoles = ['x', 'rows', 'outs', 'ins', 'values'] as const;
+
 /** Every diffprune kernel name: what a backend may register, and what the kernel table test covers. */
 export const diffpruneKernelNames = [
   gatedDiffsKernelName,
@@ -154,5 +178,6 @@ export const diffpruneKernelNames = [
   adamKernelName,
   sumSquaresKernelName,
   dropoutMaskKernelName,
+  sparseRowDeltaKernelName,
 ] as const;
 export type DiffpruneKernelName = (typeof diffpruneKernelNames)[number];

@@ -157,6 +157,23 @@ export interface NativeAddon {
    * with u_i the counter-based uniforms of seed (a uint32); rate in [0, 1). Throws otherwise.
    */
   dropoutMask(out: Float32Array, seed: number, rate: number): void;
+  /**
+   * @diffprune/core's `DiffpruneSparseRowDelta` (csrc/sparse_delta.h): out [batch, length, outFeatures]
+   * = Σ over pairs p of values[p]·x[rows[p], t, ins[p]] at [rows[p], t, outs[p]]; x [batch, length,
+   * inFeatures]. Lengths and every index are checked (throws otherwise).
+   */
+  sparseRowDelta(
+    out: Float32Array,
+    x: Float32Array,
+    rows: Int32Array,
+    outs: Int32Array,
+    ins: Int32Array,
+    values: Float32Array,
+    batch: number,
+    length: number,
+    inFeatures: number,
+    outFeatures: number,
+  ): void;
   /** glibc: keep freed memory in the process (no page faults for the next tensor); false elsewhere. */
   tuneAllocator(): boolean;
   setThreads(threads: number): number;

@@ -5,6 +5,7 @@ import {
   dropoutMaskKernelName,
   gatedDiffsGradKernelName,
   gatedDiffsKernelName,
+  sparseRowDeltaKernelName,
   sumSigmoidGradKernelName,
   sumSigmoidKernelName,
   sumSquaresKernelName,
@@ -21,6 +22,7 @@ import { gatedDiffs, gatedDiffsGrad } from './kernels/gate.js';
 import { batchMatMul, fusedMatMul } from './kernels/matmul.js';
 import { unsortedSegmentSum } from './kernels/segment-sum.js';
 import { backendName, type NativeKernelContext, nativeKernel } from './kernels/shared.js';
+import { sparseRowDelta } from './kernels/sparse-row-delta.js';
 
 /**
  * The `native` backend: tfjs-backend-cpu's MathBackendCPU (its data store holds plain typed
@@ -126,6 +128,7 @@ const nativeKernels: Record<string, (context: NativeKernelContext) => KernelFunc
   [gatedDiffsKernelName]: gatedDiffs as never,
   [gatedDiffsGradKernelName]: gatedDiffsGrad as never,
   [dropoutMaskKernelName]: dropoutMask as never,
+  [sparseRowDeltaKernelName]: sparseRowDelta as never,
 };
 
 export interface RegisterNativeBackendOptions {

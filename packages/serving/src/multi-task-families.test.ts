@@ -2,12 +2,11 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fingerprintCheckpoint } from '@diffprune/sparse-diff';
-import { loadBackbone, loadWithDiff, parameterArrays, predictTexts } from '@diffprune/training';
+import { loadWithDiff, predictTexts } from '@diffprune/training';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { MultiTaskModel, type TaskInput } from './multi-task.js';
-import { writeRandomDiff } from './test/index.js';
+import { checkpointBase, writeRandomDiff } from './test/index.js';
 
 // Serving a base whose head is not BERT's `classifier.weight`: the HF-saved RoBERTa and ELECTRA
 // fixtures (head classifier.dense.* + classifier.out_proj.*, finetuned with 3 labels).
@@ -18,17 +17,8 @@ describe.each(['roberta', 'electra'])('MultiTaskModel with a %s base', (family) 
   it('serves 2- and 1-output diffs (head classifier.out_proj.*) as loadWithDiff + predictTexts do', async () => {
     const directory = join(fixtures, family);
     // The base tensors a diff is made against: the checkpoint's, the 3-label out_proj left out.
-    const loaded = await loadBackbone(directory, { head: { numLabels: 2 }, replaceMismatchedHead: true });
-    const created = new Set(loaded.created);
-    expect([...created].sort()).toEqual(['classifier.out_proj.bias', 'classifier.out_proj.weight']);
-    const base = await parameterArrays(
-      Object.fromEntries(Object.entries(loaded.params).filter(([name]) => !created.has(name))),
-    );
-    const hidden = loaded.backbone
-      .parameterSpecs({ numLabels: 2 })
-      .find((s) => s.name === 'classifier.dense.bias')!.shape[0]!;
-    tf.dispose(Object.values(loaded.params));
-    const fingerprint = await fingerprintCheckpoint(directory);
+    const { base, created, hidden, fingerprint } = await checkpointBase(directory);
+    expect(created).toEqual(['classifier.out_proj.bias', 'classifier.out_proj.weight']);
     const root = await mkdtemp(join(tmpdir(), `dp-serving-${family}-`));
     const tasks = { pair: 2, score: 1 };
     for (const [i, [name, numLabels]] of Object.entries(tasks).entries()) {

@@ -33,6 +33,9 @@ beforeAll(async () => {
     { name: 'sst2', numLabels: 2, task: 'sst2' },
     { name: 'mnli-like', numLabels: 3, task: 'custom', settings: { labels: ['yes', 'maybe', 'no'] } },
     { name: 'stsb', numLabels: 1, task: 'stsb' },
+    // The token embedding stored whole (`replace`): per-batch overlays look up the batch's rows of the
+    // diff's table, not of the base (ids are renumbered to those rows).
+    { name: 'whole-table', numLabels: 2, task: 'sst2', dense: ['bert.embeddings.word_embeddings.weight'] },
   ];
   for (const [i, t] of tasks.entries()) {
     const path = join(root, `${t.name}.diff.safetensors`);
@@ -42,6 +45,7 @@ beforeAll(async () => {
       numLabels: t.numLabels,
       task: t.task,
       ...(t.settings ? { settings: t.settings } : {}),
+      ...(t.dense ? { dense: t.dense } : {}),
     });
     diffs[t.name] = { path, numLabels: t.numLabels };
   }
@@ -60,10 +64,10 @@ describe.each(['per-batch', 'resident'] as SwitchingStrategy[])('MultiTaskModel 
   it('answers every task as the base with that diff applied does (logits within 1e-5), without leaking tensors', async () => {
     const model = await MultiTaskModel.load(directory, { strategy });
     for (const name of Object.keys(diffs)) await model.register(name, diffs[name]!.path);
-    expect(model.tasks().map((t) => t.name)).toEqual(['mnli-like', 'sst2', 'stsb']);
+    expect(model.tasks().map((t) => t.name)).toEqual(['mnli-like', 'sst2', 'stsb', 'whole-table']);
     const before = tf.memory().numTensors;
     // Interleaved tasks: switching leaves no trace of the previous task.
-    for (const name of ['sst2', 'stsb', 'mnli-like', 'sst2']) {
+    for (const name of ['sst2', 'stsb', 'mnli-like', 'whole-table', 'sst2']) {
       const result = await model.predict(name, inputs);
       const expected = await reference(name);
       expect(result.predictions).toHaveLength(inputs.length);

@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { padEncoded, toEncodedBatch } from '@diffprune/bert';
+import { padEncoded, rowParameter, rowParameterRead, type SlotDelta, toEncodedBatch } from '@diffprune/bert';
 import {
   CheckpointMismatchError,
   DownloadError,
@@ -109,6 +109,10 @@ export class TaskHandle {
   readonly info: TaskInfo;
   /** @internal */ readonly deltas: SparseDelta[];
   /** @internal */ readonly dense: ParameterMap;
+  /** @internal The dense tensors' values (for cross-task batches). */
+  readonly denseValues = new Map<string, { values: Float32Array; shape: number[] }>();
+  /** @internal A dense value's difference from the base, as a δ (built once, for cross-task batches). */
+  readonly replacementDeltas = new Map<string, SparseDelta>();
   /** @internal */ resident: ParameterMap | undefined;
   private users = 0;
   private retired = false;
@@ -203,6 +207,8 @@ export class MultiTaskModel {
   private readonly listeners = new Set<ServingEventListener>();
   /** Reused per-batch arrays of touched tensors, by name. */
   private readonly buffers = new Map<string, Float32Array>();
+  /** Reused arrays of per-slot values for cross-task batches, by name. */
+  private readonly stacks = new Map<string, Float32Array>();
 
   private constructor(
     loaded: LoadedBackbone,
@@ -345,6 +351,50 @@ export class MultiTaskModel {
     }
   }
 
+  /**
+   * Predicts requests of several tasks together (cross-task batching): inputs of every request are
+   * batched by length regardless of task, and each forward pass applies each row's own task δ inside
+   * the layers (`rowParameter` from @diffprune/bert) and its own head. Answers equal `predict`'s
+   * (logits within 1e-5). A batch of one task version runs `predict`'s path.
+   */
+  async predictMany(
+    requests: readonly { task: string | TaskHandle; inputs: readonly TaskInput[] }[],
+  ): Promise<TaskPredictions[]> {
+    const handles: TaskHandle[] = [];
+    try {
+      for (const r of requests)
+        handles.push(typeof r.task === 'string' ? this.acquire(r.task) : r.task.acquire());
+      const all =
+        new Set(handles).size === 1
+          ? this.logits(
+              handles[0]!,
+              requests.flatMap((r) => r.inputs),
+            )
+          : this.mixedLogits(
+              requests.flatMap((r, i) => r.inputs.map((input) => ({ handle: handles[i]!, input }))),
+            );
+      const logits: number[][][] = [];
+      let offset = 0;
+      for (const r of requests) {
+        logits.push(all.slice(offset, offset + r.inputs.length));
+        offset += r.inputs.length;
+      }
+      return handles.map((handle, i) => {
+        const { labels, kind } = handle.info;
+        return {
+          task: handle.info.name,
+          version: handle.info.version,
+          labels,
+          predictions: logits[i]!.map((row) =>
+            kind === 'regression' ? { logits: row, score: row[0]! } : classify(row, labels),
+          ),
+        };
+      });
+    } finally {
+      for (const handle of handles) handle.release();
+    }
+  }
+
   /** Disposes the base and every task (requests in flight must have finished). */
   dispose(): void {
     for (const handle of this.handles.values()) handle.retire();
@@ -421,8 +471,48 @@ export class MultiTaskModel {
       ...(options.metrics ? { metrics: options.metrics } : {}),
     };
     const handle = new TaskHandle(info, deltas, dense);
+    for (const t of diff.tensors)
+      if (dense[t.name])
+        handle.denseValues.set(t.name, { values: Float32Array.from(t.values), shape: [...t.shape] });
     if (this.strategy === 'resident') handle.resident = this.touched(handle, false);
     return handle;
+  }
+
+  /**
+   * A task's δ over a base tensor: its sparse δ, or its dense replacement minus the base (computed
+   * once per task version).
+   */
+  private tableDelta(handle: TaskHandle, name: string): SparseDelta | undefined {
+    const dense = handle.denseValues.get(name);
+    if (!dense) return handle.deltas.find((d) => d.name === name);
+    const cached = handle.replacementDeltas.get(name);
+    if (cached) return cached;
+    const base = this.base[name]!.values;
+    const indices: number[] = [];
+    const values: number[] = [];
+    for (let i = 0; i < base.length; i++) {
+      const difference = Math.fround(dense.values[i]! - base[i]!);
+      if (difference !== 0) {
+        indices.push(i);
+        values.push(difference);
+      }
+    }
+    const delta = { name, indices: Uint32Array.from(indices), values: Float32Array.from(values) };
+    handle.replacementDeltas.set(name, delta);
+    return delta;
+  }
+
+  /**
+   * A reused array of `size` elements for a batch's per-slot values of `name` (a view of one that only
+   * grows): the tensors made from it are disposed before the next batch builds.
+   */
+  private stacked(name: string, size: number): Float32Array {
+    let buffer = this.stacks.get(name);
+    if (!buffer || buffer.length < size) {
+      buffer = new Float32Array(size);
+      this.stacks.set(name, buffer);
+    }
+    return buffer.subarray(0, size);
   }
 
   private scratch(name: string): Float32Array {
@@ -457,18 +547,22 @@ export class MultiTaskModel {
       out[delta.name] = tf.tensor(values, base.shape, 'float32');
     }
     if (rows && table && !out[table]) {
-      const base = this.base[table]!;
-      out[table] = tf.tensor(embeddingRows(base, undefined, rows), [rows.length, base.shape[1]!], 'float32');
+      // No δ: the base's rows, or the rows of the task's own table when its diff stores it whole.
+      const source = handle.denseValues.get(table) ?? this.base[table]!;
+      out[table] = tf.tensor(
+        embeddingRows(source, undefined, rows),
+        [rows.length, source.shape[1]!],
+        'float32',
+      );
     }
     return out;
   }
 
-  /** Logits per input, in input order: batched by length, the task's parameters built once. */
-  private logits(handle: TaskHandle, inputs: readonly TaskInput[]): number[][] {
+  /** The inputs encoded (at most `maxLength` tokens), their order by length, and the batch size. */
+  private encode(inputs: readonly TaskInput[]) {
     const { backbone } = this.loaded;
     const config = backbone.config as { maxPositionEmbeddings?: number };
     const maxLength = this.options.maxLength ?? Math.min(128, config.maxPositionEmbeddings ?? 128);
-    const batchSize = this.options.batchSize ?? 32;
     const encoded = inputs.map((input) =>
       typeof input === 'string'
         ? backbone.encoder.encode(input, null, { maxLength })
@@ -477,6 +571,13 @@ export class MultiTaskModel {
     const order = encoded
       .map((_, i) => i)
       .sort((a, b) => encoded[a]!.inputIds.length - encoded[b]!.inputIds.length);
+    return { encoded, order, batchSize: this.options.batchSize ?? 32 };
+  }
+
+  /** Logits per input, in input order: batched by length, the task's parameters built once. */
+  private logits(handle: TaskHandle, inputs: readonly TaskInput[]): number[][] {
+    const { backbone } = this.loaded;
+    const { encoded, order, batchSize } = this.encode(inputs);
     const out: number[][] = new Array(inputs.length);
     const table = backbone.tokenEmbedding;
     const started = performance.now();
@@ -493,7 +594,9 @@ export class MultiTaskModel {
     const built = handle.resident ?? this.touched(handle, true, rows);
     const buildMs = performance.now() - building;
     try {
-      const params: ParameterMap = { ...this.loaded.params, ...built, ...handle.dense };
+      // `built` last: a token embedding stored whole is in `handle.dense` as the full table, but the
+      // ids are renumbered to the batch's rows, which `built` holds.
+      const params: ParameterMap = { ...this.loaded.params, ...handle.dense, ...built };
       for (let start = 0; start < order.length; start += batchSize) {
         const indices = order.slice(start, start + batchSize);
         const chunk = indices.map((i) => encoded[i]!);
@@ -524,6 +627,178 @@ export class MultiTaskModel {
     });
     return out;
   }
+
+  /** Logits per item, in item order: batched by length across tasks, one forward per batch. */
+  private mixedLogits(items: readonly { handle: TaskHandle; input: TaskInput }[]): number[][] {
+    const { backbone } = this.loaded;
+    const { encoded, order, batchSize } = this.encode(items.map((item) => item.input));
+    const out: number[][] = new Array(items.length);
+    for (let start = 0; start < order.length; start += batchSize) {
+      const indices = order.slice(start, start + batchSize);
+      const started = performance.now();
+      const slotOf = new Map<TaskHandle, number>();
+      const rowSlots = Int32Array.from(indices, (i) => {
+        const handle = items[i]!.handle;
+        if (!slotOf.has(handle)) slotOf.set(handle, slotOf.size);
+        return slotOf.get(handle)!;
+      });
+      const slots = [...slotOf.keys()];
+      const chunk = indices.map((i) => encoded[i]!);
+      if (slots.length === 1) {
+        const logits = this.logits(
+          slots[0]!,
+          indices.map((i) => items[i]!.input),
+        );
+        indices.forEach((inputIndex, row) => {
+          out[inputIndex] = logits[row]!;
+        });
+        continue;
+      }
+      const building = performance.now();
+      const { overrides, ids, padId } = this.rowOverrides(slots, rowSlots, chunk);
+      const buildMs = performance.now() - building;
+      try {
+        const remapped = ids
+          ? chunk.map((e) => ({ ...e, inputIds: e.inputIds.map((id) => ids.get(id)!) }))
+          : chunk;
+        const batch = toEncodedBatch(padEncoded(remapped, padId));
+        const logits = backbone.classify({ ...this.loaded.params, ...overrides }, batch, { training: false });
+        const values = logits.dataSync();
+        const width = logits.shape[1];
+        tf.dispose([logits, batch.inputIds, batch.tokenTypeIds, batch.attentionMask]);
+        const unread = Object.entries(overrides)
+          .filter(([, t]) => !rowParameterRead(t))
+          .map(([name]) => name);
+        if (unread.length > 0)
+          throw new InvalidArgumentError({
+            argument: 'strategy',
+            expected: `a ${backbone.modelType} forward whose ops read per-row parameters (linear, layerNorm, embedding, firstRow of @diffprune/bert)`,
+            found: `per-row values of ${unread.join(', ')} not read: serve this family without cross-task batching`,
+          });
+        indices.forEach((inputIndex, row) => {
+          const numLabels =
+            items[inputIndex]!.handle.info.kind === 'regression'
+              ? 1
+              : items[inputIndex]!.handle.info.labels.length;
+          out[inputIndex] = Array.from(values.subarray(row * width, row * width + numLabels));
+        });
+      } finally {
+        tf.dispose(Object.values(overrides));
+      }
+      this.emit({
+        type: 'batch-end',
+        task: slots.map((h) => h.info.name).join(','),
+        version: Math.max(...slots.map((h) => h.info.version)),
+        inputs: indices.length,
+        buildMs,
+        elapsedMs: performance.now() - started,
+      });
+    }
+    return out;
+  }
+
+  /**
+   * The parameters a mixed batch overrides, with per-row values: each tensor some slot's δ touches
+   * (base + per-slot δ), each dense tensor some slot's diff carries (per-slot values, padded to the
+   * largest head), and the token embedding as the batch's rows (ids remapped).
+   */
+  private rowOverrides(
+    slots: TaskHandle[],
+    rowSlots: Int32Array,
+    chunk: readonly { inputIds: number[] }[],
+  ): { overrides: ParameterMap; ids: Map<number, number> | undefined; padId: number } {
+    const { backbone } = this.loaded;
+    const table = backbone.tokenEmbedding;
+    const overrides: ParameterMap = {};
+    const names = new Set(slots.flatMap((h) => [...h.deltas.map((d) => d.name), ...h.denseValues.keys()]));
+    let ids: Map<number, number> | undefined;
+    let padId = backbone.encoder.padId;
+    if (table) {
+      const rows = Int32Array.from(new Set([padId, ...chunk.flatMap((e) => e.inputIds)])).sort();
+      ids = new Map([...rows].map((row, i) => [row, i]));
+      padId = ids.get(padId)!;
+      const base = this.base[table]!;
+      const hidden = base.shape[1]!;
+      const deltas = slots.map((h) => {
+        const delta = this.tableDelta(h, table);
+        return delta && rowsDelta(delta, rows, hidden);
+      });
+      const tensor = tf.tensor(embeddingRows(base, undefined, rows), [rows.length, hidden], 'float32');
+      overrides[table] = rowParameter(tensor, { kind: 'sparse', slots: rowSlots, deltas });
+      names.delete(table);
+    }
+    const kinds = new Map(backbone.parameterSpecs({ numLabels: 1 }).map((spec) => [spec.name, spec.kind]));
+    for (const name of names) {
+      const deltaOf = (h: TaskHandle) => h.deltas.find((d) => d.name === name);
+      const base = this.base[name];
+      const sameShape = (shape: readonly number[]) =>
+        base !== undefined &&
+        shape.length === base.shape.length &&
+        shape.every((d, i) => d === base.shape[i]);
+      if (
+        base &&
+        (kinds.get(name) === 'embedding' ||
+          (base.shape.length === 2 &&
+            slots.every((h) => sameShape(h.denseValues.get(name)?.shape ?? base.shape))))
+      ) {
+        // Tables (positions, token types): the base and each slot's δ rows, looked up per row. Linear
+        // weights of the base: x·Wᵀ plus each row's δ by the sparse row-delta kernel (a replaced
+        // weight enters as its difference from the base).
+        overrides[name] = rowParameter(tf.clone(this.loaded.params[name]!), {
+          kind: 'sparse',
+          slots: rowSlots,
+          deltas: slots.map((h) => this.tableDelta(h, name)),
+        });
+        continue;
+      }
+      // Biases, LayerNorm, task heads: every slot's whole value, [K, ...shape] in a reused array (the
+      // slot's own dense tensor, else base + its δ; heads zero-padded to the most labels).
+      const values = slots.map((h) => h.denseValues.get(name) ?? { ...this.base[name]!, delta: deltaOf(h) });
+      const shape = [...values[0]!.shape];
+      for (const v of values) shape[0] = Math.max(shape[0]!, v.shape[0]!);
+      const size = shape.reduce((a, b) => a * b, 1);
+      const table = this.stacked(name, slots.length * size);
+      values.forEach((v, k) => {
+        const slot = table.subarray(k * size, (k + 1) * size);
+        slot.set(v.values);
+        if (v.values.length < size) slot.fill(0, v.values.length);
+        const delta = 'delta' in v ? v.delta : undefined;
+        if (delta) (this.options.scatterAdd ?? scatterAddLoop)(slot, delta.indices, delta.values, 1);
+      });
+      overrides[name] = rowParameter(tf.zeros(shape), { kind: 'dense', slots: rowSlots, table });
+    }
+    return { overrides, ids, padId };
+  }
+}
+
+/** δ's entries in rows `rows` of a [vocabulary, hidden] table, as positions in the [rows, hidden] table. */
+function rowsDelta(delta: SparseDelta, rows: Int32Array, hidden: number): SlotDelta {
+  const indices: number[] = [];
+  const values: number[] = [];
+  rows.forEach((row, i) => {
+    const end = (row + 1) * hidden;
+    for (
+      let k = lowerBound(delta.indices, row * hidden);
+      k < delta.indices.length && delta.indices[k]! < end;
+      k++
+    ) {
+      indices.push(i * hidden + (delta.indices[k]! - row * hidden));
+      values.push(delta.values[k]!);
+    }
+  });
+  return { indices: Uint32Array.from(indices), values: Float32Array.from(values) };
+}
+
+/** The first position of a sorted array whose value is ≥ x. */
+function lowerBound(sorted: Uint32Array, x: number): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid]! < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** Rows `rows` of a [vocabulary, hidden] table, plus δ's entries in those rows when given. */
@@ -540,19 +815,9 @@ function embeddingRows(
   if (!delta) return out;
   // δ's flat positions are sorted: find each row's range by binary search.
   const { indices, values } = delta;
-  const lowerBound = (x: number) => {
-    let lo = 0;
-    let hi = indices.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (indices[mid]! < x) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  };
   rows.forEach((row, i) => {
     const end = (row + 1) * hidden;
-    for (let k = lowerBound(row * hidden); k < indices.length && indices[k]! < end; k++)
+    for (let k = lowerBound(indices, row * hidden); k < indices.length && indices[k]! < end; k++)
       out[i * hidden + (indices[k]! - row * hidden)]! += values[k]!;
   });
   return out;

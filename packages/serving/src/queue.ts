@@ -11,19 +11,29 @@ export interface PredictionQueueOptions {
   maxQueuedInputs?: number;
   /** How long to wait for more requests of the same task before running a group (default 0: the next tick). */
   maxWaitMs?: number;
+  /**
+   * Batch requests of different tasks together (default false, by measurement: see the package
+   * README): a group takes the oldest waiting requests whatever their task, and one forward pass
+   * applies each row's own task version (`MultiTaskModel.predictMany`). false: a group is one task
+   * version's requests (tasks take turns, oldest first).
+   */
+  crossTask?: boolean;
 }
 
 interface Pending {
+  /** Admission order: groups take the oldest first. */
+  seq: number;
   inputs: readonly TaskInput[];
   resolve: (value: TaskPredictions) => void;
   reject: (error: unknown) => void;
 }
 
 /**
- * Per-task micro-batching over a {@link MultiTaskModel} with a bounded queue. A request is pinned
- * to its task's version when it is admitted (a replaced diff answers the requests it admitted);
- * requests of one version are grouped into one forward pass (never two versions in a group); groups
- * run one at a time, oldest first. When the queue is full, `submit` throws `QueueFullError` with a
+ * Micro-batching over a {@link MultiTaskModel} with a bounded queue. A request is pinned
+ * to its task's version when it is admitted (a replaced diff answers the requests it admitted, even
+ * in a group with the new version). By default a group is one task version's requests; with
+ * `crossTask` it is the oldest waiting requests of any tasks, one forward pass with each row's own
+ * task version. Groups run one at a time, oldest first. When the queue is full, `submit` throws `QueueFullError` with a
  * retry delay estimated from recent throughput.
  */
 export class PredictionQueue {
@@ -32,6 +42,8 @@ export class PredictionQueue {
   readonly maxBatchInputs: number;
   readonly maxQueuedInputs: number;
   readonly maxWaitMs: number;
+  readonly crossTask: boolean;
+  private admitted = 0;
   private readonly queues = new Map<TaskHandle, Pending[]>();
   private queued = 0;
   private running = false;
@@ -53,6 +65,7 @@ export class PredictionQueue {
     this.maxBatchInputs = positive('maxBatchInputs', options.maxBatchInputs, 64);
     this.maxQueuedInputs = positive('maxQueuedInputs', options.maxQueuedInputs, 1024);
     this.maxWaitMs = positive('maxWaitMs', options.maxWaitMs, 0, 0);
+    this.crossTask = options.crossTask ?? false;
   }
 
   /** Inputs waiting (not yet running). */
@@ -83,7 +96,7 @@ export class PredictionQueue {
     }
     return new Promise<TaskPredictions>((resolve, reject) => {
       const list = this.queues.get(handle) ?? [];
-      list.push({ inputs, resolve, reject });
+      list.push({ seq: this.admitted++, inputs, resolve, reject });
       // A handle owns one reference per waiting request; the map keeps the order of first arrival.
       this.queues.set(handle, list);
       this.queued += inputs.length;
@@ -114,10 +127,50 @@ export class PredictionQueue {
     else setImmediate(run);
   }
 
+  private measure(size: number, started: number): void {
+    const perMs = size / Math.max(performance.now() - started, 0.01);
+    this.rate = this.rate === 0 ? perMs : 0.9 * this.rate + 0.1 * perMs;
+  }
+
+  /** One group of the oldest waiting requests, any tasks, up to `maxBatchInputs` inputs. */
+  private async runMixedGroup(): Promise<void> {
+    const group: { handle: TaskHandle; pending: Pending }[] = [];
+    let size = 0;
+    for (;;) {
+      let oldest: [TaskHandle, Pending[]] | undefined;
+      for (const entry of this.queues) if (!oldest || entry[1][0]!.seq < oldest[1][0]!.seq) oldest = entry;
+      if (!oldest) break;
+      const [handle, list] = oldest;
+      if (group.length > 0 && size + list[0]!.inputs.length > this.maxBatchInputs) break;
+      const pending = list.shift()!;
+      if (list.length === 0) this.queues.delete(handle);
+      group.push({ handle, pending });
+      size += pending.inputs.length;
+    }
+    this.queued -= size;
+    const started = performance.now();
+    try {
+      const results = await this.model.predictMany(
+        group.map((g) => ({ task: g.handle, inputs: g.pending.inputs })),
+      );
+      for (const [i, g] of group.entries()) g.pending.resolve(results[i]!);
+    } catch (error) {
+      for (const g of group) g.pending.reject(error);
+    } finally {
+      for (const g of group) g.handle.release();
+    }
+    this.measure(size, started);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+
   private async runGroups(): Promise<void> {
     this.running = true;
     try {
       while (this.queues.size > 0) {
+        if (this.crossTask) {
+          await this.runMixedGroup();
+          continue;
+        }
         const [handle, list] = this.queues.entries().next().value as [TaskHandle, Pending[]];
         const group: Pending[] = [];
         let size = 0;
@@ -149,8 +202,7 @@ export class PredictionQueue {
         } finally {
           for (let i = 0; i < group.length; i++) handle.release();
         }
-        const perMs = size / Math.max(performance.now() - started, 0.01);
-        this.rate = this.rate === 0 ? perMs : 0.9 * this.rate + 0.1 * perMs;
+        this.measure(size, started);
         // Let the event loop admit requests (and answer sockets) between groups.
         await new Promise((resolve) => setImmediate(resolve));
       }

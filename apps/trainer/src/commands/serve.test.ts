@@ -182,66 +182,71 @@ describe('diffprune serve', () => {
     await server.shutdown();
   });
 
-  it('picks up added, replaced and removed diffs under concurrent requests: nothing dropped, no mixed versions', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'dp-serve-reload-'));
-    await copyFile(spare.sst2!, join(dir, 't.diff.safetensors'));
-    await copyFile(spare.rte!, join(dir, 'gone.diff.safetensors'));
-    const server = createServeApp(options({ diffs: dir, reloadIntervalMs: 25 }));
-    await server.app.listen({ port: 0, host: '127.0.0.1' });
-    await server.ready;
-    const url = `http://127.0.0.1:${(server.app.server.address() as AddressInfo).port}`;
-    const results: { status: number; body: TaskPredictions }[] = [];
-    let replaced = false;
-    const deadline = Date.now() + 20_000;
-    // Four clients, each at most 60 requests and 20 s; they keep going until version 2 has answered.
-    const client = async () => {
-      for (let i = 0; i < 60 && Date.now() < deadline; i++) {
-        const response = await fetch(`${url}/v1/tasks/t/predict`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ inputs: texts }),
-        });
-        results.push({ status: response.status, body: (await response.json()) as TaskPredictions });
-        if (replaced && results.some((r) => r.body.version === 2) && i >= 5) return;
-      }
-    };
-    const clients = Array.from({ length: 4 }, client);
-    await new Promise((resolve) => setTimeout(resolve, 150));
-    // Replace t (written beside, renamed into place), add `added`, remove `gone`.
-    await copyFile(spare['sst2-v2']!, join(dir, 't.tmp'));
-    await rename(join(dir, 't.tmp'), join(dir, 't.diff.safetensors'));
-    await copyFile(spare.three!, join(dir, 'added.diff.safetensors'));
-    await rm(join(dir, 'gone.diff.safetensors'));
-    replaced = true;
-    await Promise.all(clients);
-    await server.reload();
+  // With cross-task batching, a group may hold requests of versions 1 and 2 of t: each is answered
+  // by the version it was admitted under.
+  it.for([false, true])(
+    'picks up added, replaced and removed diffs under concurrent requests: nothing dropped, no mixed versions (cross-task %s)',
+    async (crossTask) => {
+      const dir = await mkdtemp(join(tmpdir(), 'dp-serve-reload-'));
+      await copyFile(spare.sst2!, join(dir, 't.diff.safetensors'));
+      await copyFile(spare.rte!, join(dir, 'gone.diff.safetensors'));
+      const server = createServeApp(options({ diffs: dir, reloadIntervalMs: 25, crossTask }));
+      await server.app.listen({ port: 0, host: '127.0.0.1' });
+      await server.ready;
+      const url = `http://127.0.0.1:${(server.app.server.address() as AddressInfo).port}`;
+      const results: { status: number; body: TaskPredictions }[] = [];
+      let replaced = false;
+      const deadline = Date.now() + 20_000;
+      // Four clients, each at most 60 requests and 20 s; they keep going until version 2 has answered.
+      const client = async () => {
+        for (let i = 0; i < 60 && Date.now() < deadline; i++) {
+          const response = await fetch(`${url}/v1/tasks/t/predict`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ inputs: texts }),
+          });
+          results.push({ status: response.status, body: (await response.json()) as TaskPredictions });
+          if (replaced && results.some((r) => r.body.version === 2) && i >= 5) return;
+        }
+      };
+      const clients = Array.from({ length: 4 }, client);
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      // Replace t (written beside, renamed into place), add `added`, remove `gone`.
+      await copyFile(spare['sst2-v2']!, join(dir, 't.tmp'));
+      await rename(join(dir, 't.tmp'), join(dir, 't.diff.safetensors'));
+      await copyFile(spare.three!, join(dir, 'added.diff.safetensors'));
+      await rm(join(dir, 'gone.diff.safetensors'));
+      replaced = true;
+      await Promise.all(clients);
+      await server.reload();
 
-    expect(results.length).toBeGreaterThan(8);
-    expect(results.every((r) => r.status === 200)).toBe(true);
-    const versions = new Set(results.map((r) => r.body.version));
-    expect(versions).toEqual(new Set([1, 2]));
-    for (const r of results) {
-      // Every prediction of a response comes from the version it names.
-      const reference = expected[r.body.version === 1 ? 'sst2' : 'sst2-v2']!;
-      r.body.predictions.forEach((p, i) => {
-        expect(close(p.logits, reference[i]!)).toBe(true);
+      expect(results.length).toBeGreaterThan(8);
+      expect(results.every((r) => r.status === 200)).toBe(true);
+      const versions = new Set(results.map((r) => r.body.version));
+      expect(versions).toEqual(new Set([1, 2]));
+      for (const r of results) {
+        // Every prediction of a response comes from the version it names.
+        const reference = expected[r.body.version === 1 ? 'sst2' : 'sst2-v2']!;
+        r.body.predictions.forEach((p, i) => {
+          expect(close(p.logits, reference[i]!)).toBe(true);
+        });
+      }
+      const tasks = (await (await fetch(`${url}/v1/tasks`)).json()) as {
+        tasks: { name: string; version: number }[];
+      };
+      expect(tasks.tasks.map((t) => [t.name, t.version])).toEqual([
+        ['added', 1],
+        ['t', 2],
+      ]);
+      const gone = await fetch(`${url}/v1/tasks/gone/predict`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ inputs: ['a'] }),
       });
-    }
-    const tasks = (await (await fetch(`${url}/v1/tasks`)).json()) as {
-      tasks: { name: string; version: number }[];
-    };
-    expect(tasks.tasks.map((t) => [t.name, t.version])).toEqual([
-      ['added', 1],
-      ['t', 2],
-    ]);
-    const gone = await fetch(`${url}/v1/tasks/gone/predict`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ inputs: ['a'] }),
-    });
-    expect(gone.status).toBe(404);
-    await server.shutdown();
-  });
+      expect(gone.status).toBe(404);
+      await server.shutdown();
+    },
+  );
 
   it('shuts down gracefully: requests in flight are answered, new connections are refused', async () => {
     const server = createServeApp(options());

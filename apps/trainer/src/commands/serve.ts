@@ -30,6 +30,8 @@ export interface ServeOptions {
   maxInputs?: number;
   /** Inputs per forward group (default 64). */
   maxBatch?: number;
+  /** Batch requests of different tasks into one forward pass (default false: one task per pass). */
+  crossTask?: boolean;
   /** Inputs waiting before requests are refused with 429 (default 1024). */
   maxQueue?: number;
   /** When a request reaches an idle queue, wait this long (ms) to batch more with it (default 0: the next tick). */
@@ -266,6 +268,7 @@ export function createServeApp(options: ServeOptions): ServeApp {
       ...(options.maxBatch ? { maxBatchInputs: options.maxBatch } : {}),
       ...(options.maxQueue ? { maxQueuedInputs: options.maxQueue } : {}),
       ...(options.maxWaitMs ? { maxWaitMs: options.maxWaitMs } : {}),
+      ...(options.crossTask ? { crossTask: true } : {}),
     });
     await reload();
     const every = options.reloadIntervalMs ?? 1000;
@@ -345,7 +348,11 @@ export function registerServeCommand(program: Command): void {
     .option('--port <n>', 'TCP port (0: any free port)', integer('--port', 0), 8080)
     .option('--host <address>', 'address to listen on', '127.0.0.1')
     .option('--max-inputs <n>', 'inputs per request (default 64)', integer('--max-inputs', 1))
-    .option('--max-batch <n>', 'inputs per forward pass of one task (default 64)', integer('--max-batch', 1))
+    .option('--max-batch <n>', 'inputs per forward pass (default 64)', integer('--max-batch', 1))
+    .option(
+      '--cross-task',
+      "batch inputs of any tasks into one forward pass, each row with its task's diff (default: one task per pass)",
+    )
     .option(
       '--max-queue <n>',
       'inputs waiting before requests get 429 (default 1024)',

@@ -5,6 +5,7 @@ import {
   type DropoutSite,
   embedding,
   encoderLayer,
+  firstRow,
   layerNorm,
   linear,
   requireParameter,
@@ -55,7 +56,7 @@ export function bertStyleEncode(
   let x = tf.add(
     tf.add(
       embedding(p(`${prefix}.embeddings.word_embeddings.weight`), batch.inputIds),
-      options.tokenTypeIds ? embedding(types, options.tokenTypeIds) : tf.slice(types, [0, 0], [1, -1]),
+      options.tokenTypeIds ? embedding(types, options.tokenTypeIds) : firstRow(types),
     ),
     embedding(p(`${prefix}.embeddings.position_embeddings.weight`), options.positions),
   );

@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { unsortedSegmentSumKernel } from '../scatter-add.js';
 import { gatedDiffsGradKernel, gatedDiffsKernel } from './gated-diffs.js';
 import { cpuMemory, wasmMemory } from './memory.js';
+import { sparseRowDeltaKernel } from './sparse-row-delta.js';
 import { sumSigmoidGradKernel, sumSigmoidKernel } from './sum-sigmoid.js';
 
 /**
@@ -10,9 +11,11 @@ import { sumSigmoidGradKernel, sumSigmoidKernel } from './sum-sigmoid.js';
  * kernel-names.ts; the ops that use them check `tf.getKernel(name, tf.getBackend())` and otherwise run
  * their composite):
  * - `cpu`: the whole-model gate (`DiffpruneGatedDiffs`, `…Grad`), the expected-L0 sum (`DiffpruneSumSigmoid`,
- *   `…Grad`), and an O(n) UnsortedSegmentSum in place of tfjs's O(vocabulary·n) one.
+ *   `…Grad`), an O(n) UnsortedSegmentSum in place of tfjs's O(vocabulary·n) one, and cross-task
+ *   serving's per-row sparse δ (`DiffpruneSparseRowDelta`).
  * - `wasm`: the whole-model gate (e^(−logα) from wasm's vectorised Exp) and `DiffpruneSumSigmoidGrad` (one
- *   pass, no transcendental); `expectedL0`'s forward keeps wasm's vectorised Sigmoid. (The wasm heap
+ *   pass, no transcendental) and `DiffpruneSparseRowDelta`; `expectedL0`'s forward keeps wasm's
+ *   vectorised Sigmoid. (The wasm heap
  *   kernels that make training work at all are in wasm.ts.)
  * - `native`: none — @diffprune/native registers its compiled kernels itself (`registerNativeBackend`).
  */
@@ -23,11 +26,13 @@ export const jsKernels = (): Record<'cpu' | 'wasm', KernelConfig[]> => ({
     gatedDiffsGradKernel('cpu', cpuMemory),
     sumSigmoidKernel('cpu', cpuMemory),
     sumSigmoidGradKernel('cpu', cpuMemory),
+    sparseRowDeltaKernel('cpu', cpuMemory),
   ],
   wasm: [
     gatedDiffsKernel('wasm', wasmMemory),
     gatedDiffsGradKernel('wasm', wasmMemory),
     sumSigmoidGradKernel('wasm', wasmMemory),
+    sparseRowDeltaKernel('wasm', wasmMemory),
   ],
 });
 

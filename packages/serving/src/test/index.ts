@@ -7,6 +7,8 @@ import {
   type TensorArrays,
   writeDiff,
 } from '@diffprune/sparse-diff';
+import { loadBackbone, parameterArrays } from '@diffprune/training';
+import * as tf from '@tensorflow/tfjs-core';
 
 /** Short movie-review sentences: the request texts of the serving benchmarks. */
 export const sampleSentences = [
@@ -105,6 +107,8 @@ export async function writeRandomDiff(
     hidden?: number;
     /** The base's config and tokenizer hashes to record (`fingerprintBaseFiles`); default none. */
     baseFiles?: BaseFilesHashes;
+    /** Tensors stored whole (`replace`) instead of as a sparse δ. */
+    dense?: string[];
   },
 ): Promise<void> {
   const rng = createRng(options.seed);
@@ -131,6 +135,7 @@ export async function writeRandomDiff(
   const diff = createDiff({
     base: options.base,
     tuned,
+    ...(options.dense ? { dense: options.dense } : {}),
     provenance: {
       baseModel: { id: 'random-bert', revision: 'local' },
       baseFingerprint: options.fingerprint,
@@ -141,4 +146,24 @@ export async function writeRandomDiff(
     },
   });
   await writeDiff(path, diff);
+}
+
+/**
+ * The base tensors a diff for a finetuned checkpoint (e.g. the RoBERTa/ELECTRA fixtures with a
+ * 3-label `classifier.out_proj`) is made against: the checkpoint's, the head it re-creates left out;
+ * with `created` (those names), `hidden` (the head's input width) and the checkpoint's fingerprint.
+ */
+export async function checkpointBase(
+  directory: string,
+): Promise<{ base: TensorArrays; created: string[]; hidden: number; fingerprint: string }> {
+  const loaded = await loadBackbone(directory, { head: { numLabels: 2 }, replaceMismatchedHead: true });
+  const created = new Set(loaded.created);
+  const base = await parameterArrays(
+    Object.fromEntries(Object.entries(loaded.params).filter(([name]) => !created.has(name))),
+  );
+  const hidden = loaded.backbone
+    .parameterSpecs({ numLabels: 2 })
+    .find((s) => s.name === 'classifier.dense.bias')!.shape[0]!;
+  tf.dispose(Object.values(loaded.params));
+  return { base, created: [...created].sort(), hidden, fingerprint: await fingerprintCheckpoint(directory) };
 }

@@ -1,0 +1,287 @@
+import { InvalidArgumentError } from '@diffprune/core';
+import * as tf from '@tensorflow/tfjs-core';
+import { type RowDeltaPairs, sparseRowDelta } from './sparse-row-delta.js';
+
+/**
+ * Per-row parameters: one forward pass over a batch whose rows use different parameter values (a
+ * multi-task server answering several tasks' diffs of one base in one pass). A parameter map entry
+ * stays a `tf.Tensor` (the base value, or a placeholder of the batch's shape for dense heads), and
+ * `rowParameter(tensor, rows)` attaches how each row differs; `linear`, `layerNorm`, `embedding` and
+ * `firstRow` read it. Without an attachment the ops are unchanged (the training path).
+ */
+
+/** A task slot's sparse δ over the base tensor: sorted flat (row-major) positions and values. */
+export interface SlotDelta {
+  indices: Uint32Array;
+  values: Float32Array;
+}
+
+/**
+ * How a parameter differs per batch row. `slots[b]` is row b's task slot (0…K−1).
+ * - `dense` (biases, LayerNorm γ/β, task heads): `table` holds every slot's whole value,
+ *   [K, ...shape of the attached tensor] row-major (a slot's smaller head is zero-padded).
+ * - `sparse` (linear weights of the base, embedding tables): the attached tensor is the base; slot
+ *   k's value is base + `deltas[k]` (undefined: the base).
+ */
+export type RowParameter =
+  | { kind: 'dense'; slots: Int32Array; table: Float32Array }
+  | { kind: 'sparse'; slots: Int32Array; deltas: (SlotDelta | undefined)[] };
+
+const attached = new WeakMap<tf.Tensor, RowParameter & { read: boolean }>();
+
+/**
+ * Attaches per-row values to `tensor` (which must not be shared with other forwards: pass a fresh
+ * tensor, e.g. `tf.clone(base)`). Returns the tensor, for a parameter map.
+ */
+export function rowParameter(tensor: tf.Tensor, rows: RowParameter): tf.Tensor {
+  attached.set(tensor, { ...rows, read: false });
+  return tensor;
+}
+
+/** The per-row values attached to `tensor`, if any (and marks them read). */
+export function rowParameterOf(tensor: tf.Tensor): RowParameter | undefined {
+  const rows = attached.get(tensor);
+  if (rows) rows.read = true;
+  return rows;
+}
+
+/**
+ * Whether every op that read `tensor` honoured its per-row values: false when a forward used it in
+ * a way the per-row ops do not cover (its rows would then be computed with the base value).
+ */
+export function rowParameterRead(tensor: tf.Tensor): boolean {
+  return attached.get(tensor)?.read ?? true;
+}
+
+const batchOf = (rows: RowParameter, leading: number, context: string): number => {
+  const batch = rows.slots.length;
+  if (batch === 0 || leading % batch !== 0)
+    throw new InvalidArgumentError({
+      argument: 'rows.slots',
+      expected: `one slot per batch row (a divisor of the input's ${leading} leading positions)`,
+      found: batch,
+      context,
+    });
+  return batch;
+};
+
+const denseRows = (rows: RowParameter, op: string): Extract<RowParameter, { kind: 'dense' }> => {
+  if (rows.kind !== 'dense')
+    throw new InvalidArgumentError({
+      argument: 'rows.kind',
+      expected: `dense per-row values for ${op} (sparse ones are for embedding tables)`,
+      found: rows.kind,
+      context: op,
+    });
+  return rows;
+};
+
+/** The slots' values [K, ...shape] of a dense per-row parameter. */
+const slotTable = (rows: Extract<RowParameter, { kind: 'dense' }>, shape: readonly number[]): tf.Tensor => {
+  const size = shape.reduce((a, b) => a * b, 1);
+  return tf.tensor(rows.table, [rows.table.length / size, ...shape], 'float32');
+};
+
+/** A vector parameter per row: [batch, 1, n], for adding to or scaling [batch, L, n]. */
+function rowVectors(vector: tf.Tensor, rows: RowParameter, op: string): tf.Tensor {
+  const table = slotTable(denseRows(rows, op), [vector.size]);
+  return tf.reshape(tf.gather(table, tf.tensor1d(rows.slots, 'int32')), [rows.slots.length, 1, vector.size]);
+}
+
+/** A slot δ's flat positions split into (out, in) pairs, once per δ (a task's δ is immutable). */
+const splitPairs = new WeakMap<SlotDelta, { outs: Int32Array; ins: Int32Array }>();
+
+function pairsOf(delta: SlotDelta, inFeatures: number): { outs: Int32Array; ins: Int32Array } {
+  let split = splitPairs.get(delta);
+  if (!split) {
+    const outs = new Int32Array(delta.indices.length);
+    const ins = new Int32Array(delta.indices.length);
+    for (let e = 0; e < delta.indices.length; e++) {
+      const flat = delta.indices[e]!;
+      const i = Math.floor(flat / inFeatures);
+      outs[e] = i;
+      ins[e] = flat - i * inFeatures;
+    }
+    split = { outs, ins };
+    splitPairs.set(delta, split);
+  }
+  return split;
+}
+
+/**
+ * Reused pair arrays (they only grow): a mixed batch builds every layer's pairs, megabytes per batch
+ * on BERT-Tiny, and fresh arrays each time left that much garbage for V8 (more resident memory). The
+ * tensors made from them live inside `sparseRowDelta`'s tidy only, so the next layer may overwrite them.
+ */
+let pairBuffer: RowDeltaPairs = {
+  rows: new Int32Array(0),
+  outs: new Int32Array(0),
+  ins: new Int32Array(0),
+  values: new Float32Array(0),
+};
+
+/** Every batch row's (row, δ entry) pairs of a sparse per-row weight [out, in], in row order. */
+function rowPairs(rows: Extract<RowParameter, { kind: 'sparse' }>, inFeatures: number): RowDeltaPairs {
+  let count = 0;
+  for (const slot of rows.slots) count += rows.deltas[slot]?.indices.length ?? 0;
+  if (pairBuffer.rows.length < count) {
+    const size = Math.max(count, 2 * pairBuffer.rows.length);
+    pairBuffer = {
+      rows: new Int32Array(size),
+      outs: new Int32Array(size),
+      ins: new Int32Array(size),
+      values: new Float32Array(size),
+    };
+  }
+  const pairs: RowDeltaPairs = {
+    rows: pairBuffer.rows.subarray(0, count),
+    outs: pairBuffer.outs.subarray(0, count),
+    ins: pairBuffer.ins.subarray(0, count),
+    values: pairBuffer.values.subarray(0, count),
+  };
+  let p = 0;
+  rows.slots.forEach((slot, b) => {
+    const delta = rows.deltas[slot];
+    if (!delta) return;
+    const { outs, ins } = pairsOf(delta, inFeatures);
+    pairs.rows.fill(b, p, p + outs.length);
+    pairs.outs.set(outs, p);
+    pairs.ins.set(ins, p);
+    pairs.values.set(delta.values, p);
+    p += outs.length;
+  });
+  return pairs;
+}
+
+/**
+ * `x · weightᵀ + bias` with per-row weight and/or bias, x [N, in] with N = batch·L (rows b·L…b·L+L−1
+ * are batch row b).
+ * - A sparse per-row weight (base + each slot's δ): x·Wᵀ with the base weight plus each row's δ
+ *   applied by `sparseRowDelta` (one fused kernel where registered): the base pass plus P·L FMAs.
+ * - A dense one (task heads): the batch rows are grouped by slot ([K, rows of the largest slot, L,
+ *   in], one gather), multiplied by their slot's weight in one batched matmul, and gathered back into
+ *   batch order: three kernels whatever K.
+ */
+export function rowLinear(
+  flat: tf.Tensor2D,
+  weight: tf.Tensor,
+  bias: tf.Tensor | undefined,
+  weightRows: RowParameter | undefined,
+  biasRows: RowParameter | undefined,
+): tf.Tensor2D {
+  const [n, inFeatures] = flat.shape;
+  const outFeatures = weight.shape[0]!;
+  const batch = batchOf((weightRows ?? biasRows)!, n, 'linear');
+  const length = n / batch;
+  let y: tf.Tensor;
+  if (weightRows?.kind === 'dense') {
+    const rows = weightRows;
+    const slots = rows.table.length / (outFeatures * inFeatures);
+    const members: number[][] = Array.from({ length: slots }, () => []);
+    rows.slots.forEach((slot, b) => {
+      members[slot]!.push(b);
+    });
+    const widest = Math.max(...members.map((m) => m.length));
+    // Slot k's j-th row at k·widest + j (padding repeats row 0: computed, never read back).
+    const grouped = new Int32Array(slots * widest);
+    const back = new Int32Array(batch);
+    members.forEach((m, k) => {
+      m.forEach((b, j) => {
+        grouped[k * widest + j] = b;
+        back[b] = k * widest + j;
+      });
+    });
+    const x = tf.reshape(
+      tf.gather(tf.reshape(flat, [batch, length * inFeatures]), tf.tensor1d(grouped, 'int32')),
+      [slots, widest * length, inFeatures],
+    );
+    const products = tf.matMul(
+      x as tf.Tensor3D,
+      slotTable(rows, [outFeatures, inFeatures]) as tf.Tensor3D,
+      false,
+      true,
+    );
+    y = tf.reshape(
+      tf.gather(tf.reshape(products, [slots * widest, length * outFeatures]), tf.tensor1d(back, 'int32')),
+      [batch, length, outFeatures],
+    );
+  } else {
+    y = tf.reshape(tf.matMul(flat, weight as tf.Tensor2D, false, true), [batch, length, outFeatures]);
+    if (weightRows) {
+      const correction = sparseRowDelta(
+        tf.reshape(flat, [batch, length, inFeatures]) as tf.Tensor3D,
+        rowPairs(weightRows, inFeatures),
+        outFeatures,
+      );
+      y = tf.add(y, correction);
+    }
+  }
+  if (bias) y = tf.add(y, biasRows ? rowVectors(bias, biasRows, 'linear') : bias);
+  return tf.reshape(y, [n, outFeatures]);
+}
+
+/** (x̂ · γ + β) with per-row γ and/or β, x̂ [N, hidden] the normalised input. */
+export function rowAffine(
+  normalised: tf.Tensor2D,
+  gamma: tf.Tensor,
+  beta: tf.Tensor,
+  gammaRows: RowParameter | undefined,
+  betaRows: RowParameter | undefined,
+): tf.Tensor2D {
+  const [n, hidden] = normalised.shape;
+  const batch = batchOf((gammaRows ?? betaRows)!, n, 'layerNorm');
+  const x = tf.reshape(normalised, [batch, n / batch, hidden]);
+  const scaled = tf.mul(x, gammaRows ? rowVectors(gamma, gammaRows, 'layerNorm') : gamma);
+  return tf.reshape(tf.add(scaled, betaRows ? rowVectors(beta, betaRows, 'layerNorm') : beta), [n, hidden]);
+}
+
+/**
+ * Rows of `table` [V, H] for `ids` ([batch, L], or [L] shared by every row) plus each batch row's
+ * δ in those rows: the touched rows of every slot in one small table (row 0: zeros), a per-(slot, id)
+ * index into it, one gather. Returns [batch, L, H].
+ */
+export function rowEmbedding(table: tf.Tensor, ids: tf.Tensor, rows: RowParameter): tf.Tensor {
+  const [vocabulary, hidden] = table.shape as [number, number];
+  const batch = rows.slots.length;
+  if (rows.kind !== 'sparse')
+    throw new InvalidArgumentError({
+      argument: 'rows.kind',
+      expected: 'sparse per-row values (base + δ) for an embedding table',
+      found: rows.kind,
+      context: 'embedding',
+    });
+  const slots = rows.deltas.length;
+  const index = new Int32Array(slots * vocabulary);
+  const touched: Float32Array[] = [new Float32Array(hidden)];
+  for (let k = 0; k < slots; k++) {
+    const delta = rows.deltas[k];
+    if (!delta) continue;
+    let current = -1;
+    let row: Float32Array | undefined;
+    for (let e = 0; e < delta.indices.length; e++) {
+      const r = Math.floor(delta.indices[e]! / hidden);
+      if (r !== current) {
+        current = r;
+        row = new Float32Array(hidden);
+        index[k * vocabulary + r] = touched.length;
+        touched.push(row);
+      }
+      row![delta.indices[e]! - r * hidden] = delta.values[e]!;
+    }
+  }
+  const deltaRows = new Float32Array(touched.length * hidden);
+  touched.forEach((row, i) => {
+    deltaRows.set(row, i * hidden);
+  });
+  const base = tf.gather(table, ids);
+  const length = ids.shape[ids.rank - 1]!;
+  const keys = tf.add(
+    tf.mul(tf.reshape(tf.tensor1d(rows.slots, 'int32'), [batch, 1]), tf.scalar(vocabulary, 'int32')),
+    ids,
+  );
+  const correction = tf.gather(
+    tf.tensor2d(deltaRows, [touched.length, hidden]),
+    tf.gather(tf.tensor1d(index, 'int32'), tf.reshape(keys, [batch * length])),
+  );
+  return tf.add(base, tf.reshape(correction, [batch, length, hidden]));
+}

@@ -1,0 +1,36 @@
+import type { SparseRowDeltaAttributes } from '@diffprune/core';
+import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+import type { TensorInfo } from '@tensorflow/tfjs-core';
+import { float32Values, type KernelArgs, type NativeKernelContext, outputFloat32, sizeOf } from './shared.js';
+
+/**
+ * @diffprune/core's `DiffpruneSparseRowDelta` ({x, rows, outs, ins, values} attrs {outFeatures} → the
+ * per-row correction [batch, length, outFeatures]), compiled (csrc/sparse_delta.cc): one pass over the
+ * pairs per token, the tokens split over the thread pool. Inference only (no gradient kernel).
+ */
+export const sparseRowDelta =
+  (context: NativeKernelContext) =>
+  ({ inputs, backend, attrs }: KernelArgs & { backend: MathBackendCPU }): TensorInfo => {
+    const { x, rows, outs, ins, values } = inputs as Record<
+      'x' | 'rows' | 'outs' | 'ins' | 'values',
+      TensorInfo
+    >;
+    const { outFeatures } = attrs as unknown as SparseRowDeltaAttributes;
+    const [batch, length, inFeatures] = x.shape as [number, number, number];
+    const shape = [batch, length, outFeatures];
+    const out = outputFloat32(backend, sizeOf(shape));
+    const int32 = (info: TensorInfo) => backend.data.get(info.dataId).values as Int32Array;
+    context.addon.sparseRowDelta(
+      out,
+      float32Values(backend, x)!,
+      int32(rows),
+      int32(outs),
+      int32(ins),
+      float32Values(backend, values)!,
+      batch,
+      length,
+      inFeatures,
+      outFeatures,
+    );
+    return backend.makeTensorInfo(shape, 'float32', out);
+  };

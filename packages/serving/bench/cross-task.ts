@@ -1,0 +1,77 @@
+/**
+ * Per-task groups against cross-task batching, in process (no HTTP): 16 clients each send one-input
+ * requests in a loop for `--seconds`, over one task, the diffs in `--diffs` (default /work/serve-diffs
+ * style: NAME.diff.safetensors) and 50 copies of them under new names; requests/s and the mean
+ * inputs per forward pass. `npx pnpm --filter @diffprune/serving bench:cross-task --diffs DIR`.
+ */
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { initBackend } from '@diffprune/runtime';
+import { MultiTaskModel, PredictionQueue } from '../src/index.js';
+import { sampleSentences as sentences } from '../src/test/index.js';
+
+const { values: args } = parseArgs({
+  options: {
+    diffs: { type: 'string' },
+    seconds: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '2' },
+    connections: { type: 'string', default: '16' },
+  },
+});
+if (!args.diffs) throw new Error('--diffs <dir of NAME.diff.safetensors> is required');
+const model = fileURLToPath(new URL('../../../../shared/models/bert-tiny-mlm-offline/', import.meta.url));
+const backend = await initBackend({ loadNative: () => import('../../native/src/index.js') });
+const m = await MultiTaskModel.load(model, {});
+const files = readdirSync(args.diffs).filter((f) => f.endsWith('.diff.safetensors'));
+const tasks = files.map((f) => f.replace(/\.diff\.safetensors$/, ''));
+for (const [i, t] of tasks.entries()) await m.register(t, join(args.diffs, files[i]!));
+const many = Array.from({ length: 50 }, (_, i) => `copy${i}`);
+for (const [i, t] of many.entries()) await m.register(t, join(args.diffs, files[i % files.length]!));
+const sizes: number[] = [];
+m.subscribe((e) => {
+  if (e.type === 'batch-end') sizes.push(e.inputs);
+});
+
+async function run(names: string[], crossTask: boolean): Promise<string> {
+  const queue = new PredictionQueue(m, { crossTask });
+  let done = 0;
+  let stop = false;
+  let next = 0;
+  sizes.length = 0;
+  const client = async () => {
+    while (!stop) {
+      const k = next++;
+      await queue.submit(names[k % names.length]!, [sentences[k % sentences.length]!]);
+      done++;
+    }
+  };
+  const started = performance.now();
+  setTimeout(() => {
+    stop = true;
+  }, Number(args.seconds) * 1000);
+  await Promise.all(Array.from({ length: Number(args.connections) }, client));
+  await queue.close();
+  const perSecond = done / ((performance.now() - started) / 1000);
+  return `${perSecond.toFixed(0)} (${(sizes.reduce((a, b) => a + b, 0) / sizes.length).toFixed(1)})`;
+}
+
+const rows: [string, string[], boolean][] = [
+  ['single task', [tasks[0]!], false],
+  [`${tasks.length} tasks`, tasks, false],
+  [`${tasks.length} tasks`, tasks, true],
+  ['50 tasks', many, false],
+  ['50 tasks', many, true],
+];
+const results: string[][] = rows.map(() => []);
+for (let round = 0; round < Number(args.rounds); round++)
+  for (const [i, [, names, cross]] of rows.entries()) results[i]!.push(await run(names, cross));
+console.log(
+  `${backend.backend}, ${args.connections} clients, one input per request, ${args.seconds} s per run, runs in turns: requests/s (inputs per forward pass)\n`,
+);
+console.log('| traffic | grouping | requests/s per run |');
+console.log('|---|---|---|');
+for (const [i, [label, , cross]] of rows.entries())
+  console.log(`| ${label} | ${cross ? 'cross-task' : 'per task'} | ${results[i]!.join(' / ')} |`);
+m.dispose();

@@ -13,7 +13,7 @@ cd "$(dirname "$0")/../../.."
 out=apps/bench/results/offline
 mkdir -p "$out"
 if [ "${1:-}" = "--stop" ]; then
-  [ -f "$out/launch.pid" ] && kill -INT -- "-$(cat "$out/launch.pid")" && echo "stopping $(cat "$out/launch.pid")"
+  [ -f "$out/launch.pid" ] && kill -INT "-$(cat "$out/launch.pid")" && echo "stopping $(cat "$out/launch.pid")"
   exit 0
 fi
 if [ -f "$out/launch.pid" ] && kill -0 "$(cat "$out/launch.pid")" 2>/dev/null; then

@@ -108,10 +108,11 @@ async function checkPackage(dir) {
     }
   }
   const { publint } = await import('publint');
-  const { messages } = await publint({ pkgDir: dir, strict: true, pack: 'npm' });
+  const { formatMessage } = await import('publint/utils');
+  const { messages, pkg } = await publint({ pkgDir: dir, strict: true, pack: 'npm' });
   for (const message of messages) {
     problems.push(
-      `publint ${message.type} ${message.code} at ${message.path.join('.')}: ${JSON.stringify(message.args)}`,
+      `publint ${message.type}: ${formatMessage(message, pkg, { color: false }) ?? message.code}`,
     );
   }
   return { name: manifest.name, entries: entries.length, files: packedFiles.length, problems };

@@ -23,7 +23,8 @@ export const browserSupport: Record<string, { browser: true } | { browser: false
   '@diffprune/training': { browser: false, reason: 'training runs: checkpoints, resumable runs, files' },
   '@diffprune/serving': {
     browser: false,
-    reason: 'built on training (loadWithDiff); apps/web applies diffs with sparse-diff directly',
+    reason:
+      "built on training (loadWithDiff); apps/web applies diffs with sparse-diff's applyDiffToParameters",
   },
 };
 

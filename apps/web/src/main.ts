@@ -108,7 +108,7 @@ async function selectTask(file: string): Promise<void> {
     recordDownload(`diff: ${file}`, bytes.byteLength, performance.now() - started);
   }
   status(`applying ${file}`);
-  const next = applyTaskDiff(base, bytes, file);
+  const next = await applyTaskDiff(base, bytes, file);
   if (task) tf.dispose(Object.values(task.params));
   task = next;
   taskName = next.diff.provenance.task;

@@ -8,11 +8,10 @@ import {
 } from '@diffprune/bert';
 import { FormatError, type ParameterMap, parseSafetensors } from '@diffprune/core';
 import {
-  applyDiff,
+  applyDiffToParameters,
   decodeDiff,
   fingerprintTensors,
   type SparseDiff,
-  type TensorArrays,
 } from '@diffprune/sparse-diff';
 import {
   padEncoded,
@@ -24,8 +23,9 @@ import * as tf from '@tensorflow/tfjs-core';
 
 // The page's model, browser-safe (no Node builtin): a BERT base built from its files' bytes, and a
 // task diff applied to it as Node's `loadWithDiff` (@diffprune/training) does for `diffprune predict`:
-// the base head is re-created for the diff's label count, the diff checked against the base
-// fingerprint and applied to the base parameters, and the head taken from the diff.
+// the base head is re-created for the diff's label count, then @diffprune/sparse-diff's
+// `applyDiffToParameters` (which `loadWithDiff` calls too) checks the diff against the base
+// fingerprint, applies it to the base parameters and takes the head from the diff.
 
 /** A base model's files, as fetched: config.json, vocab.txt, model.safetensors (+ tokenizer settings). */
 export interface BaseFiles {
@@ -76,7 +76,7 @@ export interface TaskModel {
 }
 
 /** Decodes a diff (checksum checked) and applies it to the base; the caller disposes `params`. */
-export function applyTaskDiff(base: BaseModel, bytes: Uint8Array, path: string): TaskModel {
+export async function applyTaskDiff(base: BaseModel, bytes: Uint8Array, path: string): Promise<TaskModel> {
   const diff = decodeDiff(bytes, { path });
   const numLabels = diff.tensors.find((t) => t.name === 'classifier.bias')?.shape[0];
   if (numLabels === undefined)
@@ -90,23 +90,12 @@ export function applyTaskDiff(base: BaseModel, bytes: Uint8Array, path: string):
     replaceMismatchedHead: true,
     source: base.name,
   });
-  const createdNames = new Set(created);
-  const baseArrays: TensorArrays = {};
-  for (const [name, tensor] of Object.entries(loaded))
-    if (!createdNames.has(name))
-      baseArrays[name] = { shape: tensor.shape, values: tensor.dataSync() as Float32Array };
-  const relevant: SparseDiff = {
-    ...diff,
-    tensors: diff.tensors.filter((t) => t.name in loaded || t.kind !== 'sparse' || t.indices.length > 0),
-  };
-  const tuned = applyDiff(baseArrays, relevant, { baseFingerprint: base.fingerprint });
-  const params: ParameterMap = {};
-  for (const [name, tensor] of Object.entries(loaded)) {
-    const entry = tuned[name];
-    params[name] = entry ? tf.tensor(entry.values, entry.shape, 'float32') : tf.clone(tensor);
+  try {
+    const params = await applyDiffToParameters(loaded, diff, { created, baseFingerprint: base.fingerprint });
+    return { diff, numLabels, params };
+  } finally {
+    tf.dispose(Object.values(loaded));
   }
-  tf.dispose(Object.values(loaded));
-  return { diff, numLabels, params };
 }
 
 /** The logits of one input (a sentence, or a pair), as `predictTexts` computes them in Node. */

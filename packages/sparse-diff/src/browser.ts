@@ -2,6 +2,8 @@
 // compose, fingerprints of tensors in memory. The Node entry (index.ts) adds files and checkpoints.
 export type { ApplyDiffOptions, RevertDiffOptions, ScatterAdd } from './apply.js';
 export { applyDiff, revertDiff, scatterAddLoop } from './apply.js';
+export type { ApplyDiffToParametersOptions } from './apply-parameters.js';
+export { applyDiffToParameters } from './apply-parameters.js';
 export type { BaseFileContents } from './base-files.js';
 export {
   checkBaseFiles,

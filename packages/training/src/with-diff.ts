@@ -1,16 +1,14 @@
 import { InvalidArgumentError, type LoadBackboneOptions, type LoadedBackbone } from '@diffprune/core';
 import {
-  applyDiff,
+  applyDiffToParameters,
   fingerprintBaseFiles,
   fingerprintCheckpoint,
   readDiff,
   type ScatterAdd,
   type SparseDiff,
-  type TensorArrays,
 } from '@diffprune/sparse-diff';
 import * as tf from '@tensorflow/tfjs-core';
 import { headOutputs, loadBackbone } from './backbones.js';
-import { parameterArrays } from './data.js';
 
 /** The number of head outputs a diff carries (its head output tensor, for any family), if it has a head. */
 export function headSizeOf(diff: SparseDiff): number | undefined {
@@ -57,47 +55,18 @@ export async function loadWithDiff(
   const { scatterAdd, numLabels: _expected, ...hub } = options;
   // The diff's dense head replaces a base head of another label count (trained with it re-created).
   const loaded = await loadBackbone(model, { ...hub, head: { numLabels }, replaceMismatchedHead: true });
-  let tuned: TensorArrays;
   try {
-    tuned = await applyToBase(loaded, diff, scatterAdd);
-  } catch (error) {
-    // A refused diff (another base, config or tokenizer; a shape) leaves no tensors behind.
+    // θ = base + δ; created heads are not part of the base: the diff adds them.
+    const params = await applyDiffToParameters(loaded.params, diff, {
+      created: loaded.created,
+      baseFingerprint: await fingerprintCheckpoint(loaded.source.directory),
+      baseFiles: await fingerprintBaseFiles(loaded.source.directory),
+      ...(scatterAdd ? { scatterAdd } : {}),
+    });
+    return { loaded: { ...loaded, params }, diff };
+  } finally {
+    // The base tensors either way: a refused diff (another base, config or tokenizer; a shape)
+    // leaves no tensors behind.
     tf.dispose(Object.values(loaded.params));
-    throw error;
   }
-  const params: LoadedBackbone['params'] = {};
-  for (const [name, tensor] of Object.entries(loaded.params)) {
-    const entry = tuned[name];
-    params[name] = entry ? tf.tensor(entry.values, entry.shape, 'float32') : tf.clone(tensor);
-  }
-  tf.dispose(Object.values(loaded.params));
-  return { loaded: { ...loaded, params }, diff };
-}
-
-/** θ = base + δ over the loaded base's arrays (its created head left out: the diff adds it). */
-async function applyToBase(
-  loaded: LoadedBackbone,
-  diff: SparseDiff,
-  scatterAdd: ScatterAdd | undefined,
-): Promise<TensorArrays> {
-  const fingerprint = await fingerprintCheckpoint(loaded.source.directory);
-  const created = new Set(loaded.created);
-  // Created heads are not part of the base; the diff adds them.
-  const base: TensorArrays = await parameterArrays(
-    Object.fromEntries(Object.entries(loaded.params).filter(([name]) => !created.has(name))),
-  );
-  // A diff made from checkpoint files (`diffprune diff create`) lists every base tensor, also those
-  // the backbone does not use (an MLM head): untouched ones it lacks are irrelevant. A tensor with
-  // entries that the model lacks still fails in applyDiff, by name.
-  const relevant: SparseDiff = {
-    ...diff,
-    tensors: diff.tensors.filter(
-      (t) => t.name in loaded.params || t.kind !== 'sparse' || t.indices.length > 0,
-    ),
-  };
-  return applyDiff(base, relevant, {
-    baseFingerprint: fingerprint,
-    baseFiles: await fingerprintBaseFiles(loaded.source.directory),
-    ...(scatterAdd ? { scatterAdd } : {}),
-  });
 }

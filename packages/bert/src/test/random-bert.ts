@@ -1,6 +1,7 @@
-import { BertBackbone, parseBertConfig } from '@diffprune/bert';
 import { createRng, type EncodedBatch, type LoadedBackbone, type ParameterMap } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
+import { parseBertConfig } from '../config.js';
+import { BertBackbone } from '../model.js';
 
 /** Model shapes of the step benchmark (google-research/bert's small BERTs and BERT-base). */
 export const stepSizes = {

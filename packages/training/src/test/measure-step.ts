@@ -5,8 +5,8 @@ import {
   stepConfigJson,
   stepVocabularySize,
 } from '@diffprune/bert/test';
-import { createTrainingState, trainStep } from '@diffprune/training';
 import * as tf from '@tensorflow/tfjs-core';
+import { createTrainingState, trainStep } from '../step.js';
 
 export type StepMethod = 'full' | 'diff-pruning';
 

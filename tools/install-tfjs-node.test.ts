@@ -27,7 +27,9 @@ function tfjsNodeDirectory(): string | undefined {
 
 function bindingBuilt(directory: string): boolean {
   const lib = join(directory, 'lib');
-  return existsSync(lib) && readdirSync(lib).some((entry) => existsSync(join(lib, entry, 'tfjs_binding.node')));
+  return (
+    existsSync(lib) && readdirSync(lib).some((entry) => existsSync(join(lib, entry, 'tfjs_binding.node')))
+  );
 }
 
 const directory = tfjsNodeDirectory();

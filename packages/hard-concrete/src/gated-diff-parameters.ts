@@ -10,13 +10,15 @@ import {
 } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { expectedL0Penalty, type GroupPenalty, resolveGroupPenalty } from './expected-l0.js';
-import { type GatedDiffParameterInputs, validate } from './gated-diff-parameter.js';
+import { checkTensorInputs, type GatedDiffParameterInputs } from './gated-diff-parameter.js';
 import { checkRows } from './gated-diff-rows.js';
 import {
   checkArray,
   type GateOptions,
   type ResolvedGate,
   type ResolvedUniform,
+  resolveGate,
+  resolveUniform,
   type UniformOptions,
 } from './options.js';
 import { gateFromUniform, sampleUniform } from './sample-gate.js';
@@ -94,7 +96,10 @@ export function gatedDiffParametersWith(
   const context = 'gatedDiffParameters';
   checkArray(tensors, 'tensors', context);
   const groupPenalty = resolveGroupPenalty(options, context);
-  const resolved = tensors.map((tensor, t) => {
+  // The gate and noise options are the list's (one resolution); each tensor's inputs are checked.
+  const gate = resolveGate(options, context);
+  const uniform = resolveUniform(options, context);
+  tensors.forEach((tensor, t) => {
     if (typeof tensor !== 'object' || tensor === null) {
       throw new InvalidArgumentError({
         argument: `tensors[${t}]`,
@@ -103,9 +108,9 @@ export function gatedDiffParametersWith(
         context,
       });
     }
-    const settings = validate({ ...options, ...tensor }, `${context} (tensors[${t}])`);
-    if (tensor.rows !== undefined) checkRows(tensor.rows, tensor.base, `${context} (tensors[${t}])`);
-    return settings;
+    const where = `${context} (tensors[${t}])`;
+    checkTensorInputs(tensor, where);
+    if (tensor.rows !== undefined) checkRows(tensor.rows, tensor.base, where);
   });
   const useKernel = implementation !== 'composite' && gatedDiffsKernelsRegistered();
   if (implementation === 'kernel' && !useKernel) {
@@ -117,7 +122,6 @@ export function gatedDiffParametersWith(
     });
   }
   if (tensors.length === 0) return { parameters: [], penalty: tf.scalar(0) };
-  const { gate, uniform } = resolved[0]!;
   return useKernel
     ? fused(tensors, gate, uniform, groupPenalty)
     : gatedDiffParametersComposite(tensors, gate, uniform, groupPenalty);

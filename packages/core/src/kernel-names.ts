@@ -15,7 +15,7 @@
 // one call each way (`gatedDiffParameters` in @diffprune/hard-concrete; one tensor is the per-tensor case).
 
 /**
- * Forward `DiffpruneGatedDiffs`: inputs a list (tfjs saves a list whole for the gradient): per tensor
+ * Forward `DiffpruneGatedDiffs`: inputs a list (the positions are the gradient's keys): per tensor
  * t = 0…n−1, in this order, base, w, logAlpha, then u (explicit noise), rows (int32) and groupLogAlpha
  * with groupU (the group gate's logα and its noise, one element each) where `layout[t]` says so
  * (`gatedDiffsInputRoles`).
@@ -38,7 +38,8 @@ export const gatedDiffsKernelName = 'DiffpruneGatedDiffs';
  *   dW = dy·z·z_g;  dLogAlpha = dy·w·z_g·dz/dlogα + dPenalty·(σ_g,t if product else 1)·σ(1 − σ);
  *   dGroup = Σ(dy·w·z)·dz_g/dlogα_g + dPenalty·(S_t if product else 1)·σ_g(1 − σ_g),
  *   dz/dlogα = 1[0 < z < 1]·(r − l)·s(1 − s)/β with s = (z − l)/(r − l).
- * z and the group gate are recomputed from the inputs (nothing but the inputs is saved).
+ * z and the group gate are recomputed from the inputs, which the op passes (the forward's own tensors:
+ * the tfjs gradient saves nothing, so the tape makes no clones).
  */
 export const gatedDiffsGradKernelName = 'DiffpruneGatedDiffsGrad';
 
@@ -76,7 +77,7 @@ export const layoutHasGroup = 4;
 /** The input roles of one gated tensor, in the order the forward's list holds them. */
 export type GatedDiffsInputRole = 'base' | 'w' | 'logAlpha' | 'u' | 'rows' | 'groupLogAlpha' | 'groupU';
 
-/** What each position of the forward's input list holds (the tape saves and keys them by position). */
+/** What each position of the forward's input list holds (the gradient keys them by position). */
 export function gatedDiffsInputRoles(layout: readonly number[]): { t: number; role: GatedDiffsInputRole }[] {
   const roles: { t: number; role: GatedDiffsInputRole }[] = [];
   layout.forEach((flags, t) => {

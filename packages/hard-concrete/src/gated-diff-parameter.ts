@@ -44,8 +44,24 @@ export interface Resolved {
   grouped: boolean;
 }
 
-/** Checks one gated tensor's inputs (types, shapes, exactly one noise source, group pair). */
+/** Checks one gated tensor's inputs (types, shapes, exactly one noise source, group pair) and options. */
 export function validate(inputs: GatedDiffParameterInputs, context: string): Resolved {
+  const grouped = checkTensorInputs(inputs, context);
+  return {
+    gate: resolveGate(inputs, context),
+    uniform: resolveUniform(inputs, context),
+    grouped,
+  };
+}
+
+/**
+ * Checks one gated tensor's tensors and noise source (`validate` without the gate and noise options,
+ * which a list of tensors shares); whether it has a group gate.
+ */
+export function checkTensorInputs(
+  inputs: Omit<GatedDiffParameterInputs, keyof GateOptions | keyof UniformOptions>,
+  context: string,
+): boolean {
   if (typeof inputs !== 'object' || inputs === null) {
     throw new InvalidArgumentError({ argument: 'inputs', expected: 'an object', found: inputs, context });
   }
@@ -82,11 +98,7 @@ export function validate(inputs: GatedDiffParameterInputs, context: string): Res
     checkFloat32(groupU, 'groupU', context);
     checkSingleElement(groupU, 'groupU', context);
   }
-  return {
-    gate: resolveGate(inputs, context),
-    uniform: resolveUniform(inputs, context),
-    grouped: groupLogAlpha !== undefined,
-  };
+  return groupLogAlpha !== undefined;
 }
 
 /**

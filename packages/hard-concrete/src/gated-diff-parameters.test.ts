@@ -1,7 +1,12 @@
-import { InvalidArgumentError, ShapeMismatchError } from '@diffprune/core';
+import {
+  type GatedDiffsAttributes,
+  gatedDiffsKernelName,
+  InvalidArgumentError,
+  ShapeMismatchError,
+} from '@diffprune/core';
 import { describeEachBackend } from '@diffprune/runtime/test';
 import * as tf from '@tensorflow/tfjs-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   type GatedDiffParametersImplementation,
   type GatedDiffParametersOptions,
@@ -190,6 +195,73 @@ describeEachBackend('gatedDiffParameters: the kernels equal the composite refere
       }
       // And no w gradient there.
       expect(Array.from(grads[0]!.values.slice(24)).every((v) => v === 0)).toBe(true);
+    },
+  );
+  it.skipIf(!hasKernel(backend))(
+    'the tape keeps no copies of the inputs: no Identity kernel call, forward or backward (rows and groups too)',
+    () => {
+      // With the inputs saved by the tape, the engine clones each one (an Identity call); the
+      // gradient reads the caller's tensors instead (the values are the cases above).
+      const c = cases[2]!;
+      const xs = [
+        ...data.map((d) => d.w),
+        ...data.map((d) => d.logAlpha),
+        ...data.map((d) => d.groupLogAlpha),
+      ];
+      const spy = vi.spyOn(tf.engine(), 'runKernel');
+      const grads = tf.grads((...inputs: tf.Tensor[]) => {
+        const tensors: GatedTensor[] = data.map((d, t) => ({
+          base: d.base,
+          w: inputs[t]!,
+          logAlpha: inputs[data.length + t]!,
+          u: d.u,
+          groupLogAlpha: inputs[2 * data.length + t]!,
+          groupU: d.groupU,
+          ...(t === 0 ? { rows: c.rows! } : {}),
+        }));
+        return gatedDiffParametersWith(tensors, c.options, 'kernel').penalty;
+      })(xs);
+      const kernels = spy.mock.calls.map(([name]) => name);
+      spy.mockRestore();
+      expect(kernels).toContain(gatedDiffsKernelName);
+      expect(kernels.filter((name) => name === 'Identity')).toEqual([]);
+      expect(grads.length).toBe(xs.length);
+      tf.dispose(grads);
+    },
+  );
+
+  it.skipIf(!hasKernel(backend))(
+    'the kernel run by anything but gatedDiffParameters has no gradient (a typed error, not wrong values)',
+    () => {
+      const d = data[1]!;
+      const attributes: GatedDiffsAttributes = {
+        layout: [0],
+        seeds: [5],
+        groupPenalty: 'sum',
+        beta: 1,
+        left: -1.5,
+        right: 1.5,
+        uLow: 1e-6,
+        uHigh: 1 - 1e-6,
+        shift: 0,
+      };
+      // Registers the gradient (as any first call does).
+      tf.dispose(
+        Object.values(gatedDiffParameters([{ base: d.base, w: d.w, logAlpha: d.logAlpha, seed: 5 }])).flat(),
+      );
+      const direct = (w: tf.Tensor) =>
+        (
+          tf
+            .engine()
+            .runKernel(
+              gatedDiffsKernelName,
+              [d.base, w, d.logAlpha] as unknown as tf.NamedTensorMap,
+              attributes as unknown as tf.NamedAttrMap,
+            ) as tf.Tensor[]
+        )[1]!;
+      const before = tf.memory().numTensors;
+      expect(() => tf.grad(direct)(d.w)).toThrow(InvalidArgumentError);
+      expect(tf.memory().numTensors).toBe(before);
     },
   );
 });

@@ -10,13 +10,15 @@ import {
 } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { expectedL0Penalty, type GroupPenalty, resolveGroupPenalty } from './expected-l0.js';
-import { type GatedDiffParameterInputs, validate } from './gated-diff-parameter.js';
+import { checkTensorInputs, type GatedDiffParameterInputs } from './gated-diff-parameter.js';
 import { checkRows } from './gated-diff-rows.js';
 import {
   checkArray,
   type GateOptions,
   type ResolvedGate,
   type ResolvedUniform,
+  resolveGate,
+  resolveUniform,
   type UniformOptions,
 } from './options.js';
 import { gateFromUniform, sampleUniform } from './sample-gate.js';
@@ -74,7 +76,9 @@ export function gatedDiffsKernelsRegistered(): boolean {
  * forward and one backward for the whole model, whose backward writes each logα's gradient — the gate's
  * term and the penalty's — in one pass; elsewhere the composite reference (`gatedDiffParametersComposite`:
  * tfjs ops, autograd), equal in values and gradients. Differentiable w.r.t. every w, logα and group logα
- * (no gradient reaches u or groupU; base gets dθ). Call inside a tidy or gradient function.
+ * (no gradient reaches u or groupU; base gets dθ). Call inside a tidy or gradient function. With the
+ * kernels the gradient reads the input tensors themselves (the tape keeps no copies): keep them
+ * undisposed until it is taken.
  */
 export function gatedDiffParameters(
   tensors: readonly GatedTensor[],
@@ -92,7 +96,10 @@ export function gatedDiffParametersWith(
   const context = 'gatedDiffParameters';
   checkArray(tensors, 'tensors', context);
   const groupPenalty = resolveGroupPenalty(options, context);
-  const resolved = tensors.map((tensor, t) => {
+  // The gate and noise options are the list's (one resolution); each tensor's inputs are checked.
+  const gate = resolveGate(options, context);
+  const uniform = resolveUniform(options, context);
+  tensors.forEach((tensor, t) => {
     if (typeof tensor !== 'object' || tensor === null) {
       throw new InvalidArgumentError({
         argument: `tensors[${t}]`,
@@ -101,9 +108,9 @@ export function gatedDiffParametersWith(
         context,
       });
     }
-    const settings = validate({ ...options, ...tensor }, `${context} (tensors[${t}])`);
-    if (tensor.rows !== undefined) checkRows(tensor.rows, tensor.base, `${context} (tensors[${t}])`);
-    return settings;
+    const where = `${context} (tensors[${t}])`;
+    checkTensorInputs(tensor, where);
+    if (tensor.rows !== undefined) checkRows(tensor.rows, tensor.base, where);
   });
   const useKernel = implementation !== 'composite' && gatedDiffsKernelsRegistered();
   if (implementation === 'kernel' && !useKernel) {
@@ -115,7 +122,6 @@ export function gatedDiffParametersWith(
     });
   }
   if (tensors.length === 0) return { parameters: [], penalty: tf.scalar(0) };
-  const { gate, uniform } = resolved[0]!;
   return useKernel
     ? fused(tensors, gate, uniform, groupPenalty)
     : gatedDiffParametersComposite(tensors, gate, uniform, groupPenalty);
@@ -175,6 +181,21 @@ function rowNoise(shape: readonly number[], rows: readonly number[] | Int32Array
   return tf.tensor(values, [rows.length, ...shape.slice(1)], 'float32');
 }
 
+/**
+ * What the backward of one `fused` call reads: the forward's inputs (by position, as the kernel got
+ * them) and each rows-only tensor's rows, keyed by the call's attributes object — the tape hands that
+ * same object to the gradient function. The tape itself saves nothing (`inputsToSave: []`): a saved
+ * input costs the engine a clone (an `Identity` kernel call and a tape node) every step, ~200 per
+ * BERT step for base, w, logα, group logα and groupU. The inputs are the caller's tensors, alive until
+ * the gradient is taken (trainables, the base, the step's noise); only the rows tensor is this op's,
+ * so the backward makes its own from the numbers.
+ */
+interface ForwardInputs {
+  inputs: readonly tf.Tensor[];
+  rows: ReadonlyMap<number, Int32Array>;
+}
+const forwardInputs = new WeakMap<GatedDiffsAttributes, ForwardInputs>();
+
 function fused(
   tensors: readonly GatedTensor[],
   gate: ResolvedGate,
@@ -195,7 +216,8 @@ function fused(
   };
   const inputs: tf.Tensor[] = [];
   const created: tf.Tensor[] = [];
-  for (const tensor of tensors) {
+  const rowsOf = new Map<number, Int32Array>();
+  tensors.forEach((tensor, t) => {
     let flags = 0;
     inputs.push(tensor.base, tensor.w, tensor.logAlpha);
     if (tensor.u !== undefined) {
@@ -204,7 +226,9 @@ function fused(
     }
     if (tensor.rows !== undefined) {
       flags |= layoutHasRows;
-      const rows = tf.tensor1d(Int32Array.from(tensor.rows), 'int32');
+      const values = Int32Array.from(tensor.rows);
+      rowsOf.set(t, values);
+      const rows = tf.tensor1d(values, 'int32');
       created.push(rows);
       inputs.push(rows);
     }
@@ -215,7 +239,8 @@ function fused(
     }
     attributes.layout.push(flags);
     attributes.seeds.push(tensor.seed ?? 0);
-  }
+  });
+  forwardInputs.set(attributes, { inputs, rows: rowsOf });
   try {
     const outputs = tf
       .engine()
@@ -226,28 +251,40 @@ function fused(
       ) as tf.Tensor[];
     return { parameters: outputs.slice(0, -1), penalty: outputs[outputs.length - 1] as tf.Scalar };
   } finally {
-    // The tape keeps its own references to saved inputs; the caller never sees the rows tensors.
+    // The backward makes its own rows tensors (see `forwardInputs`); the caller never sees these.
     tf.dispose(created);
   }
 }
 
-/** The gradient of `DiffpruneGatedDiffs`: one `DiffpruneGatedDiffsGrad` call, mapped back to the inputs. */
+/**
+ * The gradient of `DiffpruneGatedDiffs`: one `DiffpruneGatedDiffsGrad` call, mapped back to the inputs.
+ * Nothing is saved by the tape: the inputs come from `forwardInputs` (so only `gatedDiffParameters`'s
+ * calls of the kernel are differentiable).
+ */
 const gradConfig: tf.GradConfig = {
   kernelName: gatedDiffsKernelName,
-  saveAllInputs: true,
-  gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[], attrs: tf.NamedAttrMap) => {
+  inputsToSave: [],
+  gradFunc: (dy: tf.Tensor | tf.Tensor[], _saved: tf.Tensor[], attrs: tf.NamedAttrMap) => {
     const attributes = attrs as unknown as GatedDiffsAttributes;
+    const forward = forwardInputs.get(attributes);
+    if (forward === undefined) {
+      throw new InvalidArgumentError({
+        argument: 'attrs',
+        expected: `the attributes of a ${gatedDiffsKernelName} call made by gatedDiffParameters (its gradient reads the inputs that call kept)`,
+        found: 'a kernel call from elsewhere',
+        context: `${gatedDiffsKernelName} gradient`,
+      });
+    }
+    const { inputs: forwardList, rows: rowsOf } = forward;
     const dys = dy as tf.Tensor[];
     const count = attributes.layout.length;
     const roles = gatedDiffsInputRoles(attributes.layout);
-    const savedByName = new Map(roles.map(({ t, role }, k) => [`${role}${t}`, saved[k]!]));
+    const rowsTensors = new Map([...rowsOf].map(([t, values]) => [t, tf.tensor1d(values, 'int32')]));
     const inputs: tf.NamedTensorMap = {};
-    for (let t = 0; t < count; t++) {
-      inputs[`dy${t}`] = dys[t]!;
-      for (const role of ['w', 'logAlpha', 'u', 'rows', 'groupLogAlpha', 'groupU']) {
-        const tensor = savedByName.get(`${role}${t}`);
-        if (tensor) inputs[`${role}${t}`] = tensor;
-      }
+    for (let t = 0; t < count; t++) inputs[`dy${t}`] = dys[t]!;
+    for (const [position, { t, role }] of roles.entries()) {
+      if (role === 'base') continue;
+      inputs[`${role}${t}`] = role === 'rows' ? rowsTensors.get(t)! : forwardList[position]!;
     }
     inputs.dPenalty = dys[count]!;
     const grads = tf.engine().runKernel(gatedDiffsGradKernelName, inputs, attrs) as tf.Tensor[];
@@ -255,7 +292,7 @@ const gradConfig: tf.GradConfig = {
     let group = 2 * count;
     for (const [position, { t, role }] of roles.entries()) {
       const name = String(position);
-      const input = saved[position]!;
+      const input = forwardList[position]!;
       if (role === 'w') map[name] = () => grads[2 * t]!;
       else if (role === 'logAlpha') map[name] = () => grads[2 * t + 1]!;
       else if (role === 'groupLogAlpha') {
@@ -263,7 +300,7 @@ const gradConfig: tf.GradConfig = {
         map[name] = () => dGroup;
       } else if (role === 'base') {
         // θ = base + …: dθ flows to base unchanged (scattered back for rows-only tensors).
-        const rows = savedByName.get(`rows${t}`);
+        const rows = rowsTensors.get(t);
         map[name] = () =>
           rows === undefined
             ? tf.clone(dys[t]!)

@@ -5,8 +5,8 @@ import * as tf from '@tensorflow/tfjs-core';
 export interface KernelTimer {
   start(): void;
   stop(): void;
-  /** The rows, most time first, per step; and their total ms per step. */
-  table(steps: number, rows?: number): { lines: string[]; totalMs: number };
+  /** The rows, most time first, per step; and their total ms and kernel calls per step. */
+  table(steps: number, rows?: number): { lines: string[]; totalMs: number; calls: number };
 }
 
 export function wrapKernels(backend: string, options: { shapes: boolean }): KernelTimer {
@@ -46,13 +46,14 @@ export function wrapKernels(backend: string, options: { shapes: boolean }): Kern
     table: (steps, rows = 25) => {
       const sorted = [...times.entries()].sort((a, b) => b[1].ms - a[1].ms);
       const totalMs = sorted.reduce((sum, [, entry]) => sum + entry.ms, 0) / steps;
+      const calls = sorted.reduce((sum, [, entry]) => sum + entry.calls, 0) / steps;
       const lines = sorted
         .slice(0, rows)
         .map(
           ([name, entry]) =>
             `  ${name.padEnd(options.shapes ? 64 : 24)} ${(entry.ms / steps).toFixed(2).padStart(8)} ms  ${(entry.calls / steps).toFixed(0).padStart(4)} calls`,
         );
-      return { lines, totalMs };
+      return { lines, totalMs, calls };
     },
   };
 }

@@ -231,6 +231,20 @@ describeEachBackend('gatedDiffParameters: the kernels equal the composite refere
   );
 
   it.skipIf(!hasKernel(backend))(
+    'noise created inside the gradient function (disposed by its forward tidy) is a typed error, not a read of freed memory',
+    () => {
+      const d = data[1]!;
+      const before = tf.memory().numTensors;
+      const gradient = tf.grad((w: tf.Tensor) => {
+        const u = tf.randomUniform(d.w.shape, 0.1, 0.9, 'float32', 3);
+        return gatedDiffParametersWith([{ base: d.base, w, logAlpha: d.logAlpha, u }], {}, 'kernel').penalty;
+      });
+      expect(() => gradient(d.w)).toThrow(/disposed before its gradient/);
+      expect(tf.memory().numTensors).toBe(before);
+    },
+  );
+
+  it.skipIf(!hasKernel(backend))(
     'the kernel run by anything but gatedDiffParameters has no gradient (a typed error, not wrong values)',
     () => {
       const d = data[1]!;

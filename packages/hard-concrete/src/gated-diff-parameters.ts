@@ -279,6 +279,21 @@ const gradConfig: tf.GradConfig = {
     const dys = dy as tf.Tensor[];
     const count = attributes.layout.length;
     const roles = gatedDiffsInputRoles(attributes.layout);
+    // The rows tensors are remade below and base is not read: every other input must still be alive.
+    const disposed = roles.some(
+      ({ role }, position) => role !== 'rows' && role !== 'base' && forwardList[position]!.isDisposed,
+    );
+    if (disposed) {
+      // The tape saved no copies: an input disposed between the forward and this gradient (noise made
+      // inside the gradient function is, by its forward tidy) cannot be read back.
+      throw new InvalidArgumentError({
+        argument: 'inputs',
+        expected:
+          'alive until the gradient is taken (create noise tensors outside the function given to tf.grads, or pass seeds)',
+        found: 'an input of gatedDiffParameters disposed before its gradient',
+        context: `${gatedDiffsKernelName} gradient`,
+      });
+    }
     const rowsTensors = new Map([...rowsOf].map(([t, values]) => [t, tf.tensor1d(values, 'int32')]));
     const inputs: tf.NamedTensorMap = {};
     for (let t = 0; t < count; t++) inputs[`dy${t}`] = dys[t]!;

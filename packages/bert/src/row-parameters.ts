@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { type RowDeltaPairs, sparseRowDelta } from './sparse-row-delta.js';
+import { type SlotDeltaPairs, sparseRowDelta } from './sparse-row-delta.js';
 
 /**
  * Per-row parameters: one forward pass over a batch whose rows use different parameter values (a
@@ -109,46 +109,43 @@ function pairsOf(delta: SlotDelta, inFeatures: number): { outs: Int32Array; ins:
 }
 
 /**
- * Reused pair arrays (they only grow): a mixed batch builds every layer's pairs, megabytes per batch
- * on BERT-Tiny, and fresh arrays each time left that much garbage for V8 (more resident memory). The
- * tensors made from them live inside `sparseRowDelta`'s tidy only, so the next layer may overwrite them.
+ * Reused pair arrays (they only grow): a mixed batch builds every layer's pairs, hundreds of kilobytes
+ * per batch on BERT-Tiny, and fresh arrays each time left that much garbage for V8 (more resident
+ * memory). The tensors made from them live inside `sparseRowDelta`'s tidy only, so the next layer may
+ * overwrite them.
  */
-let pairBuffer: RowDeltaPairs = {
-  rows: new Int32Array(0),
+let pairBuffer: Omit<SlotDeltaPairs, 'starts'> = {
   outs: new Int32Array(0),
   ins: new Int32Array(0),
   values: new Float32Array(0),
 };
 
-/** Every batch row's (row, δ entry) pairs of a sparse per-row weight [out, in], in row order. */
-function rowPairs(rows: Extract<RowParameter, { kind: 'sparse' }>, inFeatures: number): RowDeltaPairs {
-  let count = 0;
-  for (const slot of rows.slots) count += rows.deltas[slot]?.indices.length ?? 0;
-  if (pairBuffer.rows.length < count) {
-    const size = Math.max(count, 2 * pairBuffer.rows.length);
-    pairBuffer = {
-      rows: new Int32Array(size),
-      outs: new Int32Array(size),
-      ins: new Int32Array(size),
-      values: new Float32Array(size),
-    };
+/**
+ * The slots' (δ entry) pairs of a sparse per-row weight [out, in], slot after slot: each slot's δ once
+ * (its split into (out, in) cached per δ), whatever the number of its rows.
+ */
+function slotPairs(rows: Extract<RowParameter, { kind: 'sparse' }>, inFeatures: number): SlotDeltaPairs {
+  const starts = new Int32Array(rows.deltas.length + 1);
+  rows.deltas.forEach((delta, k) => {
+    starts[k + 1] = starts[k]! + (delta?.indices.length ?? 0);
+  });
+  const count = starts[rows.deltas.length]!;
+  if (pairBuffer.values.length < count) {
+    const size = Math.max(count, 2 * pairBuffer.values.length);
+    pairBuffer = { outs: new Int32Array(size), ins: new Int32Array(size), values: new Float32Array(size) };
   }
-  const pairs: RowDeltaPairs = {
-    rows: pairBuffer.rows.subarray(0, count),
+  const pairs: SlotDeltaPairs = {
+    starts,
     outs: pairBuffer.outs.subarray(0, count),
     ins: pairBuffer.ins.subarray(0, count),
     values: pairBuffer.values.subarray(0, count),
   };
-  let p = 0;
-  rows.slots.forEach((slot, b) => {
-    const delta = rows.deltas[slot];
+  rows.deltas.forEach((delta, k) => {
     if (!delta) return;
     const { outs, ins } = pairsOf(delta, inFeatures);
-    pairs.rows.fill(b, p, p + outs.length);
-    pairs.outs.set(outs, p);
-    pairs.ins.set(ins, p);
-    pairs.values.set(delta.values, p);
-    p += outs.length;
+    pairs.outs.set(outs, starts[k]!);
+    pairs.ins.set(ins, starts[k]!);
+    pairs.values.set(delta.values, starts[k]!);
   });
   return pairs;
 }
@@ -157,7 +154,8 @@ function rowPairs(rows: Extract<RowParameter, { kind: 'sparse' }>, inFeatures: n
  * `x · weightᵀ + bias` with per-row weight and/or bias, x [N, in] with N = batch·L (rows b·L…b·L+L−1
  * are batch row b).
  * - A sparse per-row weight (base + each slot's δ): x·Wᵀ with the base weight plus each row's δ
- *   applied by `sparseRowDelta` (one fused kernel where registered): the base pass plus P·L FMAs.
+ *   applied by `sparseRowDelta` (one fused kernel where registered; each slot's pairs listed once):
+ *   the base pass plus Σ_b |δ of row b's slot|·L FMAs.
  * - A dense one (task heads): the batch rows are grouped by slot ([K, rows of the largest slot, L,
  *   in], one gather), multiplied by their slot's weight in one batched matmul, and gathered back into
  *   batch order: three kernels whatever K.
@@ -210,7 +208,8 @@ export function rowLinear(
     if (weightRows) {
       const correction = sparseRowDelta(
         tf.reshape(flat, [batch, length, inFeatures]) as tf.Tensor3D,
-        rowPairs(weightRows, inFeatures),
+        weightRows.slots,
+        slotPairs(weightRows, inFeatures),
         outFeatures,
       );
       y = tf.add(y, correction);

@@ -62,11 +62,11 @@ const gatedTensors = (xs: tf.Tensor[]): GatedTensor[] => [
 ];
 
 /**
- * Four task slots' pairs over a [5, 11, 9] → 11 features linear: slot 2 has three rows (33 tokens:
- * more than one chunk of 32), slot 1 no row, slot 3 no pairs (its row's correction is 0); within a
- * slot the pairs are out of order, with a repeated (out, in).
+ * Four task slots' pairs over an [8, 11, 9] → 11 features linear: slot 2 has six rows (66 tokens:
+ * more than one chunk of 64 natively), slot 1 no row, slot 3 no pairs (its row's correction is 0);
+ * within a slot the pairs are out of order, with a repeated (out, in).
  */
-const rowSlots = Int32Array.of(2, 0, 2, 3, 2);
+const rowSlots = Int32Array.of(2, 0, 2, 3, 2, 2, 2, 2);
 const slotPairs: SlotDeltaPairs = {
   starts: Int32Array.of(0, 2, 4, 9, 9),
   outs: Int32Array.of(0, 7, 3, 10, 10, 3, 10, 5, 0),
@@ -219,7 +219,7 @@ describeEachBackend('every registered kernel equals its composite reference', (b
         groupU: tf.tensor1d([0.4]),
         r0: tf.randomNormal([4, 9], 0, 1, 'float32', 8),
         r1: tf.randomNormal([8, 13], 0, 1, 'float32', 9),
-        x3: tf.randomNormal([5, 11, 9], 0, 1, 'float32', 11),
+        x3: tf.randomNormal([8, 11, 9], 0, 1, 'float32', 11),
       };
       for (const tensor of Object.values(made)) tf.keep(tensor);
       return made;

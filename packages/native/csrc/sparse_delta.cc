@@ -11,7 +11,7 @@ namespace diffprune {
 namespace {
 
 constexpr std::ptrdiff_t kLane = 8;    // tokens per AVX register
-constexpr std::ptrdiff_t kChunk = 32;  // tokens per chunk: four registers of local sums
+constexpr std::ptrdiff_t kChunk = 64;  // tokens per chunk: up to eight registers of local sums
 
 // A chunk's pairs over `width` tokens (a multiple of kLane, ≤ kChunk), xt [in][width] → acc [out][width]:
 // a run of pairs with one output sums in registers (consecutive pairs of a sorted δ share their output:
@@ -49,8 +49,20 @@ void run_pairs(float* acc, const float* xt, const int32_t* outs, const int32_t* 
     case 24:
       chunk_pairs<24>(acc, xt, outs, ins, values, count);
       break;
-    default:
+    case 32:
       chunk_pairs<32>(acc, xt, outs, ins, values, count);
+      break;
+    case 40:
+      chunk_pairs<40>(acc, xt, outs, ins, values, count);
+      break;
+    case 48:
+      chunk_pairs<48>(acc, xt, outs, ins, values, count);
+      break;
+    case 56:
+      chunk_pairs<56>(acc, xt, outs, ins, values, count);
+      break;
+    default:
+      chunk_pairs<64>(acc, xt, outs, ins, values, count);
   }
 }
 
@@ -86,8 +98,13 @@ void sparse_row_delta(float* out, const float* x, const int32_t* row_slots, cons
         std::memset(out + members[m] * row_out, 0, sizeof(float) * static_cast<size_t>(row_out));
       continue;
     }
-    for (std::ptrdiff_t first = 0; first < tokens; first += kChunk)
-      chunks.push_back({k, first, std::min(kChunk, tokens - first)});
+    // Chunks of equal size (in lanes): 72 tokens are 40 + 32, not 64 + 8 (padding).
+    const std::ptrdiff_t parts = (tokens + kChunk - 1) / kChunk;
+    for (std::ptrdiff_t part = 0, first = 0; part < parts; ++part) {
+      const std::ptrdiff_t last = std::min(tokens, (tokens * (part + 1) / parts + kLane - 1) / kLane * kLane);
+      if (last > first) chunks.push_back({k, first, last - first});
+      first = last;
+    }
     work += pairs * tokens;
   }
   const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(chunks.size());

@@ -12,7 +12,7 @@ namespace diffprune {
 // p ∈ [slot_starts[k], slot_starts[k + 1]) of outs, ins, values (slot_starts[0] = 0, nondecreasing,
 // slot_starts[slots] = pairs). out [batch, length, out_features]:
 //   out[b, t, i] = Σ_{p of slot row_slots[b], outs[p] = i} values[p]·x[b, t, ins[p]].
-// A slot's tokens (all its rows') are gathered transposed in chunks of up to 32; each chunk runs the
+// A slot's tokens (all its rows') are gathered transposed in chunks of up to 64; each chunk runs the
 // slot's pairs in pair order as vectorised axpys. The chunks are split over the thread pool; a token's
 // sum does not depend on its chunk, so the result does not depend on the thread count. Indices must be
 // in range (the caller checks).

@@ -78,8 +78,8 @@ describe.skipIf(!built)('the compiled per-row sparse δ (DiffpruneSparseRowDelta
   it('equals the definition, bit-identical on 1 and 2 threads: sorted or shuffled pairs, 1 to 21 tokens, slots of 0 to 7 rows, slots without pairs', () => {
     const addon = nativeAddon();
     const initial = addon.threads();
-    // [rowSlots, length, inFeatures, outFeatures, pairs per slot]: chunks of 8…32 tokens and their
-    // tails, a slot no row uses (slot 1 of the third), rows whose slot has no pairs.
+    // [rowSlots, length, inFeatures, outFeatures, pairs per slot]: chunks of 8…64 tokens (105 tokens
+    // of slot 0 in the third: two chunks), a slot no row uses (slot 1 of the third), rows whose slot has no pairs.
     const cases: [number[], number, number, number, number[]][] = [
       [[0], 1, 5, 3, [4]],
       [[1, 0, 1, 2, 0], 8, 33, 17, [60, 20, 5]],

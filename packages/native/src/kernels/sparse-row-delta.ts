@@ -6,7 +6,7 @@ import { float32Values, type KernelArgs, type NativeKernelContext, outputFloat32
 /**
  * @diffprune/core's `DiffpruneSparseRowDelta` ({x, rowSlots, slotStarts, outs, ins, values} attrs
  * {outFeatures} → the per-row correction [batch, length, outFeatures]), compiled (csrc/sparse_delta.cc):
- * each task slot's pairs run once over all the tokens of that slot's rows (chunks of up to 32 tokens,
+ * each task slot's pairs run once over all the tokens of that slot's rows (chunks of up to 64 tokens,
  * vectorised axpys), the chunks split over the thread pool. Inference only (no gradient kernel).
  */
 export const sparseRowDelta =

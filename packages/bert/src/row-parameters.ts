@@ -234,6 +234,32 @@ export function rowAffine(
   return tf.reshape(tf.add(scaled, betaRows ? rowVectors(beta, betaRows, 'layerNorm') : beta), [n, hidden]);
 }
 
+/** A table δ's touched rows: their ids and their δ values [ids, H], once per δ (a task's δ is immutable). */
+const touchedCache = new WeakMap<SlotDelta, { ids: Int32Array; rows: Float32Array }>();
+
+function touchedRows(delta: SlotDelta, hidden: number): { ids: Int32Array; rows: Float32Array } {
+  let touched = touchedCache.get(delta);
+  if (!touched) {
+    const ids: number[] = [];
+    for (let e = 0; e < delta.indices.length; e++) {
+      const r = Math.floor(delta.indices[e]! / hidden);
+      if (ids[ids.length - 1] !== r) ids.push(r);
+    }
+    const rows = new Float32Array(ids.length * hidden);
+    for (let e = 0, n = -1, current = -1; e < delta.indices.length; e++) {
+      const r = Math.floor(delta.indices[e]! / hidden);
+      if (r !== current) {
+        current = r;
+        n++;
+      }
+      rows[n * hidden + (delta.indices[e]! - r * hidden)] = delta.values[e]!;
+    }
+    touched = { ids: Int32Array.from(ids), rows };
+    touchedCache.set(delta, touched);
+  }
+  return touched;
+}
+
 /**
  * Rows of `table` [V, H] for `ids` ([batch, L], or [L] shared by every row) plus each batch row's
  * δ in those rows: the touched rows of every slot in one small table (row 0: zeros), a per-(slot, id)
@@ -251,27 +277,22 @@ export function rowEmbedding(table: tf.Tensor, ids: tf.Tensor, rows: RowParamete
     });
   const slots = rows.deltas.length;
   const index = new Int32Array(slots * vocabulary);
-  const touched: Float32Array[] = [new Float32Array(hidden)];
-  for (let k = 0; k < slots; k++) {
-    const delta = rows.deltas[k];
-    if (!delta) continue;
-    let current = -1;
-    let row: Float32Array | undefined;
-    for (let e = 0; e < delta.indices.length; e++) {
-      const r = Math.floor(delta.indices[e]! / hidden);
-      if (r !== current) {
-        current = r;
-        row = new Float32Array(hidden);
-        index[k * vocabulary + r] = touched.length;
-        touched.push(row);
-      }
-      row![delta.indices[e]! - r * hidden] = delta.values[e]!;
-    }
-  }
-  const deltaRows = new Float32Array(touched.length * hidden);
-  touched.forEach((row, i) => {
-    deltaRows.set(row, i * hidden);
+  const slotRows = rows.deltas.map((delta) => delta && touchedRows(delta, hidden));
+  let count = 1;
+  slotRows.forEach((touched, k) => {
+    if (!touched) return;
+    touched.ids.forEach((r, n) => {
+      index[k * vocabulary + r] = count + n;
+    });
+    count += touched.ids.length;
   });
+  const deltaRows = new Float32Array(count * hidden);
+  let offset = hidden;
+  for (const touched of slotRows)
+    if (touched) {
+      deltaRows.set(touched.rows, offset);
+      offset += touched.rows.length;
+    }
   const base = tf.gather(table, ids);
   const length = ids.shape[ids.rank - 1]!;
   const keys = tf.add(
@@ -279,7 +300,7 @@ export function rowEmbedding(table: tf.Tensor, ids: tf.Tensor, rows: RowParamete
     ids,
   );
   const correction = tf.gather(
-    tf.tensor2d(deltaRows, [touched.length, hidden]),
+    tf.tensor2d(deltaRows, [count, hidden]),
     tf.gather(tf.tensor1d(index, 'int32'), tf.reshape(keys, [batch * length])),
   );
   return tf.add(base, tf.reshape(correction, [batch, length, hidden]));

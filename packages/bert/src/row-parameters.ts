@@ -82,10 +82,18 @@ const slotTable = (rows: Extract<RowParameter, { kind: 'dense' }>, shape: readon
   return tf.tensor(rows.table, [rows.table.length / size, ...shape], 'float32');
 };
 
-/** A vector parameter per row: [batch, 1, n], for adding to or scaling [batch, L, n]. */
+/**
+ * A vector parameter per row: [batch, 1, n], for adding to or scaling [batch, L, n]. Each row's slot
+ * vector copied in JS (a few kilobytes): one tensor, where a gather from the slot table took four ops.
+ */
 function rowVectors(vector: tf.Tensor, rows: RowParameter, op: string): tf.Tensor {
-  const table = slotTable(denseRows(rows, op), [vector.size]);
-  return tf.reshape(tf.gather(table, tf.tensor1d(rows.slots, 'int32')), [rows.slots.length, 1, vector.size]);
+  const { table, slots } = denseRows(rows, op);
+  const n = vector.size;
+  const out = new Float32Array(slots.length * n);
+  slots.forEach((slot, b) => {
+    out.set(table.subarray(slot * n, (slot + 1) * n), b * n);
+  });
+  return tf.tensor3d(out, [slots.length, 1, n]);
 }
 
 /** A slot δ's flat positions split into (out, in) pairs, once per δ (a task's δ is immutable). */

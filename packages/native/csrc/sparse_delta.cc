@@ -34,36 +34,23 @@ __attribute__((always_inline)) inline void chunk_pairs(float* acc, const float* 
   }
 }
 
+// chunk_pairs for the smallest lane multiple ≥ width (inlined: compiled with run_pairs' target).
+template <int lanes = kLane>
+__attribute__((always_inline)) inline void dispatch_width(float* acc, const float* xt, const int32_t* outs,
+                                                          const int32_t* ins, const float* values,
+                                                          std::ptrdiff_t count, std::ptrdiff_t width) {
+  if constexpr (lanes < kChunk) {
+    if (width > lanes) return dispatch_width<lanes + kLane>(acc, xt, outs, ins, values, count, width);
+  }
+  chunk_pairs<lanes>(acc, xt, outs, ins, values, count);
+}
+
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 __attribute__((target_clones("arch=haswell", "default")))
 #endif
 void run_pairs(float* acc, const float* xt, const int32_t* outs, const int32_t* ins, const float* values,
                std::ptrdiff_t count, std::ptrdiff_t width) {
-  switch (width) {
-    case 8:
-      chunk_pairs<8>(acc, xt, outs, ins, values, count);
-      break;
-    case 16:
-      chunk_pairs<16>(acc, xt, outs, ins, values, count);
-      break;
-    case 24:
-      chunk_pairs<24>(acc, xt, outs, ins, values, count);
-      break;
-    case 32:
-      chunk_pairs<32>(acc, xt, outs, ins, values, count);
-      break;
-    case 40:
-      chunk_pairs<40>(acc, xt, outs, ins, values, count);
-      break;
-    case 48:
-      chunk_pairs<48>(acc, xt, outs, ins, values, count);
-      break;
-    case 56:
-      chunk_pairs<56>(acc, xt, outs, ins, values, count);
-      break;
-    default:
-      chunk_pairs<64>(acc, xt, outs, ins, values, count);
-  }
+  dispatch_width(acc, xt, outs, ins, values, count, width);
 }
 
 // One chunk: tokens [first, first + count) of a slot whose rows are `members` (token τ is row

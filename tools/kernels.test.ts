@@ -6,7 +6,7 @@
  * `diffpruneKernelNames` (core's kernel contract) must all be rows, so a new kernel cannot go untested.
  */
 
-import { type RowDeltaPairs, sparseRowDelta } from '@diffprune/bert';
+import { type SlotDeltaPairs, sparseRowDelta } from '@diffprune/bert';
 import {
   adamKernelName,
   diffpruneKernelNames,
@@ -61,12 +61,17 @@ const gatedTensors = (xs: tf.Tensor[]): GatedTensor[] => [
   { base: data.base1!, w: xs[2]!, logAlpha: xs[3]!, u: data.u1! },
 ];
 
-/** Pairs over a [3, 11, 9] → 11 features linear (11 tokens: more than one block of 8): rows in any order, a repeated (row, out, in). */
-const rowDeltaPairs: RowDeltaPairs = {
-  rows: Int32Array.of(2, 0, 2, 1, 0, 2, 2, 1),
-  outs: Int32Array.of(10, 0, 3, 3, 7, 10, 5, 0),
-  ins: Int32Array.of(8, 0, 4, 4, 2, 8, 1, 6),
-  values: Float32Array.of(0.5, -1.25, 2, 0.75, 0.1, -0.3, 1.5, -2),
+/**
+ * Four task slots' pairs over an [8, 11, 9] → 11 features linear: slot 2 has six rows (66 tokens:
+ * more than one chunk of 64 natively), slot 1 no row, slot 3 no pairs (its row's correction is 0);
+ * within a slot the pairs are out of order, with a repeated (out, in).
+ */
+const rowSlots = Int32Array.of(2, 0, 2, 3, 2, 2, 2, 2);
+const slotPairs: SlotDeltaPairs = {
+  starts: Int32Array.of(0, 2, 4, 9, 9),
+  outs: Int32Array.of(0, 7, 3, 10, 10, 3, 10, 5, 0),
+  ins: Int32Array.of(0, 2, 4, 1, 8, 4, 8, 1, 6),
+  values: Float32Array.of(-1.25, 0.1, 0.75, 2, 0.5, 2, -0.3, 1.5, -2),
 };
 
 const cases: KernelCase[] = [
@@ -143,7 +148,7 @@ const cases: KernelCase[] = [
   {
     name: 'each batch row’s sparse δ of a linear weight (sparseRowDelta, cross-task serving)',
     kernels: [sparseRowDeltaKernelName],
-    run: () => toArrays([sparseRowDelta(data.x3 as tf.Tensor3D, rowDeltaPairs, 11)]),
+    run: () => toArrays([sparseRowDelta(data.x3 as tf.Tensor3D, rowSlots, slotPairs, 11)]),
     tolerance: () => 1e-6,
   },
   {
@@ -214,7 +219,7 @@ describeEachBackend('every registered kernel equals its composite reference', (b
         groupU: tf.tensor1d([0.4]),
         r0: tf.randomNormal([4, 9], 0, 1, 'float32', 8),
         r1: tf.randomNormal([8, 13], 0, 1, 'float32', 9),
-        x3: tf.randomNormal([3, 11, 9], 0, 1, 'float32', 11),
+        x3: tf.randomNormal([8, 11, 9], 0, 1, 'float32', 11),
       };
       for (const tensor of Object.values(made)) tf.keep(tensor);
       return made;

@@ -40,7 +40,7 @@ export {
 export { bertParameterSpecs, canonicalParameterName, classifierParameterNames } from './parameters.js';
 export type { RowParameter, SlotDelta } from './row-parameters.js';
 export { rowParameter, rowParameterRead } from './row-parameters.js';
-export type { RowDeltaPairs } from './sparse-row-delta.js';
+export type { SlotDeltaPairs } from './sparse-row-delta.js';
 export { sparseRowDelta, sparseRowDeltaComposite } from './sparse-row-delta.js';
 export type { PaddedBatch, WordPieceOptions } from './tokenizer.js';
 export {

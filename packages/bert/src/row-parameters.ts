@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { type RowDeltaPairs, sparseRowDelta } from './sparse-row-delta.js';
+import { type SlotDeltaPairs, sparseRowDelta } from './sparse-row-delta.js';
 
 /**
  * Per-row parameters: one forward pass over a batch whose rows use different parameter values (a
@@ -82,10 +82,18 @@ const slotTable = (rows: Extract<RowParameter, { kind: 'dense' }>, shape: readon
   return tf.tensor(rows.table, [rows.table.length / size, ...shape], 'float32');
 };
 
-/** A vector parameter per row: [batch, 1, n], for adding to or scaling [batch, L, n]. */
+/**
+ * A vector parameter per row: [batch, 1, n], for adding to or scaling [batch, L, n]. Each row's slot
+ * vector copied in JS (a few kilobytes): one tensor, where a gather from the slot table took four ops.
+ */
 function rowVectors(vector: tf.Tensor, rows: RowParameter, op: string): tf.Tensor {
-  const table = slotTable(denseRows(rows, op), [vector.size]);
-  return tf.reshape(tf.gather(table, tf.tensor1d(rows.slots, 'int32')), [rows.slots.length, 1, vector.size]);
+  const { table, slots } = denseRows(rows, op);
+  const n = vector.size;
+  const out = new Float32Array(slots.length * n);
+  slots.forEach((slot, b) => {
+    out.set(table.subarray(slot * n, (slot + 1) * n), b * n);
+  });
+  return tf.tensor3d(out, [slots.length, 1, n]);
 }
 
 /** A slot δ's flat positions split into (out, in) pairs, once per δ (a task's δ is immutable). */
@@ -109,46 +117,43 @@ function pairsOf(delta: SlotDelta, inFeatures: number): { outs: Int32Array; ins:
 }
 
 /**
- * Reused pair arrays (they only grow): a mixed batch builds every layer's pairs, megabytes per batch
- * on BERT-Tiny, and fresh arrays each time left that much garbage for V8 (more resident memory). The
- * tensors made from them live inside `sparseRowDelta`'s tidy only, so the next layer may overwrite them.
+ * Reused pair arrays (they only grow): a mixed batch builds every layer's pairs, hundreds of kilobytes
+ * per batch on BERT-Tiny, and fresh arrays each time left that much garbage for V8 (more resident
+ * memory). The tensors made from them live inside `sparseRowDelta`'s tidy only, so the next layer may
+ * overwrite them.
  */
-let pairBuffer: RowDeltaPairs = {
-  rows: new Int32Array(0),
+let pairBuffer: Omit<SlotDeltaPairs, 'starts'> = {
   outs: new Int32Array(0),
   ins: new Int32Array(0),
   values: new Float32Array(0),
 };
 
-/** Every batch row's (row, δ entry) pairs of a sparse per-row weight [out, in], in row order. */
-function rowPairs(rows: Extract<RowParameter, { kind: 'sparse' }>, inFeatures: number): RowDeltaPairs {
-  let count = 0;
-  for (const slot of rows.slots) count += rows.deltas[slot]?.indices.length ?? 0;
-  if (pairBuffer.rows.length < count) {
-    const size = Math.max(count, 2 * pairBuffer.rows.length);
-    pairBuffer = {
-      rows: new Int32Array(size),
-      outs: new Int32Array(size),
-      ins: new Int32Array(size),
-      values: new Float32Array(size),
-    };
+/**
+ * The slots' (δ entry) pairs of a sparse per-row weight [out, in], slot after slot: each slot's δ once
+ * (its split into (out, in) cached per δ), whatever the number of its rows.
+ */
+function slotPairs(rows: Extract<RowParameter, { kind: 'sparse' }>, inFeatures: number): SlotDeltaPairs {
+  const starts = new Int32Array(rows.deltas.length + 1);
+  rows.deltas.forEach((delta, k) => {
+    starts[k + 1] = starts[k]! + (delta?.indices.length ?? 0);
+  });
+  const count = starts[rows.deltas.length]!;
+  if (pairBuffer.values.length < count) {
+    const size = Math.max(count, 2 * pairBuffer.values.length);
+    pairBuffer = { outs: new Int32Array(size), ins: new Int32Array(size), values: new Float32Array(size) };
   }
-  const pairs: RowDeltaPairs = {
-    rows: pairBuffer.rows.subarray(0, count),
+  const pairs: SlotDeltaPairs = {
+    starts,
     outs: pairBuffer.outs.subarray(0, count),
     ins: pairBuffer.ins.subarray(0, count),
     values: pairBuffer.values.subarray(0, count),
   };
-  let p = 0;
-  rows.slots.forEach((slot, b) => {
-    const delta = rows.deltas[slot];
+  rows.deltas.forEach((delta, k) => {
     if (!delta) return;
     const { outs, ins } = pairsOf(delta, inFeatures);
-    pairs.rows.fill(b, p, p + outs.length);
-    pairs.outs.set(outs, p);
-    pairs.ins.set(ins, p);
-    pairs.values.set(delta.values, p);
-    p += outs.length;
+    pairs.outs.set(outs, starts[k]!);
+    pairs.ins.set(ins, starts[k]!);
+    pairs.values.set(delta.values, starts[k]!);
   });
   return pairs;
 }
@@ -157,7 +162,8 @@ function rowPairs(rows: Extract<RowParameter, { kind: 'sparse' }>, inFeatures: n
  * `x · weightᵀ + bias` with per-row weight and/or bias, x [N, in] with N = batch·L (rows b·L…b·L+L−1
  * are batch row b).
  * - A sparse per-row weight (base + each slot's δ): x·Wᵀ with the base weight plus each row's δ
- *   applied by `sparseRowDelta` (one fused kernel where registered): the base pass plus P·L FMAs.
+ *   applied by `sparseRowDelta` (one fused kernel where registered; each slot's pairs listed once):
+ *   the base pass plus Σ_b |δ of row b's slot|·L FMAs.
  * - A dense one (task heads): the batch rows are grouped by slot ([K, rows of the largest slot, L,
  *   in], one gather), multiplied by their slot's weight in one batched matmul, and gathered back into
  *   batch order: three kernels whatever K.
@@ -210,7 +216,8 @@ export function rowLinear(
     if (weightRows) {
       const correction = sparseRowDelta(
         tf.reshape(flat, [batch, length, inFeatures]) as tf.Tensor3D,
-        rowPairs(weightRows, inFeatures),
+        weightRows.slots,
+        slotPairs(weightRows, inFeatures),
         outFeatures,
       );
       y = tf.add(y, correction);
@@ -235,6 +242,32 @@ export function rowAffine(
   return tf.reshape(tf.add(scaled, betaRows ? rowVectors(beta, betaRows, 'layerNorm') : beta), [n, hidden]);
 }
 
+/** A table δ's touched rows: their ids and their δ values [ids, H], once per δ (a task's δ is immutable). */
+const touchedCache = new WeakMap<SlotDelta, { ids: Int32Array; rows: Float32Array }>();
+
+function touchedRows(delta: SlotDelta, hidden: number): { ids: Int32Array; rows: Float32Array } {
+  let touched = touchedCache.get(delta);
+  if (!touched) {
+    const ids: number[] = [];
+    for (let e = 0; e < delta.indices.length; e++) {
+      const r = Math.floor(delta.indices[e]! / hidden);
+      if (ids[ids.length - 1] !== r) ids.push(r);
+    }
+    const rows = new Float32Array(ids.length * hidden);
+    for (let e = 0, n = -1, current = -1; e < delta.indices.length; e++) {
+      const r = Math.floor(delta.indices[e]! / hidden);
+      if (r !== current) {
+        current = r;
+        n++;
+      }
+      rows[n * hidden + (delta.indices[e]! - r * hidden)] = delta.values[e]!;
+    }
+    touched = { ids: Int32Array.from(ids), rows };
+    touchedCache.set(delta, touched);
+  }
+  return touched;
+}
+
 /**
  * Rows of `table` [V, H] for `ids` ([batch, L], or [L] shared by every row) plus each batch row's
  * δ in those rows: the touched rows of every slot in one small table (row 0: zeros), a per-(slot, id)
@@ -252,27 +285,22 @@ export function rowEmbedding(table: tf.Tensor, ids: tf.Tensor, rows: RowParamete
     });
   const slots = rows.deltas.length;
   const index = new Int32Array(slots * vocabulary);
-  const touched: Float32Array[] = [new Float32Array(hidden)];
-  for (let k = 0; k < slots; k++) {
-    const delta = rows.deltas[k];
-    if (!delta) continue;
-    let current = -1;
-    let row: Float32Array | undefined;
-    for (let e = 0; e < delta.indices.length; e++) {
-      const r = Math.floor(delta.indices[e]! / hidden);
-      if (r !== current) {
-        current = r;
-        row = new Float32Array(hidden);
-        index[k * vocabulary + r] = touched.length;
-        touched.push(row);
-      }
-      row![delta.indices[e]! - r * hidden] = delta.values[e]!;
-    }
-  }
-  const deltaRows = new Float32Array(touched.length * hidden);
-  touched.forEach((row, i) => {
-    deltaRows.set(row, i * hidden);
+  const slotRows = rows.deltas.map((delta) => delta && touchedRows(delta, hidden));
+  let count = 1;
+  slotRows.forEach((touched, k) => {
+    if (!touched) return;
+    touched.ids.forEach((r, n) => {
+      index[k * vocabulary + r] = count + n;
+    });
+    count += touched.ids.length;
   });
+  const deltaRows = new Float32Array(count * hidden);
+  let offset = hidden;
+  for (const touched of slotRows)
+    if (touched) {
+      deltaRows.set(touched.rows, offset);
+      offset += touched.rows.length;
+    }
   const base = tf.gather(table, ids);
   const length = ids.shape[ids.rank - 1]!;
   const keys = tf.add(
@@ -280,7 +308,7 @@ export function rowEmbedding(table: tf.Tensor, ids: tf.Tensor, rows: RowParamete
     ids,
   );
   const correction = tf.gather(
-    tf.tensor2d(deltaRows, [touched.length, hidden]),
+    tf.tensor2d(deltaRows, [count, hidden]),
     tf.gather(tf.tensor1d(index, 'int32'), tf.reshape(keys, [batch * length])),
   );
   return tf.add(base, tf.reshape(correction, [batch, length, hidden]));

@@ -7,34 +7,53 @@ import {
 import * as tf from '@tensorflow/tfjs-core';
 
 /**
- * Pairs (batch row, δ entry) of a linear weight W [out, in]: row `rows[p]` adds `values[p]` at
- * W[outs[p], ins[p]]. All four of one length; any order; repeats add up.
+ * The sparse δ of a linear weight W [out, in] of K task slots, as one list of pairs: slot k adds
+ * `values[p]` at W[outs[p], ins[p]] for p ∈ [starts[k], starts[k + 1]) (starts [K + 1]: 0,
+ * nondecreasing, the pair count). Within a slot any order; repeats add up.
  */
-export interface RowDeltaPairs {
-  rows: Int32Array;
+export interface SlotDeltaPairs {
+  starts: Int32Array;
   outs: Int32Array;
   ins: Int32Array;
   values: Float32Array;
 }
 
-/**
- * Each batch row's sparse δ of a linear weight applied to its tokens: c [batch, seq, outFeatures] with
- * c[b, t, i] = Σ_{p: rows[p] = b, outs[p] = i} values[p]·x[b, t, ins[p]] (so x·(W + δ_b)ᵀ = x·Wᵀ + c).
- * Runs `DiffpruneSparseRowDelta` (contract in @diffprune/core's kernel-names.ts) where the active
- * backend registers it — one pass over the pairs, no intermediate — else the composite
- * (`sparseRowDeltaComposite`). Inference only: not differentiable.
- */
-export function sparseRowDelta(x: tf.Tensor3D, pairs: RowDeltaPairs, outFeatures: number): tf.Tensor3D {
-  const [batch, length] = x.shape;
-  const count = pairs.rows.length;
-  for (const [name, array] of Object.entries(pairs) as [string, ArrayLike<number>][])
-    if (array.length !== count)
+/** Throws a typed error unless `rowSlots` and `pairs` are a valid `DiffpruneSparseRowDelta` input. */
+function checkPairs(batch: number, rowSlots: Int32Array, pairs: SlotDeltaPairs, outFeatures: number): void {
+  const count = pairs.values.length;
+  for (const name of ['outs', 'ins'] as const)
+    if (pairs[name].length !== count)
       throw new ShapeMismatchError({
         tensor: `pairs.${name}`,
         expected: [count],
-        found: [array.length],
-        context: 'sparseRowDelta (rows, outs, ins and values are one list of pairs)',
+        found: [pairs[name].length],
+        context: 'sparseRowDelta (outs, ins and values are one list of pairs)',
       });
+  if (rowSlots.length !== batch)
+    throw new ShapeMismatchError({
+      tensor: 'rowSlots',
+      expected: [batch],
+      found: [rowSlots.length],
+      context: 'sparseRowDelta (one task slot per batch row of x)',
+    });
+  const slots = pairs.starts.length - 1;
+  let valid = slots >= 0 && pairs.starts[0] === 0 && pairs.starts[slots] === count;
+  for (let k = 0; valid && k < slots; k++) valid = pairs.starts[k]! <= pairs.starts[k + 1]!;
+  if (!valid)
+    throw new InvalidArgumentError({
+      argument: 'pairs.starts',
+      expected: `K + 1 offsets rising from 0 to the pair count ${count}`,
+      found: `[${Array.from(pairs.starts.subarray(0, 8)).join(', ')}${pairs.starts.length > 8 ? ', …' : ''}]`,
+      context: 'sparseRowDelta',
+    });
+  const outside = rowSlots.findIndex((k) => k < 0 || k >= slots);
+  if (outside >= 0)
+    throw new InvalidArgumentError({
+      argument: `rowSlots[${outside}]`,
+      expected: `a task slot in [0, ${slots}) (pairs.starts has ${slots + 1} offsets)`,
+      found: rowSlots[outside]!,
+      context: 'sparseRowDelta',
+    });
   if (!Number.isInteger(outFeatures) || outFeatures < 1)
     throw new InvalidArgumentError({
       argument: 'outFeatures',
@@ -42,16 +61,34 @@ export function sparseRowDelta(x: tf.Tensor3D, pairs: RowDeltaPairs, outFeatures
       found: outFeatures,
       context: 'sparseRowDelta',
     });
-  if (count === 0) return tf.zeros([batch, length, outFeatures]);
+}
+
+/**
+ * Each batch row's sparse δ of a linear weight applied to its tokens: c [batch, seq, outFeatures] with
+ * c[b, t, i] = Σ_{p of slot rowSlots[b], outs[p] = i} values[p]·x[b, t, ins[p]] (so x·(W + δ_b)ᵀ =
+ * x·Wᵀ + c). Runs `DiffpruneSparseRowDelta` (contract in @diffprune/core's kernel-names.ts) where the
+ * active backend registers it — no intermediate; natively each slot's pairs run once over all its
+ * rows' tokens — else the composite (`sparseRowDeltaComposite`). Inference only: not differentiable.
+ */
+export function sparseRowDelta(
+  x: tf.Tensor3D,
+  rowSlots: Int32Array,
+  pairs: SlotDeltaPairs,
+  outFeatures: number,
+): tf.Tensor3D {
+  const [batch, length] = x.shape;
+  checkPairs(batch, rowSlots, pairs, outFeatures);
+  if (pairs.values.length === 0) return tf.zeros([batch, length, outFeatures]);
   return tf.tidy(() => {
     if (tf.getKernel(sparseRowDeltaKernelName, tf.getBackend()) === undefined)
-      return sparseRowDeltaComposite(x, pairs, outFeatures);
+      return sparseRowDeltaComposite(x, rowSlots, pairs, outFeatures);
     const attributes: SparseRowDeltaAttributes = { outFeatures };
     return tf.engine().runKernel(
       sparseRowDeltaKernelName,
       {
         x,
-        rows: tf.tensor1d(pairs.rows, 'int32'),
+        rowSlots: tf.tensor1d(rowSlots, 'int32'),
+        slotStarts: tf.tensor1d(pairs.starts, 'int32'),
         outs: tf.tensor1d(pairs.outs, 'int32'),
         ins: tf.tensor1d(pairs.ins, 'int32'),
         values: tf.tensor1d(pairs.values, 'float32'),
@@ -62,29 +99,36 @@ export function sparseRowDelta(x: tf.Tensor3D, pairs: RowDeltaPairs, outFeatures
 }
 
 /**
- * The reference in tfjs ops: x's columns [batch·in, seq] gathered per pair, scaled by the pair's
- * value, summed into (row, out) segments, back to [batch, seq, out]. Kernel overhead bound (a
- * [P, seq] intermediate and four kernels): 16 mixed BERT-Tiny rows cost 3× the forward pass this way.
+ * The reference in tfjs ops: every row's pairs (its slot's), x's columns [batch·in, seq] gathered per
+ * (row, pair), scaled by the pair's value, summed into (row, out) segments, back to [batch, seq, out].
+ * Kernel overhead bound (a [Σ pairs of the rows, seq] intermediate and four kernels): 16 mixed
+ * BERT-Tiny rows cost 3× the forward pass this way.
  */
 export function sparseRowDeltaComposite(
   x: tf.Tensor3D,
-  pairs: RowDeltaPairs,
+  rowSlots: Int32Array,
+  pairs: SlotDeltaPairs,
   outFeatures: number,
 ): tf.Tensor3D {
   const [batch, length, inFeatures] = x.shape;
-  const count = pairs.rows.length;
+  checkPairs(batch, rowSlots, pairs, outFeatures);
+  let count = 0;
+  for (const k of rowSlots) count += pairs.starts[k + 1]! - pairs.starts[k]!;
+  if (count === 0) return tf.zeros([batch, length, outFeatures]);
   const source = new Int32Array(count);
   const target = new Int32Array(count);
-  for (let p = 0; p < count; p++) {
-    source[p] = pairs.rows[p]! * inFeatures + pairs.ins[p]!;
-    target[p] = pairs.rows[p]! * outFeatures + pairs.outs[p]!;
-  }
+  const values = new Float32Array(count);
+  let q = 0;
+  rowSlots.forEach((k, b) => {
+    for (let p = pairs.starts[k]!; p < pairs.starts[k + 1]!; p++, q++) {
+      source[q] = b * inFeatures + pairs.ins[p]!;
+      target[q] = b * outFeatures + pairs.outs[p]!;
+      values[q] = pairs.values[p]!;
+    }
+  });
   return tf.tidy(() => {
     const columns = tf.reshape(tf.transpose(x, [0, 2, 1]), [batch * inFeatures, length]);
-    const scaled = tf.mul(
-      tf.gather(columns, tf.tensor1d(source, 'int32')),
-      tf.tensor2d(pairs.values, [count, 1]),
-    );
+    const scaled = tf.mul(tf.gather(columns, tf.tensor1d(source, 'int32')), tf.tensor2d(values, [count, 1]));
     const summed = tf.unsortedSegmentSum(scaled, tf.tensor1d(target, 'int32'), batch * outFeatures);
     return tf.transpose(tf.reshape(summed, [batch, outFeatures, length]), [0, 2, 1]) as tf.Tensor3D;
   });

@@ -151,14 +151,19 @@ export interface DropoutMaskAttributes {
 // @diffprune/bert, read by its per-row `linear`).
 
 /**
- * `DiffpruneSparseRowDelta`: inputs {x, rows, outs, ins, values}, attrs `SparseRowDeltaAttributes`;
- * one float32 output, the correction c [batch, seq, outFeatures]:
- *   c[b, t, i] = Σ_{p: rows[p] = b, outs[p] = i} values[p]·x[b, t, ins[p]]
- * with x float32 [batch, seq, inFeatures] (a row's δ of W [out, in] applied to its tokens) and the pairs
- * rows, outs, ins (int32, any order, repeats add up) and values (float32), all of one length P. A
- * mixed batch's per-row linear is x·Wᵀ (the base weight) + c: the base pass plus P·seq FMAs.
+ * `DiffpruneSparseRowDelta`: inputs {x, rowSlots, slotStarts, outs, ins, values}, attrs
+ * `SparseRowDeltaAttributes`; one float32 output, the correction c [batch, seq, outFeatures]:
+ *   c[b, t, i] = Σ_{p ∈ [slotStarts[k], slotStarts[k+1]), k = rowSlots[b], outs[p] = i} values[p]·x[b, t, ins[p]]
+ * with x float32 [batch, seq, inFeatures] and the pairs of K task slots (each slot's δ of W [out, in]):
+ * rowSlots int32 [batch] (row b's slot, in [0, K)), slotStarts int32 [K + 1] (slot k's pairs are
+ * p ∈ [slotStarts[k], slotStarts[k+1]): slotStarts[0] = 0, nondecreasing, slotStarts[K] = P), outs,
+ * ins (int32) and values (float32) of length P (within a slot any order, repeats add up). A slot may
+ * have no rows, and no pairs (its rows' c is 0). A mixed batch's per-row linear is x·Wᵀ (the base
+ * weight) + c: the base pass plus Σ_b |pairs of row b's slot|·seq FMAs; a slot's pairs are one list,
+ * shared by its rows (a kernel may run each pair once over all the slot's tokens).
  * Inference only: no gradient kernel (the op is not differentiable; the training path never uses it).
- * Composite: gather x's columns per pair, scale, `unsortedSegmentSum` into (row, out) segments.
+ * Composite: each row's pairs gathered, x's columns gathered per (row, pair), scaled,
+ * `unsortedSegmentSum` into (row, out) segments.
  */
 export const sparseRowDeltaKernelName = 'DiffpruneSparseRowDelta';
 
@@ -168,7 +173,7 @@ export interface SparseRowDeltaAttributes {
 }
 
 /** The input names of `DiffpruneSparseRowDelta`, in the order the op passes them. */
-export const sparseRowDeltaInputRoles = ['x', 'rows', 'outs', 'ins', 'values'] as const;
+export const sparseRowDeltaInputRoles = ['x', 'rowSlots', 'slotStarts', 'outs', 'ins', 'values'] as const;
 
 /** Every diffprune kernel name: what a backend may register, and what the kernel table test covers. */
 export const diffpruneKernelNames = [

@@ -611,41 +611,50 @@ napi_value DropoutMask(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// sparseRowDelta(out, x, rows, outs, ins, values, batch, length, inFeatures, outFeatures): core's
-// DiffpruneSparseRowDelta (sparse_delta.h). Every length and index is checked here (a wrong one
+// sparseRowDelta(out, x, rowSlots, slotStarts, outs, ins, values, batch, length, inFeatures, outFeatures):
+// core's DiffpruneSparseRowDelta (sparse_delta.h). Every length and index is checked here (a wrong one
 // would read or write out of bounds).
 napi_value SparseRowDelta(napi_env env, napi_callback_info info) {
   Args args;
-  if (!get_args(env, info, args, 10)) return nullptr;
+  if (!get_args(env, info, args, 11)) return nullptr;
   float *out, *x, *values;
-  int32_t *rows, *outs, *ins;
-  size_t out_len, x_len, rows_len, outs_len, ins_len, values_len;
+  int32_t *row_slots, *slot_starts, *outs, *ins;
+  size_t out_len, x_len, row_slots_len, slot_starts_len, outs_len, ins_len, values_len;
   int64_t dims[4];
   if (!get_array(env, args.values[0], napi_float32_array, &out, &out_len) ||
       !get_array(env, args.values[1], napi_float32_array, &x, &x_len) ||
-      !get_array(env, args.values[2], napi_int32_array, &rows, &rows_len) ||
-      !get_array(env, args.values[3], napi_int32_array, &outs, &outs_len) ||
-      !get_array(env, args.values[4], napi_int32_array, &ins, &ins_len) ||
-      !get_array(env, args.values[5], napi_float32_array, &values, &values_len))
+      !get_array(env, args.values[2], napi_int32_array, &row_slots, &row_slots_len) ||
+      !get_array(env, args.values[3], napi_int32_array, &slot_starts, &slot_starts_len) ||
+      !get_array(env, args.values[4], napi_int32_array, &outs, &outs_len) ||
+      !get_array(env, args.values[5], napi_int32_array, &ins, &ins_len) ||
+      !get_array(env, args.values[6], napi_float32_array, &values, &values_len))
     return nullptr;
   for (int i = 0; i < 4; ++i)
-    if (!get_int(env, args.values[6 + i], &dims[i])) return nullptr;
+    if (!get_int(env, args.values[7 + i], &dims[i])) return nullptr;
   const int64_t batch = dims[0], length = dims[1], in_features = dims[2], out_features = dims[3];
+  const int64_t slots = static_cast<int64_t>(slot_starts_len) - 1;
   if (throw_if(env, batch < 0 || length < 0 || in_features < 1 || out_features < 1,
                "diffprune native: sparseRowDelta dimensions must be positive") ||
       throw_if(env, x_len != static_cast<size_t>(batch * length * in_features) ||
                         out_len != static_cast<size_t>(batch * length * out_features),
                "diffprune native: sparseRowDelta x or out does not have batch·length·features elements") ||
-      throw_if(env, outs_len != rows_len || ins_len != rows_len || values_len != rows_len,
-               "diffprune native: sparseRowDelta rows, outs, ins and values differ in length"))
+      throw_if(env, row_slots_len != static_cast<size_t>(batch),
+               "diffprune native: sparseRowDelta rowSlots does not have one slot per batch row") ||
+      throw_if(env, outs_len != values_len || ins_len != values_len,
+               "diffprune native: sparseRowDelta outs, ins and values differ in length"))
     return nullptr;
-  bool valid = true;
-  for (size_t p = 0; valid && p < rows_len; ++p)
-    valid = rows[p] >= 0 && rows[p] < batch && outs[p] >= 0 && outs[p] < out_features && ins[p] >= 0 &&
-            ins[p] < in_features;
+  bool valid = slots >= 0 && slot_starts[0] == 0 && slot_starts[slots] == static_cast<int64_t>(values_len);
+  for (int64_t k = 0; valid && k < slots; ++k) valid = slot_starts[k] <= slot_starts[k + 1];
+  if (throw_if(env, !valid,
+               "diffprune native: sparseRowDelta slotStarts must rise from 0 to the pair count (slots + 1 offsets)"))
+    return nullptr;
+  for (int64_t b = 0; valid && b < batch; ++b) valid = row_slots[b] >= 0 && row_slots[b] < slots;
+  if (throw_if(env, !valid, "diffprune native: sparseRowDelta has a row slot out of range")) return nullptr;
+  for (size_t p = 0; valid && p < values_len; ++p)
+    valid = outs[p] >= 0 && outs[p] < out_features && ins[p] >= 0 && ins[p] < in_features;
   if (throw_if(env, !valid, "diffprune native: sparseRowDelta has a pair out of range")) return nullptr;
-  diffprune::sparse_row_delta(out, x, rows, outs, ins, values, static_cast<std::ptrdiff_t>(rows_len), batch, length,
-                              in_features, out_features);
+  diffprune::sparse_row_delta(out, x, row_slots, slot_starts, outs, ins, values, slots, batch, length, in_features,
+                              out_features);
   return nullptr;
 }
 

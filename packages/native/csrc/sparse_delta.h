@@ -1,5 +1,6 @@
 // @diffprune/core's DiffpruneSparseRowDelta kernel, compiled: each batch row's sparse δ of a linear
-// weight applied to its tokens (cross-task serving), one pass over the pairs, no intermediate.
+// weight applied to its tokens (cross-task serving), the pairs of a task slot run once over all the
+// tokens of that slot's rows, no intermediate.
 #pragma once
 
 #include <cstddef>
@@ -7,13 +8,17 @@
 
 namespace diffprune {
 
-// out [batch, length, out_features] = 0, then for each pair p and token t:
-//   out[rows[p], t, outs[p]] += values[p]·x[rows[p], t, ins[p]]   (x [batch, length, in_features]).
-// The batch rows are split over the thread pool; a row's pairs are added in pair order, as a vectorised
-// axpy over its tokens (the result does not depend on the thread count). Indices must be in range (the
-// caller checks).
-void sparse_row_delta(float* out, const float* x, const int32_t* rows, const int32_t* outs, const int32_t* ins,
-                      const float* values, std::ptrdiff_t pairs, std::ptrdiff_t batch, std::ptrdiff_t length,
-                      std::ptrdiff_t in_features, std::ptrdiff_t out_features);
+// x [batch, length, in_features]; row b belongs to slot row_slots[b] ∈ [0, slots); slot k's pairs are
+// p ∈ [slot_starts[k], slot_starts[k + 1]) of outs, ins, values (slot_starts[0] = 0, nondecreasing,
+// slot_starts[slots] = pairs). out [batch, length, out_features]:
+//   out[b, t, i] = Σ_{p of slot row_slots[b], outs[p] = i} values[p]·x[b, t, ins[p]].
+// A slot's tokens (all its rows') are gathered transposed in chunks of up to 64; each chunk runs the
+// slot's pairs in pair order as vectorised axpys. The chunks are split over the thread pool; a token's
+// sum does not depend on its chunk, so the result does not depend on the thread count. Indices must be
+// in range (the caller checks).
+void sparse_row_delta(float* out, const float* x, const int32_t* row_slots, const int32_t* slot_starts,
+                      const int32_t* outs, const int32_t* ins, const float* values, std::ptrdiff_t slots,
+                      std::ptrdiff_t batch, std::ptrdiff_t length, std::ptrdiff_t in_features,
+                      std::ptrdiff_t out_features);
 
 }  // namespace diffprune

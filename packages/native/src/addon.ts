@@ -159,13 +159,15 @@ export interface NativeAddon {
   dropoutMask(out: Float32Array, seed: number, rate: number): void;
   /**
    * @diffprune/core's `DiffpruneSparseRowDelta` (csrc/sparse_delta.h): out [batch, length, outFeatures]
-   * = Σ over pairs p of values[p]·x[rows[p], t, ins[p]] at [rows[p], t, outs[p]]; x [batch, length,
-   * inFeatures]. Lengths and every index are checked (throws otherwise).
+   * with out[b, t, i] = Σ over the pairs p ∈ [slotStarts[k], slotStarts[k + 1]) of row b's slot
+   * k = rowSlots[b] with outs[p] = i of values[p]·x[b, t, ins[p]]; x [batch, length, inFeatures].
+   * Lengths, offsets and every index are checked (throws otherwise).
    */
   sparseRowDelta(
     out: Float32Array,
     x: Float32Array,
-    rows: Int32Array,
+    rowSlots: Int32Array,
+    slotStarts: Int32Array,
     outs: Int32Array,
     ins: Int32Array,
     values: Float32Array,

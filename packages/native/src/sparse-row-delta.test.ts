@@ -6,46 +6,66 @@ import { nativeAddon, registerNativeBackend } from './backend.js';
 
 const built = existsSync(addonPath);
 
-/** The definition, in double: c[rows[p], t, outs[p]] += values[p]·x[rows[p], t, ins[p]]. */
+interface SlotPairs {
+  starts: Int32Array;
+  outs: Int32Array;
+  ins: Int32Array;
+  values: Float32Array;
+}
+
+/** The definition, in double: c[b, t, outs[p]] += values[p]·x[b, t, ins[p]] for p of row b's slot. */
 function reference(
   x: Float32Array,
-  pairs: { rows: Int32Array; outs: Int32Array; ins: Int32Array; values: Float32Array },
+  rowSlots: Int32Array,
+  pairs: SlotPairs,
   [batch, length, inFeatures, outFeatures]: number[],
 ): Float64Array {
   const out = new Float64Array(batch! * length! * outFeatures!);
-  for (let p = 0; p < pairs.rows.length; p++)
-    for (let t = 0; t < length!; t++)
-      out[(pairs.rows[p]! * length! + t) * outFeatures! + pairs.outs[p]!]! +=
-        pairs.values[p]! * x[(pairs.rows[p]! * length! + t) * inFeatures! + pairs.ins[p]!]!;
+  for (let b = 0; b < batch!; b++)
+    for (let p = pairs.starts[rowSlots[b]!]!; p < pairs.starts[rowSlots[b]! + 1]!; p++)
+      for (let t = 0; t < length!; t++)
+        out[(b * length! + t) * outFeatures! + pairs.outs[p]!]! +=
+          pairs.values[p]! * x[(b * length! + t) * inFeatures! + pairs.ins[p]!]!;
   return out;
 }
 
-/** Seeded pairs: each row a sorted random subset of W's entries (rows in order), or shuffled. */
-function makePairs(batch: number, perRow: number, inFeatures: number, outFeatures: number, seed: number) {
+/**
+ * Seeded slot pairs: slot k a sorted random subset of W's entries (`perSlot[k]` of them, 0 for a slot
+ * without pairs), or each slot's pairs shuffled.
+ */
+function makePairs(perSlot: readonly number[], inFeatures: number, outFeatures: number, seed: number) {
   let state = seed;
   const random = () => {
     state = (state * 1664525 + 1013904223) >>> 0;
     return state / 2 ** 32;
   };
-  const list: [number, number, number, number][] = [];
-  for (let b = 0; b < batch; b++) {
-    const flat = Array.from({ length: perRow }, () => Math.floor(random() * inFeatures * outFeatures)).sort(
-      (a, c) => a - c,
-    );
-    for (const f of flat) list.push([b, Math.floor(f / inFeatures), f % inFeatures, random() * 2 - 1]);
-  }
-  const pack = (l: typeof list) => ({
-    rows: Int32Array.from(l, (e) => e[0]),
-    outs: Int32Array.from(l, (e) => e[1]),
-    ins: Int32Array.from(l, (e) => e[2]),
-    values: Float32Array.from(l, (e) => e[3]),
+  const slots: [number, number, number][][] = perSlot.map((count) =>
+    Array.from({ length: count }, () => Math.floor(random() * inFeatures * outFeatures))
+      .sort((a, c) => a - c)
+      .map((f): [number, number, number] => [Math.floor(f / inFeatures), f % inFeatures, random() * 2 - 1]),
+  );
+  const pack = (lists: [number, number, number][][]): SlotPairs => {
+    const flat = lists.flat();
+    const starts = new Int32Array(lists.length + 1);
+    lists.forEach((l, k) => {
+      starts[k + 1] = starts[k]! + l.length;
+    });
+    return {
+      starts,
+      outs: Int32Array.from(flat, (e) => e[0]),
+      ins: Int32Array.from(flat, (e) => e[1]),
+      values: Float32Array.from(flat, (e) => e[2]),
+    };
+  };
+  const shuffled = slots.map((l) => {
+    const s = [...l];
+    for (let i = s.length - 1; i > 0; i--) {
+      const j = Math.floor(random() * (i + 1));
+      [s[i], s[j]] = [s[j]!, s[i]!];
+    }
+    return s;
   });
-  const shuffled = [...list];
-  for (let i = shuffled.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [shuffled[i], shuffled[j]] = [shuffled[j]!, shuffled[i]!];
-  }
-  return { grouped: pack(list), shuffled: pack(shuffled) };
+  return { sorted: pack(slots), shuffled: pack(shuffled) };
 }
 
 describe.skipIf(!built)('the compiled per-row sparse δ (DiffpruneSparseRowDelta)', () => {
@@ -55,34 +75,35 @@ describe.skipIf(!built)('the compiled per-row sparse δ (DiffpruneSparseRowDelta
     registerNativeBackend({ threads: 2 });
   });
 
-  it('equals the definition: rows in order or shuffled, 1 to 21 tokens (blocks of 8 and padding), 1 and 2 threads, empty rows', () => {
+  it('equals the definition, bit-identical on 1 and 2 threads: sorted or shuffled pairs, 1 to 21 tokens, slots of 0 to 7 rows, slots without pairs', () => {
     const addon = nativeAddon();
     const initial = addon.threads();
+    // [rowSlots, length, inFeatures, outFeatures, pairs per slot]: chunks of 8…64 tokens (105 tokens
+    // of slot 0 in the third: two chunks), a slot no row uses (slot 1 of the third), rows whose slot has no pairs.
+    const cases: [number[], number, number, number, number[]][] = [
+      [[0], 1, 5, 3, [4]],
+      [[1, 0, 1, 2, 0], 8, 33, 17, [60, 20, 5]],
+      [[0, 2, 0, 0, 2, 0, 0], 21, 64, 48, [300, 100, 200]],
+      [[0, 1, 0], 9, 16, 16, [0, 40]],
+      [[0, 0, 0], 3, 16, 16, [0]],
+    ];
     try {
-      for (const threads of [1, 2]) {
-        addon.setThreads(threads);
-        for (const [batch, length, inFeatures, outFeatures, perRow] of [
-          [1, 1, 5, 3, 4],
-          [5, 8, 33, 17, 60],
-          [7, 21, 64, 48, 300],
-          [3, 9, 16, 16, 0],
-        ] as const) {
-          const dims = [batch, length, inFeatures, outFeatures];
-          const x = Float32Array.from({ length: batch * length * inFeatures }, (_, i) => Math.sin(i * 0.37));
-          const { grouped, shuffled } = makePairs(
-            batch,
-            perRow,
-            inFeatures,
-            outFeatures,
-            batch * 31 + length,
-          );
-          const expected = reference(x, grouped, dims);
-          for (const pairs of [grouped, shuffled]) {
+      for (const [slotList, length, inFeatures, outFeatures, perSlot] of cases) {
+        const rowSlots = Int32Array.from(slotList);
+        const batch = rowSlots.length;
+        const dims = [batch, length, inFeatures, outFeatures];
+        const x = Float32Array.from({ length: batch * length * inFeatures }, (_, i) => Math.sin(i * 0.37));
+        const { sorted, shuffled } = makePairs(perSlot, inFeatures, outFeatures, batch * 31 + length);
+        const expected = reference(x, rowSlots, sorted, dims);
+        for (const pairs of [sorted, shuffled]) {
+          const results = [1, 2].map((threads) => {
+            addon.setThreads(threads);
             const out = new Float32Array(batch * length * outFeatures).fill(Number.NaN); // all written
             addon.sparseRowDelta(
               out,
               x,
-              pairs.rows,
+              rowSlots,
+              pairs.starts,
               pairs.outs,
               pairs.ins,
               pairs.values,
@@ -91,10 +112,13 @@ describe.skipIf(!built)('the compiled per-row sparse δ (DiffpruneSparseRowDelta
               inFeatures,
               outFeatures,
             );
-            let error = 0;
-            for (let i = 0; i < out.length; i++) error = Math.max(error, Math.abs(out[i]! - expected[i]!));
-            expect(error).toBeLessThan(1e-5);
-          }
+            return out;
+          });
+          let error = 0;
+          for (let i = 0; i < results[0]!.length; i++)
+            error = Math.max(error, Math.abs(results[0]![i]! - expected[i]!));
+          expect(error).toBeLessThan(1e-5);
+          expect(results[1]).toEqual(results[0]);
         }
       }
     } finally {
@@ -102,29 +126,42 @@ describe.skipIf(!built)('the compiled per-row sparse δ (DiffpruneSparseRowDelta
     }
   });
 
-  it('rejects pairs out of range and arrays of the wrong length (instead of writing out of bounds)', () => {
+  it('rejects slots, offsets and pairs out of range and arrays of the wrong length (instead of writing out of bounds)', () => {
     const addon = nativeAddon();
     const x = new Float32Array(2 * 3 * 4);
     const out = new Float32Array(2 * 3 * 5);
-    const one = (row: number, o: number, i: number) =>
-      [Int32Array.of(row), Int32Array.of(o), Int32Array.of(i), Float32Array.of(1)] as const;
-    expect(() => addon.sparseRowDelta(out, x, ...one(2, 0, 0), 2, 3, 4, 5)).toThrow(/pair out of range/);
-    expect(() => addon.sparseRowDelta(out, x, ...one(0, 5, 0), 2, 3, 4, 5)).toThrow(/pair out of range/);
-    expect(() => addon.sparseRowDelta(out, x, ...one(0, 0, -1), 2, 3, 4, 5)).toThrow(/pair out of range/);
-    expect(() =>
+    const call = (
+      rowSlots: number[],
+      starts: number[],
+      o: number[],
+      i: number[],
+      v: number[],
+      outFeatures = 5,
+    ) =>
       addon.sparseRowDelta(
         out,
         x,
-        Int32Array.of(0, 1),
-        Int32Array.of(0),
-        Int32Array.of(0),
-        Float32Array.of(1),
+        Int32Array.from(rowSlots),
+        Int32Array.from(starts),
+        Int32Array.from(o),
+        Int32Array.from(i),
+        Float32Array.from(v),
         2,
         3,
         4,
-        5,
-      ),
-    ).toThrow(/differ in length/);
-    expect(() => addon.sparseRowDelta(out, x, ...one(0, 0, 0), 2, 3, 4, 6)).toThrow(/batch·length·features/);
+        outFeatures,
+      );
+    expect(() => call([0, 0], [0, 1], [0], [0], [1])).not.toThrow();
+    expect(() => call([0, 1], [0, 1], [0], [0], [1])).toThrow(/row slot out of range/);
+    expect(() => call([0, -1], [0, 1], [0], [0], [1])).toThrow(/row slot out of range/);
+    expect(() => call([0], [0, 1], [0], [0], [1])).toThrow(/one slot per batch row/);
+    expect(() => call([0, 0], [0, 2], [0], [0], [1])).toThrow(/slotStarts/);
+    expect(() => call([0, 0], [1, 1], [0], [0], [1])).toThrow(/slotStarts/);
+    expect(() => call([0, 1], [0, 1, 0], [0], [0], [1])).toThrow(/slotStarts/);
+    expect(() => call([0, 0], [], [], [], [])).toThrow(/slotStarts/);
+    expect(() => call([0, 0], [0, 1], [5], [0], [1])).toThrow(/pair out of range/);
+    expect(() => call([0, 0], [0, 1], [0], [-1], [1])).toThrow(/pair out of range/);
+    expect(() => call([0, 0], [0, 1], [0, 1], [0], [1])).toThrow(/differ in length/);
+    expect(() => call([0, 0], [0, 1], [0], [0], [1], 6)).toThrow(/batch·length·features/);
   });
 });

@@ -1,7 +1,10 @@
 /**
- * Per-task groups against cross-task batching, in process (no HTTP): 16 clients each send one-input
- * requests in a loop for `--seconds`, over one task, the diffs in `--diffs` (default /work/serve-diffs
- * style: NAME.diff.safetensors) and 50 copies of them under new names; requests/s and the mean
+ * Per-task groups against cross-task batching, in process (no HTTP). First one mixed pass of
+ * `--connections` rows (one input of each of as many requests, the tasks of `--diffs` in turn, through
+ * `predictMany`) against one pass of as many rows of one task (`predict`), `--passes` of each in
+ * turns: medians and their ratio (robust to a shared machine's load, unlike the absolute times).
+ * Then 16 clients each send one-input requests in a loop for `--seconds`, over one task, the diffs in
+ * `--diffs` (NAME.diff.safetensors) and 50 copies of them under new names; requests/s and the mean
  * inputs per forward pass. `npx pnpm --filter @diffprune/serving bench:cross-task --diffs DIR`.
  */
 import { readdirSync } from 'node:fs';
@@ -18,6 +21,7 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '3' },
     rounds: { type: 'string', default: '2' },
     connections: { type: 'string', default: '16' },
+    passes: { type: 'string', default: '100' },
   },
 });
 if (!args.diffs) throw new Error('--diffs <dir of NAME.diff.safetensors> is required');
@@ -29,6 +33,29 @@ const tasks = files.map((f) => f.replace(/\.diff\.safetensors$/, ''));
 for (const [i, t] of tasks.entries()) await m.register(t, join(args.diffs, files[i]!));
 const many = Array.from({ length: 50 }, (_, i) => `copy${i}`);
 for (const [i, t] of many.entries()) await m.register(t, join(args.diffs, files[i % files.length]!));
+const passRows = Number(args.connections);
+const inputs = Array.from({ length: passRows }, (_, i) => sentences[i % sentences.length]!);
+const mixed = inputs.map((input, i) => ({ task: tasks[i % tasks.length]!, inputs: [input] }));
+const single: number[] = [];
+const mixedMs: number[] = [];
+const time = async (run: () => Promise<unknown>) => {
+  const started = performance.now();
+  await run();
+  return performance.now() - started;
+};
+for (let pass = -10; pass < Number(args.passes); pass++) {
+  const one = await time(() => m.predict(tasks[0]!, inputs));
+  const all = await time(() => m.predictMany(mixed));
+  if (pass >= 0) {
+    single.push(one);
+    mixedMs.push(all);
+  }
+}
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+console.log(
+  `${backend.backend}, one pass of ${passRows} rows, ${args.passes} of each in turns: one task ${median(single).toFixed(2)} ms, ${tasks.length} tasks mixed ${median(mixedMs).toFixed(2)} ms: mixed ÷ one task ${(median(mixedMs) / median(single)).toFixed(2)}×\n`,
+);
+
 const sizes: number[] = [];
 m.subscribe((e) => {
   if (e.type === 'batch-end') sizes.push(e.inputs);

@@ -104,9 +104,13 @@ interface SparseDelta {
   values: Float32Array;
 }
 
+let handles = 0;
+
 /** One registered version of a task: immutable; disposed once retired and no longer in use. */
 export class TaskHandle {
   readonly info: TaskInfo;
+  /** @internal Unique per version (orders a mixed batch's task slots; keys its reused per-slot tables). */
+  readonly serial = ++handles;
   /** @internal */ readonly deltas: SparseDelta[];
   /** @internal */ readonly dense: ParameterMap;
   /** @internal The dense tensors' values (for cross-task batches). */
@@ -209,6 +213,8 @@ export class MultiTaskModel {
   private readonly buffers = new Map<string, Float32Array>();
   /** Reused arrays of per-slot values for cross-task batches, by name. */
   private readonly stacks = new Map<string, Float32Array>();
+  /** The task versions (serials, in slot order) whose values each reused per-slot array holds. */
+  private readonly stackKeys = new Map<string, string>();
 
   private constructor(
     loaded: LoadedBackbone,
@@ -636,13 +642,10 @@ export class MultiTaskModel {
     for (let start = 0; start < order.length; start += batchSize) {
       const indices = order.slice(start, start + batchSize);
       const started = performance.now();
-      const slotOf = new Map<TaskHandle, number>();
-      const rowSlots = Int32Array.from(indices, (i) => {
-        const handle = items[i]!.handle;
-        if (!slotOf.has(handle)) slotOf.set(handle, slotOf.size);
-        return slotOf.get(handle)!;
-      });
-      const slots = [...slotOf.keys()];
+      // Slots in version order: the same tasks give the same slots (their per-slot tables reused).
+      const slots = [...new Set(indices.map((i) => items[i]!.handle))].sort((a, b) => a.serial - b.serial);
+      const slotOf = new Map(slots.map((handle, k) => [handle, k]));
+      const rowSlots = Int32Array.from(indices, (i) => slotOf.get(items[i]!.handle)!);
       const chunk = indices.map((i) => encoded[i]!);
       if (slots.length === 1) {
         const logits = this.logits(
@@ -728,6 +731,7 @@ export class MultiTaskModel {
       names.delete(table);
     }
     const kinds = new Map(backbone.parameterSpecs({ numLabels: 1 }).map((spec) => [spec.name, spec.kind]));
+    const key = slots.map((h) => h.serial).join(',');
     for (const name of names) {
       const deltaOf = (h: TaskHandle) => h.deltas.find((d) => d.name === name);
       const base = this.base[name];
@@ -752,19 +756,23 @@ export class MultiTaskModel {
         continue;
       }
       // Biases, LayerNorm, task heads: every slot's whole value, [K, ...shape] in a reused array (the
-      // slot's own dense tensor, else base + its δ; heads zero-padded to the most labels).
+      // slot's own dense tensor, else base + its δ; heads zero-padded to the most labels), filled
+      // again only when the batch's task versions differ from the last batch's.
       const values = slots.map((h) => h.denseValues.get(name) ?? { ...this.base[name]!, delta: deltaOf(h) });
       const shape = [...values[0]!.shape];
       for (const v of values) shape[0] = Math.max(shape[0]!, v.shape[0]!);
       const size = shape.reduce((a, b) => a * b, 1);
       const table = this.stacked(name, slots.length * size);
-      values.forEach((v, k) => {
-        const slot = table.subarray(k * size, (k + 1) * size);
-        slot.set(v.values);
-        if (v.values.length < size) slot.fill(0, v.values.length);
-        const delta = 'delta' in v ? v.delta : undefined;
-        if (delta) (this.options.scatterAdd ?? scatterAddLoop)(slot, delta.indices, delta.values, 1);
-      });
+      if (this.stackKeys.get(name) !== key) {
+        values.forEach((v, k) => {
+          const slot = table.subarray(k * size, (k + 1) * size);
+          slot.set(v.values);
+          if (v.values.length < size) slot.fill(0, v.values.length);
+          const delta = 'delta' in v ? v.delta : undefined;
+          if (delta) (this.options.scatterAdd ?? scatterAddLoop)(slot, delta.indices, delta.values, 1);
+        });
+        this.stackKeys.set(name, key);
+      }
       overrides[name] = rowParameter(tf.zeros(shape), { kind: 'dense', slots: rowSlots, table });
     }
     return { overrides, ids, padId };

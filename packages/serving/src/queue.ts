@@ -12,10 +12,11 @@ export interface PredictionQueueOptions {
   /** How long to wait for more requests of the same task before running a group (default 0: the next tick). */
   maxWaitMs?: number;
   /**
-   * Batch requests of different tasks together (default false, by measurement: see the package
+   * Batch requests of different tasks together (default true, by measurement: see the package
    * README): a group takes the oldest waiting requests whatever their task, and one forward pass
-   * applies each row's own task version (`MultiTaskModel.predictMany`). false: a group is one task
-   * version's requests (tasks take turns, oldest first).
+   * applies each row's own task version (`MultiTaskModel.predictMany`; a group of one task version
+   * runs `predict`'s path). false: a group is one task version's requests (tasks take turns, oldest
+   * first).
    */
   crossTask?: boolean;
 }
@@ -31,9 +32,9 @@ interface Pending {
 /**
  * Micro-batching over a {@link MultiTaskModel} with a bounded queue. A request is pinned
  * to its task's version when it is admitted (a replaced diff answers the requests it admitted, even
- * in a group with the new version). By default a group is one task version's requests; with
- * `crossTask` it is the oldest waiting requests of any tasks, one forward pass with each row's own
- * task version. Groups run one at a time, oldest first. When the queue is full, `submit` throws `QueueFullError` with a
+ * in a group with the new version). By default (`crossTask`) a group is the oldest waiting requests
+ * of any tasks, one forward pass with each row's own task version; with `crossTask: false` it is one
+ * task version's requests. Groups run one at a time, oldest first. When the queue is full, `submit` throws `QueueFullError` with a
  * retry delay estimated from recent throughput.
  */
 export class PredictionQueue {
@@ -65,7 +66,7 @@ export class PredictionQueue {
     this.maxBatchInputs = positive('maxBatchInputs', options.maxBatchInputs, 64);
     this.maxQueuedInputs = positive('maxQueuedInputs', options.maxQueuedInputs, 1024);
     this.maxWaitMs = positive('maxWaitMs', options.maxWaitMs, 0, 0);
-    this.crossTask = options.crossTask ?? false;
+    this.crossTask = options.crossTask ?? true;
   }
 
   /** Inputs waiting (not yet running). */

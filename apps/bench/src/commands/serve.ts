@@ -24,7 +24,7 @@ export interface ServeBenchOptions {
   /** Measured runs per scenario, in turns; the table shows the medians. */
   rounds: number;
   backend?: string;
-  /** The servers batch inputs of any tasks into one forward pass (`diffprune serve --cross-task`). */
+  /** false: the servers run one task per forward pass (`diffprune serve --no-cross-task`); default true. */
   crossTask?: boolean;
 }
 
@@ -146,7 +146,7 @@ async function startServer(
       '--reload-interval',
       '0',
       ...(options.backend ? ['--backend', options.backend] : []),
-      ...(options.crossTask ? ['--cross-task'] : []),
+      ...(options.crossTask === false ? ['--no-cross-task'] : []),
     ],
     { stdio: ['ignore', 'inherit', 'inherit'] },
   );
@@ -227,7 +227,7 @@ const mb = (bytes: number | undefined) => (bytes === undefined ? '–' : (bytes 
 export function formatServeTable(results: ScenarioResult[], options: ServeBenchOptions): string {
   const single = results[0]!;
   const lines = [
-    `${options.connections} connections, ${options.inputs} input(s) per request; median of ${options.rounds} runs of ${options.duration} s per scenario, scenarios in turns (after a 2 s warm-up each); tasks in turn; ${options.crossTask ? 'cross-task batching (--cross-task)' : 'one task per forward pass'}`,
+    `${options.connections} connections, ${options.inputs} input(s) per request; median of ${options.rounds} runs of ${options.duration} s per scenario, scenarios in turns (after a 2 s warm-up each); tasks in turn; ${options.crossTask === false ? 'one task per forward pass (--no-cross-task)' : 'cross-task batching'}`,
     '',
     '| traffic | tasks | requests/s | vs single | p50 ms | p99 ms | errors | server RSS MB (peak) | separate merged models MB |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
@@ -263,7 +263,10 @@ export function registerServeCommand(program: Command): void {
     .option('--inputs <n>', 'inputs per request', positive('--inputs'), 1)
     .option('--many <n>', 'tasks of the large scenario', positive('--many'), 50)
     .option('--backend <name>', "the server's backend (default: its choice)")
-    .option('--cross-task', 'servers batch inputs of any tasks together (diffprune serve --cross-task)')
+    .option(
+      '--no-cross-task',
+      'servers run one task per forward pass (diffprune serve --no-cross-task; default: cross-task batching)',
+    )
     .action(async (options: ServeBenchOptions) => {
       const results = await benchServe(options);
       console.log(formatServeTable(results, options));

@@ -30,7 +30,7 @@ export interface ServeOptions {
   maxInputs?: number;
   /** Inputs per forward group (default 64). */
   maxBatch?: number;
-  /** Batch requests of different tasks into one forward pass (default false: one task per pass). */
+  /** Batch requests of different tasks into one forward pass (default true; false: one task per pass). */
   crossTask?: boolean;
   /** Inputs waiting before requests are refused with 429 (default 1024). */
   maxQueue?: number;
@@ -268,7 +268,7 @@ export function createServeApp(options: ServeOptions): ServeApp {
       ...(options.maxBatch ? { maxBatchInputs: options.maxBatch } : {}),
       ...(options.maxQueue ? { maxQueuedInputs: options.maxQueue } : {}),
       ...(options.maxWaitMs ? { maxWaitMs: options.maxWaitMs } : {}),
-      ...(options.crossTask ? { crossTask: true } : {}),
+      ...(options.crossTask === false ? { crossTask: false } : {}),
     });
     await reload();
     const every = options.reloadIntervalMs ?? 1000;
@@ -350,8 +350,8 @@ export function registerServeCommand(program: Command): void {
     .option('--max-inputs <n>', 'inputs per request (default 64)', integer('--max-inputs', 1))
     .option('--max-batch <n>', 'inputs per forward pass (default 64)', integer('--max-batch', 1))
     .option(
-      '--cross-task',
-      "batch inputs of any tasks into one forward pass, each row with its task's diff (default: one task per pass)",
+      '--no-cross-task',
+      "one task per forward pass (default: inputs of any tasks batched into one pass, each row with its task's diff)",
     )
     .option(
       '--max-queue <n>',

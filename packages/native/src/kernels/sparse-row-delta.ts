@@ -4,15 +4,16 @@ import type { TensorInfo } from '@tensorflow/tfjs-core';
 import { float32Values, type KernelArgs, type NativeKernelContext, outputFloat32, sizeOf } from './shared.js';
 
 /**
- * @diffprune/core's `DiffpruneSparseRowDelta` ({x, rows, outs, ins, values} attrs {outFeatures} → the
- * per-row correction [batch, length, outFeatures]), compiled (csrc/sparse_delta.cc): one pass over the
- * pairs per token, the tokens split over the thread pool. Inference only (no gradient kernel).
+ * @diffprune/core's `DiffpruneSparseRowDelta` ({x, rowSlots, slotStarts, outs, ins, values} attrs
+ * {outFeatures} → the per-row correction [batch, length, outFeatures]), compiled (csrc/sparse_delta.cc):
+ * each task slot's pairs run once over all the tokens of that slot's rows (chunks of up to 64 tokens,
+ * vectorised axpys), the chunks split over the thread pool. Inference only (no gradient kernel).
  */
 export const sparseRowDelta =
   (context: NativeKernelContext) =>
   ({ inputs, backend, attrs }: KernelArgs & { backend: MathBackendCPU }): TensorInfo => {
-    const { x, rows, outs, ins, values } = inputs as Record<
-      'x' | 'rows' | 'outs' | 'ins' | 'values',
+    const { x, rowSlots, slotStarts, outs, ins, values } = inputs as Record<
+      'x' | 'rowSlots' | 'slotStarts' | 'outs' | 'ins' | 'values',
       TensorInfo
     >;
     const { outFeatures } = attrs as unknown as SparseRowDeltaAttributes;
@@ -23,7 +24,8 @@ export const sparseRowDelta =
     context.addon.sparseRowDelta(
       out,
       float32Values(backend, x)!,
-      int32(rows),
+      int32(rowSlots),
+      int32(slotStarts),
       int32(outs),
       int32(ins),
       float32Values(backend, values)!,

@@ -27,7 +27,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 //   numeric shard name            PASSED already: one line FormatError from the shared shard check
 //   settings mismatch on --resume FAILED: one line, but exit 130 (InterruptedError, Ctrl-C's code)
 //   DIFFPRUNE_DEBUG=1 adds stack  FAILED: old code had no DIFFPRUNE_DEBUG (a one-line message, no stack)
-// Against /work/before (8c0a8a9, older still) most rows fail for an unrelated reason: train/predict
+// Against a checkout of 8c0a8a9 (, older still) most rows fail for an unrelated reason: train/predict
 // had other options then (--task, text_a input), so the rows do not reach the input they test.
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));

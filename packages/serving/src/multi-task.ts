@@ -211,10 +211,11 @@ export class MultiTaskModel {
   private readonly listeners = new Set<ServingEventListener>();
   /** Reused per-batch arrays of touched tensors, by name. */
   private readonly buffers = new Map<string, Float32Array>();
-  /** Reused arrays of per-slot values for cross-task batches, by name. */
-  private readonly stacks = new Map<string, Float32Array>();
-  /** The task versions (serials, in slot order) whose values each reused per-slot array holds. */
-  private readonly stackKeys = new Map<string, string>();
+  /**
+   * Reused arrays of per-slot values for cross-task batches, by name, each with the task versions
+   * (serials, in slot order) whose values it holds.
+   */
+  private readonly stacks = new Map<string, { buffer: Float32Array; key: string }>();
 
   private constructor(
     loaded: LoadedBackbone,
@@ -510,15 +511,18 @@ export class MultiTaskModel {
 
   /**
    * A reused array of `size` elements for a batch's per-slot values of `name` (a view of one that only
-   * grows): the tensors made from it are disposed before the next batch builds.
+   * grows): the tensors made from it are disposed before the next batch builds. `filled`: it already
+   * holds the values of the task versions `key` (a new array never does).
    */
-  private stacked(name: string, size: number): Float32Array {
-    let buffer = this.stacks.get(name);
-    if (!buffer || buffer.length < size) {
-      buffer = new Float32Array(size);
-      this.stacks.set(name, buffer);
+  private stacked(name: string, size: number, key: string): { table: Float32Array; filled: boolean } {
+    let stack = this.stacks.get(name);
+    if (!stack || stack.buffer.length < size) {
+      stack = { buffer: new Float32Array(size), key: '' };
+      this.stacks.set(name, stack);
     }
-    return buffer.subarray(0, size);
+    const filled = stack.key === key;
+    stack.key = key;
+    return { table: stack.buffer.subarray(0, size), filled };
   }
 
   private scratch(name: string): Float32Array {
@@ -762,8 +766,8 @@ export class MultiTaskModel {
       const shape = [...values[0]!.shape];
       for (const v of values) shape[0] = Math.max(shape[0]!, v.shape[0]!);
       const size = shape.reduce((a, b) => a * b, 1);
-      const table = this.stacked(name, slots.length * size);
-      if (this.stackKeys.get(name) !== key) {
+      const { table, filled } = this.stacked(name, slots.length * size, key);
+      if (!filled) {
         values.forEach((v, k) => {
           const slot = table.subarray(k * size, (k + 1) * size);
           slot.set(v.values);
@@ -771,7 +775,6 @@ export class MultiTaskModel {
           const delta = 'delta' in v ? v.delta : undefined;
           if (delta) (this.options.scatterAdd ?? scatterAddLoop)(slot, delta.indices, delta.values, 1);
         });
-        this.stackKeys.set(name, key);
       }
       overrides[name] = rowParameter(tf.zeros(shape), { kind: 'dense', slots: rowSlots, table });
     }

@@ -9,30 +9,12 @@
 //   DIFFPRUNE_SKIP_TFJS_NODE=1                  skip the attempt
 //   DIFFPRUNE_TFJS_NODE_TIMEOUT=600             seconds the download may take (default 600)
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { bindingBuilt, tfjsNodeDirectory } from './tfjs-node-location.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const say = (text) => console.log(`diffprune: ${text}`);
-
-function tfjsNodeDirectory() {
-  // An optional dependency of the apps; absent when the platform has none.
-  for (const app of ['apps/trainer', 'apps/bench']) {
-    try {
-      const require = createRequire(join(root, app, 'package.json'));
-      return dirname(require.resolve('@tensorflow/tfjs-node/package.json'));
-    } catch {}
-  }
-  return undefined;
-}
-
-function bindingBuilt(directory) {
-  const lib = join(directory, 'lib');
-  if (!existsSync(lib)) return false;
-  return readdirSync(lib).some((entry) => existsSync(join(lib, entry, 'tfjs_binding.node')));
-}
 
 /** The one useful line of a failed install's output: its error code or last error line. */
 function reasonOf(output) {
@@ -48,7 +30,7 @@ function reasonOf(output) {
 
 async function main() {
   if (process.env.DIFFPRUNE_SKIP_TFJS_NODE === '1') return;
-  const directory = tfjsNodeDirectory();
+  const directory = tfjsNodeDirectory(root);
   if (directory === undefined || bindingBuilt(directory)) return;
   const timeoutSeconds = Number(process.env.DIFFPRUNE_TFJS_NODE_TIMEOUT ?? 600);
   const child = spawn(process.execPath, ['scripts/install.js'], { cwd: directory, stdio: 'pipe' });

@@ -7,32 +7,15 @@
  */
 import { spawnSync } from 'node:child_process';
 import { lookup } from 'node:dns/promises';
-import { existsSync, readdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { bindingBuilt, tfjsNodeDirectory } from '../scripts/tfjs-node-location.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const downloadHost = 'storage.googleapis.com';
 
-function tfjsNodeDirectory(): string | undefined {
-  try {
-    const require = createRequire(join(root, 'apps', 'trainer', 'package.json'));
-    return dirname(require.resolve('@tensorflow/tfjs-node/package.json'));
-  } catch {
-    return undefined;
-  }
-}
-
-function bindingBuilt(directory: string): boolean {
-  const lib = join(directory, 'lib');
-  return (
-    existsSync(lib) && readdirSync(lib).some((entry) => existsSync(join(lib, entry, 'tfjs_binding.node')))
-  );
-}
-
-const directory = tfjsNodeDirectory();
+const directory = tfjsNodeDirectory(root);
 const hostResolves = await lookup(downloadHost).then(
   () => true,
   () => false,

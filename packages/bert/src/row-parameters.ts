@@ -248,21 +248,24 @@ const touchedCache = new WeakMap<SlotDelta, { ids: Int32Array; rows: Float32Arra
 function touchedRows(delta: SlotDelta, hidden: number): { ids: Int32Array; rows: Float32Array } {
   let touched = touchedCache.get(delta);
   if (!touched) {
-    const ids: number[] = [];
-    for (let e = 0; e < delta.indices.length; e++) {
-      const r = Math.floor(delta.indices[e]! / hidden);
-      if (ids[ids.length - 1] !== r) ids.push(r);
-    }
-    const rows = new Float32Array(ids.length * hidden);
-    for (let e = 0, n = -1, current = -1; e < delta.indices.length; e++) {
-      const r = Math.floor(delta.indices[e]! / hidden);
+    // The positions are sorted: count the touched rows, then fill ids and values in one pass.
+    const { indices, values } = delta;
+    let count = 0;
+    for (let e = 0, current = -1; e < indices.length; e++) {
+      const r = Math.floor(indices[e]! / hidden);
       if (r !== current) {
         current = r;
-        n++;
+        count++;
       }
-      rows[n * hidden + (delta.indices[e]! - r * hidden)] = delta.values[e]!;
     }
-    touched = { ids: Int32Array.from(ids), rows };
+    const ids = new Int32Array(count);
+    const rows = new Float32Array(count * hidden);
+    for (let e = 0, n = -1; e < indices.length; e++) {
+      const r = Math.floor(indices[e]! / hidden);
+      if (n < 0 || ids[n] !== r) ids[++n] = r;
+      rows[n * hidden + (indices[e]! - r * hidden)] = values[e]!;
+    }
+    touched = { ids, rows };
     touchedCache.set(delta, touched);
   }
   return touched;

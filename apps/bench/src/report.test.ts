@@ -85,6 +85,9 @@ describe('summary and report', () => {
     expect(full[header.indexOf('avg')]).toBe(formatMetric(summary.averages.full.headline));
     const structured = rows.find((r) => r[1] === 'Diff pruning (struct.)')!;
     expect(structured[header.indexOf('SST-2')]).toBe(formatMetric(0.8011));
+    expect(structured[header.indexOf('avg')]).toBe(
+      formatMetric(summary.averages['diff-pruning-structured'].headline),
+    );
     expect(report).toContain('QNLI not run: no training data');
     for (const plot of ['density', 'layers', 'untouched', 'structured']) {
       const svg = await readFile(join(out, 'plots', `${plot}.svg`), 'utf8');
@@ -93,6 +96,29 @@ describe('summary and report', () => {
     }
     const density = await readFile(join(out, 'plots', 'density.svg'), 'utf8');
     expect(density).toContain('sst2');
+  });
+
+  it('shows no average for a method that lacks some of the averaged tasks (a run still going)', async () => {
+    const out = await mkdtemp(join(tmpdir(), 'dp-report-'));
+    const partial = records.filter((r) => !(r.task === 'rte' && r.method === 'diff-pruning-structured'));
+    await writeReport({
+      preset: getPreset('smoke'),
+      outputDirectory: out,
+      records: partial,
+      missingTasks: {},
+    });
+    const table = (await readFile(join(out, 'REPORT.md'), 'utf8'))
+      .split('## Results (GLUE dev)')[1]!
+      .split('\n')
+      .filter((l) => l.startsWith('| '));
+    const header = table[0]!.split('|').map((c) => c.trim());
+    const row = (label: string) =>
+      table
+        .find((l) => l.startsWith(`| ${label} |`))!
+        .split('|')
+        .map((c) => c.trim());
+    expect(row('Diff pruning (struct.)')[header.indexOf('avg')]).toBe('–');
+    expect(row('Full finetuning')[header.indexOf('avg')]).toBe(formatMetric((0.8123 + 0.6012) / 2));
   });
 
   // Three seeds with known means and sample standard deviations (closed form: equally spaced values

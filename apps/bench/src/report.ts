@@ -60,21 +60,23 @@ export function resultsTable(
   const header = `| method | new params/task | ${columns.map((c) => taskLabels[c] ?? c).join(' | ')} | avg |`;
   const rule = `|---|---|${columns.map(() => '---').join('|')}|---|`;
   const full = summary.table.full ?? {};
+  const averaged = columns.filter((c) => !averageExcludes.includes(c));
   const rows = summary.methods.map((method: BenchMethod) => {
     const cells = summary.table[method] ?? {};
-    const average = summary.averages[method];
+    // An average over fewer tasks than the table's is not comparable with the others: shown as –.
+    const stored = summary.averages[method];
+    const average = stored && averaged.every((c) => stored.tasks.includes(c)) ? stored : undefined;
     const mark = (spread: Spread | undefined, reference: Spread | undefined) =>
       method !== 'full' && spread && reference && exceedsSpread(spread, reference)
         ? ` ${beyondSpreadMark}`
         : '';
     const fullAverage = summary.averages.full;
-    return `| ${methodLabels[method]} | ${average ? formatPercent(average.density) : '–'} | ${columns
+    return `| ${methodLabels[method]} | ${stored ? formatPercent(stored.density) : '–'} | ${columns
       .map((c) => `${formatSpread(cells[c])}${mark(cells[c], full[c])}`)
       .join(' | ')} | ${formatSpread(average)}${mark(average, fullAverage)} |`;
   });
   const peerRows = Object.values(peers).map((cells) => {
     const first = Object.values(cells)[0]!;
-    const averaged = columns.filter((c) => !averageExcludes.includes(c));
     const complete = averaged.every((c) => cells[c]);
     const average = complete ? mean(averaged.map((c) => cells[c]!.headline)) : Number.NaN;
     return `| ${first.label} | ${formatPercent(mean(Object.values(cells).map((c) => c.density)))} | ${columns

@@ -41,7 +41,7 @@ export { bertParameterSpecs, canonicalParameterName, classifierParameterNames } 
 export type { RowParameter, SlotDelta } from './row-parameters.js';
 export { rowParameter, rowParameterRead } from './row-parameters.js';
 export type { SlotDeltaPairs } from './sparse-row-delta.js';
-export { sparseRowDelta, sparseRowDeltaComposite } from './sparse-row-delta.js';
+export { sparseRowDelta, sparseRowDeltaComposite, sparseRowLinear } from './sparse-row-delta.js';
 export type { PaddedBatch, WordPieceOptions } from './tokenizer.js';
 export {
   encodePairs,

@@ -1,6 +1,6 @@
-import { InvalidArgumentError } from '@diffprune/core';
+import { InvalidArgumentError, sparseRowLinearKernelName } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { type SlotDeltaPairs, sparseRowDelta } from './sparse-row-delta.js';
+import { type SlotDeltaPairs, sparseRowDelta, sparseRowLinear } from './sparse-row-delta.js';
 
 /**
  * Per-row parameters: one forward pass over a batch whose rows use different parameter values (a
@@ -158,12 +158,17 @@ function slotPairs(rows: Extract<RowParameter, { kind: 'sparse' }>, inFeatures: 
   return pairs;
 }
 
+const sameSlots = (a: Int32Array, b: Int32Array): boolean =>
+  a === b || (a.length === b.length && a.every((k, i) => k === b[i]));
+
 /**
  * `x · weightᵀ + bias` with per-row weight and/or bias, x [N, in] with N = batch·L (rows b·L…b·L+L−1
  * are batch row b).
- * - A sparse per-row weight (base + each slot's δ): x·Wᵀ with the base weight plus each row's δ
- *   applied by `sparseRowDelta` (one fused kernel where registered; each slot's pairs listed once):
- *   the base pass plus Σ_b |δ of row b's slot|·L FMAs.
+ * - A sparse per-row weight (base + each slot's δ): where the backend registers
+ *   `DiffpruneSparseRowLinear` (native), `sparseRowLinear`: each slot's δ added into a copy of W once
+ *   and one matmul of the slot's tokens, the bias (shared, or each slot's) folded in — O(|δ|) per slot
+ *   over the base pass; else x·Wᵀ with the base weight plus each row's δ applied by `sparseRowDelta`
+ *   (each slot's pairs listed once): the base pass plus Σ_b |δ of row b's slot|·L FMAs.
  * - A dense one (task heads): the batch rows are grouped by slot ([K, rows of the largest slot, L,
  *   in], one gather), multiplied by their slot's weight in one batched matmul, and gathered back into
  *   batch order: three kernels whatever K.
@@ -211,6 +216,24 @@ export function rowLinear(
       tf.gather(tf.reshape(products, [slots * widest, length * outFeatures]), tf.tensor1d(back, 'int32')),
       [batch, length, outFeatures],
     );
+  } else if (weightRows && tf.getKernel(sparseRowLinearKernelName, tf.getBackend()) !== undefined) {
+    // The fused kernel: each slot's δ added into a copy of W once, one matmul per slot, the bias
+    // (each slot's, when its per-row slots are the weight's) added in the same pass.
+    const slotBias =
+      biasRows?.kind === 'dense' &&
+      sameSlots(biasRows.slots, weightRows.slots) &&
+      biasRows.table.length === weightRows.deltas.length * outFeatures
+        ? slotTable(biasRows, [outFeatures])
+        : undefined;
+    const folded = bias !== undefined && (biasRows === undefined || slotBias !== undefined);
+    y = sparseRowLinear(
+      tf.reshape(flat, [batch, length, inFeatures]) as tf.Tensor3D,
+      weight as tf.Tensor2D,
+      weightRows.slots,
+      slotPairs(weightRows, inFeatures),
+      folded ? (slotBias ?? bias) : undefined,
+    );
+    if (folded) return tf.reshape(y, [n, outFeatures]);
   } else {
     y = tf.reshape(tf.matMul(flat, weight as tf.Tensor2D, false, true), [batch, length, outFeatures]);
     if (weightRows) {

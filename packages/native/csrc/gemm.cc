@@ -133,6 +133,7 @@ __attribute__((target("avx512f"))) void avx512_kernel(int kc, const float* a, co
 }
 #endif
 
+// nr must be a power of two (PackedB::at).
 const Kernel kGeneric{"generic", 6, 16, generic_kernel<6, 16>};
 #ifdef DIFFPRUNE_X86
 const Kernel kAvx2{"avx2+fma", 6, 16, avx2_kernel};
@@ -259,6 +260,79 @@ void gemm(int m, int n, int k, MatrixView a, MatrixView b, float* c, std::ptrdif
                 } else {
                   for (int j = 0; j < cols; ++j) out[j] = in[j];
                 }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// The whole of B in panels: the kc-deep blocks one after another (block p0 holds kc x n_padded), each
+// as pack_b lays out one block (nr-column micro-panels, zero-padded).
+std::ptrdiff_t PackedB::at(int p, int j) const {
+  // nr is a power of two (16 or 32) and kKC a constant: no division.
+  const int p0 = p / kKC * kKC;
+  const int kc = std::min(kKC, k - p0);
+  return static_cast<std::ptrdiff_t>(p0) * padded + static_cast<std::ptrdiff_t>(j >> nr_shift) * nr * kc +
+         static_cast<std::ptrdiff_t>(p - p0) * nr + (j & (nr - 1));
+}
+
+void pack_matrix_b(MatrixView b, int k, int n, PackedB& out) {
+  const int nr = active_kernel->nr;
+  const std::ptrdiff_t padded = static_cast<std::ptrdiff_t>((n + nr - 1) / nr) * nr;
+  out.kernel = active_kernel;
+  out.k = k;
+  out.n = n;
+  out.nr = nr;
+  out.padded = padded;
+  out.nr_shift = 0;
+  while ((1 << out.nr_shift) < nr) ++out.nr_shift;
+  out.data.resize(static_cast<size_t>(padded * k));
+  for (int p0 = 0; p0 < k; p0 += kKC) {
+    const int kc = std::min(kKC, k - p0);
+    pack_b(b, n, p0, kc, 0, static_cast<int>(padded), nr, out.data.data() + static_cast<std::ptrdiff_t>(p0) * padded);
+  }
+}
+
+void gemm_packed(int m, MatrixView a, const PackedB& b, float* c, std::ptrdiff_t ldc) {
+  const int n = b.n, k = b.k;
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0) {
+    for (int i = 0; i < m; ++i) std::memset(c + i * ldc, 0, sizeof(float) * n);
+    return;
+  }
+  const Kernel& kernel = *static_cast<const Kernel*>(b.kernel);  // the one B was packed for
+  const int mr = kernel.mr, nr = b.nr;
+  const std::ptrdiff_t padded = static_cast<std::ptrdiff_t>((n + nr - 1) / nr) * nr;
+  float* packed_a = buffers().a.get();
+  alignas(64) float edge[12 * 32];
+  for (int p0 = 0; p0 < k; p0 += kKC) {
+    const int kc = std::min(kKC, k - p0);
+    const bool accumulate = p0 > 0;
+    const float* packed_b = b.data.data() + static_cast<std::ptrdiff_t>(p0) * padded;
+    for (int i0 = 0; i0 < m; i0 += kMC) {
+      const int mc = std::min(kMC, m - i0);
+      pack_a(a, m, i0, mc, p0, kc, mr, packed_a);
+      for (int jr = 0; jr < n; jr += nr) {
+        const int cols = std::min(nr, n - jr);
+        const float* panel_b = packed_b + static_cast<std::ptrdiff_t>(jr) * kc;
+        for (int ir = 0; ir < mc; ir += mr) {
+          const int rows = std::min(mr, mc - ir);
+          const float* panel_a = packed_a + ir * kc;
+          float* tile = c + (i0 + ir) * ldc + jr;
+          if (rows == mr && cols == nr) {
+            kernel.run(kc, panel_a, panel_b, tile, ldc, accumulate);
+          } else {
+            kernel.run(kc, panel_a, panel_b, edge, nr, false);
+            for (int i = 0; i < rows; ++i) {
+              float* out = tile + i * ldc;
+              const float* in = edge + i * nr;
+              if (accumulate) {
+                for (int j = 0; j < cols; ++j) out[j] += in[j];
+              } else {
+                for (int j = 0; j < cols; ++j) out[j] = in[j];
               }
             }
           }

@@ -132,10 +132,13 @@ struct Piece {
   std::ptrdiff_t slot, first, count;
 };
 
-// A thread's merged weight Wᵀ [in, out] (valid for kernel call `call`) and its gather buffers.
+// A thread's Wᵀ packed for the gemm (valid for kernel call `call`: W + a slot's δ while the slot runs,
+// W between slots), the packed offsets of a slot's pairs, and its gather buffers.
 struct LinearScratch {
   std::uint64_t call = 0;
-  std::vector<float> weight_t, a, c;
+  PackedB packed;
+  std::vector<std::ptrdiff_t> offsets;
+  std::vector<float> saved, a, c;
 };
 
 std::atomic<std::uint64_t> linear_calls{0};
@@ -207,25 +210,26 @@ void sparse_row_linear(float* out, const float* x, const float* weight, const fl
       a = scratch.a.data();
       c = scratch.c.data();
     }
-    MatrixView b{weight, 1, in_features};  // Wᵀ: B[j][i] = W[i][j]
-    float* merged = nullptr;
-    if (pairs > 0) {
-      if (scratch.call != call) {
-        scratch.weight_t.resize(static_cast<size_t>(in_features * out_features));
-        merged = scratch.weight_t.data();
-        for (std::ptrdiff_t i = 0; i < out_features; ++i)
-          for (std::ptrdiff_t j = 0; j < in_features; ++j) merged[j * out_features + i] = weight[i * in_features + j];
-        scratch.call = call;
-      }
-      merged = scratch.weight_t.data();
-      for (std::ptrdiff_t p = first; p < first + pairs; ++p) merged[ins[p] * out_features + outs[p]] += values[p];
-      b = MatrixView{merged, out_features, 1};
+    // B = Wᵀ, packed once per call and thread; a slot's δ is added into the packed copy and taken out
+    // again.
+    if (scratch.call != call) {
+      pack_matrix_b(MatrixView{weight, 1, in_features}, static_cast<int>(in_features),
+                    static_cast<int>(out_features), scratch.packed);
+      scratch.call = call;
     }
-    gemm(static_cast<int>(piece.count), static_cast<int>(out_features), static_cast<int>(in_features),
-         MatrixView{a, in_features, 1}, b, c, out_features);
-    if (merged)
-      for (std::ptrdiff_t p = first; p < first + pairs; ++p)
-        merged[ins[p] * out_features + outs[p]] = weight[outs[p] * in_features + ins[p]];
+    // Each entry's previous value is kept and put back in reverse order (repeats end at W's value).
+    float* packed = scratch.packed.data.data();
+    scratch.offsets.resize(static_cast<size_t>(pairs));
+    scratch.saved.resize(static_cast<size_t>(pairs));
+    for (std::ptrdiff_t p = 0; p < pairs; ++p) {
+      const std::ptrdiff_t at = scratch.packed.at(ins[first + p], outs[first + p]);
+      scratch.offsets[static_cast<size_t>(p)] = at;
+      scratch.saved[static_cast<size_t>(p)] = packed[at];
+      packed[at] += values[first + p];
+    }
+    gemm_packed(static_cast<int>(piece.count), MatrixView{a, in_features, 1}, scratch.packed, c, out_features);
+    for (std::ptrdiff_t p = pairs - 1; p >= 0; --p)
+      packed[scratch.offsets[static_cast<size_t>(p)]] = scratch.saved[static_cast<size_t>(p)];
     const float* shift = bias == nullptr ? nullptr : bias + (bias_per_slot ? k * out_features : 0);
     for (std::ptrdiff_t u = 0; u < piece.count; ++u) {
       float* target = consecutive ? c + u * out_features : out + token_offset(piece.first + u) * out_features;

@@ -1,5 +1,13 @@
 import { fileURLToPath } from 'node:url';
-import { padEncoded, rowParameter, rowParameterRead, type SlotDelta, toEncodedBatch } from '@diffprune/bert';
+import {
+  padEncoded,
+  rowParameter,
+  rowParameterRead,
+  type SlotDelta,
+  type SlotDeltaPairs,
+  slotDeltaPairs,
+  toEncodedBatch,
+} from '@diffprune/bert';
 import {
   CheckpointMismatchError,
   DownloadError,
@@ -216,6 +224,7 @@ export class MultiTaskModel {
    * (serials, in slot order) whose values it holds.
    */
   private readonly stacks = new Map<string, { buffer: Float32Array; key: string }>();
+  private readonly pairLists = new Map<string, { key: string; pairs: SlotDeltaPairs }>();
 
   private constructor(
     loaded: LoadedBackbone,
@@ -525,6 +534,24 @@ export class MultiTaskModel {
     return { table: stack.buffer.subarray(0, size), filled };
   }
 
+  /**
+   * A linear weight's slot δs as one pair list (`slotDeltaPairs`), kept per weight for the last batch's
+   * task versions (`key`): the same tasks in the next batch reuse it (one list per weight, at most the
+   * batch's slots' δ entries).
+   */
+  private pairList(
+    name: string,
+    key: string,
+    deltas: readonly (SlotDelta | undefined)[],
+    inFeatures: number,
+  ): SlotDeltaPairs {
+    const cached = this.pairLists.get(name);
+    if (cached?.key === key) return cached.pairs;
+    const pairs = slotDeltaPairs(deltas, inFeatures, cached?.pairs);
+    this.pairLists.set(name, { key, pairs });
+    return pairs;
+  }
+
   private scratch(name: string): Float32Array {
     let buffer = this.buffers.get(name);
     if (!buffer) {
@@ -752,10 +779,14 @@ export class MultiTaskModel {
         // Tables (positions, token types): the base and each slot's δ rows, looked up per row. Linear
         // weights of the base: x·Wᵀ plus each row's δ by the sparse row-delta kernel (a replaced
         // weight enters as its difference from the base).
+        const deltas = slots.map((h) => this.tableDelta(h, name));
         overrides[name] = rowParameter(tf.clone(this.loaded.params[name]!), {
           kind: 'sparse',
           slots: rowSlots,
-          deltas: slots.map((h) => this.tableDelta(h, name)),
+          deltas,
+          ...(kinds.get(name) === 'embedding'
+            ? {}
+            : { pairs: this.pairList(name, key, deltas, base.shape[1]!) }),
         });
         continue;
       }

@@ -22,7 +22,7 @@ namespace diffprune {
 namespace {
 
 constexpr int kMC = 144;   // rows of A per packed block (multiple of every mr)
-constexpr int kKC = 256;   // depth of a packed block
+constexpr int kKC = kPackDepth;  // depth of a packed block
 constexpr int kNC = 2048;  // columns of B per packed block (multiple of every nr)
 
 using MicroKernel = void (*)(int kc, const float* a, const float* b, float* c, std::ptrdiff_t ldc,
@@ -267,16 +267,6 @@ void gemm(int m, int n, int k, MatrixView a, MatrixView b, float* c, std::ptrdif
       }
     }
   }
-}
-
-// The whole of B in panels: the kc-deep blocks one after another (block p0 holds kc x n_padded), each
-// as pack_b lays out one block (nr-column micro-panels, zero-padded).
-std::ptrdiff_t PackedB::at(int p, int j) const {
-  // nr is a power of two (16 or 32) and kKC a constant: no division.
-  const int p0 = p / kKC * kKC;
-  const int kc = std::min(kKC, k - p0);
-  return static_cast<std::ptrdiff_t>(p0) * padded + static_cast<std::ptrdiff_t>(j >> nr_shift) * nr * kc +
-         static_cast<std::ptrdiff_t>(p - p0) * nr + (j & (nr - 1));
 }
 
 void pack_matrix_b(MatrixView b, int k, int n, PackedB& out) {

@@ -16,6 +16,9 @@ struct MatrixView {
 // Single-threaded; the caller splits work across threads.
 void gemm(int m, int n, int k, MatrixView a, MatrixView b, float* c, std::ptrdiff_t ldc);
 
+// The depth of a packed block of B (the gemm's kc).
+constexpr int kPackDepth = 256;
+
 // B (k x n) packed once in the micro-kernel's panel layout, for many products with different A (and
 // patched in place between them: `at(p, j)` is element (p, j)). Bound to the micro-kernel active when
 // packed (gemm_packed runs that one); gemm_packed gives the same bits as gemm with the same B and kernel.
@@ -24,8 +27,14 @@ struct PackedB {
   int k = 0, n = 0, nr = 0, nr_shift = 0;
   std::ptrdiff_t padded = 0;  // n rounded up to a multiple of nr
   std::vector<float> data;
-  // Where element (p, j) of B lives in data.
-  std::ptrdiff_t at(int p, int j) const;
+  // Where element (p, j) of B lives in data: the kc-deep blocks one after another (block p0 holds
+  // kc x padded), each in nr-column micro-panels (nr a power of two).
+  std::ptrdiff_t at(int p, int j) const {
+    const int p0 = p / kPackDepth * kPackDepth;
+    const int kc = k - p0 < kPackDepth ? k - p0 : kPackDepth;
+    return static_cast<std::ptrdiff_t>(p0) * padded + static_cast<std::ptrdiff_t>(j >> nr_shift) * nr * kc +
+           static_cast<std::ptrdiff_t>(p - p0) * nr + (j & (nr - 1));
+  }
 };
 void pack_matrix_b(MatrixView b, int k, int n, PackedB& out);
 // C (m x n, leading dimension ldc) = A (m x k) * B, B packed by pack_matrix_b. Single-threaded.

@@ -133,12 +133,11 @@ struct Piece {
 };
 
 // A thread's Wᵀ packed for the gemm (valid for kernel call `call`: W + a slot's δ while the slot runs,
-// W between slots), the packed offsets of a slot's pairs, and its gather buffers.
+// W between slots) and its gather buffers.
 struct LinearScratch {
   std::uint64_t call = 0;
   PackedB packed;
-  std::vector<std::ptrdiff_t> offsets;
-  std::vector<float> saved, a, c;
+  std::vector<float> a, c;
 };
 
 std::atomic<std::uint64_t> linear_calls{0};
@@ -217,19 +216,16 @@ void sparse_row_linear(float* out, const float* x, const float* weight, const fl
                     static_cast<int>(out_features), scratch.packed);
       scratch.call = call;
     }
-    // Each entry's previous value is kept and put back in reverse order (repeats end at W's value).
+    // Then restored from W (packing copies W's values).
+    const PackedB& layout = scratch.packed;
     float* packed = scratch.packed.data.data();
-    scratch.offsets.resize(static_cast<size_t>(pairs));
-    scratch.saved.resize(static_cast<size_t>(pairs));
-    for (std::ptrdiff_t p = 0; p < pairs; ++p) {
-      const std::ptrdiff_t at = scratch.packed.at(ins[first + p], outs[first + p]);
-      scratch.offsets[static_cast<size_t>(p)] = at;
-      scratch.saved[static_cast<size_t>(p)] = packed[at];
-      packed[at] += values[first + p];
-    }
-    gemm_packed(static_cast<int>(piece.count), MatrixView{a, in_features, 1}, scratch.packed, c, out_features);
-    for (std::ptrdiff_t p = pairs - 1; p >= 0; --p)
-      packed[scratch.offsets[static_cast<size_t>(p)]] = scratch.saved[static_cast<size_t>(p)];
+    const int32_t* slot_outs = outs + first;
+    const int32_t* slot_ins = ins + first;
+    const float* slot_values = values + first;
+    for (std::ptrdiff_t p = 0; p < pairs; ++p) packed[layout.at(slot_ins[p], slot_outs[p])] += slot_values[p];
+    gemm_packed(static_cast<int>(piece.count), MatrixView{a, in_features, 1}, layout, c, out_features);
+    for (std::ptrdiff_t p = 0; p < pairs; ++p)
+      packed[layout.at(slot_ins[p], slot_outs[p])] = weight[slot_outs[p] * in_features + slot_ins[p]];
     const float* shift = bias == nullptr ? nullptr : bias + (bias_per_slot ? k * out_features : 0);
     for (std::ptrdiff_t u = 0; u < piece.count; ++u) {
       float* target = consecutive ? c + u * out_features : out + token_offset(piece.first + u) * out_features;

@@ -707,8 +707,15 @@ napi_value SparseRowLinear(napi_env env, napi_callback_info info) {
     return nullptr;
   for (int64_t b = 0; valid && b < batch; ++b) valid = row_slots[b] >= 0 && row_slots[b] < slots;
   if (throw_if(env, !valid, "diffprune native: sparseRowLinear has a row slot out of range")) return nullptr;
-  for (size_t p = 0; valid && p < values_len; ++p)
-    valid = outs[p] >= 0 && outs[p] < out_features && ins[p] >= 0 && ins[p] < in_features;
+  {
+    // Unsigned compares, no early exit: one vectorised pass over the pairs.
+    const uint32_t out_limit = static_cast<uint32_t>(out_features), in_limit = static_cast<uint32_t>(in_features);
+    uint32_t outside = 0;
+    for (size_t p = 0; p < values_len; ++p)
+      outside |= static_cast<uint32_t>(static_cast<uint32_t>(outs[p]) >= out_limit) |
+                 static_cast<uint32_t>(static_cast<uint32_t>(ins[p]) >= in_limit);
+    valid = outside == 0;
+  }
   if (throw_if(env, !valid, "diffprune native: sparseRowLinear has a pair out of range")) return nullptr;
   diffprune::sparse_row_linear(out, x, weight, bias, bias_per_slot, row_slots, slot_starts, outs, ins, values, slots,
                                batch, length, in_features, out_features);

@@ -137,6 +137,7 @@ struct Piece {
 struct LinearScratch {
   std::uint64_t call = 0;
   PackedB packed;
+  std::vector<std::ptrdiff_t> offsets;
   std::vector<float> a, c;
 };
 
@@ -222,10 +223,12 @@ void sparse_row_linear(float* out, const float* x, const float* weight, const fl
     const int32_t* slot_outs = outs + first;
     const int32_t* slot_ins = ins + first;
     const float* slot_values = values + first;
-    for (std::ptrdiff_t p = 0; p < pairs; ++p) packed[layout.at(slot_ins[p], slot_outs[p])] += slot_values[p];
+    scratch.offsets.resize(static_cast<size_t>(pairs));
+    std::ptrdiff_t* offsets = scratch.offsets.data();  // computed first: the adds then overlap better
+    for (std::ptrdiff_t p = 0; p < pairs; ++p) offsets[p] = layout.at(slot_ins[p], slot_outs[p]);
+    for (std::ptrdiff_t p = 0; p < pairs; ++p) packed[offsets[p]] += slot_values[p];
     gemm_packed(static_cast<int>(piece.count), MatrixView{a, in_features, 1}, layout, c, out_features);
-    for (std::ptrdiff_t p = 0; p < pairs; ++p)
-      packed[layout.at(slot_ins[p], slot_outs[p])] = weight[slot_outs[p] * in_features + slot_ins[p]];
+    for (std::ptrdiff_t p = 0; p < pairs; ++p) packed[offsets[p]] = weight[slot_outs[p] * in_features + slot_ins[p]];
     const float* shift = bias == nullptr ? nullptr : bias + (bias_per_slot ? k * out_features : 0);
     for (std::ptrdiff_t u = 0; u < piece.count; ++u) {
       float* target = consecutive ? c + u * out_features : out + token_offset(piece.first + u) * out_features;

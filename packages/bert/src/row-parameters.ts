@@ -300,7 +300,7 @@ function touchedRows(delta: SlotDelta, hidden: number): { at: Map<number, number
     const rows = new Float32Array(at.size * hidden);
     for (let e = 0; e < delta.indices.length; e++) {
       const r = Math.floor(delta.indices[e]! / hidden);
-      rows[at.get(r)! * hidden + (delta.indices[e]! - r * hidden)] += delta.values[e]!;
+      rows[at.get(r)! * hidden + (delta.indices[e]! - r * hidden)] = delta.values[e]!;
     }
     touched = { at, rows };
     touchedCache.set(delta, touched);

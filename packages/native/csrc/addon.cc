@@ -611,6 +611,35 @@ napi_value DropoutMask(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// The task-slot pairs of sparseRowDelta and sparseRowLinear (`op`): one slot per batch row, in range;
+// slotStarts rising from 0 to the pair count; outs, ins and values of one length, every pair inside
+// [out_features) x [in_features). Throws (and returns false) otherwise.
+bool check_slot_pairs(napi_env env, const std::string& op, int64_t batch, const int32_t* row_slots,
+                      size_t row_slots_len, const int32_t* slot_starts, int64_t slots, const int32_t* outs,
+                      size_t outs_len, const int32_t* ins, size_t ins_len, size_t values_len, int64_t in_features,
+                      int64_t out_features) {
+  const std::string prefix = "diffprune native: " + op;
+  if (throw_if(env, row_slots_len != static_cast<size_t>(batch),
+               (prefix + " rowSlots does not have one slot per batch row").c_str()) ||
+      throw_if(env, outs_len != values_len || ins_len != values_len,
+               (prefix + " outs, ins and values differ in length").c_str()))
+    return false;
+  bool valid = slots >= 0 && slot_starts[0] == 0 && slot_starts[slots] == static_cast<int64_t>(values_len);
+  for (int64_t k = 0; valid && k < slots; ++k) valid = slot_starts[k] <= slot_starts[k + 1];
+  if (throw_if(env, !valid,
+               (prefix + " slotStarts must rise from 0 to the pair count (slots + 1 offsets)").c_str()))
+    return false;
+  for (int64_t b = 0; valid && b < batch; ++b) valid = row_slots[b] >= 0 && row_slots[b] < slots;
+  if (throw_if(env, !valid, (prefix + " has a row slot out of range").c_str())) return false;
+  // Unsigned compares, no early exit: one vectorised pass over the pairs.
+  const uint32_t out_limit = static_cast<uint32_t>(out_features), in_limit = static_cast<uint32_t>(in_features);
+  uint32_t outside = 0;
+  for (size_t p = 0; p < values_len; ++p)
+    outside |= static_cast<uint32_t>(static_cast<uint32_t>(outs[p]) >= out_limit) |
+               static_cast<uint32_t>(static_cast<uint32_t>(ins[p]) >= in_limit);
+  return !throw_if(env, outside != 0, (prefix + " has a pair out of range").c_str());
+}
+
 // sparseRowDelta(out, x, rowSlots, slotStarts, outs, ins, values, batch, length, inFeatures, outFeatures):
 // core's DiffpruneSparseRowDelta (sparse_delta.h). Every length and index is checked here (a wrong one
 // would read or write out of bounds).
@@ -638,21 +667,9 @@ napi_value SparseRowDelta(napi_env env, napi_callback_info info) {
       throw_if(env, x_len != static_cast<size_t>(batch * length * in_features) ||
                         out_len != static_cast<size_t>(batch * length * out_features),
                "diffprune native: sparseRowDelta x or out does not have batch·length·features elements") ||
-      throw_if(env, row_slots_len != static_cast<size_t>(batch),
-               "diffprune native: sparseRowDelta rowSlots does not have one slot per batch row") ||
-      throw_if(env, outs_len != values_len || ins_len != values_len,
-               "diffprune native: sparseRowDelta outs, ins and values differ in length"))
+      !check_slot_pairs(env, "sparseRowDelta", batch, row_slots, row_slots_len, slot_starts, slots, outs, outs_len,
+                        ins, ins_len, values_len, in_features, out_features))
     return nullptr;
-  bool valid = slots >= 0 && slot_starts[0] == 0 && slot_starts[slots] == static_cast<int64_t>(values_len);
-  for (int64_t k = 0; valid && k < slots; ++k) valid = slot_starts[k] <= slot_starts[k + 1];
-  if (throw_if(env, !valid,
-               "diffprune native: sparseRowDelta slotStarts must rise from 0 to the pair count (slots + 1 offsets)"))
-    return nullptr;
-  for (int64_t b = 0; valid && b < batch; ++b) valid = row_slots[b] >= 0 && row_slots[b] < slots;
-  if (throw_if(env, !valid, "diffprune native: sparseRowDelta has a row slot out of range")) return nullptr;
-  for (size_t p = 0; valid && p < values_len; ++p)
-    valid = outs[p] >= 0 && outs[p] < out_features && ins[p] >= 0 && ins[p] < in_features;
-  if (throw_if(env, !valid, "diffprune native: sparseRowDelta has a pair out of range")) return nullptr;
   diffprune::sparse_row_delta(out, x, row_slots, slot_starts, outs, ins, values, slots, batch, length, in_features,
                               out_features);
   return nullptr;
@@ -691,32 +708,13 @@ napi_value SparseRowLinear(napi_env env, napi_callback_info info) {
                "diffprune native: sparseRowLinear x or out does not have batch·length·features elements") ||
       throw_if(env, weight_len != static_cast<size_t>(out_features * in_features),
                "diffprune native: sparseRowLinear weight does not have outFeatures·inFeatures elements") ||
-      throw_if(env, row_slots_len != static_cast<size_t>(batch),
-               "diffprune native: sparseRowLinear rowSlots does not have one slot per batch row") ||
-      throw_if(env, outs_len != values_len || ins_len != values_len,
-               "diffprune native: sparseRowLinear outs, ins and values differ in length"))
-    return nullptr;
-  bool valid = slots >= 0 && slot_starts[0] == 0 && slot_starts[slots] == static_cast<int64_t>(values_len);
-  for (int64_t k = 0; valid && k < slots; ++k) valid = slot_starts[k] <= slot_starts[k + 1];
-  if (throw_if(env, !valid,
-               "diffprune native: sparseRowLinear slotStarts must rise from 0 to the pair count (slots + 1 offsets)"))
+      !check_slot_pairs(env, "sparseRowLinear", batch, row_slots, row_slots_len, slot_starts, slots, outs, outs_len,
+                        ins, ins_len, values_len, in_features, out_features))
     return nullptr;
   const bool bias_per_slot = bias != nullptr && bias_len == static_cast<size_t>(slots * out_features);
   if (throw_if(env, bias != nullptr && !bias_per_slot && bias_len != static_cast<size_t>(out_features),
                "diffprune native: sparseRowLinear bias is neither [outFeatures] nor [slots, outFeatures]"))
     return nullptr;
-  for (int64_t b = 0; valid && b < batch; ++b) valid = row_slots[b] >= 0 && row_slots[b] < slots;
-  if (throw_if(env, !valid, "diffprune native: sparseRowLinear has a row slot out of range")) return nullptr;
-  {
-    // Unsigned compares, no early exit: one vectorised pass over the pairs.
-    const uint32_t out_limit = static_cast<uint32_t>(out_features), in_limit = static_cast<uint32_t>(in_features);
-    uint32_t outside = 0;
-    for (size_t p = 0; p < values_len; ++p)
-      outside |= static_cast<uint32_t>(static_cast<uint32_t>(outs[p]) >= out_limit) |
-                 static_cast<uint32_t>(static_cast<uint32_t>(ins[p]) >= in_limit);
-    valid = outside == 0;
-  }
-  if (throw_if(env, !valid, "diffprune native: sparseRowLinear has a pair out of range")) return nullptr;
   diffprune::sparse_row_linear(out, x, weight, bias, bias_per_slot, row_slots, slot_starts, outs, ins, values, slots,
                                batch, length, in_features, out_features);
   return nullptr;

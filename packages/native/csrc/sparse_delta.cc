@@ -56,6 +56,17 @@ void run_pairs(float* acc, const float* xt, const int32_t* outs, const int32_t* 
   dispatch_width(acc, xt, outs, ins, values, count, width);
 }
 
+// Each slot's rows in batch order: slot k's are members[member_start[k] .. member_start[k + 1]).
+void group_rows(const int32_t* row_slots, std::ptrdiff_t slots, std::ptrdiff_t batch,
+                std::vector<std::ptrdiff_t>& member_start, std::vector<std::ptrdiff_t>& members) {
+  member_start.assign(static_cast<size_t>(slots + 1), 0);
+  for (std::ptrdiff_t b = 0; b < batch; ++b) ++member_start[row_slots[b] + 1];
+  for (std::ptrdiff_t k = 0; k < slots; ++k) member_start[k + 1] += member_start[k];
+  members.resize(static_cast<size_t>(batch));
+  std::vector<std::ptrdiff_t> next(member_start.begin(), member_start.end() - 1);
+  for (std::ptrdiff_t b = 0; b < batch; ++b) members[next[row_slots[b]]++] = b;
+}
+
 // One chunk: tokens [first, first + count) of a slot whose rows are `members` (token τ is row
 // members[τ / length], position τ % length).
 struct Chunk {
@@ -70,14 +81,8 @@ void sparse_row_delta(float* out, const float* x, const int32_t* row_slots, cons
                       std::ptrdiff_t out_features) {
   const std::ptrdiff_t row_in = length * in_features, row_out = length * out_features;
   // Each slot's rows, in batch order; rows of a slot without pairs are zeros.
-  std::vector<std::ptrdiff_t> member_start(static_cast<size_t>(slots + 1), 0);
-  for (std::ptrdiff_t b = 0; b < batch; ++b) ++member_start[row_slots[b] + 1];
-  for (std::ptrdiff_t k = 0; k < slots; ++k) member_start[k + 1] += member_start[k];
-  std::vector<std::ptrdiff_t> members(static_cast<size_t>(batch));
-  {
-    std::vector<std::ptrdiff_t> next(member_start.begin(), member_start.end() - 1);
-    for (std::ptrdiff_t b = 0; b < batch; ++b) members[next[row_slots[b]]++] = b;
-  }
+  std::vector<std::ptrdiff_t> member_start, members;
+  group_rows(row_slots, slots, batch, member_start, members);
   std::vector<Chunk> chunks;
   std::ptrdiff_t work = 0;
   for (std::ptrdiff_t k = 0; k < slots; ++k) {
@@ -152,14 +157,8 @@ void sparse_row_linear(float* out, const float* x, const float* weight, const fl
                        const int32_t* ins, const float* values, std::ptrdiff_t slots, std::ptrdiff_t batch,
                        std::ptrdiff_t length, std::ptrdiff_t in_features, std::ptrdiff_t out_features) {
   const std::uint64_t call = linear_calls.fetch_add(1, std::memory_order_relaxed) + 1;
-  std::vector<std::ptrdiff_t> member_start(static_cast<size_t>(slots + 1), 0);
-  for (std::ptrdiff_t b = 0; b < batch; ++b) ++member_start[row_slots[b] + 1];
-  for (std::ptrdiff_t k = 0; k < slots; ++k) member_start[k + 1] += member_start[k];
-  std::vector<std::ptrdiff_t> members(static_cast<size_t>(batch));
-  {
-    std::vector<std::ptrdiff_t> next(member_start.begin(), member_start.end() - 1);
-    for (std::ptrdiff_t b = 0; b < batch; ++b) members[next[row_slots[b]]++] = b;
-  }
+  std::vector<std::ptrdiff_t> member_start, members;
+  group_rows(row_slots, slots, batch, member_start, members);
   // Pieces: each slot's tokens, split (on more than one thread) into pieces of about a 2·threads-th
   // of all tokens so that one large slot does not run alone; the largest first.
   const int threads = get_threads();

@@ -6,7 +6,7 @@
  * `diffpruneKernelNames` (core's kernel contract) must all be rows, so a new kernel cannot go untested.
  */
 
-import { type SlotDeltaPairs, sparseRowDelta } from '@diffprune/bert';
+import { type SlotDeltaPairs, sparseRowDelta, sparseRowLinear } from '@diffprune/bert';
 import {
   adamKernelName,
   diffpruneKernelNames,
@@ -15,6 +15,7 @@ import {
   gatedDiffsGradKernelName,
   gatedDiffsKernelName,
   sparseRowDeltaKernelName,
+  sparseRowLinearKernelName,
   sumSigmoidGradKernelName,
   sumSigmoidKernelName,
   sumSquaresKernelName,
@@ -152,6 +153,17 @@ const cases: KernelCase[] = [
     tolerance: () => 1e-6,
   },
   {
+    name: 'each batch row’s linear with its slot’s weight and bias (sparseRowLinear, cross-task serving)',
+    kernels: [sparseRowLinearKernelName],
+    run: () =>
+      toArrays([
+        sparseRowLinear(data.x3 as tf.Tensor3D, data.w11 as tf.Tensor2D, rowSlots, slotPairs, data.b11),
+        sparseRowLinear(data.x3 as tf.Tensor3D, data.w11 as tf.Tensor2D, rowSlots, slotPairs, data.b4x11),
+        sparseRowLinear(data.x3 as tf.Tensor3D, data.w11 as tf.Tensor2D, rowSlots, slotPairs),
+      ]),
+    tolerance: () => 1e-6,
+  },
+  {
     name: 'scatter-add: UnsortedSegmentSum, the gradient of tf.gather (against a one-hot matmul)',
     kernels: ['UnsortedSegmentSum'],
     run: () =>
@@ -220,6 +232,9 @@ describeEachBackend('every registered kernel equals its composite reference', (b
         r0: tf.randomNormal([4, 9], 0, 1, 'float32', 8),
         r1: tf.randomNormal([8, 13], 0, 1, 'float32', 9),
         x3: tf.randomNormal([8, 11, 9], 0, 1, 'float32', 11),
+        w11: tf.randomNormal([11, 9], 0, 1, 'float32', 12),
+        b11: tf.randomNormal([11], 0, 1, 'float32', 13),
+        b4x11: tf.randomNormal([4, 11], 0, 1, 'float32', 14),
       };
       for (const tensor of Object.values(made)) tf.keep(tensor);
       return made;

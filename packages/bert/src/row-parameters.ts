@@ -1,6 +1,6 @@
-import { InvalidArgumentError } from '@diffprune/core';
+import { InvalidArgumentError, sparseRowLinearKernelName } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { type SlotDeltaPairs, sparseRowDelta } from './sparse-row-delta.js';
+import { type SlotDeltaPairs, sparseRowDelta, sparseRowLinear } from './sparse-row-delta.js';
 
 /**
  * Per-row parameters: one forward pass over a batch whose rows use different parameter values (a
@@ -21,11 +21,13 @@ export interface SlotDelta {
  * - `dense` (biases, LayerNorm γ/β, task heads): `table` holds every slot's whole value,
  *   [K, ...shape of the attached tensor] row-major (a slot's smaller head is zero-padded).
  * - `sparse` (linear weights of the base, embedding tables): the attached tensor is the base; slot
- *   k's value is base + `deltas[k]` (undefined: the base).
+ *   k's value is base + `deltas[k]` (undefined: the base). For a linear weight [out, in], `pairs` may
+ *   carry the deltas already as one list of (out, in) pairs (`slotDeltaPairs(deltas, in)`, made once
+ *   by a caller that serves the same slots again); else `linear` builds it per call.
  */
 export type RowParameter =
   | { kind: 'dense'; slots: Int32Array; table: Float32Array }
-  | { kind: 'sparse'; slots: Int32Array; deltas: (SlotDelta | undefined)[] };
+  | { kind: 'sparse'; slots: Int32Array; deltas: (SlotDelta | undefined)[]; pairs?: SlotDeltaPairs };
 
 const attached = new WeakMap<tf.Tensor, RowParameter & { read: boolean }>();
 
@@ -130,25 +132,30 @@ let pairBuffer: Omit<SlotDeltaPairs, 'starts'> = {
 
 /**
  * The slots' (δ entry) pairs of a sparse per-row weight [out, in], slot after slot: each slot's δ once
- * (its split into (out, in) cached per δ), whatever the number of its rows.
+ * (its split into (out, in) cached per δ), whatever the number of its rows. `into` (default: fresh
+ * arrays) receives them when large enough.
  */
-function slotPairs(rows: Extract<RowParameter, { kind: 'sparse' }>, inFeatures: number): SlotDeltaPairs {
-  const starts = new Int32Array(rows.deltas.length + 1);
-  rows.deltas.forEach((delta, k) => {
+export function slotDeltaPairs(
+  deltas: readonly (SlotDelta | undefined)[],
+  inFeatures: number,
+  into?: Omit<SlotDeltaPairs, 'starts'>,
+): SlotDeltaPairs {
+  const starts = new Int32Array(deltas.length + 1);
+  deltas.forEach((delta, k) => {
     starts[k + 1] = starts[k]! + (delta?.indices.length ?? 0);
   });
-  const count = starts[rows.deltas.length]!;
-  if (pairBuffer.values.length < count) {
-    const size = Math.max(count, 2 * pairBuffer.values.length);
-    pairBuffer = { outs: new Int32Array(size), ins: new Int32Array(size), values: new Float32Array(size) };
-  }
+  const count = starts[deltas.length]!;
+  const target =
+    into && into.values.length >= count
+      ? into
+      : { outs: new Int32Array(count), ins: new Int32Array(count), values: new Float32Array(count) };
   const pairs: SlotDeltaPairs = {
     starts,
-    outs: pairBuffer.outs.subarray(0, count),
-    ins: pairBuffer.ins.subarray(0, count),
-    values: pairBuffer.values.subarray(0, count),
+    outs: target.outs.subarray(0, count),
+    ins: target.ins.subarray(0, count),
+    values: target.values.subarray(0, count),
   };
-  rows.deltas.forEach((delta, k) => {
+  deltas.forEach((delta, k) => {
     if (!delta) return;
     const { outs, ins } = pairsOf(delta, inFeatures);
     pairs.outs.set(outs, starts[k]!);
@@ -158,12 +165,28 @@ function slotPairs(rows: Extract<RowParameter, { kind: 'sparse' }>, inFeatures: 
   return pairs;
 }
 
+/** The pairs of a sparse per-row weight: the caller's, else built into the reused `pairBuffer`. */
+function slotPairs(rows: Extract<RowParameter, { kind: 'sparse' }>, inFeatures: number): SlotDeltaPairs {
+  if (rows.pairs) return rows.pairs;
+  const count = rows.deltas.reduce((sum, delta) => sum + (delta?.indices.length ?? 0), 0);
+  if (pairBuffer.values.length < count) {
+    const size = Math.max(count, 2 * pairBuffer.values.length);
+    pairBuffer = { outs: new Int32Array(size), ins: new Int32Array(size), values: new Float32Array(size) };
+  }
+  return slotDeltaPairs(rows.deltas, inFeatures, pairBuffer);
+}
+
+const sameSlots = (a: Int32Array, b: Int32Array): boolean =>
+  a === b || (a.length === b.length && a.every((k, i) => k === b[i]));
+
 /**
  * `x · weightᵀ + bias` with per-row weight and/or bias, x [N, in] with N = batch·L (rows b·L…b·L+L−1
  * are batch row b).
- * - A sparse per-row weight (base + each slot's δ): x·Wᵀ with the base weight plus each row's δ
- *   applied by `sparseRowDelta` (one fused kernel where registered; each slot's pairs listed once):
- *   the base pass plus Σ_b |δ of row b's slot|·L FMAs.
+ * - A sparse per-row weight (base + each slot's δ): where the backend registers
+ *   `DiffpruneSparseRowLinear` (native), `sparseRowLinear`: each slot's δ added into a copy of W once
+ *   and one matmul of the slot's tokens, the bias (shared, or each slot's) folded in — O(|δ|) per slot
+ *   over the base pass; else x·Wᵀ with the base weight plus each row's δ applied by `sparseRowDelta`
+ *   (each slot's pairs listed once): the base pass plus Σ_b |δ of row b's slot|·L FMAs.
  * - A dense one (task heads): the batch rows are grouped by slot ([K, rows of the largest slot, L,
  *   in], one gather), multiplied by their slot's weight in one batched matmul, and gathered back into
  *   batch order: three kernels whatever K.
@@ -211,6 +234,24 @@ export function rowLinear(
       tf.gather(tf.reshape(products, [slots * widest, length * outFeatures]), tf.tensor1d(back, 'int32')),
       [batch, length, outFeatures],
     );
+  } else if (weightRows && tf.getKernel(sparseRowLinearKernelName, tf.getBackend()) !== undefined) {
+    // The fused kernel: each slot's δ added into a copy of W once, one matmul per slot, the bias
+    // (each slot's, when its per-row slots are the weight's) added in the same pass.
+    const slotBias =
+      biasRows?.kind === 'dense' &&
+      sameSlots(biasRows.slots, weightRows.slots) &&
+      biasRows.table.length === weightRows.deltas.length * outFeatures
+        ? slotTable(biasRows, [outFeatures])
+        : undefined;
+    const folded = bias !== undefined && (biasRows === undefined || slotBias !== undefined);
+    y = sparseRowLinear(
+      tf.reshape(flat, [batch, length, inFeatures]) as tf.Tensor3D,
+      weight as tf.Tensor2D,
+      weightRows.slots,
+      slotPairs(weightRows, inFeatures),
+      folded ? (slotBias ?? bias) : undefined,
+    );
+    if (folded) return tf.reshape(y, [n, outFeatures]);
   } else {
     y = tf.reshape(tf.matMul(flat, weight as tf.Tensor2D, false, true), [batch, length, outFeatures]);
     if (weightRows) {
@@ -242,30 +283,26 @@ export function rowAffine(
   return tf.reshape(tf.add(scaled, betaRows ? rowVectors(beta, betaRows, 'layerNorm') : beta), [n, hidden]);
 }
 
-/** A table δ's touched rows: their ids and their δ values [ids, H], once per δ (a task's δ is immutable). */
-const touchedCache = new WeakMap<SlotDelta, { ids: Int32Array; rows: Float32Array }>();
+/**
+ * A table δ's touched rows: their δ values [touched, H] and each touched id's row in them (`at`), once
+ * per δ (a task's δ is immutable).
+ */
+const touchedCache = new WeakMap<SlotDelta, { at: Map<number, number>; rows: Float32Array }>();
 
-function touchedRows(delta: SlotDelta, hidden: number): { ids: Int32Array; rows: Float32Array } {
+function touchedRows(delta: SlotDelta, hidden: number): { at: Map<number, number>; rows: Float32Array } {
   let touched = touchedCache.get(delta);
   if (!touched) {
-    // The positions are sorted: count the touched rows, then fill ids and values in one pass.
-    const { indices, values } = delta;
-    let count = 0;
-    for (let e = 0, current = -1; e < indices.length; e++) {
-      const r = Math.floor(indices[e]! / hidden);
-      if (r !== current) {
-        current = r;
-        count++;
-      }
+    const at = new Map<number, number>();
+    for (let e = 0; e < delta.indices.length; e++) {
+      const r = Math.floor(delta.indices[e]! / hidden);
+      if (!at.has(r)) at.set(r, at.size);
     }
-    const ids = new Int32Array(count);
-    const rows = new Float32Array(count * hidden);
-    for (let e = 0, n = -1; e < indices.length; e++) {
-      const r = Math.floor(indices[e]! / hidden);
-      if (n < 0 || ids[n] !== r) ids[++n] = r;
-      rows[n * hidden + (indices[e]! - r * hidden)] = values[e]!;
+    const rows = new Float32Array(at.size * hidden);
+    for (let e = 0; e < delta.indices.length; e++) {
+      const r = Math.floor(delta.indices[e]! / hidden);
+      rows[at.get(r)! * hidden + (delta.indices[e]! - r * hidden)] = delta.values[e]!;
     }
-    touched = { ids, rows };
+    touched = { at, rows };
     touchedCache.set(delta, touched);
   }
   return touched;
@@ -273,11 +310,12 @@ function touchedRows(delta: SlotDelta, hidden: number): { ids: Int32Array; rows:
 
 /**
  * Rows of `table` [V, H] for `ids` ([batch, L], or [L] shared by every row) plus each batch row's
- * δ in those rows: the touched rows of every slot in one small table (row 0: zeros), a per-(slot, id)
- * index into it, one gather. Returns [batch, L, H].
+ * δ in those rows: the ids read back (int32, a few hundred), each (row, position)'s δ row copied in JS
+ * from its slot's touched rows into one [batch, L, H] correction, one gather and one add. Returns
+ * [batch, L, H].
  */
 export function rowEmbedding(table: tf.Tensor, ids: tf.Tensor, rows: RowParameter): tf.Tensor {
-  const [vocabulary, hidden] = table.shape as [number, number];
+  const hidden = table.shape[1]!;
   const batch = rows.slots.length;
   if (rows.kind !== 'sparse')
     throw new InvalidArgumentError({
@@ -286,33 +324,19 @@ export function rowEmbedding(table: tf.Tensor, ids: tf.Tensor, rows: RowParamete
       found: rows.kind,
       context: 'embedding',
     });
-  const slots = rows.deltas.length;
-  const index = new Int32Array(slots * vocabulary);
-  const slotRows = rows.deltas.map((delta) => delta && touchedRows(delta, hidden));
-  let count = 1;
-  slotRows.forEach((touched, k) => {
-    if (!touched) return;
-    touched.ids.forEach((r, n) => {
-      index[k * vocabulary + r] = count + n;
-    });
-    count += touched.ids.length;
-  });
-  const deltaRows = new Float32Array(count * hidden);
-  let offset = hidden;
-  for (const touched of slotRows)
-    if (touched) {
-      deltaRows.set(touched.rows, offset);
-      offset += touched.rows.length;
-    }
-  const base = tf.gather(table, ids);
   const length = ids.shape[ids.rank - 1]!;
-  const keys = tf.add(
-    tf.mul(tf.reshape(tf.tensor1d(rows.slots, 'int32'), [batch, 1]), tf.scalar(vocabulary, 'int32')),
-    ids,
-  );
-  const correction = tf.gather(
-    tf.tensor2d(deltaRows, [count, hidden]),
-    tf.gather(tf.tensor1d(index, 'int32'), tf.reshape(keys, [batch * length])),
-  );
-  return tf.add(base, tf.reshape(correction, [batch, length, hidden]));
+  const shared = ids.rank === 1;
+  const idValues = ids.dataSync();
+  const slotRows = rows.deltas.map((delta) => delta && touchedRows(delta, hidden));
+  const correction = new Float32Array(batch * length * hidden);
+  rows.slots.forEach((slot, b) => {
+    const touched = slotRows[slot];
+    if (!touched) return;
+    for (let t = 0; t < length; t++) {
+      const r = touched.at.get(idValues[shared ? t : b * length + t]!);
+      if (r !== undefined)
+        correction.set(touched.rows.subarray(r * hidden, (r + 1) * hidden), (b * length + t) * hidden);
+    }
+  });
+  return tf.add(tf.gather(table, ids), tf.tensor3d(correction, [batch, length, hidden]));
 }

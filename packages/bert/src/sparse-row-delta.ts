@@ -3,6 +3,7 @@ import {
   ShapeMismatchError,
   type SparseRowDeltaAttributes,
   sparseRowDeltaKernelName,
+  sparseRowLinearKernelName,
 } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
 
@@ -95,6 +96,76 @@ export function sparseRowDelta(
       },
       attributes as never,
     ) as tf.Tensor3D;
+  });
+}
+
+/**
+ * Each batch row's linear with its task slot's weight (and bias): y [batch, seq, out] with
+ * y[b, t, :] = x[b, t, :]·(W + δ_k)ᵀ (+ bias[k] for a [K, out] bias, or bias for an [out] one),
+ * k = rowSlots[b], δ_k slot k's pairs. Runs `DiffpruneSparseRowLinear` (contract in @diffprune/core's
+ * kernel-names.ts) where the active backend registers it — natively each slot's δ is added into a
+ * copy of W once and its tokens run as one matmul: O(pairs) per slot, not O(pairs × tokens) — else
+ * x·Wᵀ plus `sparseRowDelta` (plus each row's bias). Inference only: not differentiable.
+ */
+export function sparseRowLinear(
+  x: tf.Tensor3D,
+  weight: tf.Tensor2D,
+  rowSlots: Int32Array,
+  pairs: SlotDeltaPairs,
+  bias?: tf.Tensor,
+): tf.Tensor3D {
+  const [batch, length, inFeatures] = x.shape;
+  const [outFeatures, weightIn] = weight.shape;
+  if (weightIn !== inFeatures)
+    throw new ShapeMismatchError({
+      tensor: 'weight',
+      expected: [outFeatures, inFeatures],
+      found: weight.shape,
+      context: 'sparseRowLinear (weight [out, in] for x [batch, seq, in])',
+    });
+  checkPairs(batch, rowSlots, pairs, outFeatures);
+  const slots = pairs.starts.length - 1;
+  const perSlot = bias !== undefined && bias.rank === 2;
+  if (
+    bias &&
+    !(
+      (bias.rank === 1 && bias.shape[0] === outFeatures) ||
+      (perSlot && bias.shape[0] === slots && bias.shape[1] === outFeatures)
+    )
+  )
+    throw new ShapeMismatchError({
+      tensor: 'bias',
+      expected: [slots, outFeatures],
+      found: bias.shape,
+      context: 'sparseRowLinear (each slot’s bias [K, out], or one shared [out])',
+    });
+  return tf.tidy(() => {
+    if (tf.getKernel(sparseRowLinearKernelName, tf.getBackend()) !== undefined)
+      return tf.engine().runKernel(
+        sparseRowLinearKernelName,
+        {
+          x,
+          weight,
+          rowSlots: tf.tensor1d(rowSlots, 'int32'),
+          slotStarts: tf.tensor1d(pairs.starts, 'int32'),
+          outs: tf.tensor1d(pairs.outs, 'int32'),
+          ins: tf.tensor1d(pairs.ins, 'int32'),
+          values: tf.tensor1d(pairs.values, 'float32'),
+          ...(bias ? { bias } : {}),
+        },
+        {},
+      ) as tf.Tensor3D;
+    let y: tf.Tensor = tf.reshape(
+      tf.matMul(tf.reshape(x, [batch * length, inFeatures]), weight, false, true),
+      [batch, length, outFeatures],
+    );
+    if (pairs.values.length > 0) y = tf.add(y, sparseRowDelta(x, rowSlots, pairs, outFeatures));
+    if (bias)
+      y = tf.add(
+        y,
+        perSlot ? tf.reshape(tf.gather(bias, tf.tensor1d(rowSlots, 'int32')), [batch, 1, outFeatures]) : bias,
+      );
+    return y as tf.Tensor3D;
   });
 }
 

@@ -94,6 +94,8 @@ export {
   layoutHasU,
   sparseRowDeltaInputRoles,
   sparseRowDeltaKernelName,
+  sparseRowLinearInputRoles,
+  sparseRowLinearKernelName,
   sumSigmoidGradKernelName,
   sumSigmoidKernelName,
   sumSquaresKernelName,

@@ -175,6 +175,35 @@ export interface SparseRowDeltaAttributes {
 /** The input names of `DiffpruneSparseRowDelta`, in the order the op passes them. */
 export const sparseRowDeltaInputRoles = ['x', 'rowSlots', 'slotStarts', 'outs', 'ins', 'values'] as const;
 
+/**
+ * `DiffpruneSparseRowLinear`: inputs {x, weight, rowSlots, slotStarts, outs, ins, values} and
+ * optionally {bias}, attrs none; one float32 output y [batch, seq, outFeatures], each row's linear
+ * with its task slot's weight (and bias):
+ *   y[b, t, i] = Σ_j x[b, t, j]·(weight[i, j] + δ_k[i, j]) (+ bias[k, i], or bias[i]),  k = rowSlots[b],
+ *   δ_k[i, j] = Σ_{p ∈ [slotStarts[k], slotStarts[k+1]), outs[p] = i, ins[p] = j} values[p]
+ * with x float32 [batch, seq, inFeatures], weight float32 [outFeatures, inFeatures] (the base W), the
+ * pairs exactly as in `DiffpruneSparseRowDelta` (rowSlots [batch] in [0, K), slotStarts [K + 1], outs,
+ * ins, values of length P; within a slot any order, repeats add up; a slot may have no rows or no
+ * pairs) and bias float32 [K, outFeatures] (each slot's own bias) or [outFeatures] (shared). It equals
+ * x·Wᵀ + `DiffpruneSparseRowDelta`(x) (+ bias) up to float rounding, at a cost of a slot's pairs per
+ * slot instead of per token: a kernel may add a slot's δ into a copy of W once and run one matmul of
+ * the slot's tokens against it. Inference only: no gradient kernel.
+ * Composite: x·Wᵀ (one matMul) + `DiffpruneSparseRowDelta` (+ each row's bias).
+ */
+export const sparseRowLinearKernelName = 'DiffpruneSparseRowLinear';
+
+/** The input names of `DiffpruneSparseRowLinear`, in the order the op passes them (bias optional, last). */
+export const sparseRowLinearInputRoles = [
+  'x',
+  'weight',
+  'rowSlots',
+  'slotStarts',
+  'outs',
+  'ins',
+  'values',
+  'bias',
+] as const;
+
 /** Every diffprune kernel name: what a backend may register, and what the kernel table test covers. */
 export const diffpruneKernelNames = [
   gatedDiffsKernelName,
@@ -185,5 +214,6 @@ export const diffpruneKernelNames = [
   sumSquaresKernelName,
   dropoutMaskKernelName,
   sparseRowDeltaKernelName,
+  sparseRowLinearKernelName,
 ] as const;
 export type DiffpruneKernelName = (typeof diffpruneKernelNames)[number];

@@ -611,6 +611,35 @@ napi_value DropoutMask(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// The task-slot pairs of sparseRowDelta and sparseRowLinear (`op`): one slot per batch row, in range;
+// slotStarts rising from 0 to the pair count; outs, ins and values of one length, every pair inside
+// [out_features) x [in_features). Throws (and returns false) otherwise.
+bool check_slot_pairs(napi_env env, const std::string& op, int64_t batch, const int32_t* row_slots,
+                      size_t row_slots_len, const int32_t* slot_starts, int64_t slots, const int32_t* outs,
+                      size_t outs_len, const int32_t* ins, size_t ins_len, size_t values_len, int64_t in_features,
+                      int64_t out_features) {
+  const std::string prefix = "diffprune native: " + op;
+  if (throw_if(env, row_slots_len != static_cast<size_t>(batch),
+               (prefix + " rowSlots does not have one slot per batch row").c_str()) ||
+      throw_if(env, outs_len != values_len || ins_len != values_len,
+               (prefix + " outs, ins and values differ in length").c_str()))
+    return false;
+  bool valid = slots >= 0 && slot_starts[0] == 0 && slot_starts[slots] == static_cast<int64_t>(values_len);
+  for (int64_t k = 0; valid && k < slots; ++k) valid = slot_starts[k] <= slot_starts[k + 1];
+  if (throw_if(env, !valid,
+               (prefix + " slotStarts must rise from 0 to the pair count (slots + 1 offsets)").c_str()))
+    return false;
+  for (int64_t b = 0; valid && b < batch; ++b) valid = row_slots[b] >= 0 && row_slots[b] < slots;
+  if (throw_if(env, !valid, (prefix + " has a row slot out of range").c_str())) return false;
+  // Unsigned compares, no early exit: one vectorised pass over the pairs.
+  const uint32_t out_limit = static_cast<uint32_t>(out_features), in_limit = static_cast<uint32_t>(in_features);
+  uint32_t outside = 0;
+  for (size_t p = 0; p < values_len; ++p)
+    outside |= static_cast<uint32_t>(static_cast<uint32_t>(outs[p]) >= out_limit) |
+               static_cast<uint32_t>(static_cast<uint32_t>(ins[p]) >= in_limit);
+  return !throw_if(env, outside != 0, (prefix + " has a pair out of range").c_str());
+}
+
 // sparseRowDelta(out, x, rowSlots, slotStarts, outs, ins, values, batch, length, inFeatures, outFeatures):
 // core's DiffpruneSparseRowDelta (sparse_delta.h). Every length and index is checked here (a wrong one
 // would read or write out of bounds).
@@ -638,23 +667,56 @@ napi_value SparseRowDelta(napi_env env, napi_callback_info info) {
       throw_if(env, x_len != static_cast<size_t>(batch * length * in_features) ||
                         out_len != static_cast<size_t>(batch * length * out_features),
                "diffprune native: sparseRowDelta x or out does not have batch·length·features elements") ||
-      throw_if(env, row_slots_len != static_cast<size_t>(batch),
-               "diffprune native: sparseRowDelta rowSlots does not have one slot per batch row") ||
-      throw_if(env, outs_len != values_len || ins_len != values_len,
-               "diffprune native: sparseRowDelta outs, ins and values differ in length"))
+      !check_slot_pairs(env, "sparseRowDelta", batch, row_slots, row_slots_len, slot_starts, slots, outs, outs_len,
+                        ins, ins_len, values_len, in_features, out_features))
     return nullptr;
-  bool valid = slots >= 0 && slot_starts[0] == 0 && slot_starts[slots] == static_cast<int64_t>(values_len);
-  for (int64_t k = 0; valid && k < slots; ++k) valid = slot_starts[k] <= slot_starts[k + 1];
-  if (throw_if(env, !valid,
-               "diffprune native: sparseRowDelta slotStarts must rise from 0 to the pair count (slots + 1 offsets)"))
-    return nullptr;
-  for (int64_t b = 0; valid && b < batch; ++b) valid = row_slots[b] >= 0 && row_slots[b] < slots;
-  if (throw_if(env, !valid, "diffprune native: sparseRowDelta has a row slot out of range")) return nullptr;
-  for (size_t p = 0; valid && p < values_len; ++p)
-    valid = outs[p] >= 0 && outs[p] < out_features && ins[p] >= 0 && ins[p] < in_features;
-  if (throw_if(env, !valid, "diffprune native: sparseRowDelta has a pair out of range")) return nullptr;
   diffprune::sparse_row_delta(out, x, row_slots, slot_starts, outs, ins, values, slots, batch, length, in_features,
                               out_features);
+  return nullptr;
+}
+
+// sparseRowLinear(out, x, weight, bias, rowSlots, slotStarts, outs, ins, values, batch, length, inFeatures,
+// outFeatures): core's DiffpruneSparseRowLinear (sparse_delta.h); bias null, [outFeatures] or
+// [slots, outFeatures]. Every length and index is checked here.
+napi_value SparseRowLinear(napi_env env, napi_callback_info info) {
+  Args args;
+  if (!get_args(env, info, args, 13)) return nullptr;
+  float *out, *x, *weight, *bias, *values;
+  int32_t *row_slots, *slot_starts, *outs, *ins;
+  size_t out_len, x_len, weight_len, bias_len, row_slots_len, slot_starts_len, outs_len, ins_len, values_len;
+  int64_t dims[4];
+  if (!get_array(env, args.values[0], napi_float32_array, &out, &out_len) ||
+      !get_array(env, args.values[1], napi_float32_array, &x, &x_len) ||
+      !get_array(env, args.values[2], napi_float32_array, &weight, &weight_len) ||
+      !get_optional_floats(env, args.values[3], &bias, &bias_len) ||
+      !get_array(env, args.values[4], napi_int32_array, &row_slots, &row_slots_len) ||
+      !get_array(env, args.values[5], napi_int32_array, &slot_starts, &slot_starts_len) ||
+      !get_array(env, args.values[6], napi_int32_array, &outs, &outs_len) ||
+      !get_array(env, args.values[7], napi_int32_array, &ins, &ins_len) ||
+      !get_array(env, args.values[8], napi_float32_array, &values, &values_len))
+    return nullptr;
+  for (int i = 0; i < 4; ++i)
+    if (!get_int(env, args.values[9 + i], &dims[i])) return nullptr;
+  const int64_t batch = dims[0], length = dims[1], in_features = dims[2], out_features = dims[3];
+  const int64_t slots = static_cast<int64_t>(slot_starts_len) - 1;
+  if (throw_if(env, batch < 0 || length < 0 || in_features < 1 || out_features < 1,
+               "diffprune native: sparseRowLinear dimensions must be positive") ||
+      throw_if(env, in_features > (1 << 30) || out_features > (1 << 30) || batch * length > (1 << 30),
+               "diffprune native: sparseRowLinear dimensions exceed 2^30") ||
+      throw_if(env, x_len != static_cast<size_t>(batch * length * in_features) ||
+                        out_len != static_cast<size_t>(batch * length * out_features),
+               "diffprune native: sparseRowLinear x or out does not have batch·length·features elements") ||
+      throw_if(env, weight_len != static_cast<size_t>(out_features * in_features),
+               "diffprune native: sparseRowLinear weight does not have outFeatures·inFeatures elements") ||
+      !check_slot_pairs(env, "sparseRowLinear", batch, row_slots, row_slots_len, slot_starts, slots, outs, outs_len,
+                        ins, ins_len, values_len, in_features, out_features))
+    return nullptr;
+  const bool bias_per_slot = bias != nullptr && bias_len == static_cast<size_t>(slots * out_features);
+  if (throw_if(env, bias != nullptr && !bias_per_slot && bias_len != static_cast<size_t>(out_features),
+               "diffprune native: sparseRowLinear bias is neither [outFeatures] nor [slots, outFeatures]"))
+    return nullptr;
+  diffprune::sparse_row_linear(out, x, weight, bias, bias_per_slot, row_slots, slot_starts, outs, ins, values, slots,
+                               batch, length, in_features, out_features);
   return nullptr;
 }
 
@@ -707,6 +769,7 @@ NAPI_MODULE_INIT() {
       {"sumSigmoidGrad", nullptr, SumSigmoidGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"dropoutMask", nullptr, DropoutMask, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"sparseRowDelta", nullptr, SparseRowDelta, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"sparseRowLinear", nullptr, SparseRowLinear, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"tuneAllocator", nullptr, TuneAllocator, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"threads", nullptr, Threads, nullptr, nullptr, nullptr, napi_default, nullptr},

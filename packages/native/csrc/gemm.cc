@@ -22,7 +22,7 @@ namespace diffprune {
 namespace {
 
 constexpr int kMC = 144;   // rows of A per packed block (multiple of every mr)
-constexpr int kKC = 256;   // depth of a packed block
+constexpr int kKC = kPackDepth;  // depth of a packed block
 constexpr int kNC = 2048;  // columns of B per packed block (multiple of every nr)
 
 using MicroKernel = void (*)(int kc, const float* a, const float* b, float* c, std::ptrdiff_t ldc,
@@ -133,6 +133,7 @@ __attribute__((target("avx512f"))) void avx512_kernel(int kc, const float* a, co
 }
 #endif
 
+// nr must be a power of two (PackedB::at).
 const Kernel kGeneric{"generic", 6, 16, generic_kernel<6, 16>};
 #ifdef DIFFPRUNE_X86
 const Kernel kAvx2{"avx2+fma", 6, 16, avx2_kernel};
@@ -216,6 +217,37 @@ void pack_b(const MatrixView& b, int n, int p0, int kc, int j0, int nc, int nr, 
   }
 }
 
+// C block (mc x nc at c, leading dimension ldc) = (or +=, when accumulate) the packed A block (mc x kc,
+// mr-row micro-panels) times the packed B block (kc x nc, nr-column micro-panels), tile by tile.
+void macro_block(const Kernel& kernel, int mc, int nc, int kc, const float* packed_a, const float* packed_b,
+                 float* c, std::ptrdiff_t ldc, bool accumulate) {
+  const int mr = kernel.mr, nr = kernel.nr;
+  alignas(64) float edge[12 * 32];
+  for (int jr = 0; jr < nc; jr += nr) {
+    const int cols = std::min(nr, nc - jr);
+    const float* panel_b = packed_b + static_cast<std::ptrdiff_t>(jr) * kc;
+    for (int ir = 0; ir < mc; ir += mr) {
+      const int rows = std::min(mr, mc - ir);
+      const float* panel_a = packed_a + ir * kc;
+      float* tile = c + ir * ldc + jr;
+      if (rows == mr && cols == nr) {
+        kernel.run(kc, panel_a, panel_b, tile, ldc, accumulate);
+      } else {
+        kernel.run(kc, panel_a, panel_b, edge, nr, false);
+        for (int i = 0; i < rows; ++i) {
+          float* out = tile + i * ldc;
+          const float* in = edge + i * nr;
+          if (accumulate) {
+            for (int j = 0; j < cols; ++j) out[j] += in[j];
+          } else {
+            for (int j = 0; j < cols; ++j) out[j] = in[j];
+          }
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void gemm(int m, int n, int k, MatrixView a, MatrixView b, float* c, std::ptrdiff_t ldc) {
@@ -229,7 +261,6 @@ void gemm(int m, int n, int k, MatrixView a, MatrixView b, float* c, std::ptrdif
   PackBuffers& buf = buffers();
   float* packed_a = buf.a.get();
   float* packed_b = buf.b.get();
-  alignas(64) float edge[12 * 32];
 
   for (int j0 = 0; j0 < n; j0 += kNC) {
     const int nc = std::min(kNC, n - j0);
@@ -240,30 +271,47 @@ void gemm(int m, int n, int k, MatrixView a, MatrixView b, float* c, std::ptrdif
       for (int i0 = 0; i0 < m; i0 += kMC) {
         const int mc = std::min(kMC, m - i0);
         pack_a(a, m, i0, mc, p0, kc, mr, packed_a);
-        for (int jr = 0; jr < nc; jr += nr) {
-          const int cols = std::min(nr, nc - jr);
-          const float* panel_b = packed_b + jr * kc;
-          for (int ir = 0; ir < mc; ir += mr) {
-            const int rows = std::min(mr, mc - ir);
-            const float* panel_a = packed_a + ir * kc;
-            float* tile = c + (i0 + ir) * ldc + j0 + jr;
-            if (rows == mr && cols == nr) {
-              kernel.run(kc, panel_a, panel_b, tile, ldc, accumulate);
-            } else {
-              kernel.run(kc, panel_a, panel_b, edge, nr, false);
-              for (int i = 0; i < rows; ++i) {
-                float* out = tile + i * ldc;
-                const float* in = edge + i * nr;
-                if (accumulate) {
-                  for (int j = 0; j < cols; ++j) out[j] += in[j];
-                } else {
-                  for (int j = 0; j < cols; ++j) out[j] = in[j];
-                }
-              }
-            }
-          }
-        }
+        macro_block(kernel, mc, nc, kc, packed_a, packed_b, c + i0 * ldc + j0, ldc, accumulate);
       }
+    }
+  }
+}
+
+void pack_matrix_b(MatrixView b, int k, int n, PackedB& out) {
+  const int nr = active_kernel->nr;
+  const std::ptrdiff_t padded = static_cast<std::ptrdiff_t>((n + nr - 1) / nr) * nr;
+  out.kernel = active_kernel;
+  out.k = k;
+  out.n = n;
+  out.nr = nr;
+  out.padded = padded;
+  out.nr_shift = 0;
+  while ((1 << out.nr_shift) < nr) ++out.nr_shift;
+  out.data.resize(static_cast<size_t>(padded * k));
+  for (int p0 = 0; p0 < k; p0 += kKC) {
+    const int kc = std::min(kKC, k - p0);
+    pack_b(b, n, p0, kc, 0, static_cast<int>(padded), nr, out.data.data() + static_cast<std::ptrdiff_t>(p0) * padded);
+  }
+}
+
+void gemm_packed(int m, MatrixView a, const PackedB& b, float* c, std::ptrdiff_t ldc) {
+  const int n = b.n, k = b.k;
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0) {
+    for (int i = 0; i < m; ++i) std::memset(c + i * ldc, 0, sizeof(float) * n);
+    return;
+  }
+  const Kernel& kernel = *static_cast<const Kernel*>(b.kernel);  // the one B was packed for
+  const int mr = kernel.mr;
+  float* packed_a = buffers().a.get();
+  for (int p0 = 0; p0 < k; p0 += kKC) {
+    const int kc = std::min(kKC, k - p0);
+    const bool accumulate = p0 > 0;
+    const float* packed_b = b.data.data() + static_cast<std::ptrdiff_t>(p0) * b.padded;
+    for (int i0 = 0; i0 < m; i0 += kMC) {
+      const int mc = std::min(kMC, m - i0);
+      pack_a(a, m, i0, mc, p0, kc, mr, packed_a);
+      macro_block(kernel, mc, n, kc, packed_a, packed_b, c + i0 * ldc, ldc, accumulate);
     }
   }
 }

@@ -176,6 +176,27 @@ export interface NativeAddon {
     inFeatures: number,
     outFeatures: number,
   ): void;
+  /**
+   * @diffprune/core's `DiffpruneSparseRowLinear` (csrc/sparse_delta.h): out [batch, length, outFeatures]
+   * with out[b, t, :] = x[b, t, :]·(weight + δ_k)ᵀ (+ bias[k] or bias), k = rowSlots[b], δ_k slot k's
+   * pairs as in `sparseRowDelta`; weight [outFeatures, inFeatures], bias null, [outFeatures] or
+   * [slots, outFeatures]. Lengths, offsets and every index are checked (throws otherwise).
+   */
+  sparseRowLinear(
+    out: Float32Array,
+    x: Float32Array,
+    weight: Float32Array,
+    bias: Float32Array | null,
+    rowSlots: Int32Array,
+    slotStarts: Int32Array,
+    outs: Int32Array,
+    ins: Int32Array,
+    values: Float32Array,
+    batch: number,
+    length: number,
+    inFeatures: number,
+    outFeatures: number,
+  ): void;
   /** glibc: keep freed memory in the process (no page faults for the next tensor); false elsewhere. */
   tuneAllocator(): boolean;
   setThreads(threads: number): number;

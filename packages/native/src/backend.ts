@@ -6,6 +6,7 @@ import {
   gatedDiffsGradKernelName,
   gatedDiffsKernelName,
   sparseRowDeltaKernelName,
+  sparseRowLinearKernelName,
   sumSigmoidGradKernelName,
   sumSigmoidKernelName,
   sumSquaresKernelName,
@@ -23,6 +24,7 @@ import { batchMatMul, fusedMatMul } from './kernels/matmul.js';
 import { unsortedSegmentSum } from './kernels/segment-sum.js';
 import { backendName, type NativeKernelContext, nativeKernel } from './kernels/shared.js';
 import { sparseRowDelta } from './kernels/sparse-row-delta.js';
+import { sparseRowLinear } from './kernels/sparse-row-linear.js';
 
 /**
  * The `native` backend: tfjs-backend-cpu's MathBackendCPU (its data store holds plain typed
@@ -129,6 +131,7 @@ const nativeKernels: Record<string, (context: NativeKernelContext) => KernelFunc
   [gatedDiffsGradKernelName]: gatedDiffsGrad as never,
   [dropoutMaskKernelName]: dropoutMask as never,
   [sparseRowDeltaKernelName]: sparseRowDelta as never,
+  [sparseRowLinearKernelName]: sparseRowLinear as never,
 };
 
 export interface RegisterNativeBackendOptions {

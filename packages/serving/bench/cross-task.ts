@@ -2,7 +2,9 @@
  * Per-task groups against cross-task batching, in process (no HTTP). First one mixed pass of
  * `--connections` rows (one input of each of as many requests, the tasks of `--diffs` in turn, through
  * `predictMany`) against one pass of as many rows of one task (`predict`), `--passes` of each in
- * turns: medians and their ratio (robust to a shared machine's load, unlike the absolute times).
+ * turns: medians and their ratio (robust to a shared machine's load, unlike the absolute times); the
+ * same with `--connections` of the 50 tasks below; where the backend registers the fused
+ * `DiffpruneSparseRowLinear`, both mixed passes also without it (base matmul + sparse δ), in turns.
  * Then 16 clients each send one-input requests in a loop for `--seconds`, over one task, the diffs in
  * `--diffs` (NAME.diff.safetensors) and 50 copies of them under new names; requests/s and the mean
  * inputs per forward pass. `npx pnpm --filter @diffprune/serving bench:cross-task --diffs DIR`.
@@ -11,7 +13,9 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { sparseRowLinearKernelName } from '@diffprune/core';
 import { initBackend } from '@diffprune/runtime';
+import * as tf from '@tensorflow/tfjs-core';
 import { MultiTaskModel, PredictionQueue } from '../src/index.js';
 import { sampleSentences as sentences } from '../src/test/index.js';
 
@@ -36,25 +40,47 @@ for (const [i, t] of many.entries()) await m.register(t, join(args.diffs, files[
 const passRows = Number(args.connections);
 const inputs = Array.from({ length: passRows }, (_, i) => sentences[i % sentences.length]!);
 const mixed = inputs.map((input, i) => ({ task: tasks[i % tasks.length]!, inputs: [input] }));
-const single: number[] = [];
-const mixedMs: number[] = [];
+const mixedMany = inputs.map((input, i) => ({ task: many[i % many.length]!, inputs: [input] }));
 const time = async (run: () => Promise<unknown>) => {
   const started = performance.now();
   await run();
   return performance.now() - started;
 };
+// The per-row linear's two paths on this backend: the fused kernel where registered, and without it
+// (x·Wᵀ plus the per-slot sparseRowDelta), in turns in one process.
+const fused = tf.getKernel(sparseRowLinearKernelName, tf.getBackend());
+const paths: [string, boolean][] = fused
+  ? [
+      ['fused sparse linear', true],
+      ['base matmul + sparse δ', false],
+    ]
+  : [['base matmul + sparse δ', false]];
+const single: number[] = [];
+const mixedMs = paths.map((): number[] => []);
+const manyMs = paths.map((): number[] => []);
 for (let pass = -10; pass < Number(args.passes); pass++) {
   const one = await time(() => m.predict(tasks[0]!, inputs));
-  const all = await time(() => m.predictMany(mixed));
-  if (pass >= 0) {
-    single.push(one);
-    mixedMs.push(all);
+  if (pass >= 0) single.push(one);
+  for (const [p, [, on]] of paths.entries()) {
+    if (fused && !on) tf.unregisterKernel(sparseRowLinearKernelName, tf.getBackend());
+    const all = await time(() => m.predictMany(mixed));
+    const all50 = await time(() => m.predictMany(mixedMany));
+    if (fused && !on) tf.registerKernel(fused);
+    if (pass >= 0) {
+      mixedMs[p]!.push(all);
+      manyMs[p]!.push(all50);
+    }
   }
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 console.log(
-  `${backend.backend}, one pass of ${passRows} rows, ${args.passes} of each in turns: one task ${median(single).toFixed(2)} ms, ${tasks.length} tasks mixed ${median(mixedMs).toFixed(2)} ms: mixed ÷ one task ${(median(mixedMs) / median(single)).toFixed(2)}×\n`,
+  `${backend.backend}, one pass of ${passRows} rows, ${args.passes} of each in turns (medians): one task ${median(single).toFixed(2)} ms`,
 );
+for (const [p, [label]] of paths.entries())
+  console.log(
+    `  ${label}: ${tasks.length} tasks mixed ${median(mixedMs[p]!).toFixed(2)} ms (÷ one task ${(median(mixedMs[p]!) / median(single)).toFixed(2)}×), ${passRows} of the 50 tasks mixed ${median(manyMs[p]!).toFixed(2)} ms (${(median(manyMs[p]!) / median(single)).toFixed(2)}×)`,
+  );
+console.log('');
 
 const sizes: number[] = [];
 m.subscribe((e) => {

@@ -1,5 +1,13 @@
 import { fileURLToPath } from 'node:url';
-import { padEncoded, rowParameter, rowParameterRead, type SlotDelta, toEncodedBatch } from '@diffprune/bert';
+import {
+  padEncoded,
+  rowParameter,
+  rowParameterRead,
+  type SlotDelta,
+  type SlotDeltaPairs,
+  slotDeltaPairs,
+  toEncodedBatch,
+} from '@diffprune/bert';
 import {
   CheckpointMismatchError,
   DownloadError,
@@ -216,6 +224,9 @@ export class MultiTaskModel {
    * (serials, in slot order) whose values it holds.
    */
   private readonly stacks = new Map<string, { buffer: Float32Array; key: string }>();
+  private readonly pairLists = new Map<string, { key: string; pairs: SlotDeltaPairs }>();
+  /** The last mixed batch's override plan (`rowPlan`), for its slots' key. */
+  private plan: { key: string; entries: RowPlanEntry[] } | undefined;
 
   private constructor(
     loaded: LoadedBackbone,
@@ -525,6 +536,24 @@ export class MultiTaskModel {
     return { table: stack.buffer.subarray(0, size), filled };
   }
 
+  /**
+   * A linear weight's slot δs as one pair list (`slotDeltaPairs`), kept per weight for the last batch's
+   * task versions (`key`): the same tasks in the next batch reuse it (one list per weight, at most the
+   * batch's slots' δ entries).
+   */
+  private pairList(
+    name: string,
+    key: string,
+    deltas: readonly (SlotDelta | undefined)[],
+    inFeatures: number,
+  ): SlotDeltaPairs {
+    const cached = this.pairLists.get(name);
+    if (cached?.key === key) return cached.pairs;
+    const pairs = slotDeltaPairs(deltas, inFeatures, cached?.pairs);
+    this.pairLists.set(name, { key, pairs });
+    return pairs;
+  }
+
   private scratch(name: string): Float32Array {
     let buffer = this.buffers.get(name);
     if (!buffer) {
@@ -705,37 +734,18 @@ export class MultiTaskModel {
   }
 
   /**
-   * The parameters a mixed batch overrides, with per-row values: each tensor some slot's δ touches
-   * (base + per-slot δ), each dense tensor some slot's diff carries (per-slot values, padded to the
-   * largest head), and the token embedding as the batch's rows (ids remapped).
+   * How a batch of these slots (task versions, `key`) overrides each parameter their diffs touch (the
+   * token embedding aside: `rowOverrides` builds it per batch, from the batch's ids): the same for
+   * every batch of the same slots, so kept for the last key.
    */
-  private rowOverrides(
-    slots: TaskHandle[],
-    rowSlots: Int32Array,
-    chunk: readonly { inputIds: number[] }[],
-  ): { overrides: ParameterMap; ids: Map<number, number> | undefined; padId: number } {
-    const { backbone } = this.loaded;
-    const table = backbone.tokenEmbedding;
-    const overrides: ParameterMap = {};
+  private rowPlan(slots: TaskHandle[], key: string): RowPlanEntry[] {
     const names = new Set(slots.flatMap((h) => [...h.deltas.map((d) => d.name), ...h.denseValues.keys()]));
-    let ids: Map<number, number> | undefined;
-    let padId = backbone.encoder.padId;
-    if (table) {
-      const rows = Int32Array.from(new Set([padId, ...chunk.flatMap((e) => e.inputIds)])).sort();
-      ids = new Map([...rows].map((row, i) => [row, i]));
-      padId = ids.get(padId)!;
-      const base = this.base[table]!;
-      const hidden = base.shape[1]!;
-      const deltas = slots.map((h) => {
-        const delta = this.tableDelta(h, table);
-        return delta && rowsDelta(delta, rows, hidden);
-      });
-      const tensor = tf.tensor(embeddingRows(base, undefined, rows), [rows.length, hidden], 'float32');
-      overrides[table] = rowParameter(tensor, { kind: 'sparse', slots: rowSlots, deltas });
-      names.delete(table);
-    }
-    const kinds = new Map(backbone.parameterSpecs({ numLabels: 1 }).map((spec) => [spec.name, spec.kind]));
-    const key = slots.map((h) => h.serial).join(',');
+    const table = this.loaded.backbone.tokenEmbedding;
+    if (table) names.delete(table);
+    const kinds = new Map(
+      this.loaded.backbone.parameterSpecs({ numLabels: 1 }).map((spec) => [spec.name, spec.kind]),
+    );
+    const entries: RowPlanEntry[] = [];
     for (const name of names) {
       const deltaOf = (h: TaskHandle) => h.deltas.find((d) => d.name === name);
       const base = this.base[name];
@@ -750,12 +760,15 @@ export class MultiTaskModel {
             slots.every((h) => sameShape(h.denseValues.get(name)?.shape ?? base.shape))))
       ) {
         // Tables (positions, token types): the base and each slot's δ rows, looked up per row. Linear
-        // weights of the base: x·Wᵀ plus each row's δ by the sparse row-delta kernel (a replaced
-        // weight enters as its difference from the base).
-        overrides[name] = rowParameter(tf.clone(this.loaded.params[name]!), {
+        // weights of the base: x·Wᵀ with each slot's δ (`sparseRowLinear`; a replaced weight enters as
+        // its difference from the base), the δs as one pair list.
+        const deltas = slots.map((h) => this.tableDelta(h, name));
+        entries.push({
+          name,
           kind: 'sparse',
-          slots: rowSlots,
-          deltas: slots.map((h) => this.tableDelta(h, name)),
+          deltas,
+          pairs:
+            kinds.get(name) === 'embedding' ? undefined : this.pairList(name, key, deltas, base.shape[1]!),
         });
         continue;
       }
@@ -776,11 +789,59 @@ export class MultiTaskModel {
           if (delta) (this.options.scatterAdd ?? scatterAddLoop)(slot, delta.indices, delta.values, 1);
         });
       }
-      overrides[name] = rowParameter(tf.zeros(shape), { kind: 'dense', slots: rowSlots, table });
+      entries.push({ name, kind: 'dense', shape, table });
     }
+    return entries;
+  }
+
+  /**
+   * The parameters a mixed batch overrides, with per-row values: each tensor some slot's δ touches
+   * (base + per-slot δ), each dense tensor some slot's diff carries (per-slot values, padded to the
+   * largest head), and the token embedding as the batch's rows (ids remapped).
+   */
+  private rowOverrides(
+    slots: TaskHandle[],
+    rowSlots: Int32Array,
+    chunk: readonly { inputIds: number[] }[],
+  ): { overrides: ParameterMap; ids: Map<number, number> | undefined; padId: number } {
+    const { backbone } = this.loaded;
+    const table = backbone.tokenEmbedding;
+    const overrides: ParameterMap = {};
+    let ids: Map<number, number> | undefined;
+    let padId = backbone.encoder.padId;
+    if (table) {
+      const rows = Int32Array.from(new Set([padId, ...chunk.flatMap((e) => e.inputIds)])).sort();
+      ids = new Map([...rows].map((row, i) => [row, i]));
+      padId = ids.get(padId)!;
+      const base = this.base[table]!;
+      const hidden = base.shape[1]!;
+      const deltas = slots.map((h) => {
+        const delta = this.tableDelta(h, table);
+        return delta && rowsDelta(delta, rows, hidden);
+      });
+      const tensor = tf.tensor(embeddingRows(base, undefined, rows), [rows.length, hidden], 'float32');
+      overrides[table] = rowParameter(tensor, { kind: 'sparse', slots: rowSlots, deltas });
+    }
+    const key = slots.map((h) => h.serial).join(',');
+    if (this.plan?.key !== key) this.plan = { key, entries: this.rowPlan(slots, key) };
+    for (const entry of this.plan.entries)
+      overrides[entry.name] =
+        entry.kind === 'sparse'
+          ? rowParameter(tf.clone(this.loaded.params[entry.name]!), {
+              kind: 'sparse',
+              slots: rowSlots,
+              deltas: entry.deltas,
+              ...(entry.pairs ? { pairs: entry.pairs } : {}),
+            })
+          : rowParameter(tf.zeros(entry.shape), { kind: 'dense', slots: rowSlots, table: entry.table });
     return { overrides, ids, padId };
   }
 }
+
+/** How a mixed batch overrides one parameter: per-slot sparse δs of the base, or per-slot dense values. */
+type RowPlanEntry =
+  | { name: string; kind: 'sparse'; deltas: (SlotDelta | undefined)[]; pairs: SlotDeltaPairs | undefined }
+  | { name: string; kind: 'dense'; shape: number[]; table: Float32Array };
 
 /** δ's entries in rows `rows` of a [vocabulary, hidden] table, as positions in the [rows, hidden] table. */
 function rowsDelta(delta: SparseDelta, rows: Int32Array, hidden: number): SlotDelta {

@@ -1,0 +1,107 @@
+/**
+ * Cross-task serving's per-row linear on BERT-Tiny shapes, straight on the addon (no tfjs): one
+ * 16-row × 12-token batch over `--slots` task slots of 5 % δ each (the rows in turn), per weight shape
+ * and thread count: matmul (x·Wᵀ, one task), sparseRowDelta (the correction), and sparseRowLinear with
+ * and without pairs. Best of `--rounds` rounds of 5 calls, the variants in turns (a shared machine's
+ * load moves absolute times; the comparison within a round holds better).
+ *
+ *   pnpm --filter @diffprune/native bench:row-linear [--slots 6] [--threads 1,2] [--rounds 40]
+ */
+import { parseArgs } from 'node:util';
+import { nativeAddon, registerNativeBackend } from '../src/index.js';
+
+const { values: args } = parseArgs({
+  options: {
+    slots: { type: 'string', default: '6' },
+    threads: { type: 'string', default: '1,2' },
+    rounds: { type: 'string', default: '40' },
+  },
+});
+await import('@tensorflow/tfjs-backend-cpu');
+registerNativeBackend({ threads: 1 });
+const addon = nativeAddon();
+const [batch, length, slots] = [16, 12, Number(args.slots)];
+let state = 5;
+const random = () => {
+  state = (state * 1664525 + 1013904223) >>> 0;
+  return state / 2 ** 32;
+};
+console.log(
+  `${batch} rows × ${length} tokens, ${slots} slots of 5 % δ, best of ${args.rounds} rounds (µs per call)`,
+);
+console.log('| in→out | threads | matmul | sparseRowDelta | matmul + δ | sparseRowLinear | without pairs |');
+console.log('|---|---:|---:|---:|---:|---:|---:|');
+for (const [inFeatures, outFeatures] of [
+  [128, 128],
+  [128, 512],
+  [512, 128],
+] as const) {
+  const starts = new Int32Array(slots + 1);
+  const outs: number[] = [];
+  const ins: number[] = [];
+  const values: number[] = [];
+  for (let k = 0; k < slots; k++) {
+    const flat = [
+      ...new Set(
+        Array.from({ length: inFeatures * outFeatures * 0.05 }, () =>
+          Math.floor(random() * inFeatures * outFeatures),
+        ),
+      ),
+    ].sort((a, b) => a - b);
+    for (const f of flat) {
+      outs.push(Math.floor(f / inFeatures));
+      ins.push(f % inFeatures);
+      values.push(random() - 0.5);
+    }
+    starts[k + 1] = outs.length;
+  }
+  const [o, i, v] = [Int32Array.from(outs), Int32Array.from(ins), Float32Array.from(values)];
+  const rowSlots = Int32Array.from({ length: batch }, (_, b) => b % slots);
+  const x = Float32Array.from({ length: batch * length * inFeatures }, () => random() - 0.5);
+  const w = Float32Array.from({ length: inFeatures * outFeatures }, () => random() - 0.5);
+  const bias = Float32Array.from({ length: slots * outFeatures }, () => random() - 0.5);
+  const y = new Float32Array(batch * length * outFeatures);
+  const none = new Int32Array(slots + 1);
+  const [noOuts, noIns, noValues] = [new Int32Array(0), new Int32Array(0), new Float32Array(0)];
+  const n = batch * length;
+  const variants: Record<string, () => void> = {
+    matmul: () => addon.matmul(x, w, y, 1, 1, 1, n, outFeatures, inFeatures, false, true),
+    delta: () =>
+      addon.sparseRowDelta(y, x, rowSlots, starts, o, i, v, batch, length, inFeatures, outFeatures),
+    linear: () =>
+      addon.sparseRowLinear(y, x, w, bias, rowSlots, starts, o, i, v, batch, length, inFeatures, outFeatures),
+    bare: () =>
+      addon.sparseRowLinear(
+        y,
+        x,
+        w,
+        bias,
+        rowSlots,
+        none,
+        noOuts,
+        noIns,
+        noValues,
+        batch,
+        length,
+        inFeatures,
+        outFeatures,
+      ),
+  };
+  for (const threads of args.threads.split(',').map(Number)) {
+    addon.setThreads(threads);
+    const best: Record<string, number> = {};
+    for (let round = 0; round < Number(args.rounds); round++)
+      for (const [name, run] of Object.entries(variants)) {
+        const started = performance.now();
+        for (let call = 0; call < 5; call++) run();
+        best[name] = Math.min(
+          best[name] ?? Number.POSITIVE_INFINITY,
+          ((performance.now() - started) / 5) * 1000,
+        );
+      }
+    const us = (name: string) => best[name]!.toFixed(0);
+    console.log(
+      `| ${inFeatures}→${outFeatures} | ${threads} | ${us('matmul')} | ${us('delta')} | ${(best.matmul! + best.delta!).toFixed(0)} | ${us('linear')} | ${us('bare')} |`,
+    );
+  }
+}

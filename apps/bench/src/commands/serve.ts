@@ -35,7 +35,7 @@ export interface ScenarioResult {
   p50: number;
   p99: number;
   errors: number;
-  /** Server RSS after the run, and its peak (VmHWM, Linux), bytes. */
+  /** Server RSS under load (the median of readings every 250 ms during the runs), and its peak (VmHWM, Linux), bytes. */
   rss: number;
   peakRss: number | undefined;
 }
@@ -66,12 +66,34 @@ async function realDiffs(directory: string): Promise<Map<string, string>> {
   return found;
 }
 
-const peakRss = (pid: number | undefined): number | undefined => {
+/** A field of /proc/<pid>/status in bytes (Linux; undefined elsewhere). */
+const procStatus = (pid: number | undefined, field: 'VmHWM' | 'VmRSS'): number | undefined => {
   const status = `/proc/${pid}/status`;
   if (pid === undefined || !existsSync(status)) return undefined;
-  const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(status, 'utf8'));
+  const match = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(status, 'utf8'));
   return match ? Number(match[1]) * 1024 : undefined;
 };
+const peakRss = (pid: number | undefined) => procStatus(pid, 'VmHWM');
+
+/**
+ * The server's RSS every 250 ms while `run` goes (from /proc; its /health where /proc is absent):
+ * one reading after a run depends on where the garbage collector happened to be (single readings
+ * of one server moved by ±10 % between runs), the median of a few dozen under load does not.
+ */
+async function sampleRss<T>(server: RunningServer, run: Promise<T>, into: number[]): Promise<T> {
+  const read = async () => {
+    const rss =
+      procStatus(server.child.pid, 'VmRSS') ??
+      ((await (await fetch(`${server.url}/health`)).json()) as { rss: number }).rss;
+    into.push(rss);
+  };
+  const timer = setInterval(() => void read().catch(() => {}), 250);
+  try {
+    return await run;
+  } finally {
+    clearInterval(timer);
+  }
+}
 
 async function waitForTasks(url: string, tasks: number, child: ChildProcess): Promise<void> {
   const deadline = Date.now() + 180_000;
@@ -198,9 +220,12 @@ export async function benchServe(options: ServeBenchOptions): Promise<ScenarioRe
     for (const server of servers) await waitForTasks(server.url, server.names.length, server.child);
     for (const server of servers) await load(server.url, server.names, options, 2);
     const runs: autocannon.Result[][] = servers.map(() => []);
+    const rss: number[][] = servers.map(() => []);
     for (let round = 0; round < options.rounds; round++)
       for (const [i, server] of servers.entries())
-        runs[i]!.push(await load(server.url, server.names, options, options.duration));
+        runs[i]!.push(
+          await sampleRss(server, load(server.url, server.names, options, options.duration), rss[i]!),
+        );
     const results: ScenarioResult[] = [];
     for (const [i, server] of servers.entries()) {
       const health = (await (await fetch(`${server.url}/health`)).json()) as { rss: number };
@@ -211,7 +236,7 @@ export async function benchServe(options: ServeBenchOptions): Promise<ScenarioRe
         p50: median(runs[i]!.map((r) => r.latency.p50)),
         p99: median(runs[i]!.map((r) => r.latency.p99)),
         errors: runs[i]!.reduce((sum, r) => sum + r.errors + r.non2xx, 0),
-        rss: health.rss,
+        rss: rss[i]!.length > 0 ? median(rss[i]!) : health.rss,
         peakRss: peakRss(server.child.pid),
       });
     }
@@ -229,7 +254,7 @@ export function formatServeTable(results: ScenarioResult[], options: ServeBenchO
   const lines = [
     `${options.connections} connections, ${options.inputs} input(s) per request; median of ${options.rounds} runs of ${options.duration} s per scenario, scenarios in turns (after a 2 s warm-up each); tasks in turn; ${options.crossTask === false ? 'one task per forward pass (--no-cross-task)' : 'cross-task batching'}`,
     '',
-    '| traffic | tasks | requests/s | vs single | p50 ms | p99 ms | errors | server RSS MB (peak) | separate merged models MB |',
+    '| traffic | tasks | requests/s | vs single | p50 ms | p99 ms | errors | server RSS MB, median under load (peak) | separate merged models MB |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...results.map(
       (r) =>

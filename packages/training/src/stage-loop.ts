@@ -60,7 +60,7 @@ export async function runStage(run: Run, plan: StagePlan, model: StageModel): Pr
     if (stopRequested) {
       const path = `${run.options.outputDirectory}/checkpoint`;
       run.options.onEvent?.({ type: 'run-interrupt', step: state.step, checkpoint: path });
-      throw new InterruptedError(`interrupted at step ${state.step}; resume with --resume`);
+      throw new InterruptedError(`interrupted at step ${state.step}; its checkpoint is saved in ${path}`);
     }
     if (stopForTest) return false;
   }

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { InterruptedError } from '@diffprune/core';
 import { progressRenderer, startBackend, stopOnInterrupt } from '@diffprune/trainer';
 import { defaultSettings } from '@diffprune/training';
 import type { Command } from 'commander';
@@ -148,6 +149,7 @@ export function registerRunCommand(program: Command): void {
         `backend: ${backend.backend}${backend.fast ? '' : ' (slow path)'} — ${backend.reason}\n`,
       );
       const interrupt = stopOnInterrupt('stopping after this step; run the same command again to resume');
+      // The library says where an interrupted run's checkpoint is; resuming is this command again.
       const { records, missingTasks } = await runPreset({
         preset,
         outputDirectory: out,
@@ -158,6 +160,10 @@ export function registerRunCommand(program: Command): void {
           const line = describeEvent(event);
           if (line) process.stderr.write(`${line}\n`);
         },
+      }).catch((error: unknown) => {
+        throw error instanceof InterruptedError
+          ? new InterruptedError(`${error.message}; run the same command again to resume`)
+          : error;
       });
       if (options.report) await writeReport({ preset, outputDirectory: out, records, missingTasks });
       process.stderr.write(

@@ -65,6 +65,11 @@ describe.skipIf(!present)('diffprune train (the real CLI)', () => {
     expect(saved.step).toBeGreaterThanOrEqual(3);
     expect(saved.step).toBeLessThan(40);
     expect(readFileSync(events, 'utf8')).toContain('"run-interrupt"');
+    // One line saying where the checkpoint is and how this command resumes (no stack).
+    expect(firstErr).toMatch(
+      /diffprune: interrupted at step \d+; its checkpoint is saved in .*checkpoint; resume with the same command and --resume\n/,
+    );
+    expect(firstErr).not.toMatch(/\n\s+at /);
 
     const second = cli([...args, '--resume', '--json']);
     let stdout = '';

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { InvalidArgumentError } from '@diffprune/core';
+import { InterruptedError, InvalidArgumentError } from '@diffprune/core';
 import { indexEncodings, parseValueDtype } from '@diffprune/sparse-diff';
 import {
   defaultDiffEncoding,
@@ -269,6 +269,11 @@ export function registerTrainCommand(program: Command): void {
                 )}; modified ${(summary.density * 100).toFixed(3)}% of parameters (${(summary.densityWithoutHead * 100).toFixed(3)}% without the head); diff ${summary.diffBytes} bytes at ${summary.diffPath}\n`,
             );
           }
+        } catch (error) {
+          // The library says where the checkpoint is; how to resume is this command's flag.
+          if (error instanceof InterruptedError)
+            throw new InterruptedError(`${error.message}; resume with the same command and --resume`);
+          throw error;
         } finally {
           interrupt.dispose();
         }

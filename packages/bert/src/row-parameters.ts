@@ -118,37 +118,45 @@ function pairsOf(delta: SlotDelta, inFeatures: number): { outs: Int32Array; ins:
   return split;
 }
 
-/**
- * Reused pair arrays (they only grow): a mixed batch builds every layer's pairs, hundreds of kilobytes
- * per batch on BERT-Tiny, and fresh arrays each time left that much garbage for V8 (more resident
- * memory). The tensors made from them live inside `sparseRowDelta`'s tidy only, so the next layer may
- * overwrite them.
- */
-let pairBuffer: Omit<SlotDeltaPairs, 'starts'> = {
+/** Arrays a caller keeps for `slotDeltaPairs` to fill again; they only grow (to the most pairs yet). */
+export type PairBuffer = Omit<SlotDeltaPairs, 'starts'>;
+
+/** An empty `PairBuffer` (it grows on first use). */
+export const emptyPairBuffer = (): PairBuffer => ({
   outs: new Int32Array(0),
   ins: new Int32Array(0),
   values: new Float32Array(0),
-};
+});
+
+/**
+ * Reused pair arrays: a mixed batch builds every layer's pairs, hundreds of kilobytes per batch on
+ * BERT-Tiny, and fresh arrays each time left that much garbage for V8 (more resident memory). The
+ * tensors made from them live inside `sparseRowDelta`'s tidy only, so the next layer may overwrite them.
+ */
+const pairBuffer = emptyPairBuffer();
 
 /**
  * The slots' (δ entry) pairs of a sparse per-row weight [out, in], slot after slot: each slot's δ once
- * (its split into (out, in) cached per δ), whatever the number of its rows. `into` (default: fresh
- * arrays) receives them when large enough.
+ * (its split into (out, in) cached per δ), whatever the number of its rows. With `into` the pairs are
+ * views of its arrays, replaced by larger ones when too small, so a caller that keeps it allocates
+ * only when a batch has more pairs than any before; without it, fresh arrays.
  */
 export function slotDeltaPairs(
   deltas: readonly (SlotDelta | undefined)[],
   inFeatures: number,
-  into?: Omit<SlotDeltaPairs, 'starts'>,
+  into?: PairBuffer,
 ): SlotDeltaPairs {
   const starts = new Int32Array(deltas.length + 1);
   deltas.forEach((delta, k) => {
     starts[k + 1] = starts[k]! + (delta?.indices.length ?? 0);
   });
   const count = starts[deltas.length]!;
-  const target =
-    into && into.values.length >= count
-      ? into
-      : { outs: new Int32Array(count), ins: new Int32Array(count), values: new Float32Array(count) };
+  const target = into ?? emptyPairBuffer();
+  if (target.values.length < count) {
+    target.outs = new Int32Array(count);
+    target.ins = new Int32Array(count);
+    target.values = new Float32Array(count);
+  }
   const pairs: SlotDeltaPairs = {
     starts,
     outs: target.outs.subarray(0, count),
@@ -166,15 +174,8 @@ export function slotDeltaPairs(
 }
 
 /** The pairs of a sparse per-row weight: the caller's, else built into the reused `pairBuffer`. */
-function slotPairs(rows: Extract<RowParameter, { kind: 'sparse' }>, inFeatures: number): SlotDeltaPairs {
-  if (rows.pairs) return rows.pairs;
-  const count = rows.deltas.reduce((sum, delta) => sum + (delta?.indices.length ?? 0), 0);
-  if (pairBuffer.values.length < count) {
-    const size = Math.max(count, 2 * pairBuffer.values.length);
-    pairBuffer = { outs: new Int32Array(size), ins: new Int32Array(size), values: new Float32Array(size) };
-  }
-  return slotDeltaPairs(rows.deltas, inFeatures, pairBuffer);
-}
+const slotPairs = (rows: Extract<RowParameter, { kind: 'sparse' }>, inFeatures: number): SlotDeltaPairs =>
+  rows.pairs ?? slotDeltaPairs(rows.deltas, inFeatures, pairBuffer);
 
 const sameSlots = (a: Int32Array, b: Int32Array): boolean =>
   a === b || (a.length === b.length && a.every((k, i) => k === b[i]));

@@ -1,5 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import {
+  emptyPairBuffer,
+  type PairBuffer,
   padEncoded,
   rowParameter,
   rowParameterRead,
@@ -224,7 +226,7 @@ export class MultiTaskModel {
    * (serials, in slot order) whose values it holds.
    */
   private readonly stacks = new Map<string, { buffer: Float32Array; key: string }>();
-  private readonly pairLists = new Map<string, { key: string; pairs: SlotDeltaPairs }>();
+  private readonly pairLists = new Map<string, { key: string; pairs: SlotDeltaPairs; buffer: PairBuffer }>();
   /** The last mixed batch's override plan (`rowPlan`), for its slots' key. */
   private plan: { key: string; entries: RowPlanEntry[] } | undefined;
 
@@ -538,8 +540,8 @@ export class MultiTaskModel {
 
   /**
    * A linear weight's slot δs as one pair list (`slotDeltaPairs`), kept per weight for the last batch's
-   * task versions (`key`): the same tasks in the next batch reuse it (one list per weight, at most the
-   * batch's slots' δ entries).
+   * task versions (`key`): the same tasks in the next batch reuse it; another set of tasks refills the
+   * weight's arrays, which only grow (to the most pairs a batch had).
    */
   private pairList(
     name: string,
@@ -549,8 +551,9 @@ export class MultiTaskModel {
   ): SlotDeltaPairs {
     const cached = this.pairLists.get(name);
     if (cached?.key === key) return cached.pairs;
-    const pairs = slotDeltaPairs(deltas, inFeatures, cached?.pairs);
-    this.pairLists.set(name, { key, pairs });
+    const buffer = cached?.buffer ?? emptyPairBuffer();
+    const pairs = slotDeltaPairs(deltas, inFeatures, buffer);
+    this.pairLists.set(name, { key, pairs, buffer });
     return pairs;
   }
 

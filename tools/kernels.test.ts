@@ -6,7 +6,7 @@
  * `diffpruneKernelNames` (core's kernel contract) must all be rows, so a new kernel cannot go untested.
  */
 
-import { type SlotDeltaPairs, sparseRowDelta, sparseRowLinear } from '@diffprune/bert';
+import { sparseRowDelta, sparseRowLinear } from '@diffprune/bert';
 import {
   adamKernelName,
   diffpruneKernelNames,
@@ -63,17 +63,17 @@ const gatedTensors = (xs: tf.Tensor[]): GatedTensor[] => [
 ];
 
 /**
- * Four task slots' pairs over an [8, 11, 9] → 11 features linear: slot 2 has six rows (66 tokens:
- * more than one chunk of 64 natively), slot 1 no row, slot 3 no pairs (its row's correction is 0);
- * within a slot the pairs are out of order, with a repeated (out, in).
+ * Four task slots' δs of an [8, 11, 9] → 11 features linear (flat positions i·9 + j): slot 2 has six
+ * rows (66 tokens: more than one chunk of 64 natively), slot 1 no row, slot 3 no δ (its row's
+ * correction is 0); slot 2's entries are out of order, with a repeated position.
  */
 const rowSlots = Int32Array.of(2, 0, 2, 3, 2, 2, 2, 2);
-const slotPairs: SlotDeltaPairs = {
-  starts: Int32Array.of(0, 2, 4, 9, 9),
-  outs: Int32Array.of(0, 7, 3, 10, 10, 3, 10, 5, 0),
-  ins: Int32Array.of(0, 2, 4, 1, 8, 4, 8, 1, 6),
-  values: Float32Array.of(-1.25, 0.1, 0.75, 2, 0.5, 2, -0.3, 1.5, -2),
-};
+const slotDeltas = [
+  { indices: Uint32Array.of(0, 65), values: Float32Array.of(-1.25, 0.1) },
+  { indices: Uint32Array.of(31, 91), values: Float32Array.of(0.75, 2) },
+  { indices: Uint32Array.of(98, 31, 98, 46, 6), values: Float32Array.of(0.5, 2, -0.3, 1.5, -2) },
+  undefined,
+];
 
 const cases: KernelCase[] = [
   {
@@ -149,7 +149,7 @@ const cases: KernelCase[] = [
   {
     name: 'each batch row’s sparse δ of a linear weight (sparseRowDelta, cross-task serving)',
     kernels: [sparseRowDeltaKernelName],
-    run: () => toArrays([sparseRowDelta(data.x3 as tf.Tensor3D, rowSlots, slotPairs, 11)]),
+    run: () => toArrays([sparseRowDelta(data.x3 as tf.Tensor3D, rowSlots, slotDeltas, 11)]),
     tolerance: () => 1e-6,
   },
   {
@@ -157,9 +157,9 @@ const cases: KernelCase[] = [
     kernels: [sparseRowLinearKernelName],
     run: () =>
       toArrays([
-        sparseRowLinear(data.x3 as tf.Tensor3D, data.w11 as tf.Tensor2D, rowSlots, slotPairs, data.b11),
-        sparseRowLinear(data.x3 as tf.Tensor3D, data.w11 as tf.Tensor2D, rowSlots, slotPairs, data.b4x11),
-        sparseRowLinear(data.x3 as tf.Tensor3D, data.w11 as tf.Tensor2D, rowSlots, slotPairs),
+        sparseRowLinear(data.x3 as tf.Tensor3D, data.w11 as tf.Tensor2D, rowSlots, slotDeltas, data.b11),
+        sparseRowLinear(data.x3 as tf.Tensor3D, data.w11 as tf.Tensor2D, rowSlots, slotDeltas, data.b4x11),
+        sparseRowLinear(data.x3 as tf.Tensor3D, data.w11 as tf.Tensor2D, rowSlots, slotDeltas),
       ]),
     tolerance: () => 1e-6,
   },

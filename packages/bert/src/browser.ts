@@ -39,14 +39,7 @@ export {
 } from './ops.js';
 export { bertParameterSpecs, canonicalParameterName, classifierParameterNames } from './parameters.js';
 export type { RowParameter, SlotDelta } from './row-parameters.js';
-export {
-  emptyPairBuffer,
-  type PairBuffer,
-  rowParameter,
-  rowParameterRead,
-  slotDeltaPairs,
-} from './row-parameters.js';
-export type { SlotDeltaPairs } from './sparse-row-delta.js';
+export { rowParameter, rowParameterRead } from './row-parameters.js';
 export { sparseRowDelta, sparseRowDeltaComposite, sparseRowLinear } from './sparse-row-delta.js';
 export type { PaddedBatch, WordPieceOptions } from './tokenizer.js';
 export {

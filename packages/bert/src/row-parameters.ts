@@ -1,6 +1,6 @@
-import { InvalidArgumentError, sparseRowLinearKernelName } from '@diffprune/core';
+import { InvalidArgumentError, type SlotDelta, sparseRowLinearKernelName } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { type SlotDeltaPairs, sparseRowDelta, sparseRowLinear } from './sparse-row-delta.js';
+import { sparseRowDelta, sparseRowLinear } from './sparse-row-delta.js';
 
 /**
  * Per-row parameters: one forward pass over a batch whose rows use different parameter values (a
@@ -11,23 +11,19 @@ import { type SlotDeltaPairs, sparseRowDelta, sparseRowLinear } from './sparse-r
  */
 
 /** A task slot's sparse δ over the base tensor: sorted flat (row-major) positions and values. */
-export interface SlotDelta {
-  indices: Uint32Array;
-  values: Float32Array;
-}
+export type { SlotDelta };
 
 /**
  * How a parameter differs per batch row. `slots[b]` is row b's task slot (0…K−1).
  * - `dense` (biases, LayerNorm γ/β, task heads): `table` holds every slot's whole value,
  *   [K, ...shape of the attached tensor] row-major (a slot's smaller head is zero-padded).
  * - `sparse` (linear weights of the base, embedding tables): the attached tensor is the base; slot
- *   k's value is base + `deltas[k]` (undefined: the base). For a linear weight [out, in], `pairs` may
- *   carry the deltas already as one list of (out, in) pairs (`slotDeltaPairs(deltas, in)`, made once
- *   by a caller that serves the same slots again); else `linear` builds it per call.
+ *   k's value is base + `deltas[k]` (undefined: the base). The δs reach the kernels as they are (each
+ *   task's own arrays, kept by the caller): a batch copies none of them.
  */
 export type RowParameter =
   | { kind: 'dense'; slots: Int32Array; table: Float32Array }
-  | { kind: 'sparse'; slots: Int32Array; deltas: (SlotDelta | undefined)[]; pairs?: SlotDeltaPairs };
+  | { kind: 'sparse'; slots: Int32Array; deltas: readonly (SlotDelta | undefined)[] };
 
 const attached = new WeakMap<tf.Tensor, RowParameter & { read: boolean }>();
 
@@ -98,85 +94,6 @@ function rowVectors(vector: tf.Tensor, rows: RowParameter, op: string): tf.Tenso
   return tf.tensor3d(out, [slots.length, 1, n]);
 }
 
-/** A slot δ's flat positions split into (out, in) pairs, once per δ (a task's δ is immutable). */
-const splitPairs = new WeakMap<SlotDelta, { outs: Int32Array; ins: Int32Array }>();
-
-function pairsOf(delta: SlotDelta, inFeatures: number): { outs: Int32Array; ins: Int32Array } {
-  let split = splitPairs.get(delta);
-  if (!split) {
-    const outs = new Int32Array(delta.indices.length);
-    const ins = new Int32Array(delta.indices.length);
-    for (let e = 0; e < delta.indices.length; e++) {
-      const flat = delta.indices[e]!;
-      const i = Math.floor(flat / inFeatures);
-      outs[e] = i;
-      ins[e] = flat - i * inFeatures;
-    }
-    split = { outs, ins };
-    splitPairs.set(delta, split);
-  }
-  return split;
-}
-
-/** Arrays a caller keeps for `slotDeltaPairs` to fill again; they only grow (to the most pairs yet). */
-export type PairBuffer = Omit<SlotDeltaPairs, 'starts'>;
-
-/** An empty `PairBuffer` (it grows on first use). */
-export const emptyPairBuffer = (): PairBuffer => ({
-  outs: new Int32Array(0),
-  ins: new Int32Array(0),
-  values: new Float32Array(0),
-});
-
-/**
- * Reused pair arrays: a mixed batch builds every layer's pairs, hundreds of kilobytes per batch on
- * BERT-Tiny, and fresh arrays each time left that much garbage for V8 (more resident memory). The
- * tensors made from them live inside `sparseRowDelta`'s tidy only, so the next layer may overwrite them.
- */
-const pairBuffer = emptyPairBuffer();
-
-/**
- * The slots' (δ entry) pairs of a sparse per-row weight [out, in], slot after slot: each slot's δ once
- * (its split into (out, in) cached per δ), whatever the number of its rows. With `into` the pairs are
- * views of its arrays, replaced by larger ones when too small, so a caller that keeps it allocates
- * only when a batch has more pairs than any before; without it, fresh arrays.
- */
-export function slotDeltaPairs(
-  deltas: readonly (SlotDelta | undefined)[],
-  inFeatures: number,
-  into?: PairBuffer,
-): SlotDeltaPairs {
-  const starts = new Int32Array(deltas.length + 1);
-  deltas.forEach((delta, k) => {
-    starts[k + 1] = starts[k]! + (delta?.indices.length ?? 0);
-  });
-  const count = starts[deltas.length]!;
-  const target = into ?? emptyPairBuffer();
-  if (target.values.length < count) {
-    target.outs = new Int32Array(count);
-    target.ins = new Int32Array(count);
-    target.values = new Float32Array(count);
-  }
-  const pairs: SlotDeltaPairs = {
-    starts,
-    outs: target.outs.subarray(0, count),
-    ins: target.ins.subarray(0, count),
-    values: target.values.subarray(0, count),
-  };
-  deltas.forEach((delta, k) => {
-    if (!delta) return;
-    const { outs, ins } = pairsOf(delta, inFeatures);
-    pairs.outs.set(outs, starts[k]!);
-    pairs.ins.set(ins, starts[k]!);
-    pairs.values.set(delta.values, starts[k]!);
-  });
-  return pairs;
-}
-
-/** The pairs of a sparse per-row weight: the caller's, else built into the reused `pairBuffer`. */
-const slotPairs = (rows: Extract<RowParameter, { kind: 'sparse' }>, inFeatures: number): SlotDeltaPairs =>
-  rows.pairs ?? slotDeltaPairs(rows.deltas, inFeatures, pairBuffer);
-
 const sameSlots = (a: Int32Array, b: Int32Array): boolean =>
   a === b || (a.length === b.length && a.every((k, i) => k === b[i]));
 
@@ -186,8 +103,8 @@ const sameSlots = (a: Int32Array, b: Int32Array): boolean =>
  * - A sparse per-row weight (base + each slot's δ): where the backend registers
  *   `DiffpruneSparseRowLinear` (native), `sparseRowLinear`: each slot's δ added into a copy of W once
  *   and one matmul of the slot's tokens, the bias (shared, or each slot's) folded in — O(|δ|) per slot
- *   over the base pass; else x·Wᵀ with the base weight plus each row's δ applied by `sparseRowDelta`
- *   (each slot's pairs listed once): the base pass plus Σ_b |δ of row b's slot|·L FMAs.
+ *   over the base pass; else x·Wᵀ with the base weight plus each row's δ applied by `sparseRowDelta`:
+ *   the base pass plus Σ_b |δ of row b's slot|·L FMAs.
  * - A dense one (task heads): the batch rows are grouped by slot ([K, rows of the largest slot, L,
  *   in], one gather), multiplied by their slot's weight in one batched matmul, and gathered back into
  *   batch order: three kernels whatever K.
@@ -249,7 +166,7 @@ export function rowLinear(
       tf.reshape(flat, [batch, length, inFeatures]) as tf.Tensor3D,
       weight as tf.Tensor2D,
       weightRows.slots,
-      slotPairs(weightRows, inFeatures),
+      weightRows.deltas,
       folded ? (slotBias ?? bias) : undefined,
     );
     if (folded) return tf.reshape(y, [n, outFeatures]);
@@ -259,7 +176,7 @@ export function rowLinear(
       const correction = sparseRowDelta(
         tf.reshape(flat, [batch, length, inFeatures]) as tf.Tensor3D,
         weightRows.slots,
-        slotPairs(weightRows, inFeatures),
+        weightRows.deltas,
         outFeatures,
       );
       y = tf.add(y, correction);

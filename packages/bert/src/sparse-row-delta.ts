@@ -1,117 +1,130 @@
 import {
   InvalidArgumentError,
   ShapeMismatchError,
+  type SlotDelta,
   type SparseRowDeltaAttributes,
+  type SparseRowLinearAttributes,
   sparseRowDeltaKernelName,
   sparseRowLinearKernelName,
 } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
 
-/**
- * The sparse δ of a linear weight W [out, in] of K task slots, as one list of pairs: slot k adds
- * `values[p]` at W[outs[p], ins[p]] for p ∈ [starts[k], starts[k + 1]) (starts [K + 1]: 0,
- * nondecreasing, the pair count). Within a slot any order; repeats add up.
- */
-export interface SlotDeltaPairs {
-  starts: Int32Array;
-  outs: Int32Array;
-  ins: Int32Array;
-  values: Float32Array;
+/** Each δ's largest position (δs are immutable: a task's, for as long as it is served), for range checks. */
+const largest = new WeakMap<SlotDelta, number>();
+
+function largestIndex(delta: SlotDelta): number {
+  let max = largest.get(delta);
+  if (max === undefined) {
+    max = -1;
+    for (let e = 0; e < delta.indices.length; e++) if (delta.indices[e]! > max) max = delta.indices[e]!;
+    largest.set(delta, max);
+  }
+  return max;
 }
 
-/** Throws a typed error unless `rowSlots` and `pairs` are a valid `DiffpruneSparseRowDelta` input. */
-function checkPairs(batch: number, rowSlots: Int32Array, pairs: SlotDeltaPairs, outFeatures: number): void {
-  const count = pairs.values.length;
-  for (const name of ['outs', 'ins'] as const)
-    if (pairs[name].length !== count)
-      throw new ShapeMismatchError({
-        tensor: `pairs.${name}`,
-        expected: [count],
-        found: [pairs[name].length],
-        context: 'sparseRowDelta (outs, ins and values are one list of pairs)',
-      });
-  if (rowSlots.length !== batch)
-    throw new ShapeMismatchError({
-      tensor: 'rowSlots',
-      expected: [batch],
-      found: [rowSlots.length],
-      context: 'sparseRowDelta (one task slot per batch row of x)',
-    });
-  const slots = pairs.starts.length - 1;
-  let valid = slots >= 0 && pairs.starts[0] === 0 && pairs.starts[slots] === count;
-  for (let k = 0; valid && k < slots; k++) valid = pairs.starts[k]! <= pairs.starts[k + 1]!;
-  if (!valid)
-    throw new InvalidArgumentError({
-      argument: 'pairs.starts',
-      expected: `K + 1 offsets rising from 0 to the pair count ${count}`,
-      found: `[${Array.from(pairs.starts.subarray(0, 8)).join(', ')}${pairs.starts.length > 8 ? ', …' : ''}]`,
-      context: 'sparseRowDelta',
-    });
-  const outside = rowSlots.findIndex((k) => k < 0 || k >= slots);
-  if (outside >= 0)
-    throw new InvalidArgumentError({
-      argument: `rowSlots[${outside}]`,
-      expected: `a task slot in [0, ${slots}) (pairs.starts has ${slots + 1} offsets)`,
-      found: rowSlots[outside]!,
-      context: 'sparseRowDelta',
-    });
+/**
+ * Throws a typed error unless `rowSlots` and `deltas` are a valid `DiffpruneSparseRowDelta` input for
+ * x [batch, ·, inFeatures] and a weight [outFeatures, inFeatures]. Each δ's positions are scanned once
+ * (then remembered): a kernel never reads past the weight.
+ */
+function checkDeltas(
+  batch: number,
+  rowSlots: Int32Array,
+  deltas: readonly (SlotDelta | undefined)[],
+  inFeatures: number,
+  outFeatures: number,
+  op: string,
+): void {
   if (!Number.isInteger(outFeatures) || outFeatures < 1)
     throw new InvalidArgumentError({
       argument: 'outFeatures',
       expected: 'a positive integer (the weight’s output features)',
       found: outFeatures,
-      context: 'sparseRowDelta',
+      context: op,
     });
+  if (rowSlots.length !== batch)
+    throw new ShapeMismatchError({
+      tensor: 'rowSlots',
+      expected: [batch],
+      found: [rowSlots.length],
+      context: `${op} (one task slot per batch row of x)`,
+    });
+  const slots = deltas.length;
+  const outside = rowSlots.findIndex((k) => k < 0 || k >= slots);
+  if (outside >= 0)
+    throw new InvalidArgumentError({
+      argument: `rowSlots[${outside}]`,
+      expected: `a task slot in [0, ${slots}) (one δ, or undefined, per slot)`,
+      found: rowSlots[outside]!,
+      context: op,
+    });
+  const size = outFeatures * inFeatures;
+  deltas.forEach((delta, k) => {
+    if (!delta) return;
+    if (delta.indices.length !== delta.values.length)
+      throw new ShapeMismatchError({
+        tensor: `deltas[${k}].values`,
+        expected: [delta.indices.length],
+        found: [delta.values.length],
+        context: `${op} (a δ's indices and values are one list of entries)`,
+      });
+    const max = largestIndex(delta);
+    if (max >= size)
+      throw new InvalidArgumentError({
+        argument: `deltas[${k}].indices`,
+        expected: `flat positions in a [${outFeatures}, ${inFeatures}] weight (< ${size})`,
+        found: max,
+        context: op,
+      });
+  });
 }
 
 /**
- * Each batch row's sparse δ of a linear weight applied to its tokens: c [batch, seq, outFeatures] with
- * c[b, t, i] = Σ_{p of slot rowSlots[b], outs[p] = i} values[p]·x[b, t, ins[p]] (so x·(W + δ_b)ᵀ =
- * x·Wᵀ + c). Runs `DiffpruneSparseRowDelta` (contract in @diffprune/core's kernel-names.ts) where the
- * active backend registers it — no intermediate; natively each slot's pairs run once over all its
- * rows' tokens — else the composite (`sparseRowDeltaComposite`). Inference only: not differentiable.
+ * Each batch row's sparse δ of a linear weight W [outFeatures, in] applied to its tokens: c [batch,
+ * seq, outFeatures] with c[b, t, i] = Σ_{e of deltas[rowSlots[b]], indices[e] = i·in + j}
+ * values[e]·x[b, t, j] (so x·(W + δ_b)ᵀ = x·Wᵀ + c). `deltas`: each task slot's δ (`SlotDelta`, flat
+ * positions in W; undefined: none), passed as they are (no per-call copy). Runs
+ * `DiffpruneSparseRowDelta` (contract in @diffprune/core's kernel-names.ts) where the active backend
+ * registers it — no intermediate; natively each slot's entries run once over all its rows' tokens —
+ * else the composite (`sparseRowDeltaComposite`). Inference only: not differentiable.
  */
 export function sparseRowDelta(
   x: tf.Tensor3D,
   rowSlots: Int32Array,
-  pairs: SlotDeltaPairs,
+  deltas: readonly (SlotDelta | undefined)[],
   outFeatures: number,
 ): tf.Tensor3D {
-  const [batch, length] = x.shape;
-  checkPairs(batch, rowSlots, pairs, outFeatures);
-  if (pairs.values.length === 0) return tf.zeros([batch, length, outFeatures]);
+  const [batch, length, inFeatures] = x.shape;
+  checkDeltas(batch, rowSlots, deltas, inFeatures, outFeatures, 'sparseRowDelta');
+  if (!rowSlots.some((k) => (deltas[k]?.indices.length ?? 0) > 0))
+    return tf.zeros([batch, length, outFeatures]);
   return tf.tidy(() => {
     if (tf.getKernel(sparseRowDeltaKernelName, tf.getBackend()) === undefined)
-      return sparseRowDeltaComposite(x, rowSlots, pairs, outFeatures);
-    const attributes: SparseRowDeltaAttributes = { outFeatures };
-    return tf.engine().runKernel(
-      sparseRowDeltaKernelName,
-      {
-        x,
-        rowSlots: tf.tensor1d(rowSlots, 'int32'),
-        slotStarts: tf.tensor1d(pairs.starts, 'int32'),
-        outs: tf.tensor1d(pairs.outs, 'int32'),
-        ins: tf.tensor1d(pairs.ins, 'int32'),
-        values: tf.tensor1d(pairs.values, 'float32'),
-      },
-      attributes as never,
-    ) as tf.Tensor3D;
+      return sparseRowDeltaComposite(x, rowSlots, deltas, outFeatures);
+    const attributes: SparseRowDeltaAttributes = { outFeatures, deltas };
+    return tf
+      .engine()
+      .runKernel(
+        sparseRowDeltaKernelName,
+        { x, rowSlots: tf.tensor1d(rowSlots, 'int32') },
+        attributes as never,
+      ) as tf.Tensor3D;
   });
 }
 
 /**
  * Each batch row's linear with its task slot's weight (and bias): y [batch, seq, out] with
  * y[b, t, :] = x[b, t, :]·(W + δ_k)ᵀ (+ bias[k] for a [K, out] bias, or bias for an [out] one),
- * k = rowSlots[b], δ_k slot k's pairs. Runs `DiffpruneSparseRowLinear` (contract in @diffprune/core's
- * kernel-names.ts) where the active backend registers it — natively each slot's δ is added into a
- * copy of W once and its tokens run as one matmul: O(pairs) per slot, not O(pairs × tokens) — else
+ * k = rowSlots[b], δ_k = deltas[k] (as in `sparseRowDelta`). Runs `DiffpruneSparseRowLinear` (contract
+ * in @diffprune/core's kernel-names.ts) where the active backend registers it — natively each slot's δ
+ * is added into a copy of W once and its tokens run as one matmul: O(|δ|) per slot, not O(|δ| × tokens) — else
  * x·Wᵀ plus `sparseRowDelta` (plus each row's bias). Inference only: not differentiable.
  */
 export function sparseRowLinear(
   x: tf.Tensor3D,
   weight: tf.Tensor2D,
   rowSlots: Int32Array,
-  pairs: SlotDeltaPairs,
+  deltas: readonly (SlotDelta | undefined)[],
   bias?: tf.Tensor,
 ): tf.Tensor3D {
   const [batch, length, inFeatures] = x.shape;
@@ -123,8 +136,8 @@ export function sparseRowLinear(
       found: weight.shape,
       context: 'sparseRowLinear (weight [out, in] for x [batch, seq, in])',
     });
-  checkPairs(batch, rowSlots, pairs, outFeatures);
-  const slots = pairs.starts.length - 1;
+  checkDeltas(batch, rowSlots, deltas, inFeatures, outFeatures, 'sparseRowLinear');
+  const slots = deltas.length;
   const perSlot = bias !== undefined && bias.rank === 2;
   if (
     bias &&
@@ -140,26 +153,21 @@ export function sparseRowLinear(
       context: 'sparseRowLinear (each slot’s bias [K, out], or one shared [out])',
     });
   return tf.tidy(() => {
-    if (tf.getKernel(sparseRowLinearKernelName, tf.getBackend()) !== undefined)
-      return tf.engine().runKernel(
-        sparseRowLinearKernelName,
-        {
-          x,
-          weight,
-          rowSlots: tf.tensor1d(rowSlots, 'int32'),
-          slotStarts: tf.tensor1d(pairs.starts, 'int32'),
-          outs: tf.tensor1d(pairs.outs, 'int32'),
-          ins: tf.tensor1d(pairs.ins, 'int32'),
-          values: tf.tensor1d(pairs.values, 'float32'),
-          ...(bias ? { bias } : {}),
-        },
-        {},
-      ) as tf.Tensor3D;
+    if (tf.getKernel(sparseRowLinearKernelName, tf.getBackend()) !== undefined) {
+      const attributes: SparseRowLinearAttributes = { deltas };
+      return tf
+        .engine()
+        .runKernel(
+          sparseRowLinearKernelName,
+          { x, weight, rowSlots: tf.tensor1d(rowSlots, 'int32'), ...(bias ? { bias } : {}) },
+          attributes as never,
+        ) as tf.Tensor3D;
+    }
     let y: tf.Tensor = tf.reshape(
       tf.matMul(tf.reshape(x, [batch * length, inFeatures]), weight, false, true),
       [batch, length, outFeatures],
     );
-    if (pairs.values.length > 0) y = tf.add(y, sparseRowDelta(x, rowSlots, pairs, outFeatures));
+    y = tf.add(y, sparseRowDelta(x, rowSlots, deltas, outFeatures));
     if (bias)
       y = tf.add(
         y,
@@ -170,31 +178,35 @@ export function sparseRowLinear(
 }
 
 /**
- * The reference in tfjs ops: every row's pairs (its slot's), x's columns [batch·in, seq] gathered per
- * (row, pair), scaled by the pair's value, summed into (row, out) segments, back to [batch, seq, out].
- * Kernel overhead bound (a [Σ pairs of the rows, seq] intermediate and four kernels): 16 mixed
- * BERT-Tiny rows cost 3× the forward pass this way.
+ * The reference in tfjs ops: every row's δ entries (its slot's), x's columns [batch·in, seq] gathered
+ * per (row, entry), scaled by the entry's value, summed into (row, out) segments, back to
+ * [batch, seq, out]. Kernel overhead bound (a [Σ entries of the rows, seq] intermediate and four
+ * kernels): 16 mixed BERT-Tiny rows cost 3× the forward pass this way.
  */
 export function sparseRowDeltaComposite(
   x: tf.Tensor3D,
   rowSlots: Int32Array,
-  pairs: SlotDeltaPairs,
+  deltas: readonly (SlotDelta | undefined)[],
   outFeatures: number,
 ): tf.Tensor3D {
   const [batch, length, inFeatures] = x.shape;
-  checkPairs(batch, rowSlots, pairs, outFeatures);
+  checkDeltas(batch, rowSlots, deltas, inFeatures, outFeatures, 'sparseRowDeltaComposite');
   let count = 0;
-  for (const k of rowSlots) count += pairs.starts[k + 1]! - pairs.starts[k]!;
+  for (const k of rowSlots) count += deltas[k]?.indices.length ?? 0;
   if (count === 0) return tf.zeros([batch, length, outFeatures]);
   const source = new Int32Array(count);
   const target = new Int32Array(count);
   const values = new Float32Array(count);
   let q = 0;
   rowSlots.forEach((k, b) => {
-    for (let p = pairs.starts[k]!; p < pairs.starts[k + 1]!; p++, q++) {
-      source[q] = b * inFeatures + pairs.ins[p]!;
-      target[q] = b * outFeatures + pairs.outs[p]!;
-      values[q] = pairs.values[p]!;
+    const delta = deltas[k];
+    if (!delta) return;
+    for (let e = 0; e < delta.indices.length; e++, q++) {
+      const flat = delta.indices[e]!;
+      const i = Math.floor(flat / inFeatures);
+      source[q] = b * inFeatures + (flat - i * inFeatures);
+      target[q] = b * outFeatures + i;
+      values[q] = delta.values[e]!;
     }
   });
   return tf.tidy(() => {

@@ -79,7 +79,9 @@ export type {
   GatedDiffsAttributes,
   GatedDiffsInputRole,
   GroupPenalty,
+  SlotDelta,
   SparseRowDeltaAttributes,
+  SparseRowLinearAttributes,
   SumSigmoidAttributes,
 } from './kernel-names.js';
 export {

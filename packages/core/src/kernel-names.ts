@@ -151,18 +151,28 @@ export interface DropoutMaskAttributes {
 // @diffprune/bert, read by its per-row `linear`).
 
 /**
- * `DiffpruneSparseRowDelta`: inputs {x, rowSlots, slotStarts, outs, ins, values}, attrs
- * `SparseRowDeltaAttributes`; one float32 output, the correction c [batch, seq, outFeatures]:
- *   c[b, t, i] = Σ_{p ∈ [slotStarts[k], slotStarts[k+1]), k = rowSlots[b], outs[p] = i} values[p]·x[b, t, ins[p]]
- * with x float32 [batch, seq, inFeatures] and the pairs of K task slots (each slot's δ of W [out, in]):
- * rowSlots int32 [batch] (row b's slot, in [0, K)), slotStarts int32 [K + 1] (slot k's pairs are
- * p ∈ [slotStarts[k], slotStarts[k+1]): slotStarts[0] = 0, nondecreasing, slotStarts[K] = P), outs,
- * ins (int32) and values (float32) of length P (within a slot any order, repeats add up). A slot may
- * have no rows, and no pairs (its rows' c is 0). A mixed batch's per-row linear is x·Wᵀ (the base
- * weight) + c: the base pass plus Σ_b |pairs of row b's slot|·seq FMAs; a slot's pairs are one list,
- * shared by its rows (a kernel may run each pair once over all the slot's tokens).
+ * A task slot's sparse δ of a weight W [out, in]: flat row-major positions (i·in + j for W[i, j]) and
+ * their values, one length. Any order, repeats add up; sorted (as a diff stores them) is fastest — a
+ * kernel may sum a run of one output in registers. A serving process keeps one per task and linear
+ * weight and passes the batch's slots as they are: no per-batch list of all the slots' entries.
+ */
+export interface SlotDelta {
+  indices: Uint32Array;
+  values: Float32Array;
+}
+
+/**
+ * `DiffpruneSparseRowDelta`: inputs {x, rowSlots}, attrs `SparseRowDeltaAttributes`; one float32
+ * output, the correction c [batch, seq, outFeatures]:
+ *   c[b, t, i] = Σ_{e of deltas[k], k = rowSlots[b], indices[e] = i·in + j} values[e]·x[b, t, j]
+ * with x float32 [batch, seq, inFeatures], rowSlots int32 [batch] (row b's task slot, in [0, K)) and
+ * `deltas` the K slots' δs of W [outFeatures, inFeatures] (`SlotDelta`; undefined: no δ, its rows'
+ * c is 0; every position < outFeatures·inFeatures). A slot may have no rows. A mixed batch's per-row
+ * linear is x·Wᵀ (the base weight) + c: the base pass plus Σ_b |δ of row b's slot|·seq FMAs; a slot's
+ * δ is shared by its rows (a kernel may run each entry once over all the slot's tokens). The δs are
+ * attributes, not inputs: each stays the task's own arrays (no tensor, no copy per batch).
  * Inference only: no gradient kernel (the op is not differentiable; the training path never uses it).
- * Composite: each row's pairs gathered, x's columns gathered per (row, pair), scaled,
+ * Composite: each row's entries listed, x's columns gathered per (row, entry), scaled,
  * `unsortedSegmentSum` into (row, out) segments.
  */
 export const sparseRowDeltaKernelName = 'DiffpruneSparseRowDelta';
@@ -170,39 +180,36 @@ export const sparseRowDeltaKernelName = 'DiffpruneSparseRowDelta';
 export interface SparseRowDeltaAttributes {
   /** The weight's output features: the correction's last dimension. */
   outFeatures: number;
+  /** Each task slot's δ of the weight (undefined: none). */
+  deltas: readonly (SlotDelta | undefined)[];
 }
 
 /** The input names of `DiffpruneSparseRowDelta`, in the order the op passes them. */
-export const sparseRowDeltaInputRoles = ['x', 'rowSlots', 'slotStarts', 'outs', 'ins', 'values'] as const;
+export const sparseRowDeltaInputRoles = ['x', 'rowSlots'] as const;
 
 /**
- * `DiffpruneSparseRowLinear`: inputs {x, weight, rowSlots, slotStarts, outs, ins, values} and
- * optionally {bias}, attrs none; one float32 output y [batch, seq, outFeatures], each row's linear
+ * `DiffpruneSparseRowLinear`: inputs {x, weight, rowSlots} and optionally {bias}, attrs
+ * `SparseRowLinearAttributes`; one float32 output y [batch, seq, outFeatures], each row's linear
  * with its task slot's weight (and bias):
  *   y[b, t, i] = Σ_j x[b, t, j]·(weight[i, j] + δ_k[i, j]) (+ bias[k, i], or bias[i]),  k = rowSlots[b],
- *   δ_k[i, j] = Σ_{p ∈ [slotStarts[k], slotStarts[k+1]), outs[p] = i, ins[p] = j} values[p]
- * with x float32 [batch, seq, inFeatures], weight float32 [outFeatures, inFeatures] (the base W), the
- * pairs exactly as in `DiffpruneSparseRowDelta` (rowSlots [batch] in [0, K), slotStarts [K + 1], outs,
- * ins, values of length P; within a slot any order, repeats add up; a slot may have no rows or no
- * pairs) and bias float32 [K, outFeatures] (each slot's own bias) or [outFeatures] (shared). It equals
- * x·Wᵀ + `DiffpruneSparseRowDelta`(x) (+ bias) up to float rounding, at a cost of a slot's pairs per
+ *   δ_k[i, j] = Σ_{e of deltas[k], indices[e] = i·in + j} values[e]
+ * with x float32 [batch, seq, inFeatures], weight float32 [outFeatures, inFeatures] (the base W),
+ * rowSlots and `deltas` exactly as in `DiffpruneSparseRowDelta` (a slot may have no rows or no δ) and
+ * bias float32 [K, outFeatures] (each slot's own bias) or [outFeatures] (shared). It equals
+ * x·Wᵀ + `DiffpruneSparseRowDelta`(x) (+ bias) up to float rounding, at a cost of a slot's δ per
  * slot instead of per token: a kernel may add a slot's δ into a copy of W once and run one matmul of
  * the slot's tokens against it. Inference only: no gradient kernel.
  * Composite: x·Wᵀ (one matMul) + `DiffpruneSparseRowDelta` (+ each row's bias).
  */
 export const sparseRowLinearKernelName = 'DiffpruneSparseRowLinear';
 
+export interface SparseRowLinearAttributes {
+  /** Each task slot's δ of the weight (undefined: none). */
+  deltas: readonly (SlotDelta | undefined)[];
+}
+
 /** The input names of `DiffpruneSparseRowLinear`, in the order the op passes them (bias optional, last). */
-export const sparseRowLinearInputRoles = [
-  'x',
-  'weight',
-  'rowSlots',
-  'slotStarts',
-  'outs',
-  'ins',
-  'values',
-  'bias',
-] as const;
+export const sparseRowLinearInputRoles = ['x', 'weight', 'rowSlots', 'bias'] as const;
 
 /** Every diffprune kernel name: what a backend may register, and what the kernel table test covers. */
 export const diffpruneKernelNames = [

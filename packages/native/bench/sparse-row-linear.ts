@@ -2,7 +2,7 @@
  * Cross-task serving's per-row linear on BERT-Tiny shapes, straight on the addon (no tfjs): one
  * 16-row × 12-token batch over `--slots` task slots of 5 % δ each (the rows in turn), per weight shape
  * and thread count: matmul (x·Wᵀ, one task), sparseRowDelta (the correction), and sparseRowLinear with
- * and without pairs. Best of `--rounds` rounds of 5 calls, the variants in turns (a shared machine's
+ * and without the δs. Best of `--rounds` rounds of 5 calls, the variants in turns (a shared machine's
  * load moves absolute times; the comparison within a round holds better).
  *
  *   pnpm --filter @diffprune/native bench:row-linear [--slots 6] [--threads 1,2] [--rounds 40]
@@ -29,63 +29,36 @@ const random = () => {
 console.log(
   `${batch} rows × ${length} tokens, ${slots} slots of 5 % δ, best of ${args.rounds} rounds (µs per call)`,
 );
-console.log('| in→out | threads | matmul | sparseRowDelta | matmul + δ | sparseRowLinear | without pairs |');
+console.log('| in→out | threads | matmul | sparseRowDelta | matmul + δ | sparseRowLinear | without δs |');
 console.log('|---|---:|---:|---:|---:|---:|---:|');
 for (const [inFeatures, outFeatures] of [
   [128, 128],
   [128, 512],
   [512, 128],
 ] as const) {
-  const starts = new Int32Array(slots + 1);
-  const outs: number[] = [];
-  const ins: number[] = [];
-  const values: number[] = [];
-  for (let k = 0; k < slots; k++) {
-    const flat = [
-      ...new Set(
+  const deltas = Array.from({ length: slots }, () => {
+    const indices = Uint32Array.from(
+      new Set(
         Array.from({ length: inFeatures * outFeatures * 0.05 }, () =>
           Math.floor(random() * inFeatures * outFeatures),
         ),
       ),
-    ].sort((a, b) => a - b);
-    for (const f of flat) {
-      outs.push(Math.floor(f / inFeatures));
-      ins.push(f % inFeatures);
-      values.push(random() - 0.5);
-    }
-    starts[k + 1] = outs.length;
-  }
-  const [o, i, v] = [Int32Array.from(outs), Int32Array.from(ins), Float32Array.from(values)];
+    ).sort();
+    return { indices, values: Float32Array.from(indices, () => random() - 0.5) };
+  });
   const rowSlots = Int32Array.from({ length: batch }, (_, b) => b % slots);
   const x = Float32Array.from({ length: batch * length * inFeatures }, () => random() - 0.5);
   const w = Float32Array.from({ length: inFeatures * outFeatures }, () => random() - 0.5);
   const bias = Float32Array.from({ length: slots * outFeatures }, () => random() - 0.5);
   const y = new Float32Array(batch * length * outFeatures);
-  const none = new Int32Array(slots + 1);
-  const [noOuts, noIns, noValues] = [new Int32Array(0), new Int32Array(0), new Float32Array(0)];
+  const none = deltas.map(() => undefined);
   const n = batch * length;
   const variants: Record<string, () => void> = {
     matmul: () => addon.matmul(x, w, y, 1, 1, 1, n, outFeatures, inFeatures, false, true),
-    delta: () =>
-      addon.sparseRowDelta(y, x, rowSlots, starts, o, i, v, batch, length, inFeatures, outFeatures),
+    delta: () => addon.sparseRowDelta(y, x, rowSlots, deltas, batch, length, inFeatures, outFeatures),
     linear: () =>
-      addon.sparseRowLinear(y, x, w, bias, rowSlots, starts, o, i, v, batch, length, inFeatures, outFeatures),
-    bare: () =>
-      addon.sparseRowLinear(
-        y,
-        x,
-        w,
-        bias,
-        rowSlots,
-        none,
-        noOuts,
-        noIns,
-        noValues,
-        batch,
-        length,
-        inFeatures,
-        outFeatures,
-      ),
+      addon.sparseRowLinear(y, x, w, bias, rowSlots, deltas, batch, length, inFeatures, outFeatures),
+    bare: () => addon.sparseRowLinear(y, x, w, bias, rowSlots, none, batch, length, inFeatures, outFeatures),
   };
   for (const threads of args.threads.split(',').map(Number)) {
     addon.setThreads(threads);

@@ -611,112 +611,128 @@ napi_value DropoutMask(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// The task-slot pairs of sparseRowDelta and sparseRowLinear (`op`): one slot per batch row, in range;
-// slotStarts rising from 0 to the pair count; outs, ins and values of one length, every pair inside
-// [out_features) x [in_features). Throws (and returns false) otherwise.
-bool check_slot_pairs(napi_env env, const std::string& op, int64_t batch, const int32_t* row_slots,
-                      size_t row_slots_len, const int32_t* slot_starts, int64_t slots, const int32_t* outs,
-                      size_t outs_len, const int32_t* ins, size_t ins_len, size_t values_len, int64_t in_features,
-                      int64_t out_features) {
+// What sparseRowDelta and sparseRowLinear (`op`) share: rowSlots, the slots' δs and the dimensions
+// batch, length, inFeatures, outFeatures (`dims`, four values).
+struct SlotRows {
+  const int32_t* row_slots = nullptr;
+  std::vector<diffprune::SlotDeltaView> deltas;
+  int64_t batch = 0, length = 0, in_features = 0, out_features = 0;
+};
+
+// Reads and checks the SlotRows arguments: dimensions positive and each at most 2^30; x and out of
+// batch·length·features elements; one slot per batch row, each in [0, deltas.length); each δ undefined,
+// null or {indices: Uint32Array, values: Float32Array} of one length, every index < outFeatures·
+// inFeatures (one vectorised pass, no early exit). Throws (and returns false) otherwise: a wrong one would
+// read or write out of bounds.
+bool get_slot_rows(napi_env env, const std::string& op, napi_value row_slots_value, napi_value deltas_value,
+                   const napi_value* dims, size_t x_len, size_t out_len, SlotRows& rows) {
   const std::string prefix = "diffprune native: " + op;
-  if (throw_if(env, row_slots_len != static_cast<size_t>(batch),
-               (prefix + " rowSlots does not have one slot per batch row").c_str()) ||
-      throw_if(env, outs_len != values_len || ins_len != values_len,
-               (prefix + " outs, ins and values differ in length").c_str()))
+  int64_t d[4];
+  for (int i = 0; i < 4; ++i)
+    if (!get_int(env, dims[i], &d[i])) return false;
+  rows.batch = d[0];
+  rows.length = d[1];
+  rows.in_features = d[2];
+  rows.out_features = d[3];
+  int32_t* row_slots = nullptr;
+  size_t row_slots_len = 0;
+  if (throw_if(env, rows.batch < 0 || rows.length < 0 || rows.in_features < 1 || rows.out_features < 1,
+               (prefix + " dimensions must be positive").c_str()) ||
+      throw_if(env,
+               rows.batch > (1 << 30) || rows.length > (1 << 30) || rows.in_features > (1 << 30) ||
+                   rows.out_features > (1 << 30) || rows.batch * rows.length > (1 << 30),
+               (prefix + " dimensions exceed 2^30").c_str()) ||
+      throw_if(env,
+               x_len != static_cast<size_t>(rows.batch * rows.length * rows.in_features) ||
+                   out_len != static_cast<size_t>(rows.batch * rows.length * rows.out_features),
+               (prefix + " x or out does not have batch·length·features elements").c_str()) ||
+      !get_array(env, row_slots_value, napi_int32_array, &row_slots, &row_slots_len) ||
+      throw_if(env, row_slots_len != static_cast<size_t>(rows.batch),
+               (prefix + " rowSlots does not have one slot per batch row").c_str()))
     return false;
-  bool valid = slots >= 0 && slot_starts[0] == 0 && slot_starts[slots] == static_cast<int64_t>(values_len);
-  for (int64_t k = 0; valid && k < slots; ++k) valid = slot_starts[k] <= slot_starts[k + 1];
-  if (throw_if(env, !valid,
-               (prefix + " slotStarts must rise from 0 to the pair count (slots + 1 offsets)").c_str()))
+  rows.row_slots = row_slots;
+  bool is_array = false;
+  napi_is_array(env, deltas_value, &is_array);
+  uint32_t slots = 0;
+  if (throw_if(env, !is_array || napi_get_array_length(env, deltas_value, &slots) != napi_ok,
+               (prefix + " deltas must be an array (one δ or undefined per slot)").c_str()))
     return false;
-  for (int64_t b = 0; valid && b < batch; ++b) valid = row_slots[b] >= 0 && row_slots[b] < slots;
+  bool valid = true;
+  for (int64_t b = 0; valid && b < rows.batch; ++b) valid = row_slots[b] >= 0 && row_slots[b] < static_cast<int64_t>(slots);
   if (throw_if(env, !valid, (prefix + " has a row slot out of range").c_str())) return false;
-  // Unsigned compares, no early exit: one vectorised pass over the pairs.
-  const uint32_t out_limit = static_cast<uint32_t>(out_features), in_limit = static_cast<uint32_t>(in_features);
-  uint32_t outside = 0;
-  for (size_t p = 0; p < values_len; ++p)
-    outside |= static_cast<uint32_t>(static_cast<uint32_t>(outs[p]) >= out_limit) |
-               static_cast<uint32_t>(static_cast<uint32_t>(ins[p]) >= in_limit);
-  return !throw_if(env, outside != 0, (prefix + " has a pair out of range").c_str());
+  const uint64_t size = static_cast<uint64_t>(rows.in_features) * static_cast<uint64_t>(rows.out_features);
+  rows.deltas.assign(slots, diffprune::SlotDeltaView{});
+  for (uint32_t k = 0; k < slots; ++k) {
+    napi_value delta;
+    napi_valuetype type;
+    if (napi_get_element(env, deltas_value, k, &delta) != napi_ok || napi_typeof(env, delta, &type) != napi_ok)
+      return false;
+    if (type == napi_undefined || type == napi_null) continue;
+    napi_value indices_value, values_value;
+    uint32_t* indices;
+    float* values;
+    size_t indices_len, values_len;
+    if (throw_if(env,
+                 type != napi_object || napi_get_named_property(env, delta, "indices", &indices_value) != napi_ok ||
+                     napi_get_named_property(env, delta, "values", &values_value) != napi_ok,
+                 (prefix + " a δ must be {indices: Uint32Array, values: Float32Array}").c_str()) ||
+        !get_array(env, indices_value, napi_uint32_array, &indices, &indices_len) ||
+        !get_array(env, values_value, napi_float32_array, &values, &values_len) ||
+        throw_if(env, indices_len != values_len, (prefix + " a δ's indices and values differ in length").c_str()))
+      return false;
+    uint32_t outside = 0;
+    if (size < (uint64_t{1} << 32)) {
+      const uint32_t limit = static_cast<uint32_t>(size);
+      for (size_t e = 0; e < indices_len; ++e) outside |= static_cast<uint32_t>(indices[e] >= limit);
+    }
+    if (throw_if(env, outside != 0, (prefix + " has a δ position outside the weight").c_str())) return false;
+    rows.deltas[k] = {indices, values, static_cast<std::ptrdiff_t>(indices_len)};
+  }
+  return true;
 }
 
-// sparseRowDelta(out, x, rowSlots, slotStarts, outs, ins, values, batch, length, inFeatures, outFeatures):
-// core's DiffpruneSparseRowDelta (sparse_delta.h). Every length and index is checked here (a wrong one
-// would read or write out of bounds).
+// sparseRowDelta(out, x, rowSlots, deltas, batch, length, inFeatures, outFeatures): core's
+// DiffpruneSparseRowDelta (sparse_delta.h). Every length and index is checked (get_slot_rows).
 napi_value SparseRowDelta(napi_env env, napi_callback_info info) {
   Args args;
-  if (!get_args(env, info, args, 11)) return nullptr;
-  float *out, *x, *values;
-  int32_t *row_slots, *slot_starts, *outs, *ins;
-  size_t out_len, x_len, row_slots_len, slot_starts_len, outs_len, ins_len, values_len;
-  int64_t dims[4];
+  if (!get_args(env, info, args, 8)) return nullptr;
+  float *out, *x;
+  size_t out_len, x_len;
+  SlotRows rows;
   if (!get_array(env, args.values[0], napi_float32_array, &out, &out_len) ||
       !get_array(env, args.values[1], napi_float32_array, &x, &x_len) ||
-      !get_array(env, args.values[2], napi_int32_array, &row_slots, &row_slots_len) ||
-      !get_array(env, args.values[3], napi_int32_array, &slot_starts, &slot_starts_len) ||
-      !get_array(env, args.values[4], napi_int32_array, &outs, &outs_len) ||
-      !get_array(env, args.values[5], napi_int32_array, &ins, &ins_len) ||
-      !get_array(env, args.values[6], napi_float32_array, &values, &values_len))
+      !get_slot_rows(env, "sparseRowDelta", args.values[2], args.values[3], args.values + 4, x_len, out_len, rows))
     return nullptr;
-  for (int i = 0; i < 4; ++i)
-    if (!get_int(env, args.values[7 + i], &dims[i])) return nullptr;
-  const int64_t batch = dims[0], length = dims[1], in_features = dims[2], out_features = dims[3];
-  const int64_t slots = static_cast<int64_t>(slot_starts_len) - 1;
-  if (throw_if(env, batch < 0 || length < 0 || in_features < 1 || out_features < 1,
-               "diffprune native: sparseRowDelta dimensions must be positive") ||
-      throw_if(env, x_len != static_cast<size_t>(batch * length * in_features) ||
-                        out_len != static_cast<size_t>(batch * length * out_features),
-               "diffprune native: sparseRowDelta x or out does not have batch·length·features elements") ||
-      !check_slot_pairs(env, "sparseRowDelta", batch, row_slots, row_slots_len, slot_starts, slots, outs, outs_len,
-                        ins, ins_len, values_len, in_features, out_features))
-    return nullptr;
-  diffprune::sparse_row_delta(out, x, row_slots, slot_starts, outs, ins, values, slots, batch, length, in_features,
-                              out_features);
+  diffprune::sparse_row_delta(out, x, rows.row_slots, rows.deltas.data(),
+                              static_cast<std::ptrdiff_t>(rows.deltas.size()), rows.batch, rows.length,
+                              rows.in_features, rows.out_features);
   return nullptr;
 }
 
-// sparseRowLinear(out, x, weight, bias, rowSlots, slotStarts, outs, ins, values, batch, length, inFeatures,
-// outFeatures): core's DiffpruneSparseRowLinear (sparse_delta.h); bias null, [outFeatures] or
-// [slots, outFeatures]. Every length and index is checked here.
+// sparseRowLinear(out, x, weight, bias, rowSlots, deltas, batch, length, inFeatures, outFeatures): core's
+// DiffpruneSparseRowLinear (sparse_delta.h); bias null, [outFeatures] or [slots, outFeatures]. Every
+// length and index is checked (get_slot_rows).
 napi_value SparseRowLinear(napi_env env, napi_callback_info info) {
   Args args;
-  if (!get_args(env, info, args, 13)) return nullptr;
-  float *out, *x, *weight, *bias, *values;
-  int32_t *row_slots, *slot_starts, *outs, *ins;
-  size_t out_len, x_len, weight_len, bias_len, row_slots_len, slot_starts_len, outs_len, ins_len, values_len;
-  int64_t dims[4];
+  if (!get_args(env, info, args, 10)) return nullptr;
+  float *out, *x, *weight, *bias;
+  size_t out_len, x_len, weight_len, bias_len;
+  SlotRows rows;
   if (!get_array(env, args.values[0], napi_float32_array, &out, &out_len) ||
       !get_array(env, args.values[1], napi_float32_array, &x, &x_len) ||
       !get_array(env, args.values[2], napi_float32_array, &weight, &weight_len) ||
       !get_optional_floats(env, args.values[3], &bias, &bias_len) ||
-      !get_array(env, args.values[4], napi_int32_array, &row_slots, &row_slots_len) ||
-      !get_array(env, args.values[5], napi_int32_array, &slot_starts, &slot_starts_len) ||
-      !get_array(env, args.values[6], napi_int32_array, &outs, &outs_len) ||
-      !get_array(env, args.values[7], napi_int32_array, &ins, &ins_len) ||
-      !get_array(env, args.values[8], napi_float32_array, &values, &values_len))
+      !get_slot_rows(env, "sparseRowLinear", args.values[4], args.values[5], args.values + 6, x_len, out_len, rows))
     return nullptr;
-  for (int i = 0; i < 4; ++i)
-    if (!get_int(env, args.values[9 + i], &dims[i])) return nullptr;
-  const int64_t batch = dims[0], length = dims[1], in_features = dims[2], out_features = dims[3];
-  const int64_t slots = static_cast<int64_t>(slot_starts_len) - 1;
-  if (throw_if(env, batch < 0 || length < 0 || in_features < 1 || out_features < 1,
-               "diffprune native: sparseRowLinear dimensions must be positive") ||
-      throw_if(env, in_features > (1 << 30) || out_features > (1 << 30) || batch * length > (1 << 30),
-               "diffprune native: sparseRowLinear dimensions exceed 2^30") ||
-      throw_if(env, x_len != static_cast<size_t>(batch * length * in_features) ||
-                        out_len != static_cast<size_t>(batch * length * out_features),
-               "diffprune native: sparseRowLinear x or out does not have batch·length·features elements") ||
-      throw_if(env, weight_len != static_cast<size_t>(out_features * in_features),
+  const int64_t slots = static_cast<int64_t>(rows.deltas.size());
+  const bool bias_per_slot = bias != nullptr && bias_len == static_cast<size_t>(slots * rows.out_features);
+  if (throw_if(env, weight_len != static_cast<size_t>(rows.out_features * rows.in_features),
                "diffprune native: sparseRowLinear weight does not have outFeatures·inFeatures elements") ||
-      !check_slot_pairs(env, "sparseRowLinear", batch, row_slots, row_slots_len, slot_starts, slots, outs, outs_len,
-                        ins, ins_len, values_len, in_features, out_features))
-    return nullptr;
-  const bool bias_per_slot = bias != nullptr && bias_len == static_cast<size_t>(slots * out_features);
-  if (throw_if(env, bias != nullptr && !bias_per_slot && bias_len != static_cast<size_t>(out_features),
+      throw_if(env, bias != nullptr && !bias_per_slot && bias_len != static_cast<size_t>(rows.out_features),
                "diffprune native: sparseRowLinear bias is neither [outFeatures] nor [slots, outFeatures]"))
     return nullptr;
-  diffprune::sparse_row_linear(out, x, weight, bias, bias_per_slot, row_slots, slot_starts, outs, ins, values, slots,
-                               batch, length, in_features, out_features);
+  diffprune::sparse_row_linear(out, x, weight, bias, bias_per_slot, rows.row_slots, rows.deltas.data(), slots,
+                               rows.batch, rows.length, rows.in_features, rows.out_features);
   return nullptr;
 }
 

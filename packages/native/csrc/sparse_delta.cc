@@ -16,44 +16,66 @@ namespace {
 constexpr std::ptrdiff_t kLane = 8;    // tokens per AVX register
 constexpr std::ptrdiff_t kChunk = 64;  // tokens per chunk: up to eight registers of local sums
 
-// A chunk's pairs over `width` tokens (a multiple of kLane, ≤ kChunk), xt [in][width] → acc [out][width]:
-// a run of pairs with one output sums in registers (consecutive pairs of a sorted δ share their output:
-// adding each straight into memory would chain every add through a store), then adds into acc.
+// A flat position i·in + j of W [out, in] split into (i, j) without a hardware division (a run-time
+// divisor costs tens of cycles per entry): q = ⌊c·n / 2^64⌋ with c = ⌈2^64 / in⌉ is exact for every
+// 32-bit n and divisor 2 ≤ in < 2^32 (Lemire, Kaser & Kurz, "Faster remainder by direct computation",
+// 2019); in = 1 is its own case (c would overflow).
+struct FlatSplit {
+  uint64_t magic;
+  uint32_t in;
+  explicit FlatSplit(std::ptrdiff_t in_features)
+      : magic(in_features > 1 ? UINT64_MAX / static_cast<uint64_t>(in_features) + 1 : 0),
+        in(static_cast<uint32_t>(in_features)) {}
+  __attribute__((always_inline)) inline void operator()(uint32_t flat, int32_t& i, int32_t& j) const {
+    const uint32_t q =
+        in == 1 ? flat : static_cast<uint32_t>((static_cast<unsigned __int128>(magic) * flat) >> 64);
+    i = static_cast<int32_t>(q);
+    j = static_cast<int32_t>(flat - q * in);
+  }
+};
+
+// A chunk's δ entries over `width` tokens (a multiple of kLane, ≤ kChunk), xt [in][width] → acc
+// [out][width]: a run of entries with one output sums in registers (consecutive entries of a sorted δ
+// share their output: adding each straight into memory would chain every add through a store), then
+// adds into acc.
 template <int width>
-__attribute__((always_inline)) inline void chunk_pairs(float* acc, const float* xt, const int32_t* outs,
-                                                       const int32_t* ins, const float* values,
-                                                       std::ptrdiff_t count) {
-  std::ptrdiff_t k = 0;
-  while (k < count) {
-    const int32_t i = outs[k];
+__attribute__((always_inline)) inline void chunk_pairs(float* acc, const float* xt, const SlotDeltaView& delta,
+                                                       const FlatSplit& split) {
+  std::ptrdiff_t e = 0;
+  const std::ptrdiff_t count = delta.count;
+  int32_t i = 0, j = 0;
+  if (count > 0) split(delta.indices[0], i, j);
+  while (e < count) {
+    const int32_t run = i;
     float local[width] = {};
-    for (; k < count && outs[k] == i; ++k) {
-      const float v = values[k];
-      const float* __restrict source = xt + ins[k] * width;
+    while (i == run) {
+      const float v = delta.values[e];
+      const float* __restrict source = xt + j * width;
       for (int u = 0; u < width; ++u) local[u] += v * source[u];
+      if (++e == count) break;
+      split(delta.indices[e], i, j);
     }
-    float* __restrict target = acc + i * width;
+    float* __restrict target = acc + run * width;
     for (int u = 0; u < width; ++u) target[u] += local[u];
   }
 }
 
 // chunk_pairs for the smallest lane multiple ≥ width (inlined: compiled with run_pairs' target).
 template <int lanes = kLane>
-__attribute__((always_inline)) inline void dispatch_width(float* acc, const float* xt, const int32_t* outs,
-                                                          const int32_t* ins, const float* values,
-                                                          std::ptrdiff_t count, std::ptrdiff_t width) {
+__attribute__((always_inline)) inline void dispatch_width(float* acc, const float* xt, const SlotDeltaView& delta,
+                                                          const FlatSplit& split, std::ptrdiff_t width) {
   if constexpr (lanes < kChunk) {
-    if (width > lanes) return dispatch_width<lanes + kLane>(acc, xt, outs, ins, values, count, width);
+    if (width > lanes) return dispatch_width<lanes + kLane>(acc, xt, delta, split, width);
   }
-  chunk_pairs<lanes>(acc, xt, outs, ins, values, count);
+  chunk_pairs<lanes>(acc, xt, delta, split);
 }
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 __attribute__((target_clones("arch=haswell", "default")))
 #endif
-void run_pairs(float* acc, const float* xt, const int32_t* outs, const int32_t* ins, const float* values,
-               std::ptrdiff_t count, std::ptrdiff_t width) {
-  dispatch_width(acc, xt, outs, ins, values, count, width);
+void run_pairs(float* acc, const float* xt, const SlotDeltaView& delta, const FlatSplit& split,
+               std::ptrdiff_t width) {
+  dispatch_width(acc, xt, delta, split, width);
 }
 
 // Each slot's rows in batch order: slot k's are members[member_start[k] .. member_start[k + 1]).
@@ -75,18 +97,17 @@ struct Chunk {
 
 }  // namespace
 
-void sparse_row_delta(float* out, const float* x, const int32_t* row_slots, const int32_t* slot_starts,
-                      const int32_t* outs, const int32_t* ins, const float* values, std::ptrdiff_t slots,
-                      std::ptrdiff_t batch, std::ptrdiff_t length, std::ptrdiff_t in_features,
+void sparse_row_delta(float* out, const float* x, const int32_t* row_slots, const SlotDeltaView* deltas,
+                      std::ptrdiff_t slots, std::ptrdiff_t batch, std::ptrdiff_t length, std::ptrdiff_t in_features,
                       std::ptrdiff_t out_features) {
   const std::ptrdiff_t row_in = length * in_features, row_out = length * out_features;
-  // Each slot's rows, in batch order; rows of a slot without pairs are zeros.
+  // Each slot's rows, in batch order; rows of a slot without a δ are zeros.
   std::vector<std::ptrdiff_t> member_start, members;
   group_rows(row_slots, slots, batch, member_start, members);
   std::vector<Chunk> chunks;
   std::ptrdiff_t work = 0;
   for (std::ptrdiff_t k = 0; k < slots; ++k) {
-    const std::ptrdiff_t pairs = slot_starts[k + 1] - slot_starts[k];
+    const std::ptrdiff_t pairs = deltas[k].count;
     const std::ptrdiff_t tokens = (member_start[k + 1] - member_start[k]) * length;
     if (pairs == 0) {
       for (std::ptrdiff_t m = member_start[k]; m < member_start[k + 1]; ++m)
@@ -103,6 +124,7 @@ void sparse_row_delta(float* out, const float* x, const int32_t* row_slots, cons
     work += pairs * tokens;
   }
   const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(chunks.size());
+  const FlatSplit split(in_features);
   const auto run = [&](std::ptrdiff_t begin, std::ptrdiff_t end) {
     std::vector<float> scratch;
     for (std::ptrdiff_t c = begin; c < end; ++c) {
@@ -117,8 +139,7 @@ void sparse_row_delta(float* out, const float* x, const int32_t* row_slots, cons
         const float* source = x + rows[token / length] * row_in + (token % length) * in_features;
         for (std::ptrdiff_t j = 0; j < in_features; ++j) xt[j * width + u] = source[j];
       }
-      const std::ptrdiff_t first = slot_starts[chunk.slot];
-      run_pairs(acc, xt, outs + first, ins + first, values + first, slot_starts[chunk.slot + 1] - first, width);
+      run_pairs(acc, xt, deltas[chunk.slot], split, width);
       for (std::ptrdiff_t u = 0; u < chunk.count; ++u) {
         const std::ptrdiff_t token = chunk.first + u;
         float* target = out + rows[token / length] * row_out + (token % length) * out_features;
@@ -126,7 +147,7 @@ void sparse_row_delta(float* out, const float* x, const int32_t* row_slots, cons
       }
     }
   };
-  // A chunk's work is about its slot's pairs × its tokens.
+  // A chunk's work is about its slot's entries × its tokens.
   parallel_range(n, work / (n > 0 ? n : 1) + 1, run);
 }
 
@@ -153,9 +174,9 @@ constexpr std::ptrdiff_t kGemmRows = 6;  // the micro-kernel's rows: pieces are 
 }  // namespace
 
 void sparse_row_linear(float* out, const float* x, const float* weight, const float* bias, bool bias_per_slot,
-                       const int32_t* row_slots, const int32_t* slot_starts, const int32_t* outs,
-                       const int32_t* ins, const float* values, std::ptrdiff_t slots, std::ptrdiff_t batch,
-                       std::ptrdiff_t length, std::ptrdiff_t in_features, std::ptrdiff_t out_features) {
+                       const int32_t* row_slots, const SlotDeltaView* deltas, std::ptrdiff_t slots,
+                       std::ptrdiff_t batch, std::ptrdiff_t length, std::ptrdiff_t in_features,
+                       std::ptrdiff_t out_features) {
   const std::uint64_t call = linear_calls.fetch_add(1, std::memory_order_relaxed) + 1;
   std::vector<std::ptrdiff_t> member_start, members;
   group_rows(row_slots, slots, batch, member_start, members);
@@ -183,11 +204,13 @@ void sparse_row_linear(float* out, const float* x, const float* weight, const fl
   }
   std::stable_sort(pieces.begin(), pieces.end(), [](const Piece& a, const Piece& b) { return a.count > b.count; });
 
+  const FlatSplit split(in_features);
   const auto run = [&](const Piece& piece) {
     thread_local LinearScratch scratch;
     const std::ptrdiff_t k = piece.slot;
     const std::ptrdiff_t* rows = members.data() + member_start[k];
-    const std::ptrdiff_t first = slot_starts[k], pairs = slot_starts[k + 1] - first;
+    const SlotDeltaView& delta = deltas[k];
+    const std::ptrdiff_t pairs = delta.count;
     // The tokens: straight from x when they are consecutive there (one row, or a run of rows), else gathered.
     const std::ptrdiff_t first_row = piece.first / length, last_row = (piece.first + piece.count - 1) / length;
     bool consecutive = true;
@@ -219,15 +242,16 @@ void sparse_row_linear(float* out, const float* x, const float* weight, const fl
     // Then restored from W (packing copies W's values).
     const PackedB& layout = scratch.packed;
     float* packed = scratch.packed.data.data();
-    const int32_t* slot_outs = outs + first;
-    const int32_t* slot_ins = ins + first;
-    const float* slot_values = values + first;
     scratch.offsets.resize(static_cast<size_t>(pairs));
     std::ptrdiff_t* offsets = scratch.offsets.data();  // computed first: the adds then overlap better
-    for (std::ptrdiff_t p = 0; p < pairs; ++p) offsets[p] = layout.at(slot_ins[p], slot_outs[p]);
-    for (std::ptrdiff_t p = 0; p < pairs; ++p) packed[offsets[p]] += slot_values[p];
+    for (std::ptrdiff_t p = 0; p < pairs; ++p) {
+      int32_t i, j;
+      split(delta.indices[p], i, j);
+      offsets[p] = layout.at(j, i);
+    }
+    for (std::ptrdiff_t p = 0; p < pairs; ++p) packed[offsets[p]] += delta.values[p];
     gemm_packed(static_cast<int>(piece.count), MatrixView{a, in_features, 1}, layout, c, out_features);
-    for (std::ptrdiff_t p = 0; p < pairs; ++p) packed[offsets[p]] = weight[slot_outs[p] * in_features + slot_ins[p]];
+    for (std::ptrdiff_t p = 0; p < pairs; ++p) packed[offsets[p]] = weight[delta.indices[p]];
     const float* shift = bias == nullptr ? nullptr : bias + (bias_per_slot ? k * out_features : 0);
     for (std::ptrdiff_t u = 0; u < piece.count; ++u) {
       float* target = consecutive ? c + u * out_features : out + token_offset(piece.first + u) * out_features;

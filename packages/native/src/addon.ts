@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import type { SlotDelta } from '@diffprune/core';
 
 /** The gate's constants, as every gate call takes them: β, the stretch (l, r), the noise clamp, the shift. */
 export type GateConstantArguments = readonly [
@@ -159,18 +160,15 @@ export interface NativeAddon {
   dropoutMask(out: Float32Array, seed: number, rate: number): void;
   /**
    * @diffprune/core's `DiffpruneSparseRowDelta` (csrc/sparse_delta.h): out [batch, length, outFeatures]
-   * with out[b, t, i] = Σ over the pairs p ∈ [slotStarts[k], slotStarts[k + 1]) of row b's slot
-   * k = rowSlots[b] with outs[p] = i of values[p]·x[b, t, ins[p]]; x [batch, length, inFeatures].
-   * Lengths, offsets and every index are checked (throws otherwise).
+   * with out[b, t, i] = Σ values[e]·x[b, t, j] over the entries e (position i·inFeatures + j) of
+   * deltas[rowSlots[b]] (a `SlotDelta`, or undefined: none), each δ read in place. Lengths, slots and
+   * every position are checked (throws otherwise).
    */
   sparseRowDelta(
     out: Float32Array,
     x: Float32Array,
     rowSlots: Int32Array,
-    slotStarts: Int32Array,
-    outs: Int32Array,
-    ins: Int32Array,
-    values: Float32Array,
+    deltas: readonly (SlotDelta | undefined)[],
     batch: number,
     length: number,
     inFeatures: number,
@@ -178,9 +176,9 @@ export interface NativeAddon {
   ): void;
   /**
    * @diffprune/core's `DiffpruneSparseRowLinear` (csrc/sparse_delta.h): out [batch, length, outFeatures]
-   * with out[b, t, :] = x[b, t, :]·(weight + δ_k)ᵀ (+ bias[k] or bias), k = rowSlots[b], δ_k slot k's
-   * pairs as in `sparseRowDelta`; weight [outFeatures, inFeatures], bias null, [outFeatures] or
-   * [slots, outFeatures]. Lengths, offsets and every index are checked (throws otherwise).
+   * with out[b, t, :] = x[b, t, :]·(weight + δ_k)ᵀ (+ bias[k] or bias), k = rowSlots[b], δ_k =
+   * deltas[k] as in `sparseRowDelta`; weight [outFeatures, inFeatures], bias null, [outFeatures] or
+   * [slots, outFeatures]. Lengths, slots and every position are checked (throws otherwise).
    */
   sparseRowLinear(
     out: Float32Array,
@@ -188,10 +186,7 @@ export interface NativeAddon {
     weight: Float32Array,
     bias: Float32Array | null,
     rowSlots: Int32Array,
-    slotStarts: Int32Array,
-    outs: Int32Array,
-    ins: Int32Array,
-    values: Float32Array,
+    deltas: readonly (SlotDelta | undefined)[],
     batch: number,
     length: number,
     inFeatures: number,

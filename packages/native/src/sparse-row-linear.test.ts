@@ -6,10 +6,8 @@ import { nativeAddon, registerNativeBackend } from './backend.js';
 
 const built = existsSync(addonPath);
 
-interface SlotPairs {
-  starts: Int32Array;
-  outs: Int32Array;
-  ins: Int32Array;
+interface Delta {
+  indices: Uint32Array;
   values: Float32Array;
 }
 
@@ -24,21 +22,22 @@ function generator(seed: number): () => number {
 
 /**
  * The definition, in double: y[b, t, i] = Σ_j x[b, t, j]·(W[i, j] + δ_k[i, j]) + bias, k = rowSlots[b],
- * δ_k summed from slot k's pairs (repeats add up); bias [out], [K, out] or none.
+ * δ_k summed from slot k's entries (repeats add up); bias [out], [K, out] or none.
  */
 function reference(
   x: Float32Array,
   weight: Float32Array,
   bias: Float32Array | null,
   rowSlots: Int32Array,
-  pairs: SlotPairs,
+  deltas: readonly (Delta | undefined)[],
   [batch, length, inFeatures, outFeatures]: [number, number, number, number],
 ): Float64Array {
-  const slots = pairs.starts.length - 1;
-  const merged = Array.from({ length: slots }, (_, k) => {
+  const slots = deltas.length;
+  const merged = deltas.map((delta) => {
     const w = Float64Array.from(weight);
-    for (let p = pairs.starts[k]!; p < pairs.starts[k + 1]!; p++)
-      w[pairs.outs[p]! * inFeatures + pairs.ins[p]!]! += pairs.values[p]!;
+    delta?.indices.forEach((flat, e) => {
+      w[flat]! += delta.values[e]!;
+    });
     return w;
   });
   const perSlot = bias !== null && bias.length === slots * outFeatures && slots > 1;
@@ -57,37 +56,32 @@ function reference(
   return y;
 }
 
-/** Slot k: `perSlot[k]` random pairs of W [out, in], unsorted, with repeated (out, in) pairs. */
-function makePairs(
+/**
+ * Slot k: `perSlot[k]` random entries of W [out, in] (undefined for 0 in odd slots, an empty δ in
+ * even ones), unsorted, with repeated positions, the first ones at row edges (i·in and i·in + in − 1:
+ * where splitting a flat position into (i, j) could be off by one).
+ */
+function makeDeltas(
   perSlot: readonly number[],
   inFeatures: number,
   outFeatures: number,
   random: () => number,
-): SlotPairs {
-  const lists = perSlot.map((count) => {
-    const list: [number, number, number][] = [];
+): (Delta | undefined)[] {
+  return perSlot.map((count, k) => {
+    if (count === 0 && k % 2 === 1) return undefined;
+    const positions: number[] = [];
     for (let e = 0; e < count; e++) {
-      // Every fourth pair repeats an earlier one's position.
-      const repeat = e > 0 && e % 4 === 0 ? list[Math.floor(random() * e)]! : undefined;
-      list.push([
-        repeat?.[0] ?? Math.floor(random() * outFeatures),
-        repeat?.[1] ?? Math.floor(random() * inFeatures),
-        random() * 2 - 1,
-      ]);
+      const i = Math.floor(random() * outFeatures);
+      // Every fourth entry repeats an earlier one's position; the first four are row edges.
+      if (e > 0 && e % 4 === 0) positions.push(positions[Math.floor(random() * e)]!);
+      else if (e < 4) positions.push(i * inFeatures + (e % 2 === 0 ? 0 : inFeatures - 1));
+      else positions.push(i * inFeatures + Math.floor(random() * inFeatures));
     }
-    return list;
+    return {
+      indices: Uint32Array.from(positions),
+      values: Float32Array.from(positions, () => random() * 2 - 1),
+    };
   });
-  const starts = new Int32Array(lists.length + 1);
-  lists.forEach((l, k) => {
-    starts[k + 1] = starts[k]! + l.length;
-  });
-  const flat = lists.flat();
-  return {
-    starts,
-    outs: Int32Array.from(flat, (e) => e[0]),
-    ins: Int32Array.from(flat, (e) => e[1]),
-    values: Float32Array.from(flat, (e) => e[2]),
-  };
 }
 
 describe.skipIf(!built)('the compiled per-row sparse linear (DiffpruneSparseRowLinear)', () => {
@@ -97,13 +91,13 @@ describe.skipIf(!built)('the compiled per-row sparse linear (DiffpruneSparseRowL
     registerNativeBackend({ threads: 2 });
   });
 
-  it('equals x·(W + δ of the row’s slot)ᵀ + bias in double, bit-identical on 1 and 2 threads: slots of 0 to 14 rows, without pairs, unsorted and repeated pairs, shared, per-slot or no bias', () => {
+  it('equals x·(W + δ of the row’s slot)ᵀ + bias in double, bit-identical on 1 and 2 threads: slots of 0 to 14 rows, without a δ, unsorted and repeated entries, odd widths, shared, per-slot or no bias', () => {
     const addon = nativeAddon();
     const initial = addon.threads();
-    // [rowSlots, length, inFeatures, outFeatures, pairs per slot, bias]: small shapes (one thread's
+    // [rowSlots, length, inFeatures, outFeatures, δ entries per slot, bias]: small shapes (one thread's
     // path), BERT-Tiny-like ones big enough for the pool (slots split into token blocks: slot 0 of the
     // fourth has 14 rows), consecutive rows of one slot (read in place) and scattered ones (gathered),
-    // a slot no row uses, slots without pairs, one slot only.
+    // a slot no row uses, slots without a δ, one slot only, a wide odd input (65537), an input of 49 (i·49 · (1/49) rounds below i in double).
     const cases: [number[], number, number, number, number[], 'none' | 'shared' | 'slot'][] = [
       [[0], 1, 5, 3, [4], 'none'],
       [[1, 0, 1, 2, 0], 8, 33, 17, [60, 20, 5], 'slot'],
@@ -119,6 +113,8 @@ describe.skipIf(!built)('the compiled per-row sparse linear (DiffpruneSparseRowL
       [[0, 1, 0], 9, 16, 16, [0, 40], 'none'],
       [[0, 0, 0], 3, 16, 16, [0], 'slot'],
       [[3, 2, 1, 0], 7, 24, 40, [50, 50, 50, 50], 'shared'],
+      [[1, 0], 1, 65537, 3, [40, 60], 'slot'],
+      [[0, 1, 1], 2, 49, 7, [30, 30], 'shared'],
     ];
     try {
       cases.forEach(([slotList, length, inFeatures, outFeatures, perSlot, biasKind], c) => {
@@ -136,8 +132,8 @@ describe.skipIf(!built)('the compiled per-row sparse linear (DiffpruneSparseRowL
                 { length: (biasKind === 'slot' ? slots : 1) * outFeatures },
                 () => random() - 0.5,
               );
-        const pairs = makePairs(perSlot, inFeatures, outFeatures, random);
-        const expected = reference(x, weight, bias, rowSlots, pairs, dims);
+        const deltas = makeDeltas(perSlot, inFeatures, outFeatures, random);
+        const expected = reference(x, weight, bias, rowSlots, deltas, dims);
         const results = [1, 2, 1].map((threads) => {
           addon.setThreads(threads);
           const out = new Float32Array(batch * length * outFeatures).fill(Number.NaN); // all written
@@ -147,10 +143,7 @@ describe.skipIf(!built)('the compiled per-row sparse linear (DiffpruneSparseRowL
             weight,
             bias,
             rowSlots,
-            pairs.starts,
-            pairs.outs,
-            pairs.ins,
-            pairs.values,
+            deltas,
             batch,
             length,
             inFeatures,
@@ -174,16 +167,17 @@ describe.skipIf(!built)('the compiled per-row sparse linear (DiffpruneSparseRowL
     }
   });
 
-  it('rejects slots, offsets, pairs, weights and biases of the wrong size (instead of reading out of bounds)', () => {
+  it('rejects slots, δs, weights and biases of the wrong size (instead of reading out of bounds)', () => {
     const addon = nativeAddon();
     const x = new Float32Array(2 * 3 * 4);
     const out = new Float32Array(2 * 3 * 5);
+    const delta = (indices: number[], values = indices.map(() => 1)) => ({
+      indices: Uint32Array.from(indices),
+      values: Float32Array.from(values),
+    });
     const call = (
       rowSlots: number[],
-      starts: number[],
-      o: number[],
-      i: number[],
-      v: number[],
+      deltas: unknown[],
       { weight = 20, bias = null as number | null, outFeatures = 5 } = {},
     ) =>
       addon.sparseRowLinear(
@@ -192,28 +186,28 @@ describe.skipIf(!built)('the compiled per-row sparse linear (DiffpruneSparseRowL
         new Float32Array(weight),
         bias === null ? null : new Float32Array(bias),
         Int32Array.from(rowSlots),
-        Int32Array.from(starts),
-        Int32Array.from(o),
-        Int32Array.from(i),
-        Float32Array.from(v),
+        deltas as never,
         2,
         3,
         4,
         outFeatures,
       );
-    expect(() => call([0, 0], [0, 1], [0], [0], [1])).not.toThrow();
-    expect(() => call([0, 1], [0, 1, 1], [0], [0], [1], { bias: 10 })).not.toThrow();
-    expect(() => call([0, 1], [0, 1], [0], [0], [1])).toThrow(/row slot out of range/);
-    expect(() => call([0], [0, 1], [0], [0], [1])).toThrow(/one slot per batch row/);
-    expect(() => call([0, 0], [0, 2], [0], [0], [1])).toThrow(/slotStarts/);
-    expect(() => call([0, 0], [], [], [], [])).toThrow(/slotStarts/);
-    expect(() => call([0, 0], [0, 1], [5], [0], [1])).toThrow(/pair out of range/);
-    expect(() => call([0, 0], [0, 1], [0], [4], [1])).toThrow(/pair out of range/);
-    expect(() => call([0, 0], [0, 1], [0, 1], [0], [1])).toThrow(/differ in length/);
-    expect(() => call([0, 0], [0, 1], [0], [0], [1], { weight: 19 })).toThrow(/weight does not have/);
-    expect(() => call([0, 0], [0, 1], [0], [0], [1], { bias: 7 })).toThrow(/bias is neither/);
-    expect(() => call([0, 0], [0, 1], [0], [0], [1], { outFeatures: 6, weight: 24 })).toThrow(
-      /batch·length·features/,
+    expect(() => call([0, 0], [delta([0, 19])])).not.toThrow();
+    expect(() => call([0, 1], [delta([0]), undefined], { bias: 10 })).not.toThrow();
+    expect(() => call([0, 1], [null, delta([])])).not.toThrow();
+    expect(() => call([0, 1], [delta([0])])).toThrow(/row slot out of range/);
+    expect(() => call([0, -1], [delta([0])])).toThrow(/row slot out of range/);
+    expect(() => call([0], [delta([0])])).toThrow(/one slot per batch row/);
+    expect(() => call([0, 0], [])).toThrow(/row slot out of range/);
+    expect(() => call([0, 0], 'no' as never)).toThrow(/deltas must be an array/);
+    expect(() => call([0, 0], [delta([20])])).toThrow(/outside the weight/);
+    expect(() => call([0, 0], [delta([0, 1], [1])])).toThrow(/differ in length/);
+    expect(() => call([0, 0], [{ indices: Int32Array.of(0), values: Float32Array.of(1) }])).toThrow(
+      /wrong type/,
     );
+    expect(() => call([0, 0], [7])).toThrow(/a δ must be/);
+    expect(() => call([0, 0], [delta([0])], { weight: 19 })).toThrow(/weight does not have/);
+    expect(() => call([0, 0], [delta([0])], { bias: 7 })).toThrow(/bias is neither/);
+    expect(() => call([0, 0], [delta([0])], { outFeatures: 6, weight: 24 })).toThrow(/batch·length·features/);
   });
 });

@@ -3,7 +3,7 @@
  * `--connections` rows (one input of each of as many requests, the tasks of `--diffs` in turn, through
  * `predictMany`) against one pass of as many rows of one task (`predict`), `--passes` of each in
  * turns: medians and their ratio (robust to a shared machine's load, unlike the absolute times); the
- * same with `--connections` of the 50 tasks below; where the backend registers the fused
+ * same with `--connections` of the 50 tasks below (drawn afresh each pass); where the backend registers the fused
  * `DiffpruneSparseRowLinear`, both mixed passes also without it (base matmul + sparse δ), in turns.
  * Then 16 clients each send one-input requests in a loop for `--seconds`, over one task, the diffs in
  * `--diffs` (NAME.diff.safetensors) and 50 copies of them under new names; requests/s and the mean
@@ -40,7 +40,15 @@ for (const [i, t] of many.entries()) await m.register(t, join(args.diffs, files[
 const passRows = Number(args.connections);
 const inputs = Array.from({ length: passRows }, (_, i) => sentences[i % sentences.length]!);
 const mixed = inputs.map((input, i) => ({ task: tasks[i % tasks.length]!, inputs: [input] }));
-const mixedMany = inputs.map((input, i) => ({ task: many[i % many.length]!, inputs: [input] }));
+// Each pass draws its own `--connections` of the 50 tasks (seeded): every mixed pass plans a new set
+// of task versions, as a server's batches do under traffic over 50 tasks.
+let state = 7;
+const random = () => {
+  state = (state * 1664525 + 1013904223) >>> 0;
+  return state / 2 ** 32;
+};
+const drawMany = () =>
+  inputs.map((input) => ({ task: many[Math.floor(random() * many.length)]!, inputs: [input] }));
 const time = async (run: () => Promise<unknown>) => {
   const started = performance.now();
   await run();
@@ -61,6 +69,7 @@ const manyMs = paths.map((): number[] => []);
 for (let pass = -10; pass < Number(args.passes); pass++) {
   const one = await time(() => m.predict(tasks[0]!, inputs));
   if (pass >= 0) single.push(one);
+  const mixedMany = drawMany();
   for (const [p, [, on]] of paths.entries()) {
     if (fused && !on) tf.unregisterKernel(sparseRowLinearKernelName, tf.getBackend());
     const all = await time(() => m.predictMany(mixed));
@@ -78,7 +87,7 @@ console.log(
 );
 for (const [p, [label]] of paths.entries())
   console.log(
-    `  ${label}: ${tasks.length} tasks mixed ${median(mixedMs[p]!).toFixed(2)} ms (÷ one task ${(median(mixedMs[p]!) / median(single)).toFixed(2)}×), ${passRows} of the 50 tasks mixed ${median(manyMs[p]!).toFixed(2)} ms (${(median(manyMs[p]!) / median(single)).toFixed(2)}×)`,
+    `  ${label}: ${tasks.length} tasks mixed ${median(mixedMs[p]!).toFixed(2)} ms (÷ one task ${(median(mixedMs[p]!) / median(single)).toFixed(2)}×), ${passRows} random of the 50 tasks mixed ${median(manyMs[p]!).toFixed(2)} ms (${(median(manyMs[p]!) / median(single)).toFixed(2)}×)`,
   );
 console.log('');
 

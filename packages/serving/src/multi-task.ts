@@ -1,15 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import {
-  emptyPairBuffer,
-  type PairBuffer,
-  padEncoded,
-  rowParameter,
-  rowParameterRead,
-  type SlotDelta,
-  type SlotDeltaPairs,
-  slotDeltaPairs,
-  toEncodedBatch,
-} from '@diffprune/bert';
+import { padEncoded, rowParameter, rowParameterRead, type SlotDelta, toEncodedBatch } from '@diffprune/bert';
 import {
   CheckpointMismatchError,
   DownloadError,
@@ -17,6 +7,7 @@ import {
   type KeyShapeMismatch,
   type LoadBackboneOptions,
   type LoadedBackbone,
+  type ParameterKind,
   type ParameterMap,
 } from '@diffprune/core';
 import {
@@ -122,6 +113,8 @@ export class TaskHandle {
   /** @internal Unique per version (orders a mixed batch's task slots; keys its reused per-slot tables). */
   readonly serial = ++handles;
   /** @internal */ readonly deltas: SparseDelta[];
+  /** @internal The sparse δs by tensor name. */
+  readonly deltaOf: ReadonlyMap<string, SparseDelta>;
   /** @internal */ readonly dense: ParameterMap;
   /** @internal The dense tensors' values (for cross-task batches). */
   readonly denseValues = new Map<string, { values: Float32Array; shape: number[] }>();
@@ -136,7 +129,16 @@ export class TaskHandle {
   constructor(info: TaskInfo, deltas: SparseDelta[], dense: ParameterMap) {
     this.info = info;
     this.deltas = deltas;
+    this.deltaOf = new Map(deltas.map((d) => [d.name, d]));
     this.dense = dense;
+  }
+
+  private touchedNames: string[] | undefined;
+
+  /** @internal Every tensor this version overrides: its δs' and its dense tensors' names. */
+  get overrides(): readonly string[] {
+    this.touchedNames ??= [...new Set([...this.deltaOf.keys(), ...this.denseValues.keys()])];
+    return this.touchedNames;
   }
 
   /** Keeps this version alive (e.g. for a queued request) until `release()`. */
@@ -226,7 +228,8 @@ export class MultiTaskModel {
    * (serials, in slot order) whose values it holds.
    */
   private readonly stacks = new Map<string, { buffer: Float32Array; key: string }>();
-  private readonly pairLists = new Map<string, { key: string; pairs: SlotDeltaPairs; buffer: PairBuffer }>();
+  /** Each parameter's kind (`parameterSpecs`), for cross-task plans. */
+  private kinds: Map<string, ParameterKind> | undefined;
   /** The last mixed batch's override plan (`rowPlan`), for its slots' key. */
   private plan: { key: string; entries: RowPlanEntry[] } | undefined;
 
@@ -504,7 +507,7 @@ export class MultiTaskModel {
    */
   private tableDelta(handle: TaskHandle, name: string): SparseDelta | undefined {
     const dense = handle.denseValues.get(name);
-    if (!dense) return handle.deltas.find((d) => d.name === name);
+    if (!dense) return handle.deltaOf.get(name);
     const cached = handle.replacementDeltas.get(name);
     if (cached) return cached;
     const base = this.base[name]!.values;
@@ -536,25 +539,6 @@ export class MultiTaskModel {
     const filled = stack.key === key;
     stack.key = key;
     return { table: stack.buffer.subarray(0, size), filled };
-  }
-
-  /**
-   * A linear weight's slot δs as one pair list (`slotDeltaPairs`), kept per weight for the last batch's
-   * task versions (`key`): the same tasks in the next batch reuse it; another set of tasks refills the
-   * weight's arrays, which only grow (to the most pairs a batch had).
-   */
-  private pairList(
-    name: string,
-    key: string,
-    deltas: readonly (SlotDelta | undefined)[],
-    inFeatures: number,
-  ): SlotDeltaPairs {
-    const cached = this.pairLists.get(name);
-    if (cached?.key === key) return cached.pairs;
-    const buffer = cached?.buffer ?? emptyPairBuffer();
-    const pairs = slotDeltaPairs(deltas, inFeatures, buffer);
-    this.pairLists.set(name, { key, pairs, buffer });
-    return pairs;
   }
 
   private scratch(name: string): Float32Array {
@@ -742,15 +726,16 @@ export class MultiTaskModel {
    * every batch of the same slots, so kept for the last key.
    */
   private rowPlan(slots: TaskHandle[], key: string): RowPlanEntry[] {
-    const names = new Set(slots.flatMap((h) => [...h.deltas.map((d) => d.name), ...h.denseValues.keys()]));
+    const names = new Set<string>();
+    for (const h of slots) for (const name of h.overrides) names.add(name);
     const table = this.loaded.backbone.tokenEmbedding;
     if (table) names.delete(table);
-    const kinds = new Map(
+    this.kinds ??= new Map(
       this.loaded.backbone.parameterSpecs({ numLabels: 1 }).map((spec) => [spec.name, spec.kind]),
     );
+    const kinds = this.kinds;
     const entries: RowPlanEntry[] = [];
     for (const name of names) {
-      const deltaOf = (h: TaskHandle) => h.deltas.find((d) => d.name === name);
       const base = this.base[name];
       const sameShape = (shape: readonly number[]) =>
         base !== undefined &&
@@ -764,21 +749,16 @@ export class MultiTaskModel {
       ) {
         // Tables (positions, token types): the base and each slot's δ rows, looked up per row. Linear
         // weights of the base: x·Wᵀ with each slot's δ (`sparseRowLinear`; a replaced weight enters as
-        // its difference from the base), the δs as one pair list.
-        const deltas = slots.map((h) => this.tableDelta(h, name));
-        entries.push({
-          name,
-          kind: 'sparse',
-          deltas,
-          pairs:
-            kinds.get(name) === 'embedding' ? undefined : this.pairList(name, key, deltas, base.shape[1]!),
-        });
+        // its difference from the base), each the task's own arrays: nothing is copied per batch.
+        entries.push({ name, kind: 'sparse', deltas: slots.map((h) => this.tableDelta(h, name)) });
         continue;
       }
       // Biases, LayerNorm, task heads: every slot's whole value, [K, ...shape] in a reused array (the
       // slot's own dense tensor, else base + its δ; heads zero-padded to the most labels), filled
       // again only when the batch's task versions differ from the last batch's.
-      const values = slots.map((h) => h.denseValues.get(name) ?? { ...this.base[name]!, delta: deltaOf(h) });
+      const values = slots.map(
+        (h) => h.denseValues.get(name) ?? { ...this.base[name]!, delta: h.deltaOf.get(name) },
+      );
       const shape = [...values[0]!.shape];
       for (const v of values) shape[0] = Math.max(shape[0]!, v.shape[0]!);
       const size = shape.reduce((a, b) => a * b, 1);
@@ -834,7 +814,6 @@ export class MultiTaskModel {
               kind: 'sparse',
               slots: rowSlots,
               deltas: entry.deltas,
-              ...(entry.pairs ? { pairs: entry.pairs } : {}),
             })
           : rowParameter(tf.zeros(entry.shape), { kind: 'dense', slots: rowSlots, table: entry.table });
     return { overrides, ids, padId };
@@ -843,7 +822,7 @@ export class MultiTaskModel {
 
 /** How a mixed batch overrides one parameter: per-slot sparse δs of the base, or per-slot dense values. */
 type RowPlanEntry =
-  | { name: string; kind: 'sparse'; deltas: (SlotDelta | undefined)[]; pairs: SlotDeltaPairs | undefined }
+  | { name: string; kind: 'sparse'; deltas: (SlotDelta | undefined)[] }
   | { name: string; kind: 'dense'; shape: number[]; table: Float32Array };
 
 /** δ's entries in rows `rows` of a [vocabulary, hidden] table, as positions in the [rows, hidden] table. */

@@ -27,12 +27,18 @@ constexpr int kNC = 2048;  // columns of B per packed block (multiple of every n
 
 using MicroKernel = void (*)(int kc, const float* a, const float* b, float* c, std::ptrdiff_t ldc,
                              bool accumulate);
+// The first `rows` (1 … mr − 1) rows of a tile, from the same packed panels (A still mr rows a step):
+// a short last row block (a GEMM of few rows: cross-task serving runs one per task slot, 7–20 tokens)
+// costs its rows, not mr. Each row's sums are the full kernel's, in the same order: the same bits.
+using EdgeKernel = void (*)(int rows, int kc, const float* a, const float* b, float* c, std::ptrdiff_t ldc,
+                            bool accumulate);
 
 struct Kernel {
   const char* name;
   int mr;
   int nr;
   MicroKernel run;
+  EdgeKernel edge;  // null: short row blocks run the full kernel into a scratch tile
 };
 
 // Portable micro-kernel (the compiler vectorises it for the baseline ISA).
@@ -56,7 +62,79 @@ void generic_kernel(int kc, const float* a, const float* b, float* c, std::ptrdi
   }
 }
 
+// generic_kernel's first R rows (A packed MR rows a step).
+template <int R, int MR, int NR>
+void generic_rows(int kc, const float* a, const float* b, float* c, std::ptrdiff_t ldc, bool accumulate) {
+  float acc[R][NR] = {};
+  for (int p = 0; p < kc; ++p) {
+    for (int i = 0; i < R; ++i) {
+      const float ai = a[p * MR + i];
+      for (int j = 0; j < NR; ++j) acc[i][j] += ai * b[p * NR + j];
+    }
+  }
+  for (int i = 0; i < R; ++i) {
+    float* row = c + i * ldc;
+    if (accumulate) {
+      for (int j = 0; j < NR; ++j) row[j] += acc[i][j];
+    } else {
+      for (int j = 0; j < NR; ++j) row[j] = acc[i][j];
+    }
+  }
+}
+
+void generic_edge(int rows, int kc, const float* a, const float* b, float* c, std::ptrdiff_t ldc, bool accumulate) {
+  switch (rows) {
+    case 1: return generic_rows<1, 6, 16>(kc, a, b, c, ldc, accumulate);
+    case 2: return generic_rows<2, 6, 16>(kc, a, b, c, ldc, accumulate);
+    case 3: return generic_rows<3, 6, 16>(kc, a, b, c, ldc, accumulate);
+    case 4: return generic_rows<4, 6, 16>(kc, a, b, c, ldc, accumulate);
+    default: return generic_rows<5, 6, 16>(kc, a, b, c, ldc, accumulate);
+  }
+}
+
 #ifdef DIFFPRUNE_X86
+// avx2_kernel's first R rows (A packed 6 rows a step): R × 2 ymm accumulators.
+template <int R>
+__attribute__((target("avx2,fma"), always_inline)) inline void avx2_rows(int kc, const float* a, const float* b,
+                                                                         float* c, std::ptrdiff_t ldc,
+                                                                         bool accumulate) {
+  __m256 acc[R][2];
+  for (int i = 0; i < R; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+  for (int p = 0; p < kc; ++p) {
+    const __m256 b0 = _mm256_loadu_ps(b);
+    const __m256 b1 = _mm256_loadu_ps(b + 8);
+#pragma GCC unroll 6
+    for (int i = 0; i < R; ++i) {
+      const __m256 ai = _mm256_broadcast_ss(a + i);
+      acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
+      acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
+    }
+    a += 6;
+    b += 16;
+  }
+  for (int i = 0; i < R; ++i) {
+    float* row = c + i * ldc;
+    if (accumulate) {
+      _mm256_storeu_ps(row, _mm256_add_ps(_mm256_loadu_ps(row), acc[i][0]));
+      _mm256_storeu_ps(row + 8, _mm256_add_ps(_mm256_loadu_ps(row + 8), acc[i][1]));
+    } else {
+      _mm256_storeu_ps(row, acc[i][0]);
+      _mm256_storeu_ps(row + 8, acc[i][1]);
+    }
+  }
+}
+
+__attribute__((target("avx2,fma"))) void avx2_edge(int rows, int kc, const float* a, const float* b, float* c,
+                                                   std::ptrdiff_t ldc, bool accumulate) {
+  switch (rows) {
+    case 1: return avx2_rows<1>(kc, a, b, c, ldc, accumulate);
+    case 2: return avx2_rows<2>(kc, a, b, c, ldc, accumulate);
+    case 3: return avx2_rows<3>(kc, a, b, c, ldc, accumulate);
+    case 4: return avx2_rows<4>(kc, a, b, c, ldc, accumulate);
+    default: return avx2_rows<5>(kc, a, b, c, ldc, accumulate);
+  }
+}
+
 // 6 x 16 tile: 12 ymm accumulators, 2 for B, 1 broadcast of A.
 __attribute__((target("avx2,fma"))) void avx2_kernel(int kc, const float* a, const float* b, float* c,
                                                      std::ptrdiff_t ldc, bool accumulate) {
@@ -134,10 +212,10 @@ __attribute__((target("avx512f"))) void avx512_kernel(int kc, const float* a, co
 #endif
 
 // nr must be a power of two (PackedB::at).
-const Kernel kGeneric{"generic", 6, 16, generic_kernel<6, 16>};
+const Kernel kGeneric{"generic", 6, 16, generic_kernel<6, 16>, generic_edge};
 #ifdef DIFFPRUNE_X86
-const Kernel kAvx2{"avx2+fma", 6, 16, avx2_kernel};
-const Kernel kAvx512{"avx512", 12, 32, avx512_kernel};
+const Kernel kAvx2{"avx2+fma", 6, 16, avx2_kernel, avx2_edge};
+const Kernel kAvx512{"avx512", 12, 32, avx512_kernel, nullptr};
 #endif
 
 bool cpu_has(const char* feature) {
@@ -232,6 +310,8 @@ void macro_block(const Kernel& kernel, int mc, int nc, int kc, const float* pack
       float* tile = c + ir * ldc + jr;
       if (rows == mr && cols == nr) {
         kernel.run(kc, panel_a, panel_b, tile, ldc, accumulate);
+      } else if (cols == nr && kernel.edge != nullptr) {
+        kernel.edge(rows, kc, panel_a, panel_b, tile, ldc, accumulate);
       } else {
         kernel.run(kc, panel_a, panel_b, edge, nr, false);
         for (int i = 0; i < rows; ++i) {

@@ -167,7 +167,8 @@ export function sparseRowLinear(
       tf.matMul(tf.reshape(x, [batch * length, inFeatures]), weight, false, true),
       [batch, length, outFeatures],
     );
-    y = tf.add(y, sparseRowDelta(x, rowSlots, deltas, outFeatures));
+    if (rowSlots.some((k) => (deltas[k]?.indices.length ?? 0) > 0))
+      y = tf.add(y, sparseRowDelta(x, rowSlots, deltas, outFeatures));
     if (bias)
       y = tf.add(
         y,

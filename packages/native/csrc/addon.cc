@@ -611,6 +611,64 @@ napi_value DropoutMask(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// A δ's positions in the packed Wᵀ (sparse_delta.h packed_offsets), kept on the δ object itself
+// (napi_wrap) for the next call and freed with it: computed once per δ, weight shape and GEMM kernel.
+struct OffsetCache {
+  const char* kernel = nullptr;  // gemm_kernel_name() when computed
+  int64_t in_features = 0, out_features = 0;
+  const uint32_t* indices = nullptr;
+  std::ptrdiff_t count = 0;
+  std::vector<int32_t> offsets;
+};
+
+void finalize_offsets(napi_env env, void* data, void*) {
+  auto* cache = static_cast<OffsetCache*>(data);
+  int64_t adjusted;
+  napi_adjust_external_memory(env, -static_cast<int64_t>(cache->offsets.capacity() * sizeof(int32_t)), &adjusted);
+  delete cache;
+}
+
+// The cached positions of δ `view` (the JS object `delta`), computed when missing or made for another
+// shape, kernel or array; null when they cannot be kept (an object that cannot be wrapped, positions
+// past int32): the kernel then computes them per call.
+const int32_t* cached_offsets(napi_env env, napi_value delta, const diffprune::SlotDeltaView& view,
+                              int64_t in_features, int64_t out_features) {
+  void* raw = nullptr;
+  OffsetCache* cache = nullptr;
+  if (napi_unwrap(env, delta, &raw) == napi_ok) {
+    cache = static_cast<OffsetCache*>(raw);
+  } else {
+    cache = new OffsetCache;
+    if (napi_wrap(env, delta, cache, finalize_offsets, nullptr, nullptr) != napi_ok) {
+      delete cache;
+      bool pending = false;
+      napi_is_exception_pending(env, &pending);
+      if (pending) {
+        napi_value ignored;
+        napi_get_and_clear_last_exception(env, &ignored);
+      }
+      return nullptr;
+    }
+  }
+  const char* kernel = diffprune::gemm_kernel_name();
+  if (cache->kernel != kernel || cache->in_features != in_features || cache->out_features != out_features ||
+      cache->indices != view.indices || cache->count != view.count) {
+    const int64_t before = static_cast<int64_t>(cache->offsets.capacity() * sizeof(int32_t));
+    cache->offsets.resize(static_cast<size_t>(view.count));
+    cache->kernel = nullptr;
+    if (!diffprune::packed_offsets(view, in_features, out_features, cache->offsets.data())) return nullptr;
+    cache->kernel = kernel;
+    cache->in_features = in_features;
+    cache->out_features = out_features;
+    cache->indices = view.indices;
+    cache->count = view.count;
+    int64_t adjusted;
+    napi_adjust_external_memory(env, static_cast<int64_t>(cache->offsets.capacity() * sizeof(int32_t)) - before,
+                                &adjusted);
+  }
+  return cache->offsets.data();
+}
+
 // What sparseRowDelta and sparseRowLinear (`op`) share: rowSlots, the slots' δs and the dimensions
 // batch, length, inFeatures, outFeatures (`dims`, four values).
 struct SlotRows {
@@ -623,9 +681,9 @@ struct SlotRows {
 // batch·length·features elements; one slot per batch row, each in [0, deltas.length); each δ undefined,
 // null or {indices: Uint32Array, values: Float32Array} of one length, every index < outFeatures·
 // inFeatures (one vectorised pass, no early exit). Throws (and returns false) otherwise: a wrong one would
-// read or write out of bounds.
+// read or write out of bounds. With `offsets`, each δ's packed positions (cached_offsets).
 bool get_slot_rows(napi_env env, const std::string& op, napi_value row_slots_value, napi_value deltas_value,
-                   const napi_value* dims, size_t x_len, size_t out_len, SlotRows& rows) {
+                   const napi_value* dims, size_t x_len, size_t out_len, SlotRows& rows, bool offsets) {
   const std::string prefix = "diffprune native: " + op;
   int64_t d[4];
   for (int i = 0; i < 4; ++i)
@@ -687,6 +745,8 @@ bool get_slot_rows(napi_env env, const std::string& op, napi_value row_slots_val
     }
     if (throw_if(env, outside != 0, (prefix + " has a δ position outside the weight").c_str())) return false;
     rows.deltas[k] = {indices, values, static_cast<std::ptrdiff_t>(indices_len)};
+    if (offsets && indices_len > 0)
+      rows.deltas[k].offsets = cached_offsets(env, delta, rows.deltas[k], rows.in_features, rows.out_features);
   }
   return true;
 }
@@ -701,7 +761,8 @@ napi_value SparseRowDelta(napi_env env, napi_callback_info info) {
   SlotRows rows;
   if (!get_array(env, args.values[0], napi_float32_array, &out, &out_len) ||
       !get_array(env, args.values[1], napi_float32_array, &x, &x_len) ||
-      !get_slot_rows(env, "sparseRowDelta", args.values[2], args.values[3], args.values + 4, x_len, out_len, rows))
+      !get_slot_rows(env, "sparseRowDelta", args.values[2], args.values[3], args.values + 4, x_len, out_len, rows,
+                     false))
     return nullptr;
   diffprune::sparse_row_delta(out, x, rows.row_slots, rows.deltas.data(),
                               static_cast<std::ptrdiff_t>(rows.deltas.size()), rows.batch, rows.length,
@@ -722,7 +783,8 @@ napi_value SparseRowLinear(napi_env env, napi_callback_info info) {
       !get_array(env, args.values[1], napi_float32_array, &x, &x_len) ||
       !get_array(env, args.values[2], napi_float32_array, &weight, &weight_len) ||
       !get_optional_floats(env, args.values[3], &bias, &bias_len) ||
-      !get_slot_rows(env, "sparseRowLinear", args.values[4], args.values[5], args.values + 6, x_len, out_len, rows))
+      !get_slot_rows(env, "sparseRowLinear", args.values[4], args.values[5], args.values + 6, x_len, out_len, rows,
+                     true))
     return nullptr;
   const int64_t slots = static_cast<int64_t>(rows.deltas.size());
   const bool bias_per_slot = bias != nullptr && bias_len == static_cast<size_t>(slots * rows.out_features);

@@ -357,16 +357,21 @@ void gemm(int m, int n, int k, MatrixView a, MatrixView b, float* c, std::ptrdif
   }
 }
 
-void pack_matrix_b(MatrixView b, int k, int n, PackedB& out) {
+void describe_packed_b(int k, int n, PackedB& out) {
   const int nr = active_kernel->nr;
-  const std::ptrdiff_t padded = static_cast<std::ptrdiff_t>((n + nr - 1) / nr) * nr;
   out.kernel = active_kernel;
   out.k = k;
   out.n = n;
   out.nr = nr;
-  out.padded = padded;
+  out.padded = static_cast<std::ptrdiff_t>((n + nr - 1) / nr) * nr;
   out.nr_shift = 0;
   while ((1 << out.nr_shift) < nr) ++out.nr_shift;
+}
+
+void pack_matrix_b(MatrixView b, int k, int n, PackedB& out) {
+  describe_packed_b(k, n, out);
+  const int nr = out.nr;
+  const std::ptrdiff_t padded = out.padded;
   out.data.resize(static_cast<size_t>(padded * k));
   for (int p0 = 0; p0 < k; p0 += kKC) {
     const int kc = std::min(kKC, k - p0);

@@ -37,6 +37,9 @@ struct PackedB {
   }
 };
 void pack_matrix_b(MatrixView b, int k, int n, PackedB& out);
+// The layout pack_matrix_b gives a k x n B with the active micro-kernel (every field but data): where
+// an element will live (`at`), e.g. to compute positions once for many packs.
+void describe_packed_b(int k, int n, PackedB& out);
 // C (m x n, leading dimension ldc) = A (m x k) * B, B packed by pack_matrix_b. Single-threaded.
 void gemm_packed(int m, MatrixView a, const PackedB& b, float* c, std::ptrdiff_t ldc);
 

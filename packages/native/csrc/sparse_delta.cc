@@ -242,16 +242,24 @@ void sparse_row_linear(float* out, const float* x, const float* weight, const fl
     // Then restored from W (packing copies W's values).
     const PackedB& layout = scratch.packed;
     float* packed = scratch.packed.data.data();
-    scratch.offsets.resize(static_cast<size_t>(pairs));
-    std::ptrdiff_t* offsets = scratch.offsets.data();  // computed first: the adds then overlap better
-    for (std::ptrdiff_t p = 0; p < pairs; ++p) {
-      int32_t i, j;
-      split(delta.indices[p], i, j);
-      offsets[p] = layout.at(j, i);
+    if (delta.offsets != nullptr) {
+      // The caller's positions, computed once per δ.
+      const int32_t* offsets = delta.offsets;
+      for (std::ptrdiff_t p = 0; p < pairs; ++p) packed[offsets[p]] += delta.values[p];
+      gemm_packed(static_cast<int>(piece.count), MatrixView{a, in_features, 1}, layout, c, out_features);
+      for (std::ptrdiff_t p = 0; p < pairs; ++p) packed[offsets[p]] = weight[delta.indices[p]];
+    } else {
+      scratch.offsets.resize(static_cast<size_t>(pairs));
+      std::ptrdiff_t* offsets = scratch.offsets.data();  // computed first: the adds then overlap better
+      for (std::ptrdiff_t p = 0; p < pairs; ++p) {
+        int32_t i, j;
+        split(delta.indices[p], i, j);
+        offsets[p] = layout.at(j, i);
+      }
+      for (std::ptrdiff_t p = 0; p < pairs; ++p) packed[offsets[p]] += delta.values[p];
+      gemm_packed(static_cast<int>(piece.count), MatrixView{a, in_features, 1}, layout, c, out_features);
+      for (std::ptrdiff_t p = 0; p < pairs; ++p) packed[offsets[p]] = weight[delta.indices[p]];
     }
-    for (std::ptrdiff_t p = 0; p < pairs; ++p) packed[offsets[p]] += delta.values[p];
-    gemm_packed(static_cast<int>(piece.count), MatrixView{a, in_features, 1}, layout, c, out_features);
-    for (std::ptrdiff_t p = 0; p < pairs; ++p) packed[offsets[p]] = weight[delta.indices[p]];
     const float* shift = bias == nullptr ? nullptr : bias + (bias_per_slot ? k * out_features : 0);
     for (std::ptrdiff_t u = 0; u < piece.count; ++u) {
       float* target = consecutive ? c + u * out_features : out + token_offset(piece.first + u) * out_features;
@@ -267,6 +275,20 @@ void sparse_row_linear(float* out, const float* x, const float* weight, const fl
     return;
   }
   parallel_for(n, [&](int t) { run(pieces[static_cast<size_t>(t)]); });
+}
+
+bool packed_offsets(const SlotDeltaView& delta, std::ptrdiff_t in_features, std::ptrdiff_t out_features,
+                    int32_t* offsets) {
+  PackedB layout;
+  describe_packed_b(static_cast<int>(in_features), static_cast<int>(out_features), layout);
+  if (layout.padded * static_cast<std::ptrdiff_t>(in_features) > INT32_MAX) return false;
+  const FlatSplit split(in_features);
+  for (std::ptrdiff_t p = 0; p < delta.count; ++p) {
+    int32_t i, j;
+    split(delta.indices[p], i, j);
+    offsets[p] = static_cast<int32_t>(layout.at(j, i));
+  }
+  return true;
 }
 
 }  // namespace diffprune

@@ -14,7 +14,16 @@ struct SlotDeltaView {
   const uint32_t* indices = nullptr;
   const float* values = nullptr;
   std::ptrdiff_t count = 0;
+  // sparse_row_linear only, optional: each entry's position in the packed Wᵀ of the active GEMM
+  // kernel (packed_offsets), computed once per δ by the caller; null: computed per call.
+  const int32_t* offsets = nullptr;
 };
+
+// Each entry's position in Wᵀ [in_features, out_features] packed by pack_matrix_b with the active GEMM
+// kernel (PackedB::at of (j, i) for the entry at i·in_features + j). False (offsets untouched) when a
+// position would not fit an int32.
+bool packed_offsets(const SlotDeltaView& delta, std::ptrdiff_t in_features, std::ptrdiff_t out_features,
+                    int32_t* offsets);
 
 // x [batch, length, in_features]; row b belongs to slot row_slots[b] ∈ [0, slots) whose δ is
 // deltas[row_slots[b]]. out [batch, length, out_features]:

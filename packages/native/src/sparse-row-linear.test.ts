@@ -167,6 +167,36 @@ describe.skipIf(!built)('the compiled per-row sparse linear (DiffpruneSparseRowL
     }
   });
 
+  it('keeps each δ’s packed positions on the δ for later calls, and recomputes them for another GEMM kernel or weight shape', () => {
+    const addon = nativeAddon();
+    const initial = addon.gemmKernel();
+    const random = generator(5);
+    const [batch, length] = [3, 5];
+    // One δ object used for a [40, 300] weight and, its positions below 300·20, a [20, 300] one too (with
+    // more than 256 inputs the packed blocks' stride depends on the output count).
+    const deltas = makeDeltas([60, 0, 30], 300, 20, random);
+    const rowSlots = Int32Array.of(2, 0, 1);
+    const x = Float32Array.from({ length: batch * length * 300 }, () => random() * 2 - 1);
+    const run = (outFeatures: number) => {
+      const weight = Float32Array.from({ length: outFeatures * 300 }, (_, i) => Math.cos(i));
+      const out = new Float32Array(batch * length * outFeatures);
+      addon.sparseRowLinear(out, x, weight, null, rowSlots, deltas, batch, length, 300, outFeatures);
+      const expected = reference(x, weight, null, rowSlots, deltas, [batch, length, 300, outFeatures]);
+      let error = 0;
+      for (let i = 0; i < expected.length; i++) error = Math.max(error, Math.abs(out[i]! - expected[i]!));
+      return error;
+    };
+    try {
+      for (const kernel of ['generic', 'avx2', 'avx512', 'generic']) {
+        if (!addon.setGemmKernel(kernel)) continue;
+        for (const outFeatures of [40, 20, 40])
+          expect(run(outFeatures), `${kernel}, ${outFeatures}`).toBeLessThan(1e-5);
+      }
+    } finally {
+      addon.setGemmKernel(initial === 'avx2+fma' ? 'avx2' : initial);
+    }
+  });
+
   it('rejects slots, δs, weights and biases of the wrong size (instead of reading out of bounds)', () => {
     const addon = nativeAddon();
     const x = new Float32Array(2 * 3 * 4);

@@ -633,14 +633,19 @@ void finalize_offsets(napi_env env, void* data, void*) {
 // past int32): the kernel then computes them per call.
 const int32_t* cached_offsets(napi_env env, napi_value delta, const diffprune::SlotDeltaView& view,
                               int64_t in_features, int64_t out_features) {
+  // Our wraps carry our type tag: an object another addon wrapped is never read as a cache.
+  static const napi_type_tag kOffsetCacheTag = {0x6469666670727578ULL, 0x6f66667365747331ULL};
+  bool ours = false;
+  if (napi_check_object_type_tag(env, delta, &kOffsetCacheTag, &ours) != napi_ok) return nullptr;
   void* raw = nullptr;
   OffsetCache* cache = nullptr;
-  if (napi_unwrap(env, delta, &raw) == napi_ok) {
+  if (ours) {
+    if (napi_unwrap(env, delta, &raw) != napi_ok) return nullptr;
     cache = static_cast<OffsetCache*>(raw);
   } else {
     cache = new OffsetCache;
     if (napi_wrap(env, delta, cache, finalize_offsets, nullptr, nullptr) != napi_ok) {
-      delete cache;
+      delete cache;  // e.g. already wrapped by someone else, or not extensible
       bool pending = false;
       napi_is_exception_pending(env, &pending);
       if (pending) {
@@ -649,6 +654,7 @@ const int32_t* cached_offsets(napi_env env, napi_value delta, const diffprune::S
       }
       return nullptr;
     }
+    napi_type_tag_object(env, delta, &kOffsetCacheTag);
   }
   const char* kernel = diffprune::gemm_kernel_name();
   if (cache->kernel != kernel || cache->in_features != in_features || cache->out_features != out_features ||

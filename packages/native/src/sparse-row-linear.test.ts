@@ -167,7 +167,7 @@ describe.skipIf(!built)('the compiled per-row sparse linear (DiffpruneSparseRowL
     }
   });
 
-  it('keeps each δ’s packed positions on the δ for later calls, and recomputes them for another GEMM kernel or weight shape', () => {
+  it('keeps each δ’s packed positions on the δ for later calls, and recomputes them for another GEMM kernel or weight shape (a frozen δ: per call)', () => {
     const addon = nativeAddon();
     const initial = addon.gemmKernel();
     const random = generator(5);
@@ -186,6 +186,13 @@ describe.skipIf(!built)('the compiled per-row sparse linear (DiffpruneSparseRowL
       for (let i = 0; i < expected.length; i++) error = Math.max(error, Math.abs(out[i]! - expected[i]!));
       return error;
     };
+    // A δ the binding cannot keep its positions on (frozen: no wrap) is computed per call.
+    const frozen = deltas.map((d) => d && Object.freeze({ indices: d.indices, values: d.values }));
+    const weight = Float32Array.from({ length: 40 * 300 }, (_, i) => Math.sin(i));
+    const out = new Float32Array(batch * length * 40);
+    addon.sparseRowLinear(out, x, weight, null, rowSlots, frozen, batch, length, 300, 40);
+    const expected = reference(x, weight, null, rowSlots, frozen, [batch, length, 300, 40]);
+    expect(Math.max(...expected.map((e, i) => Math.abs(out[i]! - e)))).toBeLessThan(1e-5);
     try {
       for (const kernel of ['generic', 'avx2', 'avx512', 'generic']) {
         if (!addon.setGemmKernel(kernel)) continue;

@@ -41,28 +41,8 @@ struct Kernel {
   EdgeKernel edge;  // null: short row blocks run the full kernel into a scratch tile
 };
 
-// Portable micro-kernel (the compiler vectorises it for the baseline ISA).
-template <int MR, int NR>
-void generic_kernel(int kc, const float* a, const float* b, float* c, std::ptrdiff_t ldc,
-                    bool accumulate) {
-  float acc[MR][NR] = {};
-  for (int p = 0; p < kc; ++p) {
-    for (int i = 0; i < MR; ++i) {
-      const float ai = a[p * MR + i];
-      for (int j = 0; j < NR; ++j) acc[i][j] += ai * b[p * NR + j];
-    }
-  }
-  for (int i = 0; i < MR; ++i) {
-    float* row = c + i * ldc;
-    if (accumulate) {
-      for (int j = 0; j < NR; ++j) row[j] += acc[i][j];
-    } else {
-      for (int j = 0; j < NR; ++j) row[j] = acc[i][j];
-    }
-  }
-}
-
-// generic_kernel's first R rows (A packed MR rows a step).
+// Portable micro-kernel (the compiler vectorises it for the baseline ISA): the first R rows of an
+// MR x NR tile (A packed MR rows a step); R = MR is the full tile, R < MR a short last row block.
 template <int R, int MR, int NR>
 void generic_rows(int kc, const float* a, const float* b, float* c, std::ptrdiff_t ldc, bool accumulate) {
   float acc[R][NR] = {};
@@ -212,7 +192,7 @@ __attribute__((target("avx512f"))) void avx512_kernel(int kc, const float* a, co
 #endif
 
 // nr must be a power of two (PackedB::at).
-const Kernel kGeneric{"generic", 6, 16, generic_kernel<6, 16>, generic_edge};
+const Kernel kGeneric{"generic", 6, 16, generic_rows<6, 6, 16>, generic_edge};
 #ifdef DIFFPRUNE_X86
 const Kernel kAvx2{"avx2+fma", 6, 16, avx2_kernel, avx2_edge};
 const Kernel kAvx512{"avx512", 12, 32, avx512_kernel, nullptr};

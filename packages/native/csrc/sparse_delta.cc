@@ -242,12 +242,14 @@ void sparse_row_linear(float* out, const float* x, const float* weight, const fl
     // Then restored from W (packing copies W's values).
     const PackedB& layout = scratch.packed;
     float* packed = scratch.packed.data.data();
-    if (delta.offsets != nullptr) {
-      // The caller's positions, computed once per δ.
-      const int32_t* offsets = delta.offsets;
+    // Each entry added at its position in the packed copy, the GEMM, W's values put back.
+    const auto patched_gemm = [&](const auto* offsets) {
       for (std::ptrdiff_t p = 0; p < pairs; ++p) packed[offsets[p]] += delta.values[p];
       gemm_packed(static_cast<int>(piece.count), MatrixView{a, in_features, 1}, layout, c, out_features);
       for (std::ptrdiff_t p = 0; p < pairs; ++p) packed[offsets[p]] = weight[delta.indices[p]];
+    };
+    if (delta.offsets != nullptr) {
+      patched_gemm(delta.offsets);  // the caller's positions, computed once per δ
     } else {
       scratch.offsets.resize(static_cast<size_t>(pairs));
       std::ptrdiff_t* offsets = scratch.offsets.data();  // computed first: the adds then overlap better
@@ -256,9 +258,7 @@ void sparse_row_linear(float* out, const float* x, const float* weight, const fl
         split(delta.indices[p], i, j);
         offsets[p] = layout.at(j, i);
       }
-      for (std::ptrdiff_t p = 0; p < pairs; ++p) packed[offsets[p]] += delta.values[p];
-      gemm_packed(static_cast<int>(piece.count), MatrixView{a, in_features, 1}, layout, c, out_features);
-      for (std::ptrdiff_t p = 0; p < pairs; ++p) packed[offsets[p]] = weight[delta.indices[p]];
+      patched_gemm(offsets);
     }
     const float* shift = bias == nullptr ? nullptr : bias + (bias_per_slot ? k * out_features : 0);
     for (std::ptrdiff_t u = 0; u < piece.count; ++u) {

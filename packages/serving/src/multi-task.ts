@@ -7,7 +7,6 @@ import {
   type KeyShapeMismatch,
   type LoadBackboneOptions,
   type LoadedBackbone,
-  type ParameterKind,
   type ParameterMap,
 } from '@diffprune/core';
 import {
@@ -133,14 +132,6 @@ export class TaskHandle {
     this.dense = dense;
   }
 
-  private touchedNames: string[] | undefined;
-
-  /** @internal Every tensor this version overrides: its δs' and its dense tensors' names. */
-  get overrides(): readonly string[] {
-    this.touchedNames ??= [...new Set([...this.deltaOf.keys(), ...this.denseValues.keys()])];
-    return this.touchedNames;
-  }
-
   /** Keeps this version alive (e.g. for a queued request) until `release()`. */
   acquire(): this {
     if (this.disposed)
@@ -228,8 +219,6 @@ export class MultiTaskModel {
    * (serials, in slot order) whose values it holds.
    */
   private readonly stacks = new Map<string, { buffer: Float32Array; key: string }>();
-  /** Each parameter's kind (`parameterSpecs`), for cross-task plans. */
-  private kinds: Map<string, ParameterKind> | undefined;
   /** The last mixed batch's override plan (`rowPlan`), for its slots' key. */
   private plan: { key: string; entries: RowPlanEntry[] } | undefined;
 
@@ -727,13 +716,12 @@ export class MultiTaskModel {
    */
   private rowPlan(slots: TaskHandle[], key: string): RowPlanEntry[] {
     const names = new Set<string>();
-    for (const h of slots) for (const name of h.overrides) names.add(name);
+    for (const h of slots) for (const name of [...h.deltaOf.keys(), ...h.denseValues.keys()]) names.add(name);
     const table = this.loaded.backbone.tokenEmbedding;
     if (table) names.delete(table);
-    this.kinds ??= new Map(
+    const kinds = new Map(
       this.loaded.backbone.parameterSpecs({ numLabels: 1 }).map((spec) => [spec.name, spec.kind]),
     );
-    const kinds = this.kinds;
     const entries: RowPlanEntry[] = [];
     for (const name of names) {
       const base = this.base[name];

@@ -114,11 +114,11 @@ describe('per-row parameters', () => {
     });
   });
 
-  it('embedding and firstRow: base + each slot’s sparse δ, ids per row or shared positions', () => {
+  it('embedding and firstRow: base + each slot’s sparse δ (any order, repeats add up), ids per row or shared positions', () => {
     tf.tidy(() => {
       const base = random([7, 4], 21);
       const deltas = [
-        { indices: Uint32Array.from([1, 9, 10, 27]), values: Float32Array.from([0.5, -1, 2, 3]) },
+        { indices: Uint32Array.from([27, 10, 1, 9, 10]), values: Float32Array.from([3, 2, 0.5, -1, 0.25]) },
         undefined,
         { indices: Uint32Array.from([0, 3, 20]), values: Float32Array.from([1, 1, -2]) },
       ];
@@ -140,6 +140,11 @@ describe('per-row parameters', () => {
       expect(maxError(embedding(table, positions), perRowPositions)).toBeLessThan(1e-6);
       const first = perRow(5, (b) => tf.reshape(tf.slice(merged[slots[b]!]!, [0, 0], [1, -1]), [1, 1, 4]));
       expect(maxError(firstRow(table), first)).toBeLessThan(1e-6);
+      // Ids in rows no δ touches (row 4): the base's rows, [batch, L, H].
+      const untouched = tf.fill([5, 3], 4, 'int32');
+      const plain = embedding(table, untouched);
+      expect(plain.shape).toEqual([5, 3, 4]);
+      expect(maxError(plain, tf.gather(base, untouched))).toBe(0);
       // A table with no per-row values reads as before.
       expect(firstRow(base).shape).toEqual([1, 4]);
     });

@@ -202,35 +202,47 @@ export function rowAffine(
 }
 
 /**
- * A table δ's touched rows: their δ values [touched, H] and each touched id's row in them (`at`), once
- * per δ (a task's δ is immutable).
+ * A δ in ascending position order, once per δ (a task's δ is immutable): the δ itself when it is
+ * sorted, as a diff stores it; else a sorted copy (repeated positions kept: they add up).
  */
-const touchedCache = new WeakMap<SlotDelta, { at: Map<number, number>; rows: Float32Array }>();
+const sortedCache = new WeakMap<SlotDelta, SlotDelta>();
 
-function touchedRows(delta: SlotDelta, hidden: number): { at: Map<number, number>; rows: Float32Array } {
-  let touched = touchedCache.get(delta);
-  if (!touched) {
-    const at = new Map<number, number>();
-    for (let e = 0; e < delta.indices.length; e++) {
-      const r = Math.floor(delta.indices[e]! / hidden);
-      if (!at.has(r)) at.set(r, at.size);
+function sortedDelta(delta: SlotDelta): SlotDelta {
+  let sorted = sortedCache.get(delta);
+  if (!sorted) {
+    const { indices, values } = delta;
+    let ordered = true;
+    for (let e = 1; ordered && e < indices.length; e++) ordered = indices[e - 1]! <= indices[e]!;
+    if (ordered) sorted = delta;
+    else {
+      const order = Array.from(indices.keys()).sort((a, b) => indices[a]! - indices[b]! || a - b);
+      sorted = {
+        indices: Uint32Array.from(order, (e) => indices[e]!),
+        values: Float32Array.from(order, (e) => values[e]!),
+      };
     }
-    const rows = new Float32Array(at.size * hidden);
-    for (let e = 0; e < delta.indices.length; e++) {
-      const r = Math.floor(delta.indices[e]! / hidden);
-      rows[at.get(r)! * hidden + (delta.indices[e]! - r * hidden)] = delta.values[e]!;
-    }
-    touched = { at, rows };
-    touchedCache.set(delta, touched);
+    sortedCache.set(delta, sorted);
   }
-  return touched;
+  return sorted;
+}
+
+/** The first e with sorted[e] >= x. */
+function lowerBound(sorted: Uint32Array, x: number): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid]! < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /**
  * Rows of `table` [V, H] for `ids` ([batch, L], or [L] shared by every row) plus each batch row's
- * δ in those rows: the ids read back (int32, a few hundred), each (row, position)'s δ row copied in JS
- * from its slot's touched rows into one [batch, L, H] correction, one gather and one add. Returns
- * [batch, L, H].
+ * δ in those rows: the ids read back (int32, a few hundred), each (row, position)'s δ entries found
+ * by binary search in its slot's sorted δ and added in JS into one [batch, L, H] correction, one
+ * gather and one add (none when no entry falls in the batch's [batch, L] ids). Returns [batch, L, H].
  */
 export function rowEmbedding(table: tf.Tensor, ids: tf.Tensor, rows: RowParameter): tf.Tensor {
   const hidden = table.shape[1]!;
@@ -245,16 +257,24 @@ export function rowEmbedding(table: tf.Tensor, ids: tf.Tensor, rows: RowParamete
   const length = ids.shape[ids.rank - 1]!;
   const shared = ids.rank === 1;
   const idValues = ids.dataSync();
-  const slotRows = rows.deltas.map((delta) => delta && touchedRows(delta, hidden));
+  const slotDeltas = rows.deltas.map((delta) => delta && sortedDelta(delta));
   const correction = new Float32Array(batch * length * hidden);
+  let touched = false;
   rows.slots.forEach((slot, b) => {
-    const touched = slotRows[slot];
-    if (!touched) return;
+    const delta = slotDeltas[slot];
+    if (!delta) return;
+    const { indices, values } = delta;
     for (let t = 0; t < length; t++) {
-      const r = touched.at.get(idValues[shared ? t : b * length + t]!);
-      if (r !== undefined)
-        correction.set(touched.rows.subarray(r * hidden, (r + 1) * hidden), (b * length + t) * hidden);
+      const start = idValues[shared ? t : b * length + t]! * hidden;
+      const end = start + hidden;
+      const at = (b * length + t) * hidden - start;
+      for (let e = lowerBound(indices, start); e < indices.length && indices[e]! < end; e++) {
+        correction[at + indices[e]!]! += values[e]!;
+        touched = true;
+      }
     }
   });
-  return tf.add(tf.gather(table, ids), tf.tensor3d(correction, [batch, length, hidden]));
+  const gathered = tf.gather(table, ids);
+  if (!touched && !shared) return gathered;
+  return tf.add(gathered, tf.tensor3d(correction, [batch, length, hidden]));
 }

@@ -119,6 +119,8 @@ export class TaskHandle {
   readonly denseValues = new Map<string, { values: Float32Array; shape: number[] }>();
   /** @internal A dense value's difference from the base, as a δ (built once, for cross-task batches). */
   readonly replacementDeltas = new Map<string, SparseDelta>();
+  /** @internal base + δ of a bias, LayerNorm or head tensor (built once, for cross-task batches). */
+  readonly slotValues = new Map<string, { values: Float32Array; shape: number[] }>();
   /** @internal */ resident: ParameterMap | undefined;
   private users = 0;
   private retired = false;
@@ -208,6 +210,8 @@ export class MultiTaskModel {
   readonly baseFiles: BaseFilesHashes | undefined;
   readonly strategy: SwitchingStrategy;
   private readonly base: TensorArrays;
+  /** Each parameter's kind (embedding tables are looked up per row in a mixed batch). */
+  private readonly kinds: ReadonlyMap<string, string>;
   private readonly handles = new Map<string, TaskHandle>();
   private readonly versions = new Map<string, number>();
   private readonly options: MultiTaskModelOptions;
@@ -231,6 +235,9 @@ export class MultiTaskModel {
   ) {
     this.loaded = loaded;
     this.base = base;
+    this.kinds = new Map(
+      loaded.backbone.parameterSpecs({ numLabels: 1 }).map((spec) => [spec.name, spec.kind]),
+    );
     this.fingerprint = fingerprint;
     this.baseFiles = baseFiles;
     this.strategy = options.strategy ?? 'per-batch';
@@ -667,13 +674,10 @@ export class MultiTaskModel {
         continue;
       }
       const building = performance.now();
-      const { overrides, ids, padId } = this.rowOverrides(slots, rowSlots, chunk);
+      const overrides = this.rowOverrides(slots, rowSlots);
       const buildMs = performance.now() - building;
       try {
-        const remapped = ids
-          ? chunk.map((e) => ({ ...e, inputIds: e.inputIds.map((id) => ids.get(id)!) }))
-          : chunk;
-        const batch = toEncodedBatch(padEncoded(remapped, padId));
+        const batch = toEncodedBatch(padEncoded(chunk, backbone.encoder.padId));
         const logits = backbone.classify({ ...this.loaded.params, ...overrides }, batch, { training: false });
         const values = logits.dataSync();
         const width = logits.shape[1];
@@ -710,18 +714,12 @@ export class MultiTaskModel {
   }
 
   /**
-   * How a batch of these slots (task versions, `key`) overrides each parameter their diffs touch (the
-   * token embedding aside: `rowOverrides` builds it per batch, from the batch's ids): the same for
-   * every batch of the same slots, so kept for the last key.
+   * How a batch of these slots (task versions, `key`) overrides each parameter their diffs touch: the
+   * same for every batch of the same slots, so kept for the last key.
    */
   private rowPlan(slots: TaskHandle[], key: string): RowPlanEntry[] {
     const names = new Set<string>();
     for (const h of slots) for (const name of [...h.deltaOf.keys(), ...h.denseValues.keys()]) names.add(name);
-    const table = this.loaded.backbone.tokenEmbedding;
-    if (table) names.delete(table);
-    const kinds = new Map(
-      this.loaded.backbone.parameterSpecs({ numLabels: 1 }).map((spec) => [spec.name, spec.kind]),
-    );
     const entries: RowPlanEntry[] = [];
     for (const name of names) {
       const base = this.base[name];
@@ -731,22 +729,22 @@ export class MultiTaskModel {
         shape.every((d, i) => d === base.shape[i]);
       if (
         base &&
-        (kinds.get(name) === 'embedding' ||
+        (this.kinds.get(name) === 'embedding' ||
           (base.shape.length === 2 &&
             slots.every((h) => sameShape(h.denseValues.get(name)?.shape ?? base.shape))))
       ) {
-        // Tables (positions, token types): the base and each slot's δ rows, looked up per row. Linear
-        // weights of the base: x·Wᵀ with each slot's δ (`sparseRowLinear`; a replaced weight enters as
-        // its difference from the base), each the task's own arrays: nothing is copied per batch.
+        // Embedding tables: the base and each slot's δ rows, looked up per row (the batch's ids).
+        // Linear weights of the base: x·Wᵀ with each slot's δ (`sparseRowLinear`; a replaced weight
+        // enters as its difference from the base), each the task's own arrays: nothing is copied per
+        // batch.
         entries.push({ name, kind: 'sparse', deltas: slots.map((h) => this.tableDelta(h, name)) });
         continue;
       }
       // Biases, LayerNorm, task heads: every slot's whole value, [K, ...shape] in a reused array (the
-      // slot's own dense tensor, else base + its δ; heads zero-padded to the most labels), filled
-      // again only when the batch's task versions differ from the last batch's.
-      const values = slots.map(
-        (h) => h.denseValues.get(name) ?? { ...this.base[name]!, delta: h.deltaOf.get(name) },
-      );
+      // slot's own dense tensor, else base + its δ, built once per task version; heads zero-padded
+      // to the most labels), filled again only when the batch's task versions differ from the last
+      // batch's.
+      const values = slots.map((h) => this.slotValue(h, name));
       const shape = [...values[0]!.shape];
       for (const v of values) shape[0] = Math.max(shape[0]!, v.shape[0]!);
       const size = shape.reduce((a, b) => a * b, 1);
@@ -756,8 +754,6 @@ export class MultiTaskModel {
           const slot = table.subarray(k * size, (k + 1) * size);
           slot.set(v.values);
           if (v.values.length < size) slot.fill(0, v.values.length);
-          const delta = 'delta' in v ? v.delta : undefined;
-          if (delta) (this.options.scatterAdd ?? scatterAddLoop)(slot, delta.indices, delta.values, 1);
         });
       }
       entries.push({ name, kind: 'dense', shape, table });
@@ -766,33 +762,30 @@ export class MultiTaskModel {
   }
 
   /**
-   * The parameters a mixed batch overrides, with per-row values: each tensor some slot's δ touches
-   * (base + per-slot δ), each dense tensor some slot's diff carries (per-slot values, padded to the
-   * largest head), and the token embedding as the batch's rows (ids remapped).
+   * A task version's whole value of `name` for a mixed batch's per-slot table: its own dense tensor,
+   * else base + its δ (built once per version: small, as only biases, LayerNorm and heads come here),
+   * else the base.
    */
-  private rowOverrides(
-    slots: TaskHandle[],
-    rowSlots: Int32Array,
-    chunk: readonly { inputIds: number[] }[],
-  ): { overrides: ParameterMap; ids: Map<number, number> | undefined; padId: number } {
-    const { backbone } = this.loaded;
-    const table = backbone.tokenEmbedding;
+  private slotValue(handle: TaskHandle, name: string): { values: Float32Array; shape: number[] } {
+    const own = handle.denseValues.get(name) ?? handle.slotValues.get(name);
+    if (own) return own;
+    const base = this.base[name]!;
+    const delta = handle.deltaOf.get(name);
+    if (!delta) return base;
+    const values = Float32Array.from(base.values);
+    (this.options.scatterAdd ?? scatterAddLoop)(values, delta.indices, delta.values, 1);
+    const value = { values, shape: [...base.shape] };
+    handle.slotValues.set(name, value);
+    return value;
+  }
+
+  /**
+   * The parameters a mixed batch overrides, with per-row values: each tensor some slot's δ touches
+   * (base + per-slot δ; embedding tables too, looked up per row), each dense tensor some slot's diff
+   * carries (per-slot values, padded to the largest head).
+   */
+  private rowOverrides(slots: TaskHandle[], rowSlots: Int32Array): ParameterMap {
     const overrides: ParameterMap = {};
-    let ids: Map<number, number> | undefined;
-    let padId = backbone.encoder.padId;
-    if (table) {
-      const rows = Int32Array.from(new Set([padId, ...chunk.flatMap((e) => e.inputIds)])).sort();
-      ids = new Map([...rows].map((row, i) => [row, i]));
-      padId = ids.get(padId)!;
-      const base = this.base[table]!;
-      const hidden = base.shape[1]!;
-      const deltas = slots.map((h) => {
-        const delta = this.tableDelta(h, table);
-        return delta && rowsDelta(delta, rows, hidden);
-      });
-      const tensor = tf.tensor(embeddingRows(base, undefined, rows), [rows.length, hidden], 'float32');
-      overrides[table] = rowParameter(tensor, { kind: 'sparse', slots: rowSlots, deltas });
-    }
     const key = slots.map((h) => h.serial).join(',');
     if (this.plan?.key !== key) this.plan = { key, entries: this.rowPlan(slots, key) };
     for (const entry of this.plan.entries)
@@ -804,7 +797,7 @@ export class MultiTaskModel {
               deltas: entry.deltas,
             })
           : rowParameter(tf.zeros(entry.shape), { kind: 'dense', slots: rowSlots, table: entry.table });
-    return { overrides, ids, padId };
+    return overrides;
   }
 }
 
@@ -813,25 +806,6 @@ type RowPlanEntry =
   | { name: string; kind: 'sparse'; deltas: (SlotDelta | undefined)[] }
   | { name: string; kind: 'dense'; shape: number[]; table: Float32Array };
 
-/** δ's entries in rows `rows` of a [vocabulary, hidden] table, as positions in the [rows, hidden] table. */
-function rowsDelta(delta: SparseDelta, rows: Int32Array, hidden: number): SlotDelta {
-  const indices: number[] = [];
-  const values: number[] = [];
-  rows.forEach((row, i) => {
-    const end = (row + 1) * hidden;
-    for (
-      let k = lowerBound(delta.indices, row * hidden);
-      k < delta.indices.length && delta.indices[k]! < end;
-      k++
-    ) {
-      indices.push(i * hidden + (delta.indices[k]! - row * hidden));
-      values.push(delta.values[k]!);
-    }
-  });
-  return { indices: Uint32Array.from(indices), values: Float32Array.from(values) };
-}
-
-/** The first position of a sorted array whose value is ≥ x. */
 function lowerBound(sorted: Uint32Array, x: number): number {
   let lo = 0;
   let hi = sorted.length;

@@ -1,11 +1,11 @@
 /**
  * Cross-task serving's per-row linear on BERT-Tiny shapes, straight on the addon (no tfjs): one
- * 16-row × `--length`-token batch (12) over `--slots` task slots of 5 % δ each (the rows in turn), per weight shape
+ * `--batch`-row (16) × `--length`-token batch (12) over `--slots` task slots of 5 % δ each (the rows in turn), per weight shape
  * and thread count: matmul (x·Wᵀ, one task), sparseRowDelta (the correction), and sparseRowLinear with
  * and without the δs. Best of `--rounds` rounds of 5 calls, the variants in turns (a shared machine's
  * load moves absolute times; the comparison within a round holds better).
  *
- *   pnpm --filter @diffprune/native bench:row-linear [--slots 6] [--threads 1,2] [--rounds 40] [--length 12]
+ *   pnpm --filter @diffprune/native bench:row-linear [--slots 6] [--threads 1,2] [--rounds 40] [--length 12] [--batch 16]
  */
 import { parseArgs } from 'node:util';
 import { nativeAddon, registerNativeBackend } from '../src/index.js';
@@ -16,12 +16,13 @@ const { values: args } = parseArgs({
     threads: { type: 'string', default: '1,2' },
     rounds: { type: 'string', default: '40' },
     length: { type: 'string', default: '12' },
+    batch: { type: 'string', default: '16' },
   },
 });
 await import('@tensorflow/tfjs-backend-cpu');
 registerNativeBackend({ threads: 1 });
 const addon = nativeAddon();
-const [batch, length, slots] = [16, Number(args.length), Number(args.slots)];
+const [batch, length, slots] = [Number(args.batch), Number(args.length), Number(args.slots)];
 let state = 5;
 const random = () => {
   state = (state * 1664525 + 1013904223) >>> 0;

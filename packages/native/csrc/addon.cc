@@ -628,51 +628,57 @@ void finalize_offsets(napi_env env, void* data, void*) {
   delete cache;
 }
 
-// The cached positions of δ `view` (the JS object `delta`), computed when missing or made for another
-// shape, kernel or array; null when they cannot be kept (an object that cannot be wrapped, positions
-// past int32): the kernel then computes them per call.
-const int32_t* cached_offsets(napi_env env, napi_value delta, const diffprune::SlotDeltaView& view,
-                              int64_t in_features, int64_t out_features) {
+// The position cache kept on δ object `delta` (created empty on first use); null when it cannot be
+// kept there (an object that cannot be wrapped, or one another addon wrapped): positions per call then.
+OffsetCache* offset_cache(napi_env env, napi_value delta) {
   // Our wraps carry our type tag: an object another addon wrapped is never read as a cache.
   static const napi_type_tag kOffsetCacheTag = {0x6469666670727578ULL, 0x6f66667365747331ULL};
   bool ours = false;
   if (napi_check_object_type_tag(env, delta, &kOffsetCacheTag, &ours) != napi_ok) return nullptr;
-  void* raw = nullptr;
-  OffsetCache* cache = nullptr;
   if (ours) {
+    void* raw = nullptr;
     if (napi_unwrap(env, delta, &raw) != napi_ok) return nullptr;
-    cache = static_cast<OffsetCache*>(raw);
-  } else {
-    cache = new OffsetCache;
-    if (napi_wrap(env, delta, cache, finalize_offsets, nullptr, nullptr) != napi_ok) {
-      delete cache;  // e.g. already wrapped by someone else, or not extensible
-      bool pending = false;
-      napi_is_exception_pending(env, &pending);
-      if (pending) {
-        napi_value ignored;
-        napi_get_and_clear_last_exception(env, &ignored);
-      }
-      return nullptr;
+    return static_cast<OffsetCache*>(raw);
+  }
+  auto* cache = new OffsetCache;
+  if (napi_wrap(env, delta, cache, finalize_offsets, nullptr, nullptr) != napi_ok) {
+    delete cache;  // e.g. already wrapped by someone else, or not extensible
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (pending) {
+      napi_value ignored;
+      napi_get_and_clear_last_exception(env, &ignored);
     }
-    napi_type_tag_object(env, delta, &kOffsetCacheTag);
+    return nullptr;
   }
-  const char* kernel = diffprune::gemm_kernel_name();
-  if (cache->kernel != kernel || cache->in_features != in_features || cache->out_features != out_features ||
-      cache->indices != view.indices || cache->count != view.count) {
-    const int64_t before = static_cast<int64_t>(cache->offsets.capacity() * sizeof(int32_t));
-    cache->offsets.resize(static_cast<size_t>(view.count));
-    cache->kernel = nullptr;
-    if (!diffprune::packed_offsets(view, in_features, out_features, cache->offsets.data())) return nullptr;
-    cache->kernel = kernel;
-    cache->in_features = in_features;
-    cache->out_features = out_features;
-    cache->indices = view.indices;
-    cache->count = view.count;
-    int64_t adjusted;
-    napi_adjust_external_memory(env, static_cast<int64_t>(cache->offsets.capacity() * sizeof(int32_t)) - before,
-                                &adjusted);
-  }
-  return cache->offsets.data();
+  napi_type_tag_object(env, delta, &kOffsetCacheTag);
+  return cache;
+}
+
+// Whether `cache` holds the positions of δ `view` for this weight shape and the active GEMM kernel.
+bool offsets_current(const OffsetCache& cache, const diffprune::SlotDeltaView& view, int64_t in_features,
+                     int64_t out_features) {
+  return cache.kernel == diffprune::gemm_kernel_name() && cache.in_features == in_features &&
+         cache.out_features == out_features && cache.indices == view.indices && cache.count == view.count;
+}
+
+// Computes δ `view`'s positions into `cache` (its indices checked in range by the caller); null when
+// they do not fit an int32: the kernel then computes them per call.
+const int32_t* fill_offsets(napi_env env, OffsetCache& cache, const diffprune::SlotDeltaView& view,
+                            int64_t in_features, int64_t out_features) {
+  const int64_t before = static_cast<int64_t>(cache.offsets.capacity() * sizeof(int32_t));
+  cache.offsets.resize(static_cast<size_t>(view.count));
+  cache.kernel = nullptr;
+  if (!diffprune::packed_offsets(view, in_features, out_features, cache.offsets.data())) return nullptr;
+  cache.kernel = diffprune::gemm_kernel_name();
+  cache.in_features = in_features;
+  cache.out_features = out_features;
+  cache.indices = view.indices;
+  cache.count = view.count;
+  int64_t adjusted;
+  napi_adjust_external_memory(env, static_cast<int64_t>(cache.offsets.capacity() * sizeof(int32_t)) - before,
+                              &adjusted);
+  return cache.offsets.data();
 }
 
 // What sparseRowDelta and sparseRowLinear (`op`) share: rowSlots, the slots' δs and the dimensions
@@ -686,8 +692,10 @@ struct SlotRows {
 // Reads and checks the SlotRows arguments: dimensions positive and each at most 2^30; x and out of
 // batch·length·features elements; one slot per batch row, each in [0, deltas.length); each δ undefined,
 // null or {indices: Uint32Array, values: Float32Array} of one length, every index < outFeatures·
-// inFeatures (one vectorised pass, no early exit). Throws (and returns false) otherwise: a wrong one would
-// read or write out of bounds. With `offsets`, each δ's packed positions (cached_offsets).
+// inFeatures (one vectorised pass, no early exit; with `offsets`, only when a δ's packed positions are
+// computed, as the kernel then reads positions, not indices). Throws (and returns false) otherwise: a
+// wrong one would read or write out of bounds. With `offsets`, each δ's positions, kept on the δ
+// (offset_cache) or computed per call.
 bool get_slot_rows(napi_env env, const std::string& op, napi_value row_slots_value, napi_value deltas_value,
                    const napi_value* dims, size_t x_len, size_t out_len, SlotRows& rows, bool offsets) {
   const std::string prefix = "diffprune native: " + op;
@@ -744,15 +752,21 @@ bool get_slot_rows(napi_env env, const std::string& op, napi_value row_slots_val
         !get_array(env, values_value, napi_float32_array, &values, &values_len) ||
         throw_if(env, indices_len != values_len, (prefix + " a δ's indices and values differ in length").c_str()))
       return false;
+    rows.deltas[k] = {indices, values, static_cast<std::ptrdiff_t>(indices_len)};
+    // Positions kept from an earlier call were computed from checked indices, and the kernel then reads
+    // no index: nothing out of bounds can be reached, so the check runs when they are (re)computed.
+    OffsetCache* cache = offsets && indices_len > 0 ? offset_cache(env, delta) : nullptr;
+    if (cache && offsets_current(*cache, rows.deltas[k], rows.in_features, rows.out_features)) {
+      rows.deltas[k].offsets = cache->offsets.data();
+      continue;
+    }
     uint32_t outside = 0;
     if (size < (uint64_t{1} << 32)) {
       const uint32_t limit = static_cast<uint32_t>(size);
       for (size_t e = 0; e < indices_len; ++e) outside |= static_cast<uint32_t>(indices[e] >= limit);
     }
     if (throw_if(env, outside != 0, (prefix + " has a δ position outside the weight").c_str())) return false;
-    rows.deltas[k] = {indices, values, static_cast<std::ptrdiff_t>(indices_len)};
-    if (offsets && indices_len > 0)
-      rows.deltas[k].offsets = cached_offsets(env, delta, rows.deltas[k], rows.in_features, rows.out_features);
+    if (cache) rows.deltas[k].offsets = fill_offsets(env, *cache, rows.deltas[k], rows.in_features, rows.out_features);
   }
   return true;
 }
@@ -778,7 +792,7 @@ napi_value SparseRowDelta(napi_env env, napi_callback_info info) {
 
 // sparseRowLinear(out, x, weight, bias, rowSlots, deltas, batch, length, inFeatures, outFeatures): core's
 // DiffpruneSparseRowLinear (sparse_delta.h); bias null, [outFeatures] or [slots, outFeatures]. Every
-// length and index is checked (get_slot_rows).
+// length is checked, and every index whenever a δ's positions are computed (get_slot_rows).
 napi_value SparseRowLinear(napi_env env, napi_callback_info info) {
   Args args;
   if (!get_args(env, info, args, 10)) return nullptr;

@@ -164,7 +164,7 @@ struct LinearScratch {
   std::uint64_t call = 0;
   PackedB packed;
   std::vector<std::ptrdiff_t> offsets;
-  std::vector<float> a, c;
+  std::vector<float> a, c, saved;
 };
 
 std::atomic<std::uint64_t> linear_calls{0};
@@ -239,14 +239,20 @@ void sparse_row_linear(float* out, const float* x, const float* weight, const fl
                     static_cast<int>(out_features), scratch.packed);
       scratch.call = call;
     }
-    // Then restored from W (packing copies W's values).
     const PackedB& layout = scratch.packed;
     float* packed = scratch.packed.data.data();
-    // Each entry added at its position in the packed copy, the GEMM, W's values put back.
+    // Each entry added at its position in the packed copy (the value there saved first), the GEMM, the
+    // saved values put back in reverse order (a repeated position gets its first saved value, W's):
+    // sequential reads only, and no index read once the positions are kept.
+    scratch.saved.resize(static_cast<size_t>(pairs));
+    float* saved = scratch.saved.data();
     const auto patched_gemm = [&](const auto* offsets) {
-      for (std::ptrdiff_t p = 0; p < pairs; ++p) packed[offsets[p]] += delta.values[p];
+      for (std::ptrdiff_t p = 0; p < pairs; ++p) {
+        saved[p] = packed[offsets[p]];
+        packed[offsets[p]] += delta.values[p];
+      }
       gemm_packed(static_cast<int>(piece.count), MatrixView{a, in_features, 1}, layout, c, out_features);
-      for (std::ptrdiff_t p = 0; p < pairs; ++p) packed[offsets[p]] = weight[delta.indices[p]];
+      for (std::ptrdiff_t p = pairs - 1; p >= 0; --p) packed[offsets[p]] = saved[p];
     };
     if (delta.offsets != nullptr) {
       patched_gemm(delta.offsets);  // the caller's positions, computed once per δ

@@ -41,7 +41,7 @@ void sparse_row_delta(float* out, const float* x, const int32_t* row_slots, cons
 // out [batch, length, out_features]:
 //   out[b, t, :] = x[b, t, :]·(W + δ_k)ᵀ (+ bias[k]) with k = row_slots[b].
 // Per slot with rows: a thread-local packed Wᵀ (packed once per call and thread), the slot's δ
-// added into it, one gemm of the slot's tokens against it, the touched entries restored from W. A
+// added into it, one gemm of the slot's tokens against it, the touched entries restored (their values saved as the δ went in). A
 // slot without a δ multiplies by W itself. A token's output does not depend on which tokens share its
 // gemm, so the result does not depend on the thread count. Indices must be in range (the caller checks).
 void sparse_row_linear(float* out, const float* x, const float* weight, const float* bias, bool bias_per_slot,

@@ -1,4 +1,4 @@
-import { InvalidArgumentError, type SlotDelta, sparseRowLinearKernelName } from '@diffprune/core';
+import { InvalidArgumentError, lowerBound, type SlotDelta, sparseRowLinearKernelName } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { sparseRowDelta, sparseRowLinear } from './sparse-row-delta.js';
 
@@ -224,18 +224,6 @@ function sortedDelta(delta: SlotDelta): SlotDelta {
     sortedCache.set(delta, sorted);
   }
   return sorted;
-}
-
-/** The first e with sorted[e] >= x. */
-function lowerBound(sorted: Uint32Array, x: number): number {
-  let lo = 0;
-  let hi = sorted.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (sorted[mid]! < x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 /**

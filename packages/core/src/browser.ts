@@ -94,6 +94,7 @@ export {
   layoutHasGroup,
   layoutHasRows,
   layoutHasU,
+  lowerBound,
   sparseRowDeltaInputRoles,
   sparseRowDeltaKernelName,
   sparseRowLinearInputRoles,

@@ -161,6 +161,18 @@ export interface SlotDelta {
   values: Float32Array;
 }
 
+/** The first e with sorted[e] ≥ x in ascending `sorted` (its length when none): a sorted δ's entries from a position on. */
+export function lowerBound(sorted: ArrayLike<number>, x: number): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid]! < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 /**
  * `DiffpruneSparseRowDelta`: inputs {x, rowSlots}, attrs `SparseRowDeltaAttributes`; one float32
  * output, the correction c [batch, seq, outFeatures]:

@@ -7,6 +7,7 @@ import {
   type KeyShapeMismatch,
   type LoadBackboneOptions,
   type LoadedBackbone,
+  lowerBound,
   type ParameterMap,
 } from '@diffprune/core';
 import {
@@ -805,17 +806,6 @@ export class MultiTaskModel {
 type RowPlanEntry =
   | { name: string; kind: 'sparse'; deltas: (SlotDelta | undefined)[] }
   | { name: string; kind: 'dense'; shape: number[]; table: Float32Array };
-
-function lowerBound(sorted: Uint32Array, x: number): number {
-  let lo = 0;
-  let hi = sorted.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (sorted[mid]! < x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
 
 /** Rows `rows` of a [vocabulary, hidden] table, plus δ's entries in those rows when given. */
 function embeddingRows(

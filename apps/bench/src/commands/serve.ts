@@ -32,6 +32,8 @@ export interface ScenarioResult {
   scenario: string;
   tasks: number;
   requestsPerSecond: number;
+  /** Requests/s of each measured run, in round order (the scenarios ran in turns within a round). */
+  roundRequestsPerSecond: number[];
   p50: number;
   p99: number;
   errors: number;
@@ -233,6 +235,7 @@ export async function benchServe(options: ServeBenchOptions): Promise<ScenarioRe
         scenario: server.scenario,
         tasks: server.names.length,
         requestsPerSecond: median(runs[i]!.map((r) => r.requests.average)),
+        roundRequestsPerSecond: runs[i]!.map((r) => r.requests.average),
         p50: median(runs[i]!.map((r) => r.latency.p50)),
         p99: median(runs[i]!.map((r) => r.latency.p99)),
         errors: runs[i]!.reduce((sum, r) => sum + r.errors + r.non2xx, 0),
@@ -248,6 +251,14 @@ export async function benchServe(options: ServeBenchOptions): Promise<ScenarioRe
 
 const mb = (bytes: number | undefined) => (bytes === undefined ? '–' : (bytes / 2 ** 20).toFixed(0));
 
+/** A scenario's requests/s ÷ the single task's, round by round (rounds both measured). */
+const roundRatios = (result: ScenarioResult, single: ScenarioResult) =>
+  result.roundRequestsPerSecond
+    .map((rate, round) => rate / single.roundRequestsPerSecond[round]!)
+    .filter(Number.isFinite)
+    .map((ratio) => ratio.toFixed(2))
+    .join(', ');
+
 /** The results as a Markdown table, with the targets' ratios. */
 export function formatServeTable(results: ScenarioResult[], options: ServeBenchOptions): string {
   const single = results[0]!;
@@ -262,6 +273,10 @@ export function formatServeTable(results: ScenarioResult[], options: ServeBenchO
     ),
     '',
     `RSS with ${results[2]!.tasks} tasks ÷ RSS with one: ${(results[2]!.rss / single.rss).toFixed(2)} (target ≤ 1.3); mixed throughput ÷ single: ${(results[1]!.requestsPerSecond / single.requestsPerSecond).toFixed(2)} and ${(results[2]!.requestsPerSecond / single.requestsPerSecond).toFixed(2)} (target ≥ 0.8). Separate merged models: one server process per task (tasks × the single-task RSS).`,
+    `Mixed ÷ single in each round (the scenarios in turns; their spread is the measurement's noise): ${results
+      .slice(1)
+      .map((r) => `${r.tasks} tasks ${roundRatios(r, single)}`)
+      .join('; ')}.`,
   ];
   return lines.join('\n');
 }

@@ -298,7 +298,7 @@ export function registerServeCommand(program: Command): void {
     .requiredOption('--model <dir>', 'the base model of the diffs')
     .requiredOption('--diffs <dir>', 'real task diffs (NAME.diff.safetensors or NAME/ run directories)')
     .option('--duration <s>', 'seconds of each measured run', positive('--duration'), 5)
-    .option('--rounds <n>', 'measured runs per scenario, in turns; medians shown', positive('--rounds'), 3)
+    .option('--rounds <n>', 'measured runs per scenario, in turns; medians shown', positive('--rounds'), 5)
     .option('--connections <n>', 'concurrent connections', positive('--connections'), 16)
     .option('--inputs <n>', 'inputs per request', positive('--inputs'), 1)
     .option('--many <n>', 'tasks of the large scenario', positive('--many'), 50)

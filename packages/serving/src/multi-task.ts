@@ -8,6 +8,7 @@ import {
   type LoadBackboneOptions,
   type LoadedBackbone,
   lowerBound,
+  type ParameterKind,
   type ParameterMap,
 } from '@diffprune/core';
 import {
@@ -212,7 +213,7 @@ export class MultiTaskModel {
   readonly strategy: SwitchingStrategy;
   private readonly base: TensorArrays;
   /** Each parameter's kind (embedding tables are looked up per row in a mixed batch). */
-  private readonly kinds: ReadonlyMap<string, string>;
+  private readonly kinds: ReadonlyMap<string, ParameterKind>;
   private readonly handles = new Map<string, TaskHandle>();
   private readonly versions = new Map<string, number>();
   private readonly options: MultiTaskModelOptions;

@@ -110,6 +110,8 @@ describe('parallel workers', () => {
       expect(result.stderr).toMatch(/\[job 1\]/);
       expect(result.stderr).toMatch(/\[job 2\]/);
       expect(result.stderr).toMatch(/progress: 2\/2 runs done .*ETA/);
+      // The parent prints progress; the workers do not (their ETA would count one job).
+      expect(result.stderr).not.toMatch(/\[job \d\] progress:/);
       expect(existsSync(join(out, 'REPORT.md'))).toBe(true);
     },
     300_000,

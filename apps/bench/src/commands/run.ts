@@ -4,7 +4,7 @@ import { createInterface } from 'node:readline';
 import { InterruptedError } from '@diffprune/core';
 import { progressRenderer, startBackend, stopOnInterrupt } from '@diffprune/trainer';
 import { defaultSettings } from '@diffprune/training';
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { type BenchPreset, getPreset, planRuns, withModel } from '../presets.js';
 import { writeReport } from '../report.js';
 import { defaultResultsDirectory } from '../results.js';
@@ -20,6 +20,7 @@ interface RunOptions {
   jobs: string;
   report: boolean;
   quiet?: boolean;
+  worker?: boolean;
 }
 
 export const positiveInteger = (name: string, value: string) => {
@@ -55,26 +56,76 @@ function describeEvent(event: PresetEvent): string | undefined {
 }
 
 /**
- * `--jobs N` (N > 1): N worker processes of this same command (`--jobs 1 --no-report`), each taking
- * the next unclaimed run; their lines prefixed `[job k]`; a progress line with the ETA every time a
- * run finishes (remaining runs × mean wall time of the runs finished in this sitting ÷ N).
+ * Time left for the runs not yet finished, with `jobs` of them going at once. Each remaining run is
+ * expected to take what the finished runs of its kind took (same task, method and density, other
+ * seeds; their wall times were measured with the same number of jobs sharing the machine), else the
+ * mean of its task's finished runs, else the mean of all finished runs. Tasks differ by 20× here
+ * (WNLI's runs take a minute, STS-B's diff pruning half an hour), so one mean over the runs done so
+ * far (the cheap tasks come first) is far too low. Undefined until some run has finished.
  */
-async function runWorkers(preset: BenchPreset, out: string, jobs: number, only: string[] | undefined) {
+export function estimateRemainingMs(
+  planned: readonly { id: string; task: string }[],
+  finished: readonly { id: string; task: string; wallTimeMs: number }[],
+  jobs: number,
+): number | undefined {
+  if (finished.length === 0) return undefined;
+  const kind = (id: string) => id.replace(/__s\d+$/, '');
+  const groups = (key: (r: { id: string; task: string }) => string) => {
+    const sums = new Map<string, { total: number; n: number }>();
+    for (const r of finished) {
+      const g = sums.get(key(r)) ?? { total: 0, n: 0 };
+      g.total += r.wallTimeMs;
+      g.n++;
+      sums.set(key(r), g);
+    }
+    return (k: string) => {
+      const g = sums.get(k);
+      return g && g.total / g.n;
+    };
+  };
+  const byKind = groups((r) => kind(r.id));
+  const byTask = groups((r) => r.task);
+  const overall = finished.reduce((sum, r) => sum + r.wallTimeMs, 0) / finished.length;
+  const done = new Set(finished.map((r) => r.id));
+  let total = 0;
+  for (const run of planned) {
+    if (done.has(run.id)) continue;
+    total += byKind(kind(run.id)) ?? byTask(run.task) ?? overall;
+  }
+  return total / jobs;
+}
+
+/** Prints `progress: k/n runs done (m in this sitting), ETA …` from the run records on disk. */
+async function progressReporter(preset: BenchPreset, out: string, jobs: number, only: string[] | undefined) {
   const planned = planRuns(preset, defaultSettings).filter(
     (run) => !only || only.some((s) => run.id.includes(s)),
   );
   const ids = new Set(planned.map((r) => r.id));
-  const countDone = async () => (await readRunRecords(out)).filter((r) => ids.has(r.id)).length;
-  const doneAtStart = await countDone();
-  const started = Date.now();
-  let finishedHere = 0;
+  const finishedRuns = async () => (await readRunRecords(out)).filter((r) => ids.has(r.id));
+  const doneAtStart = (await finishedRuns()).length;
+  return async () => {
+    const finished = await finishedRuns();
+    const left = estimateRemainingMs(planned, finished, jobs);
+    process.stderr.write(
+      `progress: ${finished.length}/${planned.length} runs done (${finished.length - doneAtStart} in this sitting), ETA ${left === undefined ? 'unknown' : formatDuration(left)}\n`,
+    );
+  };
+}
+
+/**
+ * `--jobs N` (N > 1): N worker processes of this same command (`--jobs 1 --no-report`), each taking
+ * the next unclaimed run; their lines prefixed `[job k]`; a progress line with the ETA every time a
+ * run finishes (`estimateRemainingMs` over the finished run records).
+ */
+async function runWorkers(preset: BenchPreset, out: string, jobs: number, only: string[] | undefined) {
+  const progress = await progressReporter(preset, out, jobs, only);
   const args = process.argv.slice(2);
   const jobsAt = args.findIndex((a) => a === '--jobs' || a.startsWith('--jobs='));
   if (jobsAt >= 0) args.splice(jobsAt, args[jobsAt]!.includes('=') ? 1 : 2);
   const children = Array.from({ length: jobs }, (_, k) => {
     const child = spawn(
       process.execPath,
-      [...process.execArgv, process.argv[1]!, ...args, '--jobs', '1', '--no-report', '--quiet'],
+      [...process.execArgv, process.argv[1]!, ...args, '--jobs', '1', '--no-report', '--quiet', '--worker'],
       {
         stdio: ['ignore', 'inherit', 'pipe'],
       },
@@ -82,14 +133,7 @@ async function runWorkers(preset: BenchPreset, out: string, jobs: number, only: 
     createInterface({ input: child.stderr! }).on('line', (line) => {
       process.stderr.write(`[job ${k + 1}] ${line}\n`);
       if (line.startsWith('  ') && line.includes(' s') && line.includes('density')) {
-        finishedHere++;
-        void countDone().then((done) => {
-          const remaining = planned.length - done;
-          const perRun = (Date.now() - started) / finishedHere;
-          process.stderr.write(
-            `progress: ${done}/${planned.length} runs done (${done - doneAtStart} in this sitting), ETA ${formatDuration((remaining * perRun) / jobs)}\n`,
-          );
-        });
+        void progress();
       }
     });
     return new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? 1)));
@@ -119,6 +163,8 @@ export function registerRunCommand(program: Command): void {
     .option('--jobs <n>', 'runs in parallel (worker processes)', '1')
     .option('--no-report', 'do not write the report at the end')
     .option('--quiet', 'no per-step progress')
+    // A worker of `--jobs N`: its parent prints the progress lines.
+    .addOption(new Option('--worker').hideHelp())
     .action(async (options: RunOptions) => {
       const named = getPreset(options.preset);
       const preset = options.model ? withModel(named, options.model) : named;
@@ -149,6 +195,7 @@ export function registerRunCommand(program: Command): void {
         `backend: ${backend.backend}${backend.fast ? '' : ' (slow path)'} — ${backend.reason}\n`,
       );
       const interrupt = stopOnInterrupt('stopping after this step; run the same command again to resume');
+      const progress = options.worker ? undefined : await progressReporter(preset, out, 1, options.only);
       // The library says where an interrupted run's checkpoint is; resuming is this command again.
       const { records, missingTasks } = await runPreset({
         preset,
@@ -159,6 +206,7 @@ export function registerRunCommand(program: Command): void {
         onEvent: (event) => {
           const line = describeEvent(event);
           if (line) process.stderr.write(`${line}\n`);
+          if (event.type === 'bench-run-end' && progress) void progress();
         },
       }).catch((error: unknown) => {
         throw error instanceof InterruptedError

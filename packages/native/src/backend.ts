@@ -74,7 +74,12 @@ export class NativeBackend extends MathBackendCPU {
   }
 
   override readSync(dataId: DataId): BackendValues {
-    this.pool?.expose(this.data.get(dataId)?.values);
+    const values = this.data.get(dataId)?.values;
+    // A view on part of a pooled buffer: the caller gets a copy of its own (its `.buffer` is exactly
+    // its values), and the buffer stays the pool's. A whole pooled array is handed out and never
+    // recycled (no copy of large results such as the model's parameters).
+    if (this.pool?.isPartialView(values)) return (values as Float32Array).slice();
+    this.pool?.expose(values);
     return super.readSync(dataId);
   }
 

@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { addonPath } from './addon.js';
 import { defaultPoolMegabytes, registerNativeBackend } from './backend.js';
-import { BufferPool } from './buffer-pool.js';
+import { BufferPool, capacityFor } from './buffer-pool.js';
 
 const pool = (poison = false) => new BufferPool({ minElements: 16, maxFreeBytes: 1 << 20, poison });
 
@@ -48,12 +48,40 @@ describe('BufferPool', () => {
     expect(p.take(8).length).toBe(8); // below minElements: plain allocation
   });
 
+  it('size classes: at most 1/8 above the size, 8 per doubling', () => {
+    for (let n = 1; n < 300_000; n += 1 + Math.floor(n / 97)) {
+      const c = capacityFor(n);
+      expect(c).toBeGreaterThanOrEqual(n);
+      expect(c).toBeLessThanOrEqual(n + n / 8);
+      expect(capacityFor(c)).toBe(c); // a class is its own class
+    }
+    // [32, T, 512] for every T of 65…128 (MRPC's padded lengths): 8 arrays, not 64.
+    const classes = new Set(Array.from({ length: 64 }, (_, i) => capacityFor(32 * (65 + i) * 512)));
+    expect(classes.size).toBe(8);
+  });
+
+  it('hands out a view of n elements on its class’s buffer, recycled for any size of the class', () => {
+    const p = pool(true);
+    const a = p.take(1000); // class 1024
+    expect([a.length, a.byteOffset, a.buffer.byteLength]).toEqual([1000, 0, 1024 * 4]);
+    expect(p.isPartialView(a)).toBe(true);
+    p.adopt(a);
+    p.release(a);
+    expect(p.heldBytes).toBe(1024 * 4);
+    const b = p.take(970, true);
+    expect(b.buffer).toBe(a.buffer);
+    expect(b.length).toBe(970);
+    expect(Array.from(b).every((v) => v === 0)).toBe(true);
+    expect(p.isPartialView(p.take(1024))).toBe(false);
+    expect(p.isPartialView(new Float32Array(8))).toBe(false);
+  });
+
   it('keeps at most maxFreeBytes', () => {
     const p = new BufferPool({ minElements: 1, maxFreeBytes: 1024, poison: false });
-    const arrays = [p.take(200), p.take(200)];
+    const arrays = [p.take(200), p.take(200)]; // class 208: 832 bytes each
     for (const a of arrays) p.adopt(a);
     for (const a of arrays) p.release(a);
-    expect(p.heldBytes).toBe(800);
+    expect(p.heldBytes).toBe(832);
   });
 });
 
@@ -84,6 +112,25 @@ describe('the native backend with its pool', () => {
     expect(values(third).buffer).not.toBe(read.buffer);
     expect(read[0]).toBe(1);
     tf.dispose([x, third]);
+  });
+
+  it('a result on part of a pooled buffer is read as a copy of its own; the buffer stays the pool’s', async () => {
+    const values = nativeValues();
+    if (!values) return;
+    const x = tf.fill([61, 131], 3); // 7,991 elements: class 8,192
+    const first = tf.add(x, x);
+    const buffer = values(first).buffer;
+    expect(buffer.byteLength).toBe(8192 * 4);
+    const read = first.dataSync();
+    expect(read.buffer.byteLength).toBe(61 * 131 * 4);
+    expect(read.buffer).not.toBe(buffer);
+    expect(read[7990]).toBe(6);
+    first.dispose();
+    const second = tf.mul(tf.fill([8000], 2), tf.fill([8000], 2)); // same class, another size
+    expect(values(second).buffer).toBe(buffer);
+    expect(read[7990]).toBe(6); // the copy is untouched
+    expect(await second.data()).toHaveLength(8000);
+    tf.dispose([x, second]);
   });
 
   it('identity transpose: the output keeps its values when the input is disposed; recycled after both', async () => {

@@ -51,6 +51,8 @@ export interface Run extends RunTensors {
   readonly stepsPerEpoch: number;
   /** Wall-clock origin: now minus the time earlier sessions of this run spent. */
   readonly started: number;
+  /** Time earlier sittings of this run spent (from the checkpoint it resumed from; 0 for a fresh run). */
+  readonly earlierSittingsMs: number;
   state: CheckpointState;
   /** The gate noise of the latest search step (the `last` evaluation gate), and the `sample` one. */
   lastNoise: GateNoise | undefined;

@@ -158,6 +158,7 @@ describe.skipIf(!present)('runTraining on slices of real GLUE data with the offl
         shouldStop: () => ++stops === 6,
       }),
     ).rejects.toThrow(InterruptedError);
+    const lastSittingStarted = Date.now();
     const b = await runTraining({
       model,
       task: 'rte',
@@ -166,6 +167,9 @@ describe.skipIf(!present)('runTraining on slices of real GLUE data with the offl
       outputDirectory: parts,
       resume: true,
     });
+    // The wall time counts the earlier sittings too, not only the last one.
+    expect(b.wallTimeMs).toBeGreaterThan(Date.now() - lastSittingStarted);
+    expect(b.wallTimeMs).toBeGreaterThanOrEqual(b.trainingTimeMs);
     const [da, db] = await Promise.all([readDiff(a.diffPath), readDiff(b.diffPath)]);
     expect(db.tensors.map((t) => t.name)).toEqual(da.tensors.map((t) => t.name));
     for (let i = 0; i < da.tensors.length; i++) {

@@ -79,6 +79,7 @@ export interface RunSummary {
   steps: number;
   examplesSeen: number;
   trainingTimeMs: number;
+  /** The run's wall time, over every sitting of a resumed run. */
   wallTimeMs: number;
   examplesPerSecond: number;
   backend: string;
@@ -151,7 +152,8 @@ export async function runTraining(options: RunTrainingOptions): Promise<RunSumma
       diffPath,
       diffBytes,
       backend,
-      wallTimeMs: Date.now() - started,
+      // A resumed run counts the sittings before this one too (as its training time does).
+      wallTimeMs: Date.now() - started + outcome.earlierSittingsMs,
     });
     await writeFileAtomic(
       join(options.outputDirectory, 'metrics.json'),

@@ -32,6 +32,8 @@ export interface TrainOutcome {
   steps: number;
   examplesSeen: number;
   trainingTimeMs: number;
+  /** Time earlier sittings of a resumed run spent before this one (0 for a run in one sitting). */
+  earlierSittingsMs: number;
 }
 
 /** Names each method trains in its first stage. */
@@ -101,6 +103,7 @@ async function startRun(options: TrainRunOptions): Promise<Run> {
     dev: encode(options.dev, settings.maxEvalExamples, 1),
     stepsPerEpoch: Math.ceil(train.length / settings.batchSize),
     started: Date.now() - (saved?.state.elapsedMs ?? 0),
+    earlierSittingsMs: saved?.state.elapsedMs ?? 0,
     state: saved?.state ?? freshState(key),
     ...(saved?.tensors ?? {
       trainables: emptyTrainables(),
@@ -162,6 +165,7 @@ async function outcome(run: Run): Promise<TrainOutcome> {
     steps: state.stepsTaken,
     examplesSeen: state.examplesSeen,
     trainingTimeMs: state.elapsedMs,
+    earlierSittingsMs: run.earlierSittingsMs,
   };
 }
 

@@ -1,10 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { estimateRemainingMs } from './run.js';
 
-const run = (task: string, method: string, seed: number, wallTimeMs = 0) => ({
+const run = (
+  task: string,
+  method: string,
+  seed: number,
+  wallTimeMs = 0,
+  finishedAt = `2026-12-0${seed - 40}`,
+) => ({
   id: `${task}__${method}__s${seed}`,
   task,
   wallTimeMs,
+  finishedAt,
 });
 
 describe('estimateRemainingMs', () => {
@@ -18,23 +25,24 @@ describe('estimateRemainingMs', () => {
     expect(estimateRemainingMs(planned, [], 2)).toBeUndefined();
   });
 
-  it('expects each remaining run to take what its kind took on other seeds, shared by the jobs', () => {
+  it('expects each remaining run to take what the latest run of its kind took, shared by the jobs', () => {
     const finished = [
       run('wnli', 'full__dense', 42, 60_000),
       run('stsb', 'full__dense', 42, 600_000),
+      run('stsb', 'diff-pruning__d0.005', 43, 200_000), // the latest (a faster build): 200 s
       run('stsb', 'diff-pruning__d0.005', 42, 1_800_000),
-      run('stsb', 'diff-pruning__d0.005', 43, 2_000_000),
     ];
-    // Left: wnli full ×2 (60 s each), stsb full ×2 (600 s), stsb DP ×1 (mean 1,900 s).
-    expect(estimateRemainingMs(planned, finished, 2)).toBe((2 * 60_000 + 2 * 600_000 + 1_900_000) / 2);
-    expect(estimateRemainingMs(planned, finished, 1)).toBe(2 * 60_000 + 2 * 600_000 + 1_900_000);
+    // Left: wnli full ×2 (60 s each), stsb full ×2 (600 s), stsb DP ×1 (200 s).
+    expect(estimateRemainingMs(planned, finished, 2)).toBe((2 * 60_000 + 2 * 600_000 + 200_000) / 2);
+    expect(estimateRemainingMs(planned, finished, 1)).toBe(2 * 60_000 + 2 * 600_000 + 200_000);
   });
 
   it('falls back to the task’s mean, then to the mean of all finished runs', () => {
     const finished = [run('wnli', 'full__dense', 42, 60_000), run('wnli', 'full__dense', 43, 100_000)];
     const some = [...planned, run('wnli', 'bitfit__dense', 42), run('cola', 'bitfit__dense', 42)];
-    // wnli full ×1 (80 s), wnli bitfit (task mean 80 s), stsb ×6 and cola ×1 (overall mean 80 s).
-    expect(estimateRemainingMs(some, finished, 1)).toBe(9 * 80_000);
+    // wnli full s44 (the latest wnli full, s43: 100 s), wnli bitfit (wnli's mean, 80 s),
+    // stsb ×6 and cola ×1 (the mean of all, 80 s).
+    expect(estimateRemainingMs(some, finished, 1)).toBe(100_000 + 8 * 80_000);
     const stsb = [run('stsb', 'full__dense', 42, 900_000)];
     // stsb full ×2 (900 s), stsb DP ×3 (stsb mean 900 s), wnli ×3 (overall mean 900 s).
     expect(estimateRemainingMs(planned, stsb, 1)).toBe(8 * 900_000);

@@ -57,40 +57,37 @@ function describeEvent(event: PresetEvent): string | undefined {
 
 /**
  * Time left for the runs not yet finished, with `jobs` of them going at once. Each remaining run is
- * expected to take what the finished runs of its kind took (same task, method and density, other
- * seeds; their wall times were measured with the same number of jobs sharing the machine), else the
- * mean of its task's finished runs, else the mean of all finished runs. Tasks differ by 20× here
- * (WNLI's runs take a minute, STS-B's diff pruning half an hour), so one mean over the runs done so
- * far (the cheap tasks come first) is far too low. Undefined until some run has finished.
+ * expected to take what the latest finished run of its kind took (same task, method and density on
+ * another seed: the latest, so that a faster build or a busier machine shows at once; the wall
+ * times were measured with the same number of jobs sharing the machine), else the mean of its task's
+ * finished runs, else the mean of all finished runs. Tasks differ by 20× here, so one mean over the
+ * runs done so far (the cheap tasks come first) is far too low. Undefined until a run has finished.
  */
 export function estimateRemainingMs(
   planned: readonly { id: string; task: string }[],
-  finished: readonly { id: string; task: string; wallTimeMs: number }[],
+  finished: readonly { id: string; task: string; wallTimeMs: number; finishedAt: string }[],
   jobs: number,
 ): number | undefined {
   if (finished.length === 0) return undefined;
   const kind = (id: string) => id.replace(/__s\d+$/, '');
-  const groups = (key: (r: { id: string; task: string }) => string) => {
-    const sums = new Map<string, { total: number; n: number }>();
-    for (const r of finished) {
-      const g = sums.get(key(r)) ?? { total: 0, n: 0 };
-      g.total += r.wallTimeMs;
-      g.n++;
-      sums.set(key(r), g);
-    }
-    return (k: string) => {
-      const g = sums.get(k);
-      return g && g.total / g.n;
-    };
-  };
-  const byKind = groups((r) => kind(r.id));
-  const byTask = groups((r) => r.task);
+  const latest = new Map<string, { wallTimeMs: number; finishedAt: string }>();
+  const byTask = new Map<string, { total: number; n: number }>();
+  for (const r of finished) {
+    const k = kind(r.id);
+    const seen = latest.get(k);
+    if (!seen || r.finishedAt > seen.finishedAt) latest.set(k, r);
+    const t = byTask.get(r.task) ?? { total: 0, n: 0 };
+    t.total += r.wallTimeMs;
+    t.n++;
+    byTask.set(r.task, t);
+  }
   const overall = finished.reduce((sum, r) => sum + r.wallTimeMs, 0) / finished.length;
   const done = new Set(finished.map((r) => r.id));
   let total = 0;
   for (const run of planned) {
     if (done.has(run.id)) continue;
-    total += byKind(kind(run.id)) ?? byTask(run.task) ?? overall;
+    const task = byTask.get(run.task);
+    total += latest.get(kind(run.id))?.wallTimeMs ?? (task ? task.total / task.n : overall);
   }
   return total / jobs;
 }

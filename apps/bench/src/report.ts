@@ -302,6 +302,9 @@ function commitsOf(records: readonly { commit?: string | undefined }[]): string 
     counts.set(key, (counts.get(key) ?? 0) + 1);
   }
   return [...counts]
-    .map(([commit, n]) => `diffprune ${commit} (${n === records.length ? `all ${n} runs` : `${n} runs`})`)
+    .map(
+      ([commit, n]) =>
+        `diffprune ${commit} (${n === records.length ? `all ${n} runs` : `${n} run${n === 1 ? '' : 's'}`})`,
+    )
     .join(', ');
 }

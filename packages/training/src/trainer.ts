@@ -91,6 +91,7 @@ async function startRun(options: TrainRunOptions): Promise<Run> {
   const key = runKey(options);
   const saved = options.resume ? await loadRunCheckpoint(options.outputDirectory, key) : undefined;
   const plans = method.plan(settings, settings.fixedMaskEpochs ?? defaultFixedMaskEpochs(task.name));
+  const earlierSittingsMs = saved?.state.elapsedMs ?? 0;
   const run: Run = {
     options,
     settings,
@@ -102,8 +103,8 @@ async function startRun(options: TrainRunOptions): Promise<Run> {
     train,
     dev: encode(options.dev, settings.maxEvalExamples, 1),
     stepsPerEpoch: Math.ceil(train.length / settings.batchSize),
-    started: Date.now() - (saved?.state.elapsedMs ?? 0),
-    earlierSittingsMs: saved?.state.elapsedMs ?? 0,
+    started: Date.now() - earlierSittingsMs,
+    earlierSittingsMs,
     state: saved?.state ?? freshState(key),
     ...(saved?.tensors ?? {
       trainables: emptyTrainables(),

@@ -212,8 +212,15 @@ describe('summary and report', () => {
     expect(row('PEFT LoRA')[header.indexOf('SST-2')]).toBe('62.0 ± 2.0');
     expect(row('PEFT LoRA')[header.indexOf('avg')]).toBe(formatMetric((0.62 + 0.52) / 2));
     expect(report).toContain('| RTE | Diff pruning (struct.) − Diff pruning | -3.0 | yes |');
-    expect(report).toContain('| SST-2 | Full finetuning | 82.0 ± 2.0 (3) | 80.0 ± 1.0 (3) | 2.0 | **yes** |');
-    expect(report).toContain('| SST-2 | Diff pruning | 71.0 ± 1.0 (3) | 70.0 ± 2.0 (3) | 1.0 | no |');
+    // Welch p from scipy.stats.ttest_ind(equal_var=False) on the same values: 0.2209, 0.4961.
+    expect(report).toContain(
+      '| SST-2 | Full finetuning | 82.0 ± 2.0 (3) | 80.0 ± 1.0 (3) | 2.0 | **yes** | 0.22 |',
+    );
+    expect(report).toContain('| SST-2 | Diff pruning | 71.0 ± 1.0 (3) | 70.0 ± 2.0 (3) | 1.0 | no | 0.50 |');
+    // 1 of 2 outside; one distribution would put 2 × 34.5 % = 0.7 there; no p < 0.05 (0.1 expected).
+    expect(report).toContain('outside the reference’s mean ± sd in 1 of 2 cells');
+    expect(report).toContain('0.7 would be');
+    expect(report).toContain('0 of 2 cells with p < 0.05; 0.1 expected by chance');
     expect(formatSpread({ headline: 0.5, sd: Number.NaN, n: 1 })).toBe('50.0');
   });
 

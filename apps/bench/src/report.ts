@@ -6,6 +6,7 @@ import { paperColumns, paperDensityTable, paperTable } from './paper.js';
 import { densitySpec, layerSpec, renderSvg, structuredSpec, untouchedSpec } from './plots.js';
 import { type BenchMethod, type BenchPreset, methodLabels } from './presets.js';
 import { portablePath, type RunRecord } from './run-preset.js';
+import { chanceOutsideSpread, welchTest } from './stats.js';
 import {
   averageExcludes,
   type BenchSummary,
@@ -97,20 +98,46 @@ export function comparisonsTable(summary: BenchSummary): string {
   return lines.join('\n');
 }
 
-/** Ours against the PyTorch reference per task and method, both spreads, flagged where ours is outside. */
+/**
+ * Ours against the PyTorch reference per task and method: both spreads, whether our mean is outside
+ * the reference's mean ± sd, Welch's p, and below the table how many "outside" cells and p < 0.05
+ * cells one distribution would give by chance (at three seeds, about a third are "outside").
+ */
 export function referenceTable(summary: BenchSummary, reference: readonly ExternalRecord[]): string {
   const cells = summariseExternal(reference);
   const lines = [
-    '| task | method | ours (mean ± sd, n) | reference (mean ± sd, n) | ours − reference | ours outside the reference spread |',
-    '|---|---|---|---|---|---|',
+    '| task | method | ours (mean ± sd, n) | reference (mean ± sd, n) | ours − reference | ours outside the reference spread | Welch p |',
+    '|---|---|---|---|---|---|---|',
   ];
+  let compared = 0;
+  let outside = 0;
+  let expectedOutside = 0;
+  const tested: { p: number; label: string }[] = [];
   for (const method of summary.methods) {
     for (const [task, theirs] of Object.entries(cells[method] ?? {})) {
       const ours = summary.table[method]?.[task];
+      const label = `${taskLabels[task] ?? task} ${methodLabels[method]}`;
+      const welch = ours ? welchTest(ours, theirs) : undefined;
+      const isOutside = ours ? outsideReference(ours, theirs) : false;
+      if (ours && theirs.n >= 2) {
+        compared++;
+        if (isOutside) outside++;
+        expectedOutside += chanceOutsideSpread(ours.n, theirs.n);
+      }
+      if (welch) tested.push({ p: welch.p, label });
       lines.push(
-        `| ${taskLabels[task] ?? task} | ${methodLabels[method]} | ${ours ? `${formatSpread(ours)} (${ours.n})` : '–'} | ${formatSpread(theirs)} (${theirs.n}) | ${ours ? formatMetric(ours.headline - theirs.headline) : '–'} | ${ours ? (outsideReference(ours, theirs) ? '**yes**' : 'no') : '–'} |`,
+        `| ${taskLabels[task] ?? task} | ${methodLabels[method]} | ${ours ? `${formatSpread(ours)} (${ours.n})` : '–'} | ${formatSpread(theirs)} (${theirs.n}) | ${ours ? formatMetric(ours.headline - theirs.headline) : '–'} | ${ours ? (isOutside ? '**yes**' : 'no') : '–'} | ${welch ? welch.p.toFixed(2) : '–'} |`,
       );
     }
+  }
+  if (compared > 0) {
+    const significant = tested.filter((c) => c.p < 0.05);
+    lines.push(
+      '',
+      `Our mean is outside the reference’s mean ± sd in ${outside} of ${compared} cells. If both implementations drew from one distribution, ` +
+        `${expectedOutside.toFixed(1)} would be (Student’s t on the reference’s sample sd; ${(chanceOutsideSpread(3, 3) * 100).toFixed(1)} % per cell at three seeds each). ` +
+        `Welch’s t-test: ${significant.length} of ${tested.length} cells with p < 0.05${significant.length > 0 ? ` (${significant.map((c) => c.label).join('; ')})` : ''}; ${(tested.length * 0.05).toFixed(1)} expected by chance.`,
+    );
   }
   return lines.join('\n');
 }
@@ -186,7 +213,7 @@ export async function writeReport(options: {
     lines.push('## Ours against the PyTorch reference', '');
     lines.push(
       '`scripts/torch_diffprune.py`: the authors’ three stages (run_glue_diffpruning, run_glue_mag, run_glue_fixmask_finetune) and the baselines in plain PyTorch, ' +
-        'fed the same encoded examples, settings and seeds (its own random streams). "Outside": our mean lies outside the reference mean ± sd.',
+        'fed the same encoded examples, settings and seeds (its own random streams). "Outside": our mean lies outside the reference mean ± sd. Welch p: the two-sided p-value of Welch’s t-test of the two means.',
       '',
     );
     lines.push(referenceTable(summary, reference), '');

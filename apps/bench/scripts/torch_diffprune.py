@@ -7,6 +7,8 @@ one method on one task with one seed and writes one JSON record (atomically: tem
 
   python3 torch_diffprune.py run MODEL_DIR DATA.json CONFIG.json OUT.json
   python3 torch_diffprune.py check-step FIXTURE_DIR      # agreement with ../shared/fixtures' golden step
+  python3 torch_diffprune.py replay MODEL_DIR DATA.json STREAMS.json [gates,dropout,order]
+                                                         # stage 1 on diffprune's random streams
 
 CONFIG.json: {"method": full|last-layer|bitfit|non-adaptive|diff-pruning, "structured": bool,
 "seed", "batchSize", "epochs", "learningRate", "alphaLearningRate", "lambda", "alphaInit",
@@ -67,20 +69,22 @@ class Bert:
         self.attention_dropout = config.get("attention_probs_dropout_prob", 0.1)
         self.eps = config.get("layer_norm_eps", 1e-12)
 
-    def __call__(self, p, ids, types, mask, train):
+    def __call__(self, p, ids, types, mask, train, drop=None):
+        """drop(x, rate, site): the dropout of one site (default F.dropout; `replay` passes diffprune's masks)."""
         import torch
         import torch.nn.functional as F
 
         B, T = ids.shape
         H, A = self.H, self.A
-        drop = lambda x, r: F.dropout(x, r, train)  # noqa: E731
+        if drop is None or not train:
+            drop = lambda x, r, site: F.dropout(x, r, train)  # noqa: E731
         norm = lambda x, name: F.layer_norm(x, (H,), p[name + ".weight"], p[name + ".bias"], self.eps)  # noqa: E731
         x = (
             F.embedding(ids, p["bert.embeddings.word_embeddings.weight"])
             + p["bert.embeddings.position_embeddings.weight"][:T]
             + F.embedding(types, p["bert.embeddings.token_type_embeddings.weight"])
         )
-        x = drop(norm(x, "bert.embeddings.LayerNorm"), self.hidden_dropout)
+        x = drop(norm(x, "bert.embeddings.LayerNorm"), self.hidden_dropout, "embeddings")
         d = H // A
         bias = (1 - mask.float())[:, None, None, :] * torch.finfo(torch.float32).min
         for i in range(self.L):
@@ -89,12 +93,12 @@ class Bert:
             heads = lambda t: t.view(B, T, A, d).transpose(1, 2)  # noqa: E731
             q, k, v = (heads(lin(x, "attention.self." + s)) for s in ("query", "key", "value"))
             scores = q @ k.transpose(-1, -2) / math.sqrt(d) + bias
-            context = (drop(scores.softmax(-1), self.attention_dropout) @ v).transpose(1, 2).reshape(B, T, H)
-            x = norm(drop(lin(context, "attention.output.dense"), self.hidden_dropout) + x, l + "attention.output.LayerNorm")
+            context = (drop(scores.softmax(-1), self.attention_dropout, f"layer.{i}.attention.probabilities") @ v).transpose(1, 2).reshape(B, T, H)
+            x = norm(drop(lin(context, "attention.output.dense"), self.hidden_dropout, f"layer.{i}.attention.output") + x, l + "attention.output.LayerNorm")
             h = F.gelu(lin(x, "intermediate.dense"))
-            x = norm(drop(lin(h, "output.dense"), self.hidden_dropout) + x, l + "output.LayerNorm")
+            x = norm(drop(lin(h, "output.dense"), self.hidden_dropout, f"layer.{i}.output") + x, l + "output.LayerNorm")
         pooled = torch.tanh(F.linear(x[:, 0], p["bert.pooler.dense.weight"], p["bert.pooler.dense.bias"]))
-        return F.linear(drop(pooled, self.hidden_dropout), p["classifier.weight"], p["classifier.bias"])
+        return F.linear(drop(pooled, self.hidden_dropout, "classifier"), p["classifier.weight"], p["classifier.bias"])
 
 
 def hard_concrete(log_alpha, u, l, r, beta=1.0):
@@ -442,11 +446,130 @@ def run(model_dir, data_path, config_path, out_path):
     write_record(record, out_path)
 
 
+# diffprune's counter-based uniforms (@diffprune/core counter-uniform.ts), ported for `replay`:
+# u_i = (k_i + 0.5) / 2^23 with k_i the top 23 bits of two MurmurHash3 finaliser rounds over i,
+# keyed by the seed; a dropout mask keeps entry i where k_i >= ceil(rate * 2^23 - 0.5).
+def _fmix32(h):
+    import numpy as np
+
+    m = np.uint64(0xFFFFFFFF)
+    h = h.astype(np.uint64)
+    h ^= h >> np.uint64(16)
+    h = (h * np.uint64(0x85EBCA6B)) & m
+    h ^= h >> np.uint64(13)
+    h = (h * np.uint64(0xC2B2AE35)) & m
+    h ^= h >> np.uint64(16)
+    return h
+
+
+def counter_bits(seed, n):
+    import numpy as np
+
+    a = _fmix32(np.array([(seed ^ 0x9E3779B9) & 0xFFFFFFFF], dtype=np.uint64))[0]
+    b = _fmix32(np.array([(seed + 0x6A09E667) & 0xFFFFFFFF], dtype=np.uint64))[0]
+    i = np.arange(n, dtype=np.uint64)
+    return _fmix32(_fmix32(((i * np.uint64(0x9E3779B9)) & np.uint64(0xFFFFFFFF)) ^ a) ^ b) >> np.uint64(9)
+
+
+def counter_uniform(seed, shape):
+    import numpy as np
+    import torch
+
+    n = int(np.prod(shape))
+    return torch.from_numpy(((counter_bits(seed, n).astype(np.float64) + 0.5) * 2.0**-23).astype(np.float32)).view(*shape)
+
+
+def counter_dropout_mask(seed, shape, rate):
+    import numpy as np
+    import torch
+
+    n = int(np.prod(shape))
+    keep = counter_bits(seed, n) >= max(0, math.ceil(rate * 2**23 - 0.5))
+    scale = np.float32(1 / (1 - rate))
+    return torch.from_numpy(np.where(keep, scale, np.float32(0)).astype(np.float32)).view(*shape)
+
+
+def replay(model_dir, data_path, dump_path, torch_streams=""):
+    """Stage 1 of diff pruning driven by diffprune's own random streams (`diffprune-bench replay`
+    writes them: the head's initial values, every step's batch, gate-noise seeds (and group u) and
+    dropout seeds per site). With the same streams, the same algorithm must give the same losses
+    step for step; prints {"steps": [{"taskLoss", "expectedL0"}, ...]} (the penalty before each update).
+    torch_streams: a comma-separated subset of gates, dropout, order that the reference draws itself
+    instead (torch.rand, F.dropout, Python's shuffle), to measure what each stream changes."""
+    import torch
+
+    dump = json.load(open(dump_path))
+    torch.set_num_threads(int(dump.get("threads", 1)))
+    own = set(filter(None, torch_streams.split(",")))
+    if own - {"gates", "dropout", "order"}:
+        raise SystemExit(f"unknown streams {sorted(own - {'gates', 'dropout', 'order'})}: expected gates, dropout, order")
+    torch.manual_seed(int(dump["seed"]))
+    random.seed(int(dump["seed"]))
+    s = dump["settings"]
+    d = model_dir.rstrip("/") + "/"
+    config = json.load(open(d + "config.json"))
+    model = Bert(config)
+    data = json.load(open(data_path))
+    regression = data["regression"]
+    base = {k: v for k, v in load_safetensors(d + "model.safetensors").items() if k.startswith("bert.")}
+    for name, values in dump["head"].items():
+        base[name] = torch.tensor(values["values"], dtype=torch.float32).view(*values["shape"])
+    names, gated = list(base), dump["gated"]
+    structured = bool(s["structured"])
+    l, r = s["limits"]
+    betas, eps, clip = tuple(s["adamBetas"]), s["adamEpsilon"], s["maxGradNorm"]
+    w = {n: torch.zeros_like(base[n], requires_grad=True) for n in names}
+    la = {n: torch.full_like(base[n], float(s["alphaInit"]), requires_grad=True) for n in gated}
+    gla = {n: torch.full((1,), float(s["alphaInit"]), requires_grad=True) for n in gated} if structured else {}
+    total = int(dump["totalSteps"])
+    opt_w = torch.optim.Adam(list(w.values()), lr=s["learningRate"], betas=betas, eps=eps, weight_decay=0)
+    sched_w = torch.optim.lr_scheduler.LambdaLR(opt_w, lambda k: max(0.0, 1 - k / total))
+    alphas = list(la.values()) + list(gla.values())
+    opt_a = torch.optim.Adam(alphas, lr=s["alphaLearningRate"], betas=betas, eps=eps, weight_decay=0)
+    lo, hi = dump.get("uBounds", [1e-4, 0.9999])
+    B = int(s["batchSize"])
+    steps_per_epoch = math.ceil(len(data["train"]) / B)
+    out = []
+    for k, step in enumerate(dump["steps"]):
+        if "gates" in own:
+            us = {n: torch.rand_like(base[n]).clamp(lo, hi) for n in gated}
+            gus = {n: torch.rand(1).clamp(lo, hi) for n in gla}
+        else:
+            us = {n: counter_uniform(seed, tuple(base[n].shape)).clamp(lo, hi) for n, seed in zip(gated, step["gateSeeds"])}
+            gus = {n: torch.tensor([u], dtype=torch.float32).clamp(lo, hi) for n, u in zip(gated, step["groupU"])}
+        theta, _ = gated_theta(base, w, la, gla, us, gus, l, r)
+        if "order" in own:
+            if k % steps_per_epoch == 0:
+                order = list(range(len(data["train"])))
+                random.shuffle(order)
+            batch = order[(k % steps_per_epoch) * B : (k % steps_per_epoch + 1) * B]
+        else:
+            batch = step["batch"]
+        ids, types, amask, y = batchify([data["train"][j] for j in batch], regression)
+        sites = step["dropoutSeeds"]
+        drop = None if "dropout" in own else lambda x, rate, site: x * counter_dropout_mask(sites[site], tuple(x.shape), rate)  # noqa: E731
+        task_term = task_loss(model(theta, ids, types, amask, True, drop), y, regression)
+        pen = penalty(la, gla, l, r)
+        loss = task_term + s["lambda"] * pen
+        opt_w.zero_grad(set_to_none=True)
+        opt_a.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(list(w.values()), clip)
+        torch.nn.utils.clip_grad_norm_(alphas, clip)
+        opt_w.step()
+        opt_a.step()
+        sched_w.step()
+        out.append({"taskLoss": task_term.item(), "expectedL0": pen.item()})
+    print(json.dumps({"steps": out}))
+
+
 if __name__ == "__main__":
     if len(sys.argv) >= 2 and sys.argv[1] == "check-step" and len(sys.argv) == 3:
         check_step(sys.argv[2])
     elif len(sys.argv) == 6 and sys.argv[1] == "run":
         run(*sys.argv[2:])
+    elif len(sys.argv) in (5, 6) and sys.argv[1] == "replay":
+        replay(*sys.argv[2:])
     else:
         sys.stderr.write(__doc__)
         sys.exit(2)

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { type ExternalEvent, peerRuns, referenceRuns, runExternal } from './external-run.js';
 import { getPreset, sharedDirectory } from './presets.js';
+import { compareReplay, recordReplay, runTorchReplay } from './replay.js';
 import { findTorchPython, torchScriptPath } from './step/pytorch.js';
 
 const torch = findTorchPython(['torch']);
@@ -72,6 +73,39 @@ describe('the PyTorch reference and the PEFT peers', () => {
       const events: ExternalEvent['type'][] = [];
       await runExternal({ ...options, onEvent: (e) => events.push(e.type) });
       expect(events).toEqual(['external-run-skip']);
+    },
+    300_000,
+  );
+
+  it.skipIf(!torch.python || !present)(
+    'replay: on our random streams, the reference’s search stage gives our losses step for step (both modes)',
+    async () => {
+      const out = await mkdtemp(join(tmpdir(), 'dp-replay-'));
+      const offline = getPreset('offline');
+      for (const method of ['diff-pruning', 'diff-pruning-structured'] as const) {
+        // 64 examples at batch 32: 2 steps an epoch, so 5 steps cross two reshuffles.
+        const recording = await recordReplay({
+          preset: offline,
+          task: 'rte',
+          method,
+          seed: 7,
+          steps: 5,
+          maxTrainExamples: 64,
+          outputDirectory: out,
+        });
+        expect(recording.ours).toHaveLength(5);
+        const theirs = runTorchReplay(
+          torch.python!,
+          torchScriptPath('torch_diffprune.py'),
+          offline.model,
+          recording,
+        );
+        const comparison = compareReplay(recording.ours, theirs, 1e-4);
+        expect(comparison.firstBeyond, method).toBeUndefined();
+        // Training moved: the losses differ between steps (a constant would also agree).
+        expect(new Set(theirs.map((s) => s.taskLoss.toFixed(4))).size).toBeGreaterThan(1);
+        expect(theirs[4]!.expectedL0).toBeLessThan(theirs[0]!.expectedL0);
+      }
     },
     300_000,
   );

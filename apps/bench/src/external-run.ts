@@ -108,7 +108,11 @@ export function peerRuns(preset: BenchPreset, tasks: readonly string[]): Externa
  * (`selectSubset(n, maxTrainExamples, seed)`, as the trainer), the whole dev set, encoded by
  * diffprune's tokenizer. Cached in `work/external-data/`.
  */
-async function encodedData(preset: BenchPreset, outputDirectory: string, run: ExternalRun): Promise<string> {
+export async function encodedData(
+  preset: BenchPreset,
+  outputDirectory: string,
+  run: ExternalRun,
+): Promise<string> {
   const cap = run.config.maxTrainExamples as number | null;
   const maxLength = run.config.maxLength as number;
   const path = join(

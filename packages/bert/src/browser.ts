@@ -19,6 +19,7 @@ export type { DropoutSite, EncoderLayerNames, EncoderLayerSettings } from './enc
 export {
   bertLayerNames,
   checkEncodedBatch,
+  dropoutSiteSeed,
   dropoutSites,
   encoderLayer,
   requireParameter,

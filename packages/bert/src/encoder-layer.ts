@@ -18,14 +18,21 @@ import { activation, dropout, layerNorm, linear, multiHeadAttention } from './op
 /** Where dropout is applied; each site (and layer) gets its own seed derived from the forward's seed. */
 export type DropoutSite = (x: tf.Tensor, rate: number, site: string) => tf.Tensor;
 
+/**
+ * The dropout mask seed of one site (e.g. `embeddings`, `layer.0.attention.probabilities`,
+ * `layer.0.attention.output`, `layer.0.output`, `classifier`) in a forward seeded with `forwardSeed`.
+ */
+export const dropoutSiteSeed = (forwardSeed: number, site: string): number =>
+  createRng(forwardSeed >>> 0)
+    .fork(site)
+    .nextUint32();
+
 /** The dropout of a forward: identity at eval; seeded per site when `options.seed` is given. */
 export const dropoutSites = (options: ForwardOptions): DropoutSite => {
   if (!options.training) return (x) => x;
-  const rng = options.seed === undefined ? undefined : createRng(options.seed >>> 0);
-  return (x, rate, site) => {
-    const seed = rng ? rng.fork(site).nextUint32() : Math.floor(Math.random() * 2 ** 32);
-    return dropout(x, rate, seed);
-  };
+  const { seed } = options;
+  return (x, rate, site) =>
+    dropout(x, rate, seed === undefined ? Math.floor(Math.random() * 2 ** 32) : dropoutSiteSeed(seed, site));
 };
 
 /** A parameter by name, or an `InvalidArgumentError` naming it and the backbone. */

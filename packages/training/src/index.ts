@@ -55,6 +55,7 @@ export {
 } from './stages.js';
 export type { OptimizerStates, StepContext, StepOutput, TrainingState } from './step.js';
 export { createTrainingState, trainingStep, trainStep } from './step.js';
+export { batchSeed, gateDraws, stepGateDraws, stepSeed } from './streams.js';
 export type { TaskData } from './task-data.js';
 export { evaluateDataset, glueTaskData, userTaskData, userTaskMetrics } from './task-data.js';
 export type { TaskInfo, TrainOutcome, TrainRunOptions } from './trainer.js';

@@ -8,6 +8,7 @@ import type { StagePlan } from './methods.js';
 import { evaluationGate, type Run } from './run-context.js';
 import { disposeGateNoise, mapTrainables, type StageModel, trainableTensors } from './stages.js';
 import { createOptimizerStates, type StepContext, stepNoise, trainingStep } from './step.js';
+import { batchSeed } from './streams.js';
 
 /** Saves the run's checkpoint and says so. */
 export async function checkpoint(run: Run, plan: StagePlan): Promise<void> {
@@ -73,7 +74,7 @@ async function takeStep(run: Run, plan: StagePlan, context: StepContext, epoch: 
   const step = state.step;
   const inEpoch = step % run.stepsPerEpoch;
   // glue's seeded batching: the same batches for the same (seed, stage, epoch).
-  const seed = run.settings.seed + state.stageIndex * 7919;
+  const seed = batchSeed(run.settings.seed, state.stageIndex);
   const batchSize = run.settings.batchSize;
   const indices = batchIndices(run.train.length, { batchSize, shuffle: true, seed, epoch })[inEpoch]!;
   const padId = run.options.loaded.backbone.encoder.padId;

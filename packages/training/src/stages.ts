@@ -7,6 +7,7 @@ import {
 } from '@diffprune/hard-concrete';
 import * as tf from '@tensorflow/tfjs-core';
 import type { GroupPenalty } from './settings.js';
+import { gateDraws } from './streams.js';
 
 /** What a trainable tensor is: a finetuned θ, a diff weight w, or a gate parameter. */
 export const trainableRoles = ['theta', 'w', 'logAlpha', 'groupLogAlpha'] as const;
@@ -287,18 +288,25 @@ export function fixedMaskStage(
 }
 
 /**
- * Draws the gate noise of one step from a seeded stream: a seed per gated tensor (fresh u per entry,
- * drawn by the fused op) and, in structured mode, one u per group.
+ * The gate noise of one step as tensors, from its draws (streams.ts' `gateDraws`): a seed per
+ * gated tensor (fresh u per entry, drawn by the fused op) and, in structured mode, one u per group.
  */
-export function sampleGateNoise(gated: readonly string[], structured: boolean, rng: Rng): GateNoise {
+export function gateNoiseFromDraws(
+  gated: readonly string[],
+  draws: { seeds: readonly number[]; groupU: readonly number[] },
+): GateNoise {
   const seeds: Record<string, number> = {};
   const groupU: Record<string, tf.Tensor> = {};
-  for (const name of gated) {
-    seeds[name] = rng.nextUint32();
-    if (structured) groupU[name] = tf.tensor(rng.uniformArray(1), [1], 'float32');
-  }
+  gated.forEach((name, i) => {
+    seeds[name] = draws.seeds[i]!;
+    if (draws.groupU.length > 0) groupU[name] = tf.tensor([draws.groupU[i]!], [1], 'float32');
+  });
   return { seeds, u: {}, groupU };
 }
+
+/** The gate noise of one evaluation or step drawn from `rng` (streams.ts' `gateDraws`). */
+export const sampleGateNoise = (gated: readonly string[], structured: boolean, rng: Rng): GateNoise =>
+  gateNoiseFromDraws(gated, gateDraws(gated.length, structured, rng));
 
 export function disposeGateNoise(noise: GateNoise | undefined): void {
   if (noise) tf.dispose([...Object.values(noise.u), ...Object.values(noise.groupU)]);

@@ -1,4 +1,4 @@
-import { createRng, type LoadedBackbone, NonFiniteError, type ParameterMap } from '@diffprune/core';
+import { type LoadedBackbone, NonFiniteError, type ParameterMap } from '@diffprune/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { computeGradients } from './gradients.js';
 import { methods } from './methods.js';
@@ -17,18 +17,19 @@ import {
   finetuneStage,
   type GateChoice,
   type GateNoise,
+  gateNoiseFromDraws,
   initialFinetuneTrainables,
   initialSearchTrainables,
   type OptimizerGroup,
   optimizerGroups,
   type StageModel,
-  sampleGateNoise,
   searchStage,
   type TrainableRole,
   type Trainables,
   trainableRoles,
   trainableTensors,
 } from './stages.js';
+import { stepGateDraws, stepSeed } from './streams.js';
 
 /** Everything one optimisation step of a stage needs besides the trainables and the batch. */
 export interface StepContext {
@@ -72,14 +73,13 @@ export function disposeOptimizerStates(states: OptimizerStates | undefined): voi
   if (states) for (const role of trainableRoles) disposeAdamState(states[role]);
 }
 
-/** Dropout seed of a step: a pure function of (seed, stage, step), so resumed runs see the same masks. */
-export const stepSeed = (seed: number, stageIndex: number, step: number): number =>
-  createRng(seed).fork(`dropout/${stageIndex}/${step}`).nextUint32();
-
-/** The gate noise of a step: a pure function of (seed, stage, step) as well. */
+/** The gate noise of a step: a pure function of (seed, stage, step), like its dropout (streams.ts). */
 export function stepNoise(context: StepContext, step: number): GateNoise {
-  const rng = createRng(context.settings.seed).fork(`u/${context.stageIndex}/${step}`);
-  return sampleGateNoise(context.gated, context.settings.structured, rng);
+  const { seed, structured } = context.settings;
+  return gateNoiseFromDraws(
+    context.gated,
+    stepGateDraws(seed, context.stageIndex, step, context.gated.length, structured),
+  );
 }
 
 /**

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { InterruptedError } from '@diffprune/core';
+import { InterruptedError, InvalidArgumentError } from '@diffprune/core';
 import { progressRenderer, startBackend, stopOnInterrupt } from '@diffprune/trainer';
 import { defaultSettings } from '@diffprune/training';
 import { type Command, Option } from 'commander';
@@ -25,7 +25,9 @@ interface RunOptions {
 
 export const positiveInteger = (name: string, value: string) => {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, found ${value}`);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new InvalidArgumentError({ argument: name, expected: 'a positive integer', found: value });
+  }
   return n;
 };
 

@@ -490,7 +490,7 @@ def counter_dropout_mask(seed, shape, rate):
 
 
 def replay(model_dir, data_path, dump_path, torch_streams=""):
-    """Stage 1 of diff pruning driven by diffprune's own random streams (`diffprune-bench replay`
+    """Stage 1 of diff pruning (or full finetuning) driven by diffprune's own random streams (`diffprune-bench replay`
     writes them: the head's initial values, every step's batch, gate-noise seeds (and group u) and
     dropout seeds per site). With the same streams, the same algorithm must give the same losses
     step for step; prints {"steps": [{"taskLoss", "expectedL0"}, ...]} (the penalty before each update).
@@ -515,23 +515,27 @@ def replay(model_dir, data_path, dump_path, torch_streams=""):
     for name, values in dump["head"].items():
         base[name] = torch.tensor(values["values"], dtype=torch.float32).view(*values["shape"])
     names, gated = list(base), dump["gated"]
-    structured = bool(s["structured"])
+    full = dump.get("method") == "full"
+    structured = bool(s["structured"]) and not full
     l, r = s["limits"]
     betas, eps, clip = tuple(s["adamBetas"]), s["adamEpsilon"], s["maxGradNorm"]
+    # Full finetuning: theta itself trains (theta = theta0 + w with w from 0 is the same), no gates.
     w = {n: torch.zeros_like(base[n], requires_grad=True) for n in names}
-    la = {n: torch.full_like(base[n], float(s["alphaInit"]), requires_grad=True) for n in gated}
+    la = {} if full else {n: torch.full_like(base[n], float(s["alphaInit"]), requires_grad=True) for n in gated}
     gla = {n: torch.full((1,), float(s["alphaInit"]), requires_grad=True) for n in gated} if structured else {}
     total = int(dump["totalSteps"])
     opt_w = torch.optim.Adam(list(w.values()), lr=s["learningRate"], betas=betas, eps=eps, weight_decay=0)
     sched_w = torch.optim.lr_scheduler.LambdaLR(opt_w, lambda k: max(0.0, 1 - k / total))
     alphas = list(la.values()) + list(gla.values())
-    opt_a = torch.optim.Adam(alphas, lr=s["alphaLearningRate"], betas=betas, eps=eps, weight_decay=0)
+    opt_a = None if full else torch.optim.Adam(alphas, lr=s["alphaLearningRate"], betas=betas, eps=eps, weight_decay=0)
     lo, hi = dump.get("uBounds", [1e-4, 0.9999])
     B = int(s["batchSize"])
     steps_per_epoch = math.ceil(len(data["train"]) / B)
     out = []
     for k, step in enumerate(dump["steps"]):
-        if "gates" in own:
+        if full:
+            us, gus = {}, {}
+        elif "gates" in own:
             us = {n: torch.rand_like(base[n]).clamp(lo, hi) for n in gated}
             gus = {n: torch.rand(1).clamp(lo, hi) for n in gla}
         else:
@@ -549,15 +553,18 @@ def replay(model_dir, data_path, dump_path, torch_streams=""):
         sites = step["dropoutSeeds"]
         drop = None if "dropout" in own else lambda x, rate, site: x * counter_dropout_mask(sites[site], tuple(x.shape), rate)  # noqa: E731
         task_term = task_loss(model(theta, ids, types, amask, True, drop), y, regression)
-        pen = penalty(la, gla, l, r)
+        pen = torch.zeros(()) if full else penalty(la, gla, l, r)
         loss = task_term + s["lambda"] * pen
         opt_w.zero_grad(set_to_none=True)
-        opt_a.zero_grad(set_to_none=True)
+        if opt_a:
+            opt_a.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(list(w.values()), clip)
-        torch.nn.utils.clip_grad_norm_(alphas, clip)
+        if opt_a:
+            torch.nn.utils.clip_grad_norm_(alphas, clip)
         opt_w.step()
-        opt_a.step()
+        if opt_a:
+            opt_a.step()
         sched_w.step()
         out.append({"taskLoss": task_term.item(), "expectedL0": pen.item()})
     print(json.dumps({"steps": out}))

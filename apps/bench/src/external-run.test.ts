@@ -78,11 +78,11 @@ describe('the PyTorch reference and the PEFT peers', () => {
   );
 
   it.skipIf(!torch.python || !present)(
-    'replay: on our random streams, the reference’s search stage gives our losses step for step (both modes)',
+    'replay: on our random streams, the reference’s first stage gives our losses step for step (diff pruning, structured, full)',
     async () => {
       const out = await mkdtemp(join(tmpdir(), 'dp-replay-'));
       const offline = getPreset('offline');
-      for (const method of ['diff-pruning', 'diff-pruning-structured'] as const) {
+      for (const method of ['diff-pruning', 'diff-pruning-structured', 'full'] as const) {
         // 64 examples at batch 32: 2 steps an epoch, so 5 steps cross two reshuffles.
         const recording = await recordReplay({
           preset: offline,
@@ -104,7 +104,7 @@ describe('the PyTorch reference and the PEFT peers', () => {
         expect(comparison.firstBeyond, method).toBeUndefined();
         // Training moved: the losses differ between steps (a constant would also agree).
         expect(new Set(theirs.map((s) => s.taskLoss.toFixed(4))).size).toBeGreaterThan(1);
-        expect(theirs[4]!.expectedL0).toBeLessThan(theirs[0]!.expectedL0);
+        if (method !== 'full') expect(theirs[4]!.expectedL0).toBeLessThan(theirs[0]!.expectedL0);
       }
     },
     300_000,

@@ -16,7 +16,7 @@ import { encodedData } from './external-run.js';
 import { type BenchPreset, planRuns } from './presets.js';
 
 /**
- * Replays diff pruning's search stage (stage 1) in the PyTorch reference on diffprune's own random
+ * Replays a run's first stage — diff pruning's search (stage 1), or full finetuning — in the PyTorch reference on diffprune's own random
  * streams: the head's initial values, every step's batch, gate-noise seeds and dropout seeds. With
  * the randomness shared, the two implementations of the authors' algorithm must agree step for step
  * (up to float32 rounding, which grows slowly); any difference in the gates, penalty, optimiser,
@@ -29,10 +29,14 @@ export interface ReplayStep {
   expectedL0: number;
 }
 
+/** The first stages the reference can replay. */
+export const replayMethods = ['diff-pruning', 'diff-pruning-structured', 'full'] as const;
+export type ReplayMethod = (typeof replayMethods)[number];
+
 export interface ReplayOptions {
   preset: BenchPreset;
   task: string;
-  method: 'diff-pruning' | 'diff-pruning-structured';
+  method: ReplayMethod;
   seed: number;
   /** Search steps to replay: the first steps of the run as it would go on (its full schedule). */
   steps: number;
@@ -101,6 +105,7 @@ export async function recordReplay(options: ReplayOptions): Promise<ReplayRecord
 
   const ours: ReplayStep[] = [];
   let totalSteps = steps;
+  let first: string | undefined;
   const work = join(outputDirectory, 'work', `replay__${task}__${method}__s${seed}`);
   await rm(work, { recursive: true, force: true });
   try {
@@ -113,9 +118,13 @@ export async function recordReplay(options: ReplayOptions): Promise<ReplayRecord
       // Stopped as Ctrl-C stops a run (after a step, checkpointed): the schedule stays the full run's.
       shouldStop: () => ours.length >= steps,
       onEvent: (event) => {
-        if (event.type === 'stage-start' && event.stage === 'search') totalSteps = event.totalSteps;
-        if (event.type === 'step-end' && event.stage === 'search' && event.expectedL0 !== undefined) {
-          ours.push({ taskLoss: event.taskLoss, expectedL0: event.expectedL0 });
+        // The first stage only: search (diff pruning) or finetune (full finetuning).
+        if (event.type === 'stage-start' && first === undefined) {
+          first = event.stage;
+          totalSteps = event.totalSteps;
+        }
+        if (event.type === 'step-end' && event.stage === first) {
+          ours.push({ taskLoss: event.taskLoss, expectedL0: event.expectedL0 ?? 0 });
         }
       },
     });
@@ -172,6 +181,7 @@ export async function recordReplay(options: ReplayOptions): Promise<ReplayRecord
     streamsPath,
     JSON.stringify({
       seed,
+      method: settings.method,
       settings: {
         batchSize: settings.batchSize,
         structured: settings.structured,

@@ -2,7 +2,15 @@ import { InvalidArgumentError } from '@diffprune/core';
 import { startBackend } from '@diffprune/trainer';
 import type { Command } from 'commander';
 import { getPreset } from '../presets.js';
-import { compareReplay, recordReplay, runTorchReplay, type TorchStream, torchStreams } from '../replay.js';
+import {
+  compareReplay,
+  type ReplayMethod,
+  recordReplay,
+  replayMethods,
+  runTorchReplay,
+  type TorchStream,
+  torchStreams,
+} from '../replay.js';
 import { defaultResultsDirectory } from '../results.js';
 import { findTorchPython, torchScriptPath } from '../step/pytorch.js';
 import { positiveInteger } from './run.js';
@@ -23,11 +31,11 @@ export function registerReplayCommand(program: Command): void {
   program
     .command('replay')
     .description(
-      'replay diff pruning’s search stage in the PyTorch reference (scripts/torch_diffprune.py) on our random streams (head, batches, gate noise, dropout): the two must agree step for step',
+      'replay a run’s first stage (diff pruning’s search, or full finetuning) in the PyTorch reference (scripts/torch_diffprune.py) on our random streams (head, batches, gate noise, dropout): the two must agree step for step',
     )
     .option('--preset <name>', 'preset whose settings are used', 'offline')
     .option('--task <task>', 'task', 'stsb')
-    .option('--method <method>', 'diff-pruning | diff-pruning-structured', 'diff-pruning')
+    .option('--method <method>', replayMethods.join(' | '), 'diff-pruning')
     .option('--seed <n>', 'seed', '42')
     .option('--steps <n>', 'the first N search steps of the run (its schedule is the full run’s)', '60')
     .option('--max-train-examples <n>', 'a seeded training subset (default: the preset’s)')
@@ -42,10 +50,10 @@ export function registerReplayCommand(program: Command): void {
     )
     .action(async (options: ReplayCommandOptions) => {
       const preset = getPreset(options.preset);
-      if (options.method !== 'diff-pruning' && options.method !== 'diff-pruning-structured') {
+      if (!(replayMethods as readonly string[]).includes(options.method)) {
         throw new InvalidArgumentError({
           argument: '--method',
-          expected: 'diff-pruning or diff-pruning-structured',
+          expected: replayMethods.join(', '),
           found: options.method,
         });
       }
@@ -83,7 +91,7 @@ export function registerReplayCommand(program: Command): void {
       const recording = await recordReplay({
         preset,
         task: options.task,
-        method: options.method,
+        method: options.method as ReplayMethod,
         seed,
         steps: positiveInteger('--steps', options.steps),
         ...(options.maxTrainExamples

@@ -99,7 +99,7 @@ export function registerReplayCommand(program: Command): void {
           : {}),
         outputDirectory: options.out ?? defaultResultsDirectory(preset.name),
       });
-      process.stderr.write(`ours: ${recording.ours.length} search steps; the reference replays them…\n`);
+      process.stderr.write(`ours: ${recording.ours.length} first-stage steps; the reference replays them…\n`);
       const theirs = runTorchReplay(
         found.python,
         torchScriptPath('torch_diffprune.py'),

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { readExternalRecords } from '../external.js';
 import { peerRuns, referenceRuns, runExternal } from '../external-run.js';
 import { getPreset } from '../presets.js';
-import { writeReport } from '../report.js';
+import { referenceTable, writeReport } from '../report.js';
 import { defaultResultsDirectory } from '../results.js';
 import { readRunRecords } from '../run-preset.js';
 import { findTorchPython, torchScriptPath } from '../step/pytorch.js';
@@ -72,8 +72,10 @@ function register(program: Command, kind: 'reference' | 'peers') {
         },
       });
       const records = await readRunRecords(out);
-      await writeReport({ preset, outputDirectory: out, records, missingTasks: {} });
+      const summary = await writeReport({ preset, outputDirectory: out, records, missingTasks: {} });
       const done = await readExternalRecords(out, kind);
+      // Ours against the reference per task and method, both spreads (the report's table), on stdout.
+      if (kind === 'reference' && done.length > 0) process.stdout.write(`${referenceTable(summary, done)}\n`);
       process.stderr.write(
         `${kind}: ${done.length} records, ${failures.length} failed, ${((Date.now() - started) / 60000).toFixed(1)} min; report ${join(out, 'REPORT.md')}\n`,
       );

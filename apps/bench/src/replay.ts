@@ -106,6 +106,7 @@ export async function recordReplay(options: ReplayOptions): Promise<ReplayRecord
   const ours: ReplayStep[] = [];
   let totalSteps = steps;
   let first: string | undefined;
+  let laterStage = false;
   const work = join(outputDirectory, 'work', `replay__${task}__${method}__s${seed}`);
   await rm(work, { recursive: true, force: true });
   try {
@@ -116,13 +117,14 @@ export async function recordReplay(options: ReplayOptions): Promise<ReplayRecord
       settings,
       outputDirectory: work,
       // Stopped as Ctrl-C stops a run (after a step, checkpointed): the schedule stays the full run's.
-      shouldStop: () => ours.length >= steps,
+      // (Or once the first stage is over, when --steps asked for more than it has.)
+      shouldStop: () => ours.length >= steps || laterStage,
       onEvent: (event) => {
         // The first stage only: search (diff pruning) or finetune (full finetuning).
         if (event.type === 'stage-start' && first === undefined) {
           first = event.stage;
           totalSteps = event.totalSteps;
-        }
+        } else if (event.type === 'stage-start' || event.type === 'projection-end') laterStage = true;
         if (event.type === 'step-end' && event.stage === first) {
           ours.push({ taskLoss: event.taskLoss, expectedL0: event.expectedL0 ?? 0 });
         }

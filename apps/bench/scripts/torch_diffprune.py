@@ -141,6 +141,55 @@ def task_loss(logits, labels, regression):
     return F.mse_loss(logits[:, 0], labels) if regression else F.cross_entropy(logits, labels)
 
 
+def adam_with_decay(params, lr, total_steps, betas, eps):
+    """Adam (no weight decay) with a linear decay to 0 over total_steps, no warmup."""
+    import torch
+
+    optimizer = torch.optim.Adam(params, lr=lr, betas=betas, eps=eps, weight_decay=0)
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.0, 1 - s / total_steps))
+
+
+def finetune_step(model, trained, theta, batch, regression, clip, optimizer, scheduler, mask=None, drop=None):
+    """One step of a dense or fixed-mask stage: task loss, masked gradients, clipping, Adam, decay."""
+    import torch
+
+    ids, types, amask, y = batch
+    loss = task_loss(model(theta, ids, types, amask, True, drop), y, regression)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if mask is not None:
+        for n, m in mask.items():
+            trained[n].grad.mul_(m)
+    torch.nn.utils.clip_grad_norm_(list(trained.values()), clip)
+    optimizer.step()
+    scheduler.step()
+    return loss
+
+
+def search_step(model, base, w, la, gla, us, gus, batch, regression, lam, limits, clip, opt_w, sched_w, opt_a, drop=None):
+    """One step of stage 1 (run_glue_diffpruning): gated theta, task loss + lambda * expected L0, each
+    optimiser group clipped to its own global norm, Adam on w (decayed) and on log alpha (constant).
+    Returns the task loss, the penalty (both before the update) and the step's z."""
+    import torch
+
+    l, r = limits
+    theta, zs = gated_theta(base, w, la, gla, us, gus, l, r)
+    ids, types, amask, y = batch
+    task_term = task_loss(model(theta, ids, types, amask, True, drop), y, regression)
+    pen = penalty(la, gla, l, r)
+    loss = task_term + lam * pen
+    alphas = list(la.values()) + list(gla.values())
+    opt_w.zero_grad(set_to_none=True)
+    opt_a.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(list(w.values()), clip)
+    torch.nn.utils.clip_grad_norm_(alphas, clip)
+    opt_w.step()
+    opt_a.step()
+    sched_w.step()
+    return task_term, pen, zs
+
+
 def check_step(fixture_dir):
     """Recomputes ../shared/fixtures' golden diff-pruning objective and gradients with this script's
     own functions (the golden diffprune's TS implementation is held to); prints max errors as JSON."""
@@ -305,9 +354,7 @@ def run(model_dir, data_path, config_path, out_path):
     steps = 0
 
     def adam(params, lr, epochs):
-        optimizer = torch.optim.Adam(params, lr=lr, betas=betas, eps=eps, weight_decay=0)
-        total_steps = epochs * steps_per_epoch
-        return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.0, 1 - s / total_steps))
+        return adam_with_decay(params, lr, epochs * steps_per_epoch, betas, eps)
 
     def finetune(trained, lr, epochs, make_theta, mask=None, stage="finetune"):
         """Trains `trained` (name -> leaf tensor), best dev checkpoint over the epoch ends."""
@@ -315,16 +362,8 @@ def run(model_dir, data_path, config_path, out_path):
         optimizer, scheduler = adam(list(trained.values()), lr, epochs)
         best = None
         for epoch in range(epochs):
-            for ids, types, amask, y in batches():
-                loss = task_loss(model(make_theta(), ids, types, amask, True), y, regression)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if mask is not None:
-                    for n, m in mask.items():
-                        trained[n].grad.mul_(m)
-                torch.nn.utils.clip_grad_norm_(list(trained.values()), clip)
-                optimizer.step()
-                scheduler.step()
+            for batch in batches():
+                finetune_step(model, trained, make_theta(), batch, regression, clip, optimizer, scheduler, mask)
                 steps += 1
             with torch.no_grad():
                 theta = {k: v.detach().clone() for k, v in make_theta().items()}
@@ -393,21 +432,12 @@ def run(model_dir, data_path, config_path, out_path):
         last_z = None
         density_trace = []
         for epoch in range(epochs):
-            for ids, types, amask, y in batches():
+            for batch in batches():
                 us = {n: torch.rand_like(la[n]).clamp_(1e-4, 0.9999) for n in gated}
                 gus = {n: torch.rand(1).clamp_(1e-4, 0.9999) for n in gla}
-                theta, zs = gated_theta(base, w, la, gla, us, gus, l, r)
-                task_term = task_loss(model(theta, ids, types, amask, True), y, regression)
-                pen = penalty(la, gla, l, r)
-                loss = task_term + lam * pen
-                opt_w.zero_grad(set_to_none=True)
-                opt_a.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(list(w.values()), clip)
-                torch.nn.utils.clip_grad_norm_(alphas, clip)
-                opt_w.step()
-                opt_a.step()
-                sched_w.step()
+                _, _, zs = search_step(
+                    model, base, w, la, gla, us, gus, batch, regression, lam, (l, r), clip, opt_w, sched_w, opt_a
+                )
                 steps += 1
                 last_z = {n: z.detach() for n, z in zs.items()}
             with torch.no_grad():
@@ -517,55 +547,48 @@ def replay(model_dir, data_path, dump_path, torch_streams=""):
     names, gated = list(base), dump["gated"]
     full = dump.get("method") == "full"
     structured = bool(s["structured"]) and not full
-    l, r = s["limits"]
+    limits = tuple(s["limits"])
     betas, eps, clip = tuple(s["adamBetas"]), s["adamEpsilon"], s["maxGradNorm"]
-    # Full finetuning: theta itself trains (theta = theta0 + w with w from 0 is the same), no gates.
-    w = {n: torch.zeros_like(base[n], requires_grad=True) for n in names}
-    la = {} if full else {n: torch.full_like(base[n], float(s["alphaInit"]), requires_grad=True) for n in gated}
-    gla = {n: torch.full((1,), float(s["alphaInit"]), requires_grad=True) for n in gated} if structured else {}
     total = int(dump["totalSteps"])
-    opt_w = torch.optim.Adam(list(w.values()), lr=s["learningRate"], betas=betas, eps=eps, weight_decay=0)
-    sched_w = torch.optim.lr_scheduler.LambdaLR(opt_w, lambda k: max(0.0, 1 - k / total))
-    alphas = list(la.values()) + list(gla.values())
-    opt_a = None if full else torch.optim.Adam(alphas, lr=s["alphaLearningRate"], betas=betas, eps=eps, weight_decay=0)
+    if full:
+        # As run()'s full finetuning: theta itself trains.
+        trained = {n: base[n].clone().requires_grad_(True) for n in names}
+        optimizer, scheduler = adam_with_decay(list(trained.values()), s["learningRate"], total, betas, eps)
+    else:
+        w = {n: torch.zeros_like(base[n], requires_grad=True) for n in names}
+        la = {n: torch.full_like(base[n], float(s["alphaInit"]), requires_grad=True) for n in gated}
+        gla = {n: torch.full((1,), float(s["alphaInit"]), requires_grad=True) for n in gated} if structured else {}
+        opt_w, sched_w = adam_with_decay(list(w.values()), s["learningRate"], total, betas, eps)
+        alphas = list(la.values()) + list(gla.values())
+        opt_a = torch.optim.Adam(alphas, lr=s["alphaLearningRate"], betas=betas, eps=eps, weight_decay=0)
     lo, hi = dump.get("uBounds", [1e-4, 0.9999])
     B = int(s["batchSize"])
     steps_per_epoch = math.ceil(len(data["train"]) / B)
     out = []
     for k, step in enumerate(dump["steps"]):
+        if "order" in own:
+            if k % steps_per_epoch == 0:
+                order = list(range(len(data["train"])))
+                random.shuffle(order)
+            indices = order[(k % steps_per_epoch) * B : (k % steps_per_epoch + 1) * B]
+        else:
+            indices = step["batch"]
+        batch = batchify([data["train"][j] for j in indices], regression)
+        sites = step["dropoutSeeds"]
+        drop = None if "dropout" in own else lambda x, rate, site: x * counter_dropout_mask(sites[site], tuple(x.shape), rate)  # noqa: E731
         if full:
-            us, gus = {}, {}
-        elif "gates" in own:
+            loss = finetune_step(model, trained, dict(trained), batch, regression, clip, optimizer, scheduler, drop=drop)
+            out.append({"taskLoss": loss.item(), "expectedL0": 0.0})
+            continue
+        if "gates" in own:
             us = {n: torch.rand_like(base[n]).clamp(lo, hi) for n in gated}
             gus = {n: torch.rand(1).clamp(lo, hi) for n in gla}
         else:
             us = {n: counter_uniform(seed, tuple(base[n].shape)).clamp(lo, hi) for n, seed in zip(gated, step["gateSeeds"])}
             gus = {n: torch.tensor([u], dtype=torch.float32).clamp(lo, hi) for n, u in zip(gated, step["groupU"])}
-        theta, _ = gated_theta(base, w, la, gla, us, gus, l, r)
-        if "order" in own:
-            if k % steps_per_epoch == 0:
-                order = list(range(len(data["train"])))
-                random.shuffle(order)
-            batch = order[(k % steps_per_epoch) * B : (k % steps_per_epoch + 1) * B]
-        else:
-            batch = step["batch"]
-        ids, types, amask, y = batchify([data["train"][j] for j in batch], regression)
-        sites = step["dropoutSeeds"]
-        drop = None if "dropout" in own else lambda x, rate, site: x * counter_dropout_mask(sites[site], tuple(x.shape), rate)  # noqa: E731
-        task_term = task_loss(model(theta, ids, types, amask, True, drop), y, regression)
-        pen = torch.zeros(()) if full else penalty(la, gla, l, r)
-        loss = task_term + s["lambda"] * pen
-        opt_w.zero_grad(set_to_none=True)
-        if opt_a:
-            opt_a.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(list(w.values()), clip)
-        if opt_a:
-            torch.nn.utils.clip_grad_norm_(alphas, clip)
-        opt_w.step()
-        if opt_a:
-            opt_a.step()
-        sched_w.step()
+        task_term, pen, _ = search_step(
+            model, base, w, la, gla, us, gus, batch, regression, s["lambda"], limits, clip, opt_w, sched_w, opt_a, drop
+        )
         out.append({"taskLoss": task_term.item(), "expectedL0": pen.item()})
     print(json.dumps({"steps": out}))
 

@@ -75,7 +75,9 @@ function register(program: Command, kind: 'reference' | 'peers') {
       const summary = await writeReport({ preset, outputDirectory: out, records, missingTasks: {} });
       const done = await readExternalRecords(out, kind);
       // Ours against the reference per task and method, both spreads (the report's table), on stdout.
-      if (kind === 'reference' && done.length > 0) process.stdout.write(`${referenceTable(summary, done)}\n`);
+      if (kind === 'reference' && done.length > 0 && records.length > 0) {
+        process.stdout.write(`${referenceTable(summary, done)}\n`);
+      }
       process.stderr.write(
         `${kind}: ${done.length} records, ${failures.length} failed, ${((Date.now() - started) / 60000).toFixed(1)} min; report ${join(out, 'REPORT.md')}\n`,
       );

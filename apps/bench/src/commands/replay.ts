@@ -73,6 +73,18 @@ export function registerReplayCommand(program: Command): void {
           expected: 'a positive number',
           found: options.tolerance,
         });
+      const seed = Number(options.seed);
+      if (!Number.isInteger(seed) || seed < 0)
+        throw new InvalidArgumentError({
+          argument: '--seed',
+          expected: 'a non-negative integer',
+          found: options.seed,
+        });
+      const steps = positiveInteger('--steps', options.steps);
+      const maxTrainExamples = options.maxTrainExamples
+        ? positiveInteger('--max-train-examples', options.maxTrainExamples)
+        : undefined;
+      // Every flag is checked before the (slow) Python probe: bad input is an error even where torch is absent.
       const found = findTorchPython(['torch', 'numpy']);
       if (!found.python) {
         process.stderr.write(
@@ -81,22 +93,13 @@ export function registerReplayCommand(program: Command): void {
         return;
       }
       await startBackend();
-      const seed = Number(options.seed);
-      if (!Number.isInteger(seed) || seed < 0)
-        throw new InvalidArgumentError({
-          argument: '--seed',
-          expected: 'a non-negative integer',
-          found: options.seed,
-        });
       const recording = await recordReplay({
         preset,
         task: options.task,
         method: options.method as ReplayMethod,
         seed,
-        steps: positiveInteger('--steps', options.steps),
-        ...(options.maxTrainExamples
-          ? { maxTrainExamples: positiveInteger('--max-train-examples', options.maxTrainExamples) }
-          : {}),
+        steps,
+        ...(maxTrainExamples !== undefined ? { maxTrainExamples } : {}),
         outputDirectory: options.out ?? defaultResultsDirectory(preset.name),
       });
       process.stderr.write(`ours: ${recording.ours.length} first-stage steps; the reference replays them…\n`);
